@@ -1,0 +1,396 @@
+//! The `$connect` decision: which credentials a handshake must present (the auth mode), whether
+//! they verify, and which account the connection then belongs to.
+//!
+//! Success is a [`VerifiedConnect`], a proof type only this module can construct: the authorizer
+//! can only build an Allow policy from one, so a skipped check does not compile.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::credentials::Credentials;
+use super::reason::DenyReason;
+use super::sid::AccountSid;
+use super::signature::{url_variants, verify_signature, SignatureFailure};
+use super::stream_token::{verify_stream_token, StreamTokenFailure};
+
+/// Which credential a handshake must present (`STREAM_GATE_AUTH_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// `X-Twilio-Signature` only (what real Twilio calls carry).
+    Signature,
+    /// `?token=` only (senders that keep query strings).
+    Token,
+    /// At least one; every credential presented must verify; if both do, they name one account.
+    #[default]
+    Either,
+    /// Both, naming the same account.
+    Both,
+}
+
+impl FromStr for AuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "signature" => Ok(Self::Signature),
+            "token" => Ok(Self::Token),
+            "either" => Ok(Self::Either),
+            "both" => Ok(Self::Both),
+            _ => Err("expected signature, token, either or both".into()),
+        }
+    }
+}
+
+/// A header or query value as the event carries it: absent, once, or more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// Not sent.
+    Absent,
+    /// Sent exactly once.
+    One(&'a str),
+    /// Sent more than once (ambiguous: refused).
+    Repeated,
+}
+
+/// What the `$connect` decision looks at, already pulled out of the AWS event.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectRequest<'a> {
+    /// `X-Twilio-Signature`.
+    pub signature: Presented<'a>,
+    /// The `token` query parameter.
+    pub stream_token: Presented<'a>,
+    /// The wss URL Twilio signed (from configuration, or `wss://{domainName}/{stage}`).
+    pub signed_url: &'a str,
+}
+
+/// How the handshake proved itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A valid `X-Twilio-Signature`.
+    TwilioSignature,
+    /// A valid stream token.
+    StreamToken,
+    /// Both (auth mode `both`, or `either` with both presented).
+    Both,
+}
+
+impl AuthMethod {
+    /// The value of the `authMethod` context key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TwilioSignature => "twilio-signature",
+            Self::StreamToken => "stream-token",
+            Self::Both => "twilio-signature+stream-token",
+        }
+    }
+}
+
+/// Which configured credential matched; names a position in the document, never a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialRef {
+    auth_token: Option<(usize, usize)>,
+    stream_token: Option<usize>,
+}
+
+impl fmt::Display for CredentialRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((a, t)) = self.auth_token {
+            write!(f, "twilioAccounts[{a}].authTokens[{t}]")?;
+            if self.stream_token.is_some() {
+                f.write_str("+")?;
+            }
+        }
+        if let Some(s) = self.stream_token {
+            write!(f, "streamTokens[{s}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Proof that a handshake verified. Only [`decide_connect`] constructs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedConnect {
+    account_sid: AccountSid,
+    method: AuthMethod,
+    credential: CredentialRef,
+}
+
+impl VerifiedConnect {
+    /// The account this connection belongs to: the expected `accountSid` of its `start`.
+    pub fn account_sid(&self) -> AccountSid {
+        self.account_sid
+    }
+    /// How the handshake proved itself.
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+    /// Which configured credential matched.
+    pub fn credential(&self) -> CredentialRef {
+        self.credential
+    }
+}
+
+fn check_signature(
+    creds: &Credentials,
+    p: Presented<'_>,
+    url: &str,
+) -> Option<Result<(AccountSid, (usize, usize)), DenyReason>> {
+    match p {
+        Presented::Absent => None,
+        Presented::Repeated => Some(Err(DenyReason::SignatureMalformed)),
+        Presented::One(header) => Some(
+            verify_signature(creds, None, header, &url_variants(url), &[])
+                .map(|m| (m.account_sid, (m.account_index, m.token_index)))
+                .map_err(|f| match f {
+                    SignatureFailure::Malformed => DenyReason::SignatureMalformed,
+                    SignatureFailure::Mismatch => DenyReason::SignatureMismatch,
+                }),
+        ),
+    }
+}
+
+fn check_token(
+    creds: &Credentials,
+    p: Presented<'_>,
+) -> Option<Result<(AccountSid, usize), DenyReason>> {
+    match p {
+        Presented::Absent => None,
+        Presented::Repeated => Some(Err(DenyReason::StreamTokenMalformed)),
+        Presented::One(token) => Some(
+            verify_stream_token(creds, token)
+                .map(|m| (m.account_sid, m.index))
+                .map_err(|f| match f {
+                    StreamTokenFailure::Malformed => DenyReason::StreamTokenMalformed,
+                    StreamTokenFailure::Unknown => DenyReason::StreamTokenUnknown,
+                }),
+        ),
+    }
+}
+
+/// Decides a `$connect` handshake. `credentials` is `None` when no valid document is loaded, and then
+/// everything is denied.
+pub fn decide_connect(
+    req: &ConnectRequest<'_>,
+    credentials: Option<&Credentials>,
+    mode: AuthMode,
+) -> Result<VerifiedConnect, DenyReason> {
+    let creds = credentials.ok_or(DenyReason::CredentialsUnavailable)?;
+    if req.signed_url.is_empty() {
+        return Err(DenyReason::RequestIncomplete);
+    }
+    // Only the credentials the mode looks at are verified; the others are ignored.
+    let sig = match mode {
+        AuthMode::Token => None,
+        _ => check_signature(creds, req.signature, req.signed_url),
+    };
+    let tok = match mode {
+        AuthMode::Signature => None,
+        _ => check_token(creds, req.stream_token),
+    };
+    let sig = sig.transpose()?;
+    let tok = tok.transpose()?;
+
+    let verified = |account_sid, method, auth_token, stream_token| VerifiedConnect {
+        account_sid,
+        method,
+        credential: CredentialRef {
+            auth_token,
+            stream_token,
+        },
+    };
+    match (mode, sig, tok) {
+        (AuthMode::Signature | AuthMode::Either, Some((acc, at)), None) => {
+            Ok(verified(acc, AuthMethod::TwilioSignature, Some(at), None))
+        }
+        (AuthMode::Token | AuthMode::Either, None, Some((acc, st))) => {
+            Ok(verified(acc, AuthMethod::StreamToken, None, Some(st)))
+        }
+        (AuthMode::Either | AuthMode::Both, Some((a1, at)), Some((a2, st))) => {
+            if a1 == a2 {
+                Ok(verified(a1, AuthMethod::Both, Some(at), Some(st)))
+            } else {
+                Err(DenyReason::AccountMismatch)
+            }
+        }
+        (AuthMode::Signature, None, _) | (AuthMode::Either | AuthMode::Both, None, None) => {
+            Err(DenyReason::SignatureMissing)
+        }
+        (AuthMode::Both, None, Some(_)) => Err(DenyReason::SignatureMissing),
+        (AuthMode::Token, _, None) | (AuthMode::Both, Some(_), None) => {
+            Err(DenyReason::StreamTokenMissing)
+        }
+        // Unreachable by construction (signature mode never yields a token result and vice versa);
+        // listed so the match stays total and fails closed.
+        (AuthMode::Signature, Some(_), Some(_)) | (AuthMode::Token, Some(_), _) => {
+            Err(DenyReason::RequestIncomplete)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::signature::compute_signature;
+
+    const AC1: &str = "AC0123456789abcdef0123456789abcdef";
+    const AC2: &str = "ACffffffffffffffffffffffffffffffff";
+    const URL: &str = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod";
+    const TOK1: &str = "stream-token-one-0123456789abcdef0123";
+    const TOK2: &str = "stream-token-two-0123456789abcdef0123";
+
+    fn creds() -> Credentials {
+        Credentials::from_json(&format!(
+            r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["12345","old"]}},{{"accountSid":"{AC2}","authTokens":["other"]}}],
+                "streamTokens":[{{"token":"{TOK1}","accountSid":"{AC1}"}},{{"token":"{TOK2}","accountSid":"{AC2}"}}]}}"#
+        ))
+        .expect("valid")
+    }
+
+    fn req<'a>(sig: Presented<'a>, tok: Presented<'a>) -> ConnectRequest<'a> {
+        ConnectRequest {
+            signature: sig,
+            stream_token: tok,
+            signed_url: URL,
+        }
+    }
+
+    const GOOD_SIG: &str = "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="; // twilio.md vector, token 12345
+    use Presented::{Absent, One, Repeated};
+
+    #[test]
+    fn signature_mode() {
+        let c = creds();
+        let v = decide_connect(&req(One(GOOD_SIG), Absent), Some(&c), AuthMode::Signature)
+            .expect("admit");
+        assert_eq!(
+            (v.account_sid().as_str(), v.method().as_str()),
+            (AC1, "twilio-signature")
+        );
+        assert_eq!(
+            v.credential().to_string(),
+            "twilioAccounts[0].authTokens[0]"
+        );
+        // Previous token of the second account, URL with trailing slash.
+        let sig = compute_signature("other", &format!("{URL}/"), &[]);
+        let v =
+            decide_connect(&req(One(&sig), Absent), Some(&c), AuthMode::Signature).expect("admit");
+        assert_eq!(
+            v.credential().to_string(),
+            "twilioAccounts[1].authTokens[0]"
+        );
+        // A valid token does not stand in for a signature.
+        assert_eq!(
+            decide_connect(&req(Absent, One(TOK1)), Some(&c), AuthMode::Signature),
+            Err(DenyReason::SignatureMissing)
+        );
+        assert_eq!(
+            decide_connect(&req(One("AAAA"), Absent), Some(&c), AuthMode::Signature),
+            Err(DenyReason::SignatureMalformed)
+        );
+        assert_eq!(
+            decide_connect(&req(Repeated, Absent), Some(&c), AuthMode::Signature),
+            Err(DenyReason::SignatureMalformed)
+        );
+        let wrong = compute_signature("nope", URL, &[]);
+        assert_eq!(
+            decide_connect(&req(One(&wrong), Absent), Some(&c), AuthMode::Signature),
+            Err(DenyReason::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn token_mode() {
+        let c = creds();
+        let v = decide_connect(&req(Absent, One(TOK2)), Some(&c), AuthMode::Token).expect("admit");
+        assert_eq!(
+            (v.account_sid().as_str(), v.method().as_str()),
+            (AC2, "stream-token")
+        );
+        assert_eq!(v.credential().to_string(), "streamTokens[1]");
+        assert_eq!(
+            decide_connect(&req(One(GOOD_SIG), Absent), Some(&c), AuthMode::Token),
+            Err(DenyReason::StreamTokenMissing)
+        );
+        assert_eq!(
+            decide_connect(&req(Absent, One("x")), Some(&c), AuthMode::Token),
+            Err(DenyReason::StreamTokenUnknown)
+        );
+        assert_eq!(
+            decide_connect(&req(Absent, One("")), Some(&c), AuthMode::Token),
+            Err(DenyReason::StreamTokenMalformed)
+        );
+        assert_eq!(
+            decide_connect(&req(Absent, Repeated), Some(&c), AuthMode::Token),
+            Err(DenyReason::StreamTokenMalformed)
+        );
+    }
+
+    #[test]
+    fn either_mode() {
+        let c = creds();
+        assert!(decide_connect(&req(One(GOOD_SIG), Absent), Some(&c), AuthMode::Either).is_ok());
+        assert!(decide_connect(&req(Absent, One(TOK1)), Some(&c), AuthMode::Either).is_ok());
+        let v = decide_connect(&req(One(GOOD_SIG), One(TOK1)), Some(&c), AuthMode::Either)
+            .expect("admit");
+        assert_eq!(v.method(), AuthMethod::Both);
+        assert_eq!(
+            decide_connect(&req(Absent, Absent), Some(&c), AuthMode::Either),
+            Err(DenyReason::SignatureMissing)
+        );
+        // Every credential presented must verify: a bad token spoils a good signature.
+        assert_eq!(
+            decide_connect(&req(One(GOOD_SIG), One("bad")), Some(&c), AuthMode::Either),
+            Err(DenyReason::StreamTokenUnknown)
+        );
+        assert_eq!(
+            decide_connect(&req(One(GOOD_SIG), One(TOK2)), Some(&c), AuthMode::Either),
+            Err(DenyReason::AccountMismatch)
+        );
+    }
+
+    #[test]
+    fn both_mode() {
+        let c = creds();
+        let v = decide_connect(&req(One(GOOD_SIG), One(TOK1)), Some(&c), AuthMode::Both)
+            .expect("admit");
+        assert_eq!(
+            v.credential().to_string(),
+            "twilioAccounts[0].authTokens[0]+streamTokens[0]"
+        );
+        assert_eq!(
+            decide_connect(&req(One(GOOD_SIG), One(TOK2)), Some(&c), AuthMode::Both),
+            Err(DenyReason::AccountMismatch)
+        );
+        assert_eq!(
+            decide_connect(&req(One(GOOD_SIG), Absent), Some(&c), AuthMode::Both),
+            Err(DenyReason::StreamTokenMissing)
+        );
+        assert_eq!(
+            decide_connect(&req(Absent, One(TOK1)), Some(&c), AuthMode::Both),
+            Err(DenyReason::SignatureMissing)
+        );
+    }
+
+    #[test]
+    fn fails_closed_without_credentials_or_url() {
+        assert_eq!(
+            decide_connect(&req(One(GOOD_SIG), One(TOK1)), None, AuthMode::Either),
+            Err(DenyReason::CredentialsUnavailable)
+        );
+        let c = creds();
+        let r = ConnectRequest {
+            signature: One(GOOD_SIG),
+            stream_token: Absent,
+            signed_url: "",
+        };
+        assert_eq!(
+            decide_connect(&r, Some(&c), AuthMode::Signature),
+            Err(DenyReason::RequestIncomplete)
+        );
+    }
+
+    #[test]
+    fn auth_mode_parses() {
+        assert_eq!("both".parse::<AuthMode>(), Ok(AuthMode::Both));
+        assert!("Both".parse::<AuthMode>().is_err());
+    }
+}

@@ -1,0 +1,310 @@
+//! Twilio Media Streams frames, parsed strictly into typed events.
+//!
+//! Parsing is in stages: size, JSON object, a string `event`, then only the body that event names,
+//! into borrowed fields (no allocation for strings without escapes). Everything here depends on
+//! the frame alone; checks against the connection (account, call token) live in `verdict`.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::base64check;
+use super::reason::CloseReason;
+use super::sid::{AccountSid, CallSid, StreamSid};
+
+/// Largest frame the gate reads (API Gateway's own frame limit is 32 KB).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Largest decoded `media.payload`.
+pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024;
+/// Longest digit string accepted for counters (`u64` holds 19 digits; 20 bounds it).
+const MAX_DIGITS: usize = 20;
+
+/// A parsed `start` message: everything the verdict needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartFrame<'a> {
+    /// Top-level `streamSid`.
+    pub stream_sid: StreamSid,
+    /// `start.accountSid`.
+    pub account_sid: AccountSid,
+    /// `start.callSid`.
+    pub call_sid: CallSid,
+    /// `start.streamSid`.
+    pub start_stream_sid: StreamSid,
+    /// Whether `mediaFormat` is audio/x-mulaw, 8000 Hz, mono.
+    pub mulaw_8k_mono: bool,
+    /// `customParameters.token`, if present.
+    pub call_token: Option<Cow<'a, str>>,
+}
+
+/// A parsed Twilio frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// `connected`: first message of every stream.
+    Connected,
+    /// `start`: stream metadata and custom parameters.
+    Start(StartFrame<'a>),
+    /// `media`: one chunk of audio.
+    Media {
+        /// Top-level `streamSid`.
+        stream_sid: StreamSid,
+        /// Decoded payload length in bytes.
+        payload_len: usize,
+    },
+    /// `stop`: the stream ended.
+    Stop {
+        /// `stop.accountSid`.
+        account_sid: AccountSid,
+        /// `stop.callSid`.
+        call_sid: CallSid,
+    },
+    /// `mark`: a playback marker came back.
+    Mark,
+    /// `dtmf`: a key press.
+    Dtmf,
+    /// An event name Twilio may add later: ignored and counted.
+    Unknown,
+}
+
+impl Frame<'_> {
+    /// The event name, as used in logs and metrics (`unknown` for unknown events: the name itself
+    /// is attacker-chosen and not echoed).
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Start(_) => "start",
+            Self::Media { .. } => "media",
+            Self::Stop { .. } => "stop",
+            Self::Mark => "mark",
+            Self::Dtmf => "dtmf",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// The top level of any frame: the event name and the raw parts the events use.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
+    #[serde(rename = "sequenceNumber", borrow)]
+    sequence_number: Option<&'a RawValue>,
+    #[serde(rename = "streamSid", borrow)]
+    stream_sid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    protocol: Option<&'a RawValue>,
+    #[serde(borrow)]
+    version: Option<&'a RawValue>,
+    #[serde(borrow)]
+    start: Option<&'a RawValue>,
+    #[serde(borrow)]
+    media: Option<&'a RawValue>,
+    #[serde(borrow)]
+    stop: Option<&'a RawValue>,
+    #[serde(borrow)]
+    mark: Option<&'a RawValue>,
+    #[serde(borrow)]
+    dtmf: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct StartBody<'a> {
+    #[serde(rename = "accountSid", borrow)]
+    account_sid: Cow<'a, str>,
+    #[serde(rename = "callSid", borrow)]
+    call_sid: Cow<'a, str>,
+    #[serde(rename = "streamSid", borrow)]
+    stream_sid: Cow<'a, str>,
+    #[serde(borrow)]
+    tracks: Vec<Cow<'a, str>>,
+    #[serde(rename = "mediaFormat", borrow)]
+    media_format: &'a RawValue,
+    #[serde(rename = "customParameters", borrow, default)]
+    custom_parameters: Option<CustomParameters<'a>>,
+}
+
+/// Only `token` matters; a repeated `token` key is a duplicate-field error (refused), other
+/// parameters are the application's business.
+#[derive(Deserialize)]
+struct CustomParameters<'a> {
+    #[serde(borrow)]
+    token: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct MediaFormat<'a> {
+    #[serde(borrow)]
+    encoding: Cow<'a, str>,
+    #[serde(rename = "sampleRate")]
+    sample_rate: u32,
+    channels: u32,
+}
+
+#[derive(Deserialize)]
+struct MediaBody<'a> {
+    #[serde(borrow)]
+    track: Cow<'a, str>,
+    #[serde(borrow)]
+    chunk: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct StopBody<'a> {
+    #[serde(rename = "accountSid", borrow)]
+    account_sid: Cow<'a, str>,
+    #[serde(rename = "callSid", borrow)]
+    call_sid: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct MarkBody<'a> {
+    #[serde(borrow)]
+    #[allow(dead_code)] // shape check only
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct DtmfBody<'a> {
+    #[serde(borrow)]
+    track: Cow<'a, str>,
+    #[serde(borrow)]
+    digit: Cow<'a, str>,
+}
+
+fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    raw.and_then(|r| serde_json::from_str::<Cow<'_, str>>(r.get()).ok())
+}
+
+fn body<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_DIGITS && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn stream_sid(env: &Envelope<'_>) -> Result<StreamSid, CloseReason> {
+    string(env.stream_sid)
+        .and_then(|s| StreamSid::parse(&s).ok())
+        .ok_or(CloseReason::StreamSidInvalid)
+}
+
+fn sequence_number(env: &Envelope<'_>) -> Result<(), CloseReason> {
+    match string(env.sequence_number) {
+        Some(s) if is_digits(&s) => Ok(()),
+        _ => Err(CloseReason::SequenceNumberInvalid),
+    }
+}
+
+/// Parses one text frame. Every failure is a typed [`CloseReason`]; nothing here panics or
+/// allocates in proportion to anything but the (bounded) frame.
+pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(CloseReason::FrameTooLarge);
+    }
+    let first = frame.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Tell "valid JSON, but not an object" apart from "not JSON".
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(frame) {
+                Ok(_) => CloseReason::FrameNotObject,
+                Err(_) => CloseReason::FrameNotJson,
+            },
+        );
+    }
+    let env: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
+    let event = string(env.event).ok_or(CloseReason::EventMissing)?;
+    match event.as_ref() {
+        "media" => parse_media(&env),
+        "start" => parse_start(&env),
+        "connected" => match (string(env.protocol), string(env.version)) {
+            (Some(_), Some(_)) => Ok(Frame::Connected),
+            _ => Err(CloseReason::ConnectedMalformed),
+        },
+        "stop" => {
+            stream_sid(&env)?;
+            sequence_number(&env)?;
+            let b: StopBody<'_> = body(env.stop).ok_or(CloseReason::StopMalformed)?;
+            match (
+                AccountSid::parse(&b.account_sid),
+                CallSid::parse(&b.call_sid),
+            ) {
+                (Ok(account_sid), Ok(call_sid)) => Ok(Frame::Stop {
+                    account_sid,
+                    call_sid,
+                }),
+                _ => Err(CloseReason::StopMalformed),
+            }
+        }
+        "mark" => {
+            stream_sid(&env)?;
+            sequence_number(&env)?;
+            body::<MarkBody<'_>>(env.mark)
+                .map(|_| Frame::Mark)
+                .ok_or(CloseReason::MarkMalformed)
+        }
+        "dtmf" => {
+            stream_sid(&env)?;
+            sequence_number(&env)?;
+            let b: DtmfBody<'_> = body(env.dtmf).ok_or(CloseReason::DtmfMalformed)?;
+            let digit_ok = matches!(b.digit.as_bytes(), [d] if d.is_ascii_digit() || b"*#ABCDabcd".contains(d));
+            if b.track == "inbound_track" && digit_ok {
+                Ok(Frame::Dtmf)
+            } else {
+                Err(CloseReason::DtmfMalformed)
+            }
+        }
+        _ => Ok(Frame::Unknown),
+    }
+}
+
+fn parse_media<'a>(env: &Envelope<'a>) -> Result<Frame<'a>, CloseReason> {
+    let stream_sid = stream_sid(env)?;
+    sequence_number(env)?;
+    let m: MediaBody<'_> = body(env.media).ok_or(CloseReason::MediaMalformed)?;
+    if m.track != "inbound" && m.track != "outbound" {
+        return Err(CloseReason::MediaTrackInvalid);
+    }
+    if !is_digits(&m.chunk) || !is_digits(&m.timestamp) {
+        return Err(CloseReason::MediaCounterInvalid);
+    }
+    let payload_len =
+        base64check::decoded_len(m.payload.as_bytes()).ok_or(CloseReason::MediaPayloadInvalid)?;
+    if payload_len > MAX_PAYLOAD_BYTES {
+        return Err(CloseReason::MediaPayloadTooLarge);
+    }
+    Ok(Frame::Media {
+        stream_sid,
+        payload_len,
+    })
+}
+
+fn parse_start<'a>(env: &Envelope<'a>) -> Result<Frame<'a>, CloseReason> {
+    let stream_sid = stream_sid(env)?;
+    sequence_number(env)?;
+    let b: StartBody<'a> = body(env.start).ok_or(CloseReason::StartMalformed)?;
+    if b.tracks.is_empty() || b.tracks.iter().any(|t| t != "inbound" && t != "outbound") {
+        return Err(CloseReason::StartMalformed);
+    }
+    let (Ok(account_sid), Ok(call_sid), Ok(start_stream_sid)) = (
+        AccountSid::parse(&b.account_sid),
+        CallSid::parse(&b.call_sid),
+        StreamSid::parse(&b.stream_sid),
+    ) else {
+        return Err(CloseReason::StartSidInvalid);
+    };
+    let mulaw_8k_mono = serde_json::from_str::<MediaFormat<'_>>(b.media_format.get())
+        .is_ok_and(|f| f.encoding == "audio/x-mulaw" && f.sample_rate == 8000 && f.channels == 1);
+    Ok(Frame::Start(StartFrame {
+        stream_sid,
+        account_sid,
+        call_sid,
+        start_stream_sid,
+        mulaw_8k_mono,
+        call_token: b.custom_parameters.and_then(|p| p.token),
+    }))
+}

@@ -1,0 +1,80 @@
+//! Builders for the JSON messages Twilio sends on a Media Stream, exactly as twilio.md shows them.
+//! Used by the call simulator, the tests and the benchmarks, so all of them speak one dialect.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::json;
+
+use super::sid::{AccountSid, CallSid, StreamSid};
+
+/// `{"event":"connected",...}`.
+pub fn connected() -> String {
+    json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}).to_string()
+}
+
+/// A `start` message; `token` goes into `customParameters.token` when given.
+pub fn start(
+    account: &AccountSid,
+    call: &CallSid,
+    stream: &StreamSid,
+    token: Option<&str>,
+) -> String {
+    let mut params = serde_json::Map::new();
+    if let Some(t) = token {
+        params.insert("token".into(), json!(t));
+    }
+    json!({
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "accountSid": account.as_str(),
+            "streamSid": stream.as_str(),
+            "callSid": call.as_str(),
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": params,
+        },
+        "streamSid": stream.as_str(),
+    })
+    .to_string()
+}
+
+/// A `media` message carrying `audio` (mu-law bytes) as chunk `chunk`, 20 ms apart.
+pub fn media(stream: &StreamSid, sequence: u64, chunk: u64, audio: &[u8]) -> String {
+    json!({
+        "event": "media",
+        "sequenceNumber": sequence.to_string(),
+        "media": {
+            "track": "inbound",
+            "chunk": chunk.to_string(),
+            "timestamp": (100 + chunk * 20).to_string(),
+            "payload": STANDARD.encode(audio),
+        },
+        "streamSid": stream.as_str(),
+    })
+    .to_string()
+}
+
+/// A `stop` message.
+pub fn stop(account: &AccountSid, call: &CallSid, stream: &StreamSid, sequence: u64) -> String {
+    json!({
+        "event": "stop",
+        "sequenceNumber": sequence.to_string(),
+        "stop": {"accountSid": account.as_str(), "callSid": call.as_str()},
+        "streamSid": stream.as_str(),
+    })
+    .to_string()
+}
+
+/// A `mark` message.
+pub fn mark(stream: &StreamSid, sequence: u64, name: &str) -> String {
+    json!({"event": "mark", "sequenceNumber": sequence.to_string(), "streamSid": stream.as_str(), "mark": {"name": name}})
+        .to_string()
+}
+
+/// A `dtmf` message.
+pub fn dtmf(stream: &StreamSid, sequence: u64, digit: char) -> String {
+    json!({"event": "dtmf", "streamSid": stream.as_str(), "sequenceNumber": sequence.to_string(),
+           "dtmf": {"track": "inbound_track", "digit": digit.to_string()}})
+    .to_string()
+}

@@ -1,0 +1,31 @@
+//! The pure domain: no AWS types, no I/O, time passed in.
+
+pub mod base64check;
+pub mod call_token;
+pub mod connect;
+pub mod credentials;
+pub mod frame;
+pub mod messages;
+pub mod reason;
+pub mod secret;
+pub mod sid;
+pub mod signature;
+pub mod stream_token;
+pub mod verdict;
+
+#[cfg(test)]
+mod verdict_tests;
+
+pub use call_token::{mint_call_token, verify_call_token, CallTokenFailure, VerifiedCallToken};
+pub use connect::{
+    decide_connect, AuthMethod, AuthMode, ConnectRequest, CredentialRef, Presented, VerifiedConnect,
+};
+pub use credentials::{Credentials, CredentialsError};
+pub use frame::{parse_frame, Frame};
+pub use reason::{CloseReason, DenyReason};
+pub use secret::Secret;
+pub use sid::{AccountSid, CallSid, SidError, StreamSid};
+pub use signature::compute_signature;
+pub use verdict::{
+    judge_frame, judge_parsed, needs_credentials, Accepted, CallTokenPolicy, Verdict,
+};

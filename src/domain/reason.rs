@@ -1,0 +1,148 @@
+//! Reason codes: the one vocabulary that decisions, logs and metrics share.
+//!
+//! Every rejection carries one of these; `code()` is the stable snake_case string written to the
+//! `reason` field of the decision log line (and usable as a metric dimension).
+
+use std::fmt;
+
+macro_rules! reason_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $code:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, for documentation and exhaustive tests.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The stable code used in logs and metrics.
+            pub const fn code(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.code())
+            }
+        }
+    };
+}
+
+reason_enum!(
+    /// Why a `$connect` handshake is denied.
+    DenyReason {
+        /// No valid credentials document is loaded: everything is denied.
+        CredentialsUnavailable => "credentials_unavailable",
+        /// The event lacks what is needed to know the signed URL (domain name or stage).
+        RequestIncomplete => "request_incomplete",
+        /// Signature required but no `X-Twilio-Signature` header.
+        SignatureMissing => "signature_missing",
+        /// The header is not the base64 of a 20-byte HMAC-SHA1, or it is repeated.
+        SignatureMalformed => "signature_malformed",
+        /// Well-formed signature that no configured auth token produces for the URL.
+        SignatureMismatch => "signature_mismatch",
+        /// Stream token required but no `token` query parameter.
+        StreamTokenMissing => "stream_token_missing",
+        /// `token` is empty, too long or repeated.
+        StreamTokenMalformed => "stream_token_malformed",
+        /// `token` matches no configured stream token.
+        StreamTokenUnknown => "stream_token_unknown",
+        /// Signature and stream token are both valid but name different accounts.
+        AccountMismatch => "account_mismatch",
+    }
+);
+
+reason_enum!(
+    /// Why a connection is closed after a frame (or why `$connect` is refused by the router).
+    CloseReason {
+        /// `$connect`/`$default` reached the router without a valid authorizer context.
+        NoAuthorizerContext => "no_authorizer_context",
+        /// No valid credentials document is loaded, so a `start` cannot be checked.
+        CredentialsUnavailable => "credentials_unavailable",
+        /// Frame larger than the 64 KiB the gate reads.
+        FrameTooLarge => "frame_too_large",
+        /// Binary (or base64-encoded) frame; Twilio sends only text.
+        FrameNotText => "frame_not_text",
+        /// Not JSON (includes invalid UTF-8, duplicate keys in a known object, nesting over 128).
+        FrameNotJson => "frame_not_json",
+        /// JSON, but not an object.
+        FrameNotObject => "frame_not_object",
+        /// No string `event` member.
+        EventMissing => "event_missing",
+        /// `sequenceNumber` missing or not a string of digits.
+        SequenceNumberInvalid => "sequence_number_invalid",
+        /// Top-level `streamSid` missing or not a stream SID.
+        StreamSidInvalid => "stream_sid_invalid",
+        /// `connected` without its `protocol`/`version` strings.
+        ConnectedMalformed => "connected_malformed",
+        /// `start` body missing or of the wrong shape.
+        StartMalformed => "start_malformed",
+        /// A SID inside `start` is not well formed.
+        StartSidInvalid => "start_sid_invalid",
+        /// `start.accountSid` differs from the account the handshake proved.
+        StartAccountMismatch => "start_account_mismatch",
+        /// Top-level `streamSid` differs from `start.streamSid`.
+        StartStreamSidMismatch => "start_stream_sid_mismatch",
+        /// Media format other than audio/x-mulaw, 8000 Hz, 1 channel.
+        StartMediaFormat => "start_media_format",
+        /// No `customParameters.token` while call tokens are required.
+        CallTokenMissing => "call_token_missing",
+        /// The call token is not `v1.<exp>.<mac>`.
+        CallTokenMalformed => "call_token_malformed",
+        /// The MAC matches no configured call-token key for this account and call.
+        CallTokenInvalid => "call_token_invalid",
+        /// A genuine call token past its expiry (plus 30 s of skew).
+        CallTokenExpired => "call_token_expired",
+        /// Call tokens are required but the credentials document has no `callTokenKeys`.
+        CallTokenKeysMissing => "call_token_keys_missing",
+        /// `media` body missing or of the wrong shape.
+        MediaMalformed => "media_malformed",
+        /// `media.track` is not `inbound` or `outbound`.
+        MediaTrackInvalid => "media_track_invalid",
+        /// `media.chunk` or `media.timestamp` is not a string of digits.
+        MediaCounterInvalid => "media_counter_invalid",
+        /// `media.payload` is not canonical base64.
+        MediaPayloadInvalid => "media_payload_invalid",
+        /// `media.payload` decodes to more than 32 KiB.
+        MediaPayloadTooLarge => "media_payload_too_large",
+        /// `stop` body missing or of the wrong shape.
+        StopMalformed => "stop_malformed",
+        /// `stop.accountSid` differs from the account the handshake proved.
+        StopAccountMismatch => "stop_account_mismatch",
+        /// `mark` body missing or of the wrong shape.
+        MarkMalformed => "mark_malformed",
+        /// `dtmf` body missing or of the wrong shape.
+        DtmfMalformed => "dtmf_malformed",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = HashSet::new();
+        for code in DenyReason::ALL.iter().map(|r| r.code()) {
+            assert!(seen.insert(("deny", code)), "{code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+        for code in CloseReason::ALL.iter().map(|r| r.code()) {
+            assert!(seen.insert(("close", code)), "{code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+    }
+}

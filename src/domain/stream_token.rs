@@ -1,0 +1,107 @@
+//! Stream tokens (`?token=`): a shared secret per account for senders that keep query strings.
+//!
+//! Stored as SHA-256 digests; the presented token is hashed once and compared against every entry
+//! in constant time with no early exit, so neither the position of a match nor the lengths of the
+//! configured tokens show in the timing.
+
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+
+use super::credentials::{token_digest, Credentials, MAX_STREAM_TOKEN_CHARS};
+use super::sid::AccountSid;
+
+/// A stream token that matched a configured entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTokenMatch {
+    /// The account the token belongs to.
+    pub account_sid: AccountSid,
+    /// Index of the entry in `streamTokens`.
+    pub index: usize,
+}
+
+/// Why a presented stream token did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamTokenFailure {
+    /// Empty or longer than any token could be.
+    Malformed,
+    /// Matches no configured token.
+    Unknown,
+}
+
+/// Checks a presented `?token=` value against every configured stream token.
+pub fn verify_stream_token(
+    credentials: &Credentials,
+    presented: &str,
+) -> Result<StreamTokenMatch, StreamTokenFailure> {
+    // Bound the work: the length limit is public (documented), not secret.
+    if presented.is_empty() || presented.len() > MAX_STREAM_TOKEN_CHARS * 4 {
+        return Err(StreamTokenFailure::Malformed);
+    }
+    let digest = token_digest(presented);
+    let mut found = subtle::Choice::from(0u8);
+    let mut index = 0u32;
+    for (i, entry) in credentials.stream_tokens.iter().enumerate() {
+        let hit = entry.digest.ct_eq(&digest);
+        index.conditional_assign(&(i as u32), hit & !found);
+        found |= hit;
+    }
+    if !bool::from(found) {
+        return Err(StreamTokenFailure::Unknown);
+    }
+    let index = index as usize;
+    Ok(StreamTokenMatch {
+        account_sid: credentials.stream_tokens[index].account_sid,
+        index,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T1: &str = "tok1-0123456789abcdef0123456789abcdef";
+    const T2: &str = "tok2-0123456789abcdef0123456789abcdef-longer-one";
+
+    fn creds() -> Credentials {
+        Credentials::from_json(&format!(
+            r#"{{"streamTokens":[{{"token":"{T1}","accountSid":"AC0123456789abcdef0123456789abcdef"}},
+                                 {{"token":"{T2}","accountSid":"ACffffffffffffffffffffffffffffffff"}}]}}"#
+        ))
+        .expect("valid")
+    }
+
+    #[test]
+    fn finds_each_token_and_its_account() {
+        let c = creds();
+        assert_eq!(verify_stream_token(&c, T1).map(|m| m.index), Ok(0));
+        let m = verify_stream_token(&c, T2).expect("match");
+        assert_eq!(
+            (m.index, m.account_sid.as_str()),
+            (1, "ACffffffffffffffffffffffffffffffff")
+        );
+    }
+
+    #[test]
+    fn rejects_with_the_exact_reason() {
+        let c = creds();
+        assert_eq!(
+            verify_stream_token(&c, ""),
+            Err(StreamTokenFailure::Malformed)
+        );
+        assert_eq!(
+            verify_stream_token(&c, &"x".repeat(5000)),
+            Err(StreamTokenFailure::Malformed)
+        );
+        assert_eq!(
+            verify_stream_token(&c, &T1[..T1.len() - 1]),
+            Err(StreamTokenFailure::Unknown)
+        );
+        assert_eq!(
+            verify_stream_token(&c, &format!("{T1}x")),
+            Err(StreamTokenFailure::Unknown)
+        );
+        assert_eq!(
+            verify_stream_token(&c, &T1.to_uppercase()),
+            Err(StreamTokenFailure::Unknown)
+        );
+    }
+}

@@ -1,0 +1,552 @@
+//! Frame parsing and verdict tests: one test per rule, asserting the exact reason.
+
+use serde_json::{json, Value};
+
+use super::messages;
+use super::*;
+
+const AC: &str = "AC0123456789abcdef0123456789abcdef";
+const AC_OTHER: &str = "ACffffffffffffffffffffffffffffffff";
+const CA: &str = "CAffeeddccbbaa99887766554433221100";
+const MZ: &str = "MZ00112233445566778899aabbccddeeff";
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const NOW: u64 = 1_795_000_000;
+
+fn sids() -> (AccountSid, CallSid, StreamSid) {
+    (
+        AccountSid::parse(AC).expect("ac"),
+        CallSid::parse(CA).expect("ca"),
+        StreamSid::parse(MZ).expect("mz"),
+    )
+}
+
+fn creds() -> Credentials {
+    Credentials::from_json(&format!(
+        r#"{{"twilioAccounts":[{{"accountSid":"{AC}","authTokens":["t"]}}],"callTokenKeys":["{KEY}"]}}"#
+    ))
+    .expect("valid")
+}
+
+fn token() -> String {
+    let (a, c, _) = sids();
+    mint_call_token(&creds(), &a, &c, NOW, 300)
+        .expect("key")
+        .expose()
+        .to_owned()
+}
+
+fn judge_with(frame: &str, policy: CallTokenPolicy) -> Verdict {
+    let (a, _, _) = sids();
+    judge_frame(frame.as_bytes(), &a, policy, Some(&creds()), NOW)
+}
+
+fn judge(frame: &str) -> Verdict {
+    judge_with(frame, CallTokenPolicy::Required)
+}
+
+fn closes(frame: &str) -> CloseReason {
+    match judge(frame) {
+        Verdict::Close(r) => r,
+        v => panic!("expected a close, got {v:?} for {frame}"),
+    }
+}
+
+fn good_start() -> Value {
+    let (a, c, s) = sids();
+    serde_json::from_str(&messages::start(&a, &c, &s, Some(&token()))).expect("json")
+}
+
+fn good_media() -> Value {
+    let (_, _, s) = sids();
+    serde_json::from_str(&messages::media(&s, 2, 1, &[0xffu8; 160])).expect("json")
+}
+
+/// Applies `edit` to a copy of `base` and judges the result.
+fn closes_after(base: &Value, edit: impl FnOnce(&mut Value)) -> CloseReason {
+    let mut v = base.clone();
+    edit(&mut v);
+    closes(&v.to_string())
+}
+
+#[test]
+fn a_legitimate_stream_is_accepted_frame_by_frame() {
+    let (a, c, s) = sids();
+    assert_eq!(
+        judge(&messages::connected()),
+        Verdict::Accept(Accepted::Connected)
+    );
+    match judge(&good_start().to_string()) {
+        Verdict::Accept(Accepted::Start {
+            call_sid,
+            stream_sid,
+            call_token: Some(t),
+        }) => {
+            assert_eq!(
+                (call_sid, stream_sid, t.key_index, t.expires_at),
+                (c, s, 0, NOW + 300)
+            );
+        }
+        v => panic!("{v:?}"),
+    }
+    assert_eq!(
+        judge(&good_media().to_string()),
+        Verdict::Accept(Accepted::Media)
+    );
+    assert_eq!(
+        judge(&messages::mark(&s, 3, "my label")),
+        Verdict::Accept(Accepted::Mark)
+    );
+    assert_eq!(
+        judge(&messages::dtmf(&s, 4, '#')),
+        Verdict::Accept(Accepted::Dtmf)
+    );
+    assert_eq!(
+        judge(&messages::stop(&a, &c, &s, 5)),
+        Verdict::Accept(Accepted::Stop { call_sid: c })
+    );
+}
+
+#[test]
+fn twilio_md_examples_parse() {
+    let start = r#"{"event":"start","sequenceNumber":"1",
+ "start":{"accountSid":"AC0123456789abcdef0123456789abcdef","streamSid":"MZ00112233445566778899aabbccddeeff",
+          "callSid":"CAffeeddccbbaa99887766554433221100","tracks":["inbound"],
+          "mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},
+          "customParameters":{"token":"v1.1795000000.<mac>"}},
+ "streamSid":"MZ00112233445566778899aabbccddeeff"}"#;
+    assert_eq!(closes(start), CloseReason::CallTokenMalformed);
+    assert!(matches!(
+        judge_with(start, CallTokenPolicy::Off),
+        Verdict::Accept(Accepted::Start {
+            call_token: None,
+            ..
+        })
+    ));
+    let stop = r#"{"event":"stop","sequenceNumber":"378",
+ "stop":{"accountSid":"AC0123456789abcdef0123456789abcdef","callSid":"CAffeeddccbbaa99887766554433221100"},
+ "streamSid":"MZ00112233445566778899aabbccddeeff"}"#;
+    assert!(matches!(
+        judge(stop),
+        Verdict::Accept(Accepted::Stop { .. })
+    ));
+}
+
+#[test]
+fn envelope_rules() {
+    assert_eq!(
+        closes(&" ".repeat(64 * 1024 + 1)),
+        CloseReason::FrameTooLarge
+    );
+    assert_eq!(closes(""), CloseReason::FrameNotJson);
+    assert_eq!(closes("{"), CloseReason::FrameNotJson);
+    assert_eq!(closes("hello"), CloseReason::FrameNotJson);
+    assert_eq!(closes("[1,2]"), CloseReason::FrameNotObject);
+    assert_eq!(closes("\"media\""), CloseReason::FrameNotObject);
+    assert_eq!(closes("null"), CloseReason::FrameNotObject);
+    assert_eq!(closes("{}"), CloseReason::EventMissing);
+    assert_eq!(closes(r#"{"event":5}"#), CloseReason::EventMissing);
+    assert_eq!(closes(r#"{"event":null}"#), CloseReason::EventMissing);
+    assert_eq!(
+        closes(r#"{"event":"media","event":"start"}"#),
+        CloseReason::FrameNotJson
+    );
+    assert_eq!(
+        closes(&format!("{}{}", "{\"a\":".repeat(200), "1")),
+        CloseReason::FrameNotJson
+    );
+    let (_, _, s) = sids();
+    let mut bad_utf8 = messages::mark(&s, 1, "x").into_bytes();
+    let at = bad_utf8.iter().rposition(|&b| b == b'x').expect("x");
+    bad_utf8[at] = 0xff;
+    assert_eq!(
+        judge_frame(&bad_utf8, &sids().0, CallTokenPolicy::Required, None, NOW),
+        Verdict::Close(CloseReason::FrameNotJson)
+    );
+}
+
+#[test]
+fn unknown_events_are_accepted_and_flagged() {
+    assert_eq!(
+        judge(r#"{"event":"futureThing","x":[1,2,3]}"#),
+        Verdict::Accept(Accepted::Unknown)
+    );
+    assert_eq!(
+        judge(r#"{"event":"Media"}"#),
+        Verdict::Accept(Accepted::Unknown)
+    );
+}
+
+#[test]
+fn connected_rules() {
+    assert_eq!(
+        closes(r#"{"event":"connected"}"#),
+        CloseReason::ConnectedMalformed
+    );
+    assert_eq!(
+        closes(r#"{"event":"connected","protocol":"Call","version":1}"#),
+        CloseReason::ConnectedMalformed
+    );
+}
+
+#[test]
+fn media_rules() {
+    let m = good_media();
+    assert_eq!(
+        closes_after(&m, |v| v["streamSid"] = json!("MZ123")),
+        CloseReason::StreamSidInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| {
+            v.as_object_mut().map(|o| o.remove("streamSid"));
+        }),
+        CloseReason::StreamSidInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["sequenceNumber"] = json!(2)),
+        CloseReason::SequenceNumberInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["sequenceNumber"] = json!("")),
+        CloseReason::SequenceNumberInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["sequenceNumber"] = json!("-1")),
+        CloseReason::SequenceNumberInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["sequenceNumber"] = json!("1".repeat(21))),
+        CloseReason::SequenceNumberInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"] = json!(null)),
+        CloseReason::MediaMalformed
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"] = json!("x")),
+        CloseReason::MediaMalformed
+    );
+    assert_eq!(
+        closes_after(&m, |v| {
+            v["media"].as_object_mut().map(|o| o.remove("payload"));
+        }),
+        CloseReason::MediaMalformed
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["track"] = json!(1)),
+        CloseReason::MediaMalformed
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["track"] = json!("inbound_track")),
+        CloseReason::MediaTrackInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["chunk"] = json!("1.5")),
+        CloseReason::MediaCounterInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["timestamp"] = json!("")),
+        CloseReason::MediaCounterInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["chunk"] = json!("\u{0661}")),
+        CloseReason::MediaCounterInvalid
+    ); // Arabic-Indic one
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["payload"] = json!("")),
+        CloseReason::MediaPayloadInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["payload"] = json!("abc")),
+        CloseReason::MediaPayloadInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["payload"] = json!("ab-_")),
+        CloseReason::MediaPayloadInvalid
+    );
+    assert_eq!(
+        closes_after(&m, |v| v["media"]["payload"] = json!("A".repeat(43_692))),
+        CloseReason::MediaPayloadTooLarge
+    );
+    // 32 KiB decoded exactly is allowed.
+    let (_, _, s) = sids();
+    assert_eq!(
+        judge(&messages::media(&s, 2, 1, &vec![0u8; 32 * 1024])),
+        Verdict::Accept(Accepted::Media)
+    );
+    // Escaped but equal strings are still accepted (JSON equivalence).
+    assert_eq!(
+        judge(
+            &good_media()
+                .to_string()
+                .replace("\"inbound\"", "\"\\u0069nbound\"")
+        ),
+        Verdict::Accept(Accepted::Media)
+    );
+}
+
+#[test]
+fn start_rules() {
+    let st = good_start();
+    assert_eq!(
+        closes_after(&st, |v| v["streamSid"] = json!(7)),
+        CloseReason::StreamSidInvalid
+    );
+    assert_eq!(
+        closes_after(&st, |v| {
+            v.as_object_mut().map(|o| o.remove("sequenceNumber"));
+        }),
+        CloseReason::SequenceNumberInvalid
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"] = json!({})),
+        CloseReason::StartMalformed
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["tracks"] = json!([])),
+        CloseReason::StartMalformed
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["tracks"] = json!(["both"])),
+        CloseReason::StartMalformed
+    );
+    assert_eq!(
+        closes_after(&st, |v| {
+            v["start"].as_object_mut().map(|o| o.remove("mediaFormat"));
+        }),
+        CloseReason::StartMalformed
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["customParameters"] =
+            json!({"token": 5})),
+        CloseReason::StartMalformed
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["accountSid"] =
+            json!("ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX")),
+        CloseReason::StartSidInvalid
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["callSid"] = json!(AC)),
+        CloseReason::StartSidInvalid
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["streamSid"] = json!(CA)),
+        CloseReason::StartSidInvalid
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["accountSid"] = json!(AC_OTHER)),
+        CloseReason::StartAccountMismatch
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["streamSid"] =
+            json!("MZ00000000000000000000000000000000")),
+        CloseReason::StartStreamSidMismatch
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["mediaFormat"]["encoding"] =
+            json!("audio/l16")),
+        CloseReason::StartMediaFormat
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["mediaFormat"]["sampleRate"] =
+            json!(16000)),
+        CloseReason::StartMediaFormat
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["mediaFormat"]["channels"] = json!(2)),
+        CloseReason::StartMediaFormat
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["mediaFormat"]["sampleRate"] =
+            json!(1e300)),
+        CloseReason::StartMediaFormat
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["mediaFormat"] = json!("mulaw")),
+        CloseReason::StartMediaFormat
+    );
+    // Duplicate token keys in customParameters: ambiguous, refused.
+    let dup = good_start()
+        .to_string()
+        .replacen("\"token\":", "\"token\":\"v1.1.x\",\"token\":", 1);
+    assert_eq!(closes(&dup), CloseReason::StartMalformed);
+}
+
+#[test]
+fn call_token_rules() {
+    let st = good_start();
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["customParameters"] = json!({})),
+        CloseReason::CallTokenMissing
+    );
+    assert_eq!(
+        closes_after(&st, |v| {
+            v["start"]
+                .as_object_mut()
+                .map(|o| o.remove("customParameters"));
+        }),
+        CloseReason::CallTokenMissing
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["customParameters"] = json!(null)),
+        CloseReason::CallTokenMissing
+    );
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["customParameters"]["token"] =
+            json!("nope")),
+        CloseReason::CallTokenMalformed
+    );
+    // Token of another call.
+    let other_call = CallSid::parse("CA00000000000000000000000000000000").expect("ca");
+    let (a, _, _) = sids();
+    let other = mint_call_token(&creds(), &a, &other_call, NOW, 300).expect("key");
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["customParameters"]["token"] =
+            json!(other.expose())),
+        CloseReason::CallTokenInvalid
+    );
+    // Expired: minted 10 minutes ago with a 5-minute lifetime.
+    let (a, c, _) = sids();
+    let old = mint_call_token(&creds(), &a, &c, NOW - 600, 300).expect("key");
+    assert_eq!(
+        closes_after(&st, |v| v["start"]["customParameters"]["token"] =
+            json!(old.expose())),
+        CloseReason::CallTokenExpired
+    );
+    // Optional: missing is fine, present and bad is not.
+    let mut no_token = good_start();
+    no_token["start"]["customParameters"] = json!({});
+    assert!(matches!(
+        judge_with(&no_token.to_string(), CallTokenPolicy::Optional),
+        Verdict::Accept(_)
+    ));
+    let mut bad = good_start();
+    bad["start"]["customParameters"]["token"] = json!("nope");
+    assert_eq!(
+        judge_with(&bad.to_string(), CallTokenPolicy::Optional),
+        Verdict::Close(CloseReason::CallTokenMalformed)
+    );
+    assert!(matches!(
+        judge_with(&bad.to_string(), CallTokenPolicy::Off),
+        Verdict::Accept(_)
+    ));
+    // No credentials loaded: a start that needs its token checked closes.
+    let (a, _, _) = sids();
+    assert_eq!(
+        judge_frame(
+            good_start().to_string().as_bytes(),
+            &a,
+            CallTokenPolicy::Required,
+            None,
+            NOW
+        ),
+        Verdict::Close(CloseReason::CredentialsUnavailable)
+    );
+    // A document without call-token keys.
+    let no_keys = Credentials::from_json(&format!(
+        r#"{{"twilioAccounts":[{{"accountSid":"{AC}","authTokens":["t"]}}]}}"#
+    ))
+    .expect("valid");
+    assert_eq!(
+        judge_frame(
+            good_start().to_string().as_bytes(),
+            &a,
+            CallTokenPolicy::Required,
+            Some(&no_keys),
+            NOW
+        ),
+        Verdict::Close(CloseReason::CallTokenKeysMissing)
+    );
+}
+
+#[test]
+fn stop_mark_dtmf_rules() {
+    let (_, c, s) = sids();
+    let other = AccountSid::parse(AC_OTHER).expect("ac");
+    assert_eq!(
+        closes(&messages::stop(&other, &c, &s, 9)),
+        CloseReason::StopAccountMismatch
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"stop","sequenceNumber":"9","streamSid":"{MZ}","stop":{{"accountSid":"{AC}"}}}}"#
+        )),
+        CloseReason::StopMalformed
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"stop","sequenceNumber":"9","streamSid":"{MZ}","stop":{{"accountSid":"x","callSid":"{CA}"}}}}"#
+        )),
+        CloseReason::StopMalformed
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"mark","sequenceNumber":"9","streamSid":"{MZ}","mark":{{}}}}"#
+        )),
+        CloseReason::MarkMalformed
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"mark","sequenceNumber":"9","streamSid":"{MZ}"}}"#
+        )),
+        CloseReason::MarkMalformed
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"dtmf","sequenceNumber":"9","streamSid":"{MZ}","dtmf":{{"track":"inbound","digit":"1"}}}}"#
+        )),
+        CloseReason::DtmfMalformed
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"dtmf","sequenceNumber":"9","streamSid":"{MZ}","dtmf":{{"track":"inbound_track","digit":"12"}}}}"#
+        )),
+        CloseReason::DtmfMalformed
+    );
+    assert_eq!(
+        closes(&format!(
+            r#"{{"event":"dtmf","sequenceNumber":"9","streamSid":"MZ1","dtmf":{{"track":"inbound_track","digit":"1"}}}}"#
+        )),
+        CloseReason::StreamSidInvalid
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_get_a_verdict(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let (a, _, _) = sids();
+            let _ = judge_frame(&bytes, &a, CallTokenPolicy::Required, Some(&creds()), NOW);
+        }
+
+        #[test]
+        fn accepted_media_satisfies_every_rule(
+            seq in "[0-9]{1,3}|x", chunk in "[0-9]{1,3}|-1", track in "inbound|outbound|both",
+            payload in "[A-Za-z0-9+/]{0,8}={0,2}", sid in "MZ[0-9a-f]{32}|MZ[0-9a-g]{31}",
+        ) {
+            let frame = json!({"event":"media","sequenceNumber":seq,"streamSid":sid,
+                "media":{"track":track,"chunk":chunk,"timestamp":"20","payload":payload}}).to_string();
+            if let Verdict::Accept(Accepted::Media) = judge(&frame) {
+                prop_assert!(seq.bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!(chunk.bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!(track == "inbound" || track == "outbound");
+                prop_assert!(StreamSid::parse(&sid).is_ok());
+                prop_assert!(base64check::decoded_len(payload.as_bytes()).is_some());
+            }
+        }
+
+        #[test]
+        fn accepted_start_names_the_expected_account_and_call(acc in "AC[0-9a-f]{32}", call in "CA[0-9a-f]{32}") {
+            let mut v = good_start();
+            v["start"]["accountSid"] = json!(acc);
+            v["start"]["callSid"] = json!(call);
+            if let Verdict::Accept(Accepted::Start { call_sid, .. }) = judge(&v.to_string()) {
+                prop_assert_eq!(acc.as_str(), AC);
+                prop_assert_eq!(call_sid.as_str(), CA);
+            }
+        }
+    }
+}

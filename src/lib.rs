@@ -1,0 +1,10 @@
+//! stream-gate: admit only Twilio Media Streams of your own accounts to an API Gateway WebSocket API.
+//!
+//! Layout: [`domain`] is pure (SIDs, frames, signatures, tokens, decisions); [`adapters`] do I/O
+//! behind small traits; [`entrypoints`] translate AWS events to the domain and back, one per binary.
+
+#![forbid(unsafe_code)]
+#![deny(unused_must_use)]
+#![warn(missing_docs)]
+
+pub mod domain;
