@@ -7,4 +7,7 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod adapters;
+pub mod config;
 pub mod domain;
+pub mod entrypoints;

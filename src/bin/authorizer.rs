@@ -1,1 +1,22 @@
-fn main() {}
+//! Lambda: the `$connect` REQUEST authorizer.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use stream_gate::entrypoints::{authorizer, state::init_logging, GateState};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let state = GateState::from_env().await?;
+    let state = &state;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| async move {
+            Ok::<ApiGatewayCustomAuthorizerResponse, Error>(
+                authorizer::handle(state, event.payload).await,
+            )
+        },
+    ))
+    .await
+}

@@ -1,1 +1,18 @@
-fn main() {}
+//! Lambda: the WebSocket router for `$connect`, `$default` and `$disconnect`.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use stream_gate::entrypoints::{router, state::init_logging, GateState};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let state = GateState::from_env().await?;
+    let state = &state;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<ApiGatewayProxyResponse, Error>(router::handle(state, event.payload).await.0)
+        },
+    ))
+    .await
+}

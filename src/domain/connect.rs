@@ -129,11 +129,14 @@ impl VerifiedConnect {
     }
 }
 
+/// A verified signature: the account and its (account index, token index).
+type SignatureHit = (AccountSid, (usize, usize));
+
 fn check_signature(
     creds: &Credentials,
     p: Presented<'_>,
     url: &str,
-) -> Option<Result<(AccountSid, (usize, usize)), DenyReason>> {
+) -> Option<Result<SignatureHit, DenyReason>> {
     match p {
         Presented::Absent => None,
         Presented::Repeated => Some(Err(DenyReason::SignatureMalformed)),

@@ -504,9 +504,9 @@ fn stop_mark_dtmf_rules() {
         CloseReason::DtmfMalformed
     );
     assert_eq!(
-        closes(&format!(
-            r#"{{"event":"dtmf","sequenceNumber":"9","streamSid":"MZ1","dtmf":{{"track":"inbound_track","digit":"1"}}}}"#
-        )),
+        closes(
+            r#"{"event":"dtmf","sequenceNumber":"9","streamSid":"MZ1","dtmf":{"track":"inbound_track","digit":"1"}}"#
+        ),
         CloseReason::StreamSidInvalid
     );
 }

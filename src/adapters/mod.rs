@@ -1,0 +1,13 @@
+//! Adapters: the I/O the domain needs, each behind a small trait with a real implementation.
+
+pub mod connection_closer;
+pub mod credential_cache;
+pub mod credential_source;
+
+pub use connection_closer::{
+    CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser, RecordingCloser,
+};
+pub use credential_cache::CredentialCache;
+pub use credential_source::{
+    DocumentSource, FileSource, SecretsManagerSource, SourceError, StaticSource,
+};
