@@ -11,3 +11,4 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod entrypoints;
+pub mod cli;

@@ -1,0 +1,4 @@
+//! The `stream-gate` command line: signature and token tools, and (see the submodules) the local
+//! gateway, the Twilio call simulator and the demo.
+
+pub mod tools;
