@@ -12,3 +12,4 @@ pub mod config;
 pub mod domain;
 pub mod entrypoints;
 pub mod cli;
+pub mod devtools;
