@@ -134,6 +134,15 @@ pub async fn handle(
     state: &GateState,
     event: ApiGatewayCustomAuthorizerRequestTypeRequest,
 ) -> ApiGatewayCustomAuthorizerResponse {
+    decide(state, event).await.0
+}
+
+/// [`handle`], also returning the deny reason (`None` on Allow). The local gateway reports it;
+/// the Lambda binary sends only the response.
+pub async fn decide(
+    state: &GateState,
+    event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> (ApiGatewayCustomAuthorizerResponse, Option<DenyReason>) {
     let other = &event.request_context.other;
     let connection_id = context_str(other, "connectionId").unwrap_or("-");
     let domain = context_str(other, "domainName");
@@ -163,10 +172,13 @@ pub async fn handle(
         (Ok(proof), Some(arn)) => {
             tracing::info!(route = "$connect", decision = "allow", connection_id, account_sid = %proof.account_sid(),
                 auth_method = proof.method().as_str(), credential = %proof.credential());
-            allow(&proof, arn)
+            (allow(&proof, arn), None)
         }
-        (Ok(_), None) => deny_logged(connection_id, method_arn, DenyReason::RequestIncomplete),
-        (Err(reason), _) => deny_logged(connection_id, method_arn, reason),
+        (Ok(_), None) => {
+            let reason = DenyReason::RequestIncomplete;
+            (deny_logged(connection_id, method_arn, reason), Some(reason))
+        }
+        (Err(reason), _) => (deny_logged(connection_id, method_arn, reason), Some(reason)),
     }
 }
 
