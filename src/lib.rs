@@ -8,8 +8,11 @@
 #![warn(missing_docs)]
 
 pub mod adapters;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod devtools;
 pub mod domain;
 pub mod entrypoints;
-pub mod cli;
-pub mod devtools;
+pub mod local;
+pub mod sim;

@@ -8,7 +8,11 @@ use stream_gate::cli::tools::{self, CheckResult};
 
 /// Command line of stream-gate.
 #[derive(Parser)]
-#[command(name = "stream-gate", version, about = "Admit only your own Twilio Media Streams to an API Gateway WebSocket API")]
+#[command(
+    name = "stream-gate",
+    version,
+    about = "Admit only your own Twilio Media Streams to an API Gateway WebSocket API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,11 @@ enum Command {
         #[arg(long = "param")]
         params: Vec<String>,
         /// File holding one auth token, or `-` for standard input.
-        #[arg(long, conflicts_with = "credentials", required_unless_present = "credentials")]
+        #[arg(
+            long,
+            conflicts_with = "credentials",
+            required_unless_present = "credentials"
+        )]
         auth_token_file: Option<PathBuf>,
         /// A credentials document: every account and auth token is tried.
         #[arg(long)]
@@ -61,6 +69,12 @@ enum Command {
         #[arg(long, default_value_t = stream_gate::domain::call_token::DEFAULT_TTL_SECS)]
         ttl_secs: u64,
     },
+    /// Run the local development gateway (API Gateway stand-in on loopback) until Ctrl-C.
+    Local(stream_gate::cli::local::LocalArgs),
+    /// Place a simulated Twilio call (or play a hostile client) against a ws:// URL.
+    Sim(stream_gate::cli::sim::SimArgs),
+    /// Run the whole system on this machine: one legitimate call and every attack, as a table.
+    Demo,
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
@@ -71,15 +85,28 @@ fn fail(message: &str, code: u8) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Sign { url, params, auth_token_file } => {
-            let (token, params) = match (tools::read_secret(&auth_token_file), tools::parse_params(&params)) {
+        Command::Sign {
+            url,
+            params,
+            auth_token_file,
+        } => {
+            let (token, params) = match (
+                tools::read_secret(&auth_token_file),
+                tools::parse_params(&params),
+            ) {
                 (Ok(t), Ok(p)) => (t, p),
                 (Err(e), _) | (_, Err(e)) => return fail(&e, 2),
             };
             println!("{}", tools::sign(&token, &url, &params));
             ExitCode::SUCCESS
         }
-        Command::CheckSignature { url, signature, params, auth_token_file, credentials } => {
+        Command::CheckSignature {
+            url,
+            signature,
+            params,
+            auth_token_file,
+            credentials,
+        } => {
             let params = match tools::parse_params(&params) {
                 Ok(p) => p,
                 Err(e) => return fail(&e, 2),
@@ -119,8 +146,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::MintCallToken { credentials, account_sid, call_sid, ttl_secs } => {
-            match tools::mint(&credentials, &account_sid, &call_sid, ttl_secs, stream_gate::entrypoints::unix_now()) {
+        Command::MintCallToken {
+            credentials,
+            account_sid,
+            call_sid,
+            ttl_secs,
+        } => {
+            match tools::mint(
+                &credentials,
+                &account_sid,
+                &call_sid,
+                ttl_secs,
+                stream_gate::entrypoints::unix_now(),
+            ) {
                 Ok(t) => {
                     println!("{}", t.expose());
                     ExitCode::SUCCESS
@@ -128,5 +166,8 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e, 2),
             }
         }
+        Command::Local(args) => stream_gate::cli::local::main(args),
+        Command::Sim(args) => stream_gate::cli::sim::main(args),
+        Command::Demo => stream_gate::cli::demo::main(),
     }
 }

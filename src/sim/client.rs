@@ -1,0 +1,193 @@
+//! The simulator's socket side: a handshake as Twilio makes it, then a script of frames, while a
+//! reader task watches for frames and the server's close.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::domain::Secret;
+
+/// The handshake to make.
+pub struct Handshake {
+    /// `ws://` URL to connect to (query string included).
+    pub url: String,
+    /// `X-Twilio-Signature` value, if any.
+    pub signature: Option<Secret>,
+    /// `User-Agent` (Twilio's is `Twilio.TmeWs/1.0`).
+    pub user_agent: String,
+}
+
+/// One frame to send.
+pub enum Outgoing {
+    /// A text frame.
+    Text(String),
+    /// A `media` text frame (paced).
+    Media(String),
+    /// A binary frame.
+    Binary(Vec<u8>),
+}
+
+/// What to send after the handshake.
+pub struct Script {
+    /// The frames, in order.
+    pub frames: Vec<Outgoing>,
+    /// Pause between `media` frames (20 ms as Twilio; zero with `--fast`).
+    pub pacing: Duration,
+    /// How long to wait for a server close after the last frame before closing ourselves.
+    pub linger: Duration,
+}
+
+/// What the simulator observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimReport {
+    /// The upgrade succeeded (101).
+    pub admitted: bool,
+    /// HTTP status of a refused handshake.
+    pub refused_status: Option<u16>,
+    /// Frames written before the socket ended.
+    pub frames_sent: usize,
+    /// Frames received from the server (Twilio would warn 31951 on anything unexpected).
+    pub frames_received: usize,
+    /// The server's close: code, reason text, and when (since the handshake).
+    pub server_close: Option<(u16, String, Duration)>,
+    /// We closed first (after the script).
+    pub closed_by_client: bool,
+    /// Total time.
+    pub elapsed: Duration,
+}
+
+/// Why the simulator could not even try.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Bad URL or header.
+    #[error("invalid request: {0}")]
+    Request(String),
+    /// TCP/TLS/WebSocket failure other than an HTTP refusal.
+    #[error("connection failed: {0}")]
+    Connect(String),
+}
+
+fn ws_config() -> WebSocketConfig {
+    let mut c = WebSocketConfig::default();
+    c.max_frame_size = Some(1 << 20);
+    c.max_message_size = Some(1 << 20);
+    c
+}
+
+/// Connects, plays `script`, and reports.
+pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, SimError> {
+    let started = Instant::now();
+    let mut request = handshake
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| SimError::Request(e.to_string()))?;
+    let headers = request.headers_mut();
+    headers.insert(
+        "user-agent",
+        HeaderValue::from_str(&handshake.user_agent)
+            .map_err(|_| SimError::Request("user agent".into()))?,
+    );
+    if let Some(sig) = &handshake.signature {
+        // The value is a secret: the error names the header, never the value.
+        headers.insert(
+            "x-twilio-signature",
+            HeaderValue::from_str(sig.expose()).map_err(|_| {
+                SimError::Request("X-Twilio-Signature is not a header value".into())
+            })?,
+        );
+    }
+    let ws = match tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), false)
+        .await
+    {
+        Ok((ws, _)) => ws,
+        Err(WsError::Http(resp)) => {
+            return Ok(SimReport {
+                admitted: false,
+                refused_status: Some(resp.status().as_u16()),
+                frames_sent: 0,
+                frames_received: 0,
+                server_close: None,
+                closed_by_client: false,
+                elapsed: started.elapsed(),
+            })
+        }
+        Err(e) => return Err(SimError::Connect(e.to_string())),
+    };
+    let opened = Instant::now();
+    let (mut sink, mut stream) = ws.split();
+    let (closed_tx, mut closed_rx) = watch::channel(false);
+    let reader = tokio::spawn(async move {
+        let mut received = 0usize;
+        let mut close = None;
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => {
+                    let (code, text) = frame.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.to_string())
+                    });
+                    close.get_or_insert((code, text, opened.elapsed()));
+                    let _ = closed_tx.send(true);
+                }
+                Ok(Message::Text(_) | Message::Binary(_)) => received += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = closed_tx.send(true);
+        (received, close)
+    });
+
+    let mut sent = 0usize;
+    for frame in script.frames {
+        if *closed_rx.borrow() {
+            break;
+        }
+        let is_media = matches!(&frame, Outgoing::Media(_));
+        let msg = match frame {
+            Outgoing::Text(t) | Outgoing::Media(t) => Message::Text(t.into()),
+            Outgoing::Binary(b) => Message::Binary(b.into()),
+        };
+        if sink.send(msg).await.is_err() {
+            break;
+        }
+        sent += 1;
+        if is_media && !script.pacing.is_zero() {
+            tokio::time::sleep(script.pacing).await;
+        }
+    }
+    let server_closed_first = tokio::time::timeout(script.linger, closed_rx.wait_for(|c| *c))
+        .await
+        .is_ok();
+    let mut closed_by_client = false;
+    if !server_closed_first {
+        closed_by_client = true;
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+    }
+    let (received, close) = match tokio::time::timeout(Duration::from_secs(3), reader).await {
+        Ok(Ok(r)) => r,
+        _ => (0, None),
+    };
+    // When we closed first, the close we then receive is the server's echo, not its decision.
+    let server_close = if closed_by_client { None } else { close };
+    Ok(SimReport {
+        admitted: true,
+        refused_status: None,
+        frames_sent: sent,
+        frames_received: received,
+        server_close,
+        closed_by_client,
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,10 @@
+//! `stream-gate sim`: a Twilio Media Streams client (and a set of hostile ones) over real sockets.
+
+pub mod attacks;
+pub mod audio;
+pub mod client;
+pub mod identity;
+
+pub use attacks::{Attack, ATTACKS};
+pub use client::{run, Handshake, Outgoing, Script, SimError, SimReport};
+pub use identity::Identity;
