@@ -170,8 +170,10 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
-    // The first close reason a `$default` invocation reported (written into the close frame).
-    let reason: Arc<Mutex<Option<CloseReason>>> = Arc::new(Mutex::new(None));
+    // The close reason of the earliest offending frame (by arrival), written into the close frame.
+    // Frames are judged concurrently, so "first to finish" would not be deterministic.
+    let reason: Arc<Mutex<Option<(u64, CloseReason)>>> = Arc::new(Mutex::new(None));
+    let mut index = 0u64;
     let context = Arc::new(context);
     let id = info.connection_id.clone();
     let end = loop {
@@ -187,11 +189,12 @@ async fn run(
                         break End { code: 1011, reason: "internal".into() };
                     };
                     shared.record(&id, |r| r.frames += 1);
+                    index += 1;
                     let (shared, info, context, reason) =
                         (shared.clone(), info.clone(), context.clone(), reason.clone());
                     let body = text.to_string();
                     tokio::spawn(async move {
-                        frame(&shared, &info, &context, &body, &reason).await;
+                        frame(&shared, &info, &context, &body, index, &reason).await;
                         drop(permit);
                     });
                 }
@@ -219,7 +222,7 @@ async fn run(
                         Duration::from_secs(2),
                         permits.acquire_many(MAX_IN_FLIGHT),
                     ).await;
-                    let code = reason.lock().map(|r| r.map(CloseReason::code)).ok().flatten();
+                    let code = reason.lock().ok().and_then(|r| r.map(|(_, why)| why.code()));
                     let text = code.unwrap_or(super::connection::DELETED);
                     shared.record(&id, |r| {
                         r.close_code = Some(CLOSE_POLICY);
@@ -239,6 +242,11 @@ async fn run(
     drop(socket);
     // In-flight invocations finish before `$disconnect`, as their events were sent first.
     let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(MAX_IN_FLIGHT)).await;
+    if let Some((_, why)) = reason.lock().ok().and_then(|r| *r) {
+        shared.record(&id, |r| {
+            r.close_reason.get_or_insert(why.code());
+        });
+    }
     finish(&shared, &info, &context, end.code, &end.reason).await;
 }
 
@@ -272,7 +280,8 @@ async fn frame(
     info: &ConnectionInfo,
     context: &HashMap<String, Value>,
     body: &str,
-    reason: &Mutex<Option<CloseReason>>,
+    index: u64,
+    reason: &Mutex<Option<(u64, CloseReason)>>,
 ) {
     let event = match websocket_event(info, "$default", context, Some(body), None) {
         Ok(e) => e,
@@ -285,11 +294,10 @@ async fn frame(
         RouterOutcome::Accepted(_) => shared.record(&info.connection_id, |r| r.accepted += 1),
         RouterOutcome::Closed(why) => {
             if let Ok(mut slot) = reason.lock() {
-                slot.get_or_insert(why);
+                if slot.is_none_or(|(first, _)| index < first) {
+                    *slot = Some((index, why));
+                }
             }
-            shared.record(&info.connection_id, |r| {
-                r.close_reason.get_or_insert(why.code());
-            });
         }
         _ => {}
     }

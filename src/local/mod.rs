@@ -151,7 +151,9 @@ pub struct Gateway {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn local_sdk_config() -> aws_config::SdkConfig {
+/// The SDK configuration the local gateway's Management API client uses: region us-east-1, static
+/// dummy credentials.
+pub async fn local_sdk_config() -> aws_config::SdkConfig {
     // Static dummy credentials: the local Management API checks that requests are signed, not by whom.
     let creds = aws_sdk_apigatewaymanagement::config::Credentials::new(
         "AKIDLOCALSTREAMGATE",

@@ -1,0 +1,322 @@
+//! End-to-end tests of the local gateway over real loopback sockets: the legitimate call, every
+//! attack, the Management API through the real SDK client, and the event documents it builds.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
+};
+use futures_util::StreamExt as _;
+use serde_json::Value;
+use stream_gate::adapters::{CloseOutcome, ConnectionCloser, ManagementApiCloser, StaticSource};
+use stream_gate::demo::{self, DemoOptions};
+use stream_gate::domain::{AuthMode, CallTokenPolicy, Secret};
+use stream_gate::entrypoints::router;
+use stream_gate::local::events::{self, ConnectionInfo};
+use stream_gate::local::{devcreds, local_sdk_config, Gateway, GatewayOptions};
+use stream_gate::sim::attacks::{self, CallSetup};
+use stream_gate::sim::{audio, client, Identity};
+
+struct Fixture {
+    gateway: Gateway,
+    me: Identity,
+    other: Identity,
+}
+
+async fn start() -> Fixture {
+    let doc = devcreds::generate();
+    let me = Identity::from_document(doc.expose(), 0).expect("account 0");
+    let other = Identity::from_document(doc.expose(), 1).expect("account 1");
+    let gateway = Gateway::start(GatewayOptions {
+        listen: ([127, 0, 0, 1], 0).into(),
+        stage: "dev".into(),
+        public_url: None,
+        source: Box::new(StaticSource::new(Secret::new(doc.expose().to_owned()))),
+        auth_mode: AuthMode::Either,
+        call_token: CallTokenPolicy::Required,
+    })
+    .await
+    .expect("gateway");
+    Fixture { gateway, me, other }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legitimate_call_and_every_attack_get_exactly_the_expected_outcome() {
+    let f = start().await;
+    let opts = DemoOptions {
+        legit_frames: 30,
+        pacing: Duration::from_millis(2),
+    };
+    let rows = demo::run_scenarios(&f.gateway, &f.me, &f.other, &opts)
+        .await
+        .expect("scenarios");
+    let got: HashMap<&str, (&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.scenario.as_str(),
+                (r.observed.as_str(), r.reason.as_str()),
+            )
+        })
+        .collect();
+    // connected + start + 30 media + stop, every one accepted by the router.
+    assert_eq!(
+        got["legit-call"],
+        ("admitted, 33/33 accepted, client stop", "-")
+    );
+    assert_eq!(got["no-signature"], ("refused 403", "signature_missing"));
+    assert_eq!(got["bad-signature"], ("refused 403", "signature_mismatch"));
+    assert_eq!(
+        got["foreign-stream-token"],
+        ("refused 403", "account_mismatch")
+    );
+    assert_eq!(
+        got["foreign-start"],
+        ("closed 1008", "start_account_mismatch")
+    );
+    assert_eq!(
+        got["other-call-token"],
+        ("closed 1008", "call_token_invalid")
+    );
+    assert_eq!(got["expired-token"], ("closed 1008", "call_token_expired"));
+    assert_eq!(got["missing-token"], ("closed 1008", "call_token_missing"));
+    assert_eq!(got["malformed-json"], ("closed 1008", "frame_not_json"));
+    assert_eq!(got["binary-frame"], ("closed 1003", "frame_not_text"));
+    assert_eq!(got["oversized-frame"], ("closed 1009", "frame_too_large"));
+    assert_eq!(got["event-flood"], ("not closed, 0 frames echoed", "-"));
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
+
+    // The six router closes each went out as one signed DELETE through the real SDK client;
+    // the gateway's own closes (1003, 1009) did not.
+    let m = &f.gateway.shared().management;
+    assert_eq!(m.deletes.load(Ordering::Relaxed), 6);
+    assert_eq!(m.unsigned.load(Ordering::Relaxed), 0);
+    // Every admitted connection ran $disconnect.
+    assert!(f.gateway.settle(Duration::from_secs(5)).await);
+    f.gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_api_posts_reports_and_closes_through_the_sdk() {
+    let f = start().await;
+    // Open a legitimate connection by hand and keep it open.
+    let url = f.gateway.ws_url();
+    let sig = stream_gate::domain::compute_signature(f.me.auth_token.expose(), &url, &[]);
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        url.as_str(),
+    )
+    .expect("request");
+    req.headers_mut()
+        .insert("x-twilio-signature", sig.parse().expect("header"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("admitted");
+    let id = f.gateway.records()[0].connection_id.clone();
+    let endpoint = format!("http://{}/dev", f.gateway.addr());
+    let sdk = aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(&local_sdk_config().await)
+            .endpoint_url(&endpoint)
+            .build(),
+    );
+
+    // POST writes one text frame.
+    sdk.post_to_connection()
+        .connection_id(&id)
+        .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+            br#"{"event":"mark"}"#.to_vec(),
+        ))
+        .send()
+        .await
+        .expect("post");
+    let got = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .expect("frame in time")
+        .expect("frame")
+        .expect("ok");
+    assert_eq!(
+        got.into_text().expect("text").as_str(),
+        r#"{"event":"mark"}"#
+    );
+
+    // GET answers for a live connection.
+    let info = sdk
+        .get_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .expect("get");
+    assert!(info.connected_at().is_some());
+
+    // DELETE through the closer the router uses: the socket closes with 1008.
+    let closer = ManagementApiCloser::new(local_sdk_config().await);
+    assert_eq!(closer.close(&endpoint, &id).await, Ok(CloseOutcome::Closed));
+    let mut close_code = None;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Close(Some(frame)) = msg {
+            close_code = Some(u16::from(frame.code));
+            assert_eq!(frame.reason.as_str(), "connection_deleted");
+        }
+    }
+    assert_eq!(close_code, Some(1008));
+
+    // Unknown (or now gone) ids answer 410, which the closer treats as already closed.
+    assert_eq!(
+        closer.close(&endpoint, &id).await,
+        Ok(CloseOutcome::AlreadyGone)
+    );
+    assert_eq!(
+        closer.close(&endpoint, "nosuchconnection=").await,
+        Ok(CloseOutcome::AlreadyGone)
+    );
+    let m = &f.gateway.shared().management;
+    assert_eq!(m.deletes.load(Ordering::Relaxed), 3);
+    assert_eq!(m.posts.load(Ordering::Relaxed), 1);
+    assert_eq!(m.gets.load(Ordering::Relaxed), 1);
+
+    // An unsigned request is refused before the connection is looked up.
+    let resp = reqwest::Client::new()
+        .delete(format!("{endpoint}/@connections/{id}"))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(m.unsigned.load(Ordering::Relaxed), 1);
+    f.gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_call_is_admitted_and_frames_may_be_handled_concurrently() {
+    let f = start().await;
+    let url = f.gateway.ws_url();
+    let audio = audio::tone(440.0, 10);
+    let setup = CallSetup {
+        url: &url,
+        signed_url: f.gateway.public_url(),
+        me: &f.me,
+        other: None,
+        audio: &audio,
+        pacing: Duration::from_millis(20),
+        linger: Duration::from_millis(100),
+    };
+    let (h, s) = attacks::legit(&setup);
+    let report = client::run(&h, s).await.expect("run");
+    assert!(report.admitted);
+    assert_eq!(report.frames_sent, 13);
+    assert_eq!(report.server_close, None);
+    assert!(report.closed_by_client);
+    assert!(f.gateway.settle(Duration::from_secs(5)).await);
+    let rec = &f.gateway.records()[0];
+    assert_eq!((rec.frames, rec.accepted, rec.close_reason), (13, 13, None));
+    f.gateway.shutdown().await;
+}
+
+fn info() -> ConnectionInfo {
+    ConnectionInfo {
+        connection_id: "AbCdEfGhIjKlMnO=".into(),
+        domain_name: "127.0.0.1:8080".into(),
+        stage: "dev".into(),
+        source_ip: "127.0.0.1".into(),
+        connected_at: 1_795_881_600_000,
+    }
+}
+
+#[test]
+fn built_events_are_the_lambda_types_and_round_trip() {
+    let headers = vec![
+        ("host".to_owned(), "127.0.0.1:8080".to_owned()),
+        ("x-twilio-signature".to_owned(), "c2lnbmF0dXJl".to_owned()),
+        ("user-agent".to_owned(), "Twilio.TmeWs/1.0".to_owned()),
+    ];
+    let query = vec![("token".to_owned(), "abc".to_owned())];
+    let doc = events::authorizer_document(&info(), &headers, &query);
+    let auth: ApiGatewayCustomAuthorizerRequestTypeRequest =
+        serde_json::from_value(doc.clone()).expect("authorizer type");
+    assert_eq!(
+        auth.method_arn.as_deref(),
+        Some("arn:aws:execute-api:local:000000000000:local/dev/$connect")
+    );
+    assert_eq!(auth.request_context.stage.as_deref(), Some("dev"));
+    assert_eq!(
+        auth.request_context.other.get("connectionId"),
+        Some(&Value::from("AbCdEfGhIjKlMnO="))
+    );
+    assert_eq!(
+        auth.request_context.other.get("domainName"),
+        Some(&Value::from("127.0.0.1:8080"))
+    );
+    assert_eq!(
+        auth.headers.get("x-twilio-signature").map(|v| v.as_bytes()),
+        Some(&b"c2lnbmF0dXJl"[..])
+    );
+    assert_eq!(auth.query_string_parameters.first("token"), Some("abc"));
+    let again: ApiGatewayCustomAuthorizerRequestTypeRequest =
+        serde_json::from_value(serde_json::to_value(&auth).expect("ser")).expect("round trip");
+    assert_eq!(again.method_arn, auth.method_arn);
+    assert_eq!(again.headers, auth.headers);
+
+    let mut ctx = HashMap::new();
+    ctx.insert(
+        "accountSid".to_owned(),
+        Value::from("AC0123456789abcdef0123456789abcdef"),
+    );
+    ctx.insert("authMethod".to_owned(), Value::from("twilio-signature"));
+    for route in ["$connect", "$default", "$disconnect"] {
+        let disconnect = (route == "$disconnect").then_some((1000u16, "client_close"));
+        let body = (route == "$default").then_some(r#"{"event":"connected"}"#);
+        let doc = events::websocket_document(&info(), route, &ctx, body, disconnect);
+        let ev: ApiGatewayWebsocketProxyRequest =
+            serde_json::from_value(doc).expect("websocket type");
+        assert_eq!(ev.request_context.route_key.as_deref(), Some(route));
+        assert_eq!(
+            ev.request_context.connection_id.as_deref(),
+            Some("AbCdEfGhIjKlMnO=")
+        );
+        assert_eq!(ev.body.as_deref(), body);
+        // The router reads the expected account from exactly this event.
+        assert_eq!(
+            router::expected_account(&ev)
+                .map(|a| a.to_string())
+                .as_deref(),
+            Some("AC0123456789abcdef0123456789abcdef")
+        );
+        let again: ApiGatewayWebsocketProxyRequest =
+            serde_json::from_value(serde_json::to_value(&ev).expect("ser")).expect("round trip");
+        assert_eq!(
+            again.request_context.route_key,
+            ev.request_context.route_key
+        );
+        assert_eq!(
+            router::expected_account(&again),
+            router::expected_account(&ev)
+        );
+    }
+}
+
+#[test]
+fn demo_binary_prints_a_row_per_scenario_and_exits_zero() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"))
+        .arg("demo")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in demo::scenario_names() {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
+        assert!(row.trim_end().ends_with("| yes"), "{row}");
+    }
+    assert!(
+        stdout.contains("all 12 scenarios behaved as expected"),
+        "{stdout}"
+    );
+}
