@@ -42,27 +42,27 @@ fn lookup(
     stage: &str,
     headers: &HeaderMap,
     id: &str,
-) -> Result<LiveConnection, Response> {
+) -> Result<LiveConnection, Box<Response>> {
     let signed = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 "));
     if !signed {
         shared.management.unsigned.fetch_add(1, Ordering::Relaxed);
-        return Err(json_error(
+        return Err(Box::new(json_error(
             StatusCode::FORBIDDEN,
             "Missing Authentication Token",
-        ));
+        )));
     }
     if stage != shared.stage {
-        return Err(json_error(StatusCode::NOT_FOUND, "Not Found"));
+        return Err(Box::new(json_error(StatusCode::NOT_FOUND, "Not Found")));
     }
     shared
         .live
         .lock()
         .ok()
         .and_then(|l| l.get(id).cloned())
-        .ok_or_else(gone)
+        .ok_or_else(|| Box::new(gone()))
 }
 
 /// `DELETE /{stage}/@connections/{id}`: closes the socket.
@@ -75,7 +75,7 @@ pub async fn delete_connection(
     match lookup(&shared, &stage, &headers, &id) {
         Ok(c) if c.commands.send(Command::Close).is_ok() => StatusCode::NO_CONTENT.into_response(),
         Ok(_) => gone(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -89,7 +89,7 @@ pub async fn post_to_connection(
     shared.management.posts.fetch_add(1, Ordering::Relaxed);
     let conn = match lookup(&shared, &stage, &headers, &id) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if body.len() > 128 * 1024 {
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Message too long");
@@ -126,7 +126,7 @@ pub async fn get_connection(
             )
                 .into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
