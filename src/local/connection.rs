@@ -29,6 +29,8 @@ pub const CLOSE_UNSUPPORTED: u16 = 1003;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code of `DeleteConnection` (policy violation).
 pub const CLOSE_POLICY: u16 = 1008;
+/// Connection records kept (oldest dropped first).
+pub const MAX_RECORDS: usize = 4096;
 /// Reason text of a `DeleteConnection` the router did not ask for.
 pub const DELETED: &str = "connection_deleted";
 
@@ -93,14 +95,17 @@ pub async fn upgrade(
         source_ip: peer.ip().to_string(),
         connected_at: now_ms(),
     };
-    shared
-        .records
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(ConnectionRecord {
+    {
+        let mut records = shared.records.lock().unwrap_or_else(|p| p.into_inner());
+        // A long-running gateway keeps the most recent records only.
+        if records.len() >= MAX_RECORDS {
+            records.remove(0);
+        }
+        records.push(ConnectionRecord {
             connection_id: info.connection_id.clone(),
             ..ConnectionRecord::default()
         });
+    }
     let id = info.connection_id.clone();
 
     let event = match authorizer_event(&info, &header_list, &query) {
