@@ -175,8 +175,15 @@ struct DtmfBody<'a> {
     digit: Cow<'a, str>,
 }
 
+/// A JSON string, borrowed from the frame when it has no escapes. (`Cow<str>`'s own `Deserialize`
+/// always allocates; only `#[serde(borrow)]` fields borrow, so the borrow is asked for as `&str`.)
 fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    raw.and_then(|r| serde_json::from_str::<Cow<'_, str>>(r.get()).ok())
+    let raw = raw?.get();
+    match serde_json::from_str::<&str>(raw) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        // Escapes (or not a string at all, which fails here too).
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
 }
 
 fn body<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
@@ -307,4 +314,28 @@ fn parse_start<'a>(env: &Envelope<'a>) -> Result<Frame<'a>, CloseReason> {
         mulaw_8k_mono,
         call_token: b.custom_parameters.and_then(|p| p.token),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_borrows_plain_and_decodes_escaped_values() {
+        let plain = serde_json::from_str::<&RawValue>(r#""media""#).ok();
+        assert!(matches!(string(plain), Some(Cow::Borrowed("media"))));
+        let escaped = serde_json::from_str::<&RawValue>(r#""\u006dedia""#).ok();
+        assert!(matches!(string(escaped).as_deref(), Some("media")));
+        let number = serde_json::from_str::<&RawValue>("5").ok();
+        assert!(string(number).is_none());
+    }
+
+    #[test]
+    fn escaped_event_name_is_the_same_event() {
+        let frame = br#"{"event":"\u006dedia","sequenceNumber":"2","media":{"track":"inbound","chunk":"1","timestamp":"120","payload":"AAAA"},"streamSid":"MZ00112233445566778899aabbccddeeff"}"#;
+        assert!(matches!(
+            parse_frame(frame),
+            Ok(Frame::Media { payload_len: 3, .. })
+        ));
+    }
 }
