@@ -109,7 +109,14 @@ pub fn verify_signature(
     params: &[(&str, &str)],
 ) -> Result<SignatureMatch, SignatureFailure> {
     let presented = decode_header(header).ok_or(SignatureFailure::Malformed)?;
-    let payloads: Vec<String> = urls.iter().map(|u| signed_payload(u, params)).collect();
+    // Without form parameters (the WebSocket handshake) the signed payload is the URL itself: no
+    // copies. `Vec::new()` does not allocate.
+    let built: Vec<String> = if params.is_empty() {
+        Vec::new()
+    } else {
+        urls.iter().map(|u| signed_payload(u, params)).collect()
+    };
+    let payloads: &[String] = if params.is_empty() { urls } else { &built };
 
     let mut found = subtle::Choice::from(0u8);
     let (mut acc_i, mut tok_i, mut url_i) = (0u32, 0u32, 0u32);
