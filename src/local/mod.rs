@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use axum::Router;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::sync::{mpsc, oneshot};
@@ -213,6 +214,10 @@ impl Gateway {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            // No Nagle delay: frames and close frames go out as soon as they are written.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, service)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;

@@ -103,7 +103,7 @@ pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, Sim
             })?,
         );
     }
-    let ws = match tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), false)
+    let ws = match tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
         .await
     {
         Ok((ws, _)) => ws,
