@@ -89,10 +89,12 @@ async fn legitimate_call_and_every_attack_get_exactly_the_expected_outcome() {
     assert_eq!(rows.len(), 12);
     assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
 
-    // The six router closes each went out as one signed DELETE through the real SDK client;
-    // the gateway's own closes (1003, 1009) did not.
+    // The five router-closed scenarios each sent a signed DELETE through the real SDK client
+    // (foreign-start usually a second one, for its `stop` of the other account, when that frame
+    // left before the close arrived); the gateway's own closes (1003, 1009) sent none.
     let m = &f.gateway.shared().management;
-    assert_eq!(m.deletes.load(Ordering::Relaxed), 6);
+    let deletes = m.deletes.load(Ordering::Relaxed);
+    assert!((5..=6).contains(&deletes), "{deletes} DELETE requests");
     assert_eq!(m.unsigned.load(Ordering::Relaxed), 0);
     // Every admitted connection ran $disconnect.
     assert!(f.gateway.settle(Duration::from_secs(5)).await);
