@@ -73,8 +73,14 @@ async fn next(State(s): State<Shared>) -> Response {
     let pairs = [
         ("lambda-runtime-aws-request-id", id.clone()),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
-        ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:local".to_owned()),
-        ("lambda-runtime-trace-id", format!("Root=1-00000000-{id:0>24}")),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:000000000000:function:local".to_owned(),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            format!("Root=1-00000000-{id:0>24}"),
+        ),
     ];
     for (k, v) in pairs {
         if let Ok(v) = HeaderValue::from_str(&v) {
@@ -97,7 +103,8 @@ fn finish(s: &Shared, id: &str, answer: Invocation) -> StatusCode {
 }
 
 fn json_of(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 async fn response(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
@@ -126,7 +133,10 @@ impl RuntimeApi {
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
@@ -135,7 +145,13 @@ impl RuntimeApi {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, sender, shared, next_id: Default::default(), server })
+        Ok(Self {
+            addr,
+            sender,
+            shared,
+            next_id: Default::default(),
+            server,
+        })
     }
 
     /// The address to put in `AWS_LAMBDA_RUNTIME_API`.
@@ -144,13 +160,23 @@ impl RuntimeApi {
     }
 
     /// Queues `event` for the function and waits for its answer.
-    pub async fn invoke(&self, event: Value, timeout: Duration) -> Result<Invocation, RuntimeApiError> {
-        let id = format!("req-{}", self.next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    pub async fn invoke(
+        &self,
+        event: Value,
+        timeout: Duration,
+    ) -> Result<Invocation, RuntimeApiError> {
+        let id = format!(
+            "req-{}",
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.shared.pending.lock() {
             p.insert(id.clone(), tx);
         }
-        self.sender.send((id, event)).map_err(|_| RuntimeApiError::Stopped)?;
+        self.sender
+            .send((id, event))
+            .map_err(|_| RuntimeApiError::Stopped)?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(RuntimeApiError::Stopped),
@@ -172,7 +198,10 @@ pub fn lambda_env(api: &RuntimeApi, function_name: &str) -> Vec<(String, String)
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "local".to_owned()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}")),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function_name}"),
+        ),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "local-test-secret".to_owned()),

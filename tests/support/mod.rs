@@ -45,7 +45,10 @@ impl Function {
         let output = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
-        for stream in [Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>, Box::new(err)] {
+        for stream in [
+            Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(err),
+        ] {
             let sink = output.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
@@ -58,7 +61,10 @@ impl Function {
     }
 
     pub async fn invoke(&self, event: Value) -> Invocation {
-        self.api.invoke(event, Duration::from_secs(20)).await.expect("answer")
+        self.api
+            .invoke(event, Duration::from_secs(20))
+            .await
+            .expect("answer")
     }
 
     pub async fn respond(&self, event: Value) -> Value {
@@ -120,9 +126,21 @@ struct Ep {
     status: StatusCode,
 }
 
-async fn record(State(ep): State<Ep>, method: Method, Path((stage, id)): Path<(String, String)>, headers: HeaderMap) -> StatusCode {
-    let signed = headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"));
-    ep.seen.lock().expect("lock").push(Seen { method: method.to_string(), path: format!("/{stage}/@connections/{id}"), signed });
+async fn record(
+    State(ep): State<Ep>,
+    method: Method,
+    Path((stage, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> StatusCode {
+    let signed = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"));
+    ep.seen.lock().expect("lock").push(Seen {
+        method: method.to_string(),
+        path: format!("/{stage}/@connections/{id}"),
+        signed,
+    });
     ep.status
 }
 
@@ -131,13 +149,22 @@ impl ManagementEndpoint {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new()
             .route("/{stage}/@connections/{id}", axum::routing::any(record))
-            .with_state(Ep { seen: seen.clone(), status });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+            .with_state(Ep {
+                seen: seen.clone(),
+                status,
+            });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        ManagementEndpoint { url: format!("http://{addr}/prod"), seen, server }
+        ManagementEndpoint {
+            url: format!("http://{addr}/prod"),
+            seen,
+            server,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
