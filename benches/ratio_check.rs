@@ -95,8 +95,8 @@ fn main() -> ExitCode {
     });
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-12);
-    // Limits: about 2.5x the ratios measured in the dev profile CI uses (BENCHMARKS.md: media 2.4,
-    // start 3.4, connect 1.4), so noise passes and a hot path made 10x slower fails.
+    // Limits: about 2.5x the highest ratios measured in the dev profile CI uses (BENCHMARKS.md:
+    // media 2.4, start 3.4, connect 2.2), so noise passes and a hot path made 10x slower fails.
     let checks = [
         Check {
             name: "media verdict",
@@ -114,7 +114,7 @@ fn main() -> ExitCode {
             name: "$connect, signature, 2x2, no match",
             reference: "SHA-256 of 1 KiB",
             ratio: ratio(connect_t, sha),
-            limit: 4.0,
+            limit: 5.0,
         },
     ];
     let mut failed = false;
