@@ -3,6 +3,7 @@
 pub mod authorizer;
 pub mod router;
 pub mod state;
+pub mod voice_webhook;
 
 pub use state::GateState;
 
