@@ -12,7 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod devtools;
-pub mod domain;
+pub use stream_gate_domain as domain;
 pub mod entrypoints;
 pub mod local;
 pub mod sim;

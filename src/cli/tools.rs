@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::domain::signature::{compute_signature, url_variants, verify_signature};
+use crate::domain::signature::{candidate_urls, compute_signature, verify_signature};
 use crate::domain::{mint_call_token, AccountSid, CallSid, Credentials, Secret};
 
 /// Reads a secret from `path`, or from standard input when `path` is `-`; one trailing newline
@@ -36,35 +36,6 @@ pub fn parse_params(params: &[String]) -> Result<Vec<(String, String)>, String> 
                 .ok_or(format!("--param {p:?} is not name=value"))
         })
         .collect()
-}
-
-/// The URL variants Twilio may have signed: as given, with/without a trailing `/`, and with the
-/// scheme's default port added (Twilio's SDKs accept both).
-pub fn candidate_urls(url: &str) -> Vec<String> {
-    let mut out = url_variants(url);
-    if let Some(with_port) = with_default_port(url) {
-        for v in url_variants(&with_port) {
-            if !out.contains(&v) {
-                out.push(v);
-            }
-        }
-    }
-    out
-}
-
-fn with_default_port(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let port = match scheme {
-        "https" | "wss" => 443,
-        "http" | "ws" => 80,
-        _ => return None,
-    };
-    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let host = &rest[..host_end];
-    if host.contains(':') {
-        return None;
-    }
-    Some(format!("{scheme}://{host}:{port}{}", &rest[host_end..]))
 }
 
 /// `stream-gate sign`: the signature of `url` + `params` under `auth_token`.
@@ -151,23 +122,6 @@ pub fn mint(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn candidate_urls_add_trailing_slash_and_default_port() {
-        assert_eq!(
-            candidate_urls("wss://h.example/prod"),
-            vec![
-                "wss://h.example/prod",
-                "wss://h.example/prod/",
-                "wss://h.example:443/prod",
-                "wss://h.example:443/prod/"
-            ]
-        );
-        assert_eq!(
-            candidate_urls("https://h:8443/x?a=1"),
-            vec!["https://h:8443/x?a=1"]
-        );
-    }
 
     #[test]
     fn check_reports_the_variant() {

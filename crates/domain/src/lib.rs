@@ -12,6 +12,7 @@ pub mod sid;
 pub mod signature;
 pub mod stream_token;
 pub mod verdict;
+pub mod webhook;
 
 #[cfg(test)]
 mod verdict_tests;

@@ -54,6 +54,35 @@ pub fn url_variants(url: &str) -> Vec<String> {
     out
 }
 
+/// The URL variants Twilio may have signed: as given, with/without a trailing `/`, and with the
+/// scheme's default port added (Twilio's SDKs accept both).
+pub fn candidate_urls(url: &str) -> Vec<String> {
+    let mut out = url_variants(url);
+    if let Some(with_port) = with_default_port(url) {
+        for v in url_variants(&with_port) {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+fn with_default_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let port = match scheme {
+        "https" | "wss" => 443,
+        "http" | "ws" => 80,
+        _ => return None,
+    };
+    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host = &rest[..host_end];
+    if host.contains(':') {
+        return None;
+    }
+    Some(format!("{scheme}://{host}:{port}{}", &rest[host_end..]))
+}
+
 /// The string Twilio signs: the URL, then each form parameter's name and value, sorted by name and,
 /// for a repeated name, by value (byte order), with no separators.
 pub fn signed_payload(url: &str, params: &[(&str, &str)]) -> String {
@@ -263,6 +292,23 @@ mod tests {
         assert_eq!(
             verify_signature(&c, None, "XFfwGS2Ev7f9qAP9MmRoMS7C724=", &other, &[]),
             Err(SignatureFailure::Mismatch)
+        );
+    }
+
+    #[test]
+    fn candidate_urls_add_trailing_slash_and_default_port() {
+        assert_eq!(
+            candidate_urls("wss://h.example/prod"),
+            vec![
+                "wss://h.example/prod",
+                "wss://h.example/prod/",
+                "wss://h.example:443/prod",
+                "wss://h.example:443/prod/"
+            ]
+        );
+        assert_eq!(
+            candidate_urls("https://h:8443/x?a=1"),
+            vec!["https://h:8443/x?a=1"]
         );
     }
 }

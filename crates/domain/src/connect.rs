@@ -232,7 +232,7 @@ pub fn decide_connect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::signature::compute_signature;
+    use crate::signature::compute_signature;
 
     const AC1: &str = "AC0123456789abcdef0123456789abcdef";
     const AC2: &str = "ACffffffffffffffffffffffffffffffff";
