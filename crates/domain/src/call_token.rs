@@ -23,6 +23,8 @@ const MAC_LEN: usize = 32;
 const MAC_B64_LEN: usize = 43;
 /// Decimal digits in a Unix time we accept (u64 holds 19 safely).
 const MAX_EXP_DIGITS: usize = 12;
+/// The largest expiry with [`MAX_EXP_DIGITS`] digits (year 33658).
+const MAX_EXP: u64 = 999_999_999_999;
 
 /// Why a call token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,11 @@ pub fn mint_call_token(
 ) -> Option<Secret> {
     let key = credentials.call_token_keys.first()?;
     let exp = now.saturating_add(ttl_secs);
+    // Never mint what `verify_call_token` would call malformed (found by the call_token fuzz
+    // target: a clock set absurdly far ahead gave a 13-digit expiry).
+    if exp > MAX_EXP {
+        return None;
+    }
     let tag = URL_SAFE_NO_PAD.encode(mac(key, account, call, exp));
     Some(Secret::new(format!("{PREFIX}{exp}.{tag}")))
 }
@@ -268,5 +275,13 @@ mod tests {
             Err(CallTokenFailure::NoKeys)
         );
         assert!(mint_call_token(&no_keys, &a, &call, 1000, 300).is_none());
+    }
+
+    #[test]
+    fn never_mints_an_expiry_verify_refuses() {
+        let (c, (a, call)) = (creds(&[K0]), sids());
+        assert!(mint_call_token(&c, &a, &call, MAX_EXP - 300, 300).is_some());
+        assert!(mint_call_token(&c, &a, &call, MAX_EXP - 299, 300).is_none());
+        assert!(mint_call_token(&c, &a, &call, u64::MAX, 300).is_none());
     }
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Writes each fuzz target's seed corpus (fuzz/corpus/<target>/seed-*) from the events/ documents,
+in the line formats the targets read (see the doc comment of each target)."""
+import base64
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+CORPUS = ROOT / "fuzz" / "corpus"
+NOW = "1795881600"
+
+
+def event(name):
+    return json.loads((EVENTS / name).read_text())
+
+
+def header(ev, name):
+    """Every value of a header, case-insensitively, from multiValueHeaders or headers."""
+    for key in ("multiValueHeaders", "headers"):
+        for k, v in (ev.get(key) or {}).items():
+            if k.lower() == name.lower():
+                return v if isinstance(v, list) else [v]
+    return []
+
+
+def query(ev, name):
+    multi = (ev.get("multiValueQueryStringParameters") or {}).get(name)
+    single = (ev.get("queryStringParameters") or {}).get(name)
+    return multi if multi else ([single] if single is not None else [])
+
+
+def write(target, name, text):
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"seed-{name}").write_bytes(text.encode() if isinstance(text, str) else text)
+
+
+def main():
+    for path in sorted(EVENTS.glob("default-*.json")) + [EVENTS / "connect.json"]:
+        body = event(path.name).get("body")
+        if body:
+            write("frame_verdict", path.stem, body)
+    for path in sorted(EVENTS.glob("authorizer-*.json")):
+        ev = event(path.name)
+        ctx = ev["requestContext"]
+        lines = [f"wss://{ctx['domainName']}/{ctx['stage']}"]
+        lines += [f"h:{v}" for v in header(ev, "X-Twilio-Signature")]
+        lines += [f"q:{v}" for v in query(ev, "token")]
+        write("connect_decision", path.stem, "\n".join(lines))
+    write("credentials_document", "test", (EVENTS / "credentials.test.json").read_text())
+    hook = event("voice-webhook.json")
+    body = hook["body"]
+    if hook.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    sig = (header(hook, "x-twilio-signature") or ["-"])[0]
+    url = f"https://{header(hook, 'host')[0]}{hook['rawPath']}"
+    write("voice_webhook", "signed", f"{sig}\n{url}\n{body}")
+    write("voice_webhook", "unsigned", f"-\n{url}\n{body}")
+    start = json.loads(event("default-start.json")["body"])["start"]
+    token = start["customParameters"]["token"]
+    write("call_token", "start", f"{token}\n{start['accountSid']}\n{start['callSid']}\n{NOW}")
+
+
+if __name__ == "__main__":
+    main()
