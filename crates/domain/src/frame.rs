@@ -19,6 +19,10 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024;
 /// Longest digit string accepted for counters (`u64` holds 19 digits; 20 bounds it).
 const MAX_DIGITS: usize = 20;
+/// Deepest nesting of arrays and objects a frame may have; Twilio's own frames nest three levels.
+/// serde_json's recursion limit does not apply to members it skips, and the application behind the
+/// gate may parse frames with a recursive parser, so depth is bounded here for the whole frame.
+pub const MAX_NESTING: usize = 16;
 
 /// A parsed `start` message: everything the verdict needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,11 +211,43 @@ fn sequence_number(env: &Envelope<'_>) -> Result<(), CloseReason> {
     }
 }
 
+/// Whether any `[` or `{` outside a string opens a level deeper than `limit`. One linear pass;
+/// whether the frame is JSON at all is left to the parser.
+fn nests_deeper_than(frame: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in frame {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses one text frame. Every failure is a typed [`CloseReason`]; nothing here panics or
 /// allocates in proportion to anything but the (bounded) frame.
 pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
     if frame.len() > MAX_FRAME_BYTES {
         return Err(CloseReason::FrameTooLarge);
+    }
+    if nests_deeper_than(frame, MAX_NESTING) {
+        return Err(CloseReason::FrameTooDeep);
     }
     let first = frame.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {

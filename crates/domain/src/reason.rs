@@ -49,7 +49,7 @@ reason_enum!(
         SignatureMismatch => "signature_mismatch",
         /// Stream token required but no `token` query parameter.
         StreamTokenMissing => "stream_token_missing",
-        /// `token` is empty, too long or repeated.
+        /// `token` is repeated, or shorter or longer than a stream token can be (32 to 512 characters).
         StreamTokenMalformed => "stream_token_malformed",
         /// `token` matches no configured stream token.
         StreamTokenUnknown => "stream_token_unknown",
@@ -69,8 +69,10 @@ reason_enum!(
         FrameTooLarge => "frame_too_large",
         /// Binary (or base64-encoded) frame; Twilio sends only text.
         FrameNotText => "frame_not_text",
-        /// Not JSON (includes invalid UTF-8, duplicate keys in a known object, nesting over 128).
+        /// Not JSON (includes invalid UTF-8 and duplicate keys at the top level).
         FrameNotJson => "frame_not_json",
+        /// Arrays or objects nested deeper than 16 levels (Twilio's frames nest three).
+        FrameTooDeep => "frame_too_deep",
         /// JSON, but not an object.
         FrameNotObject => "frame_not_object",
         /// No string `event` member.

@@ -150,10 +150,20 @@ fn envelope_rules() {
         closes(r#"{"event":"media","event":"start"}"#),
         CloseReason::FrameNotJson
     );
-    assert_eq!(
-        closes(&format!("{}{}", "{\"a\":".repeat(200), "1")),
-        CloseReason::FrameNotJson
-    );
+    // Deep nesting anywhere, even in a member the parser skips, and even as the whole frame.
+    let deep = |n: usize| {
+        format!(
+            "{{\"event\":\"future\",\"x\":{}1{}}}",
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    assert_eq!(judge(&deep(15)), Verdict::Accept(Accepted::Unknown));
+    assert_eq!(closes(&deep(16)), CloseReason::FrameTooDeep);
+    assert_eq!(closes(&"[".repeat(20_000)), CloseReason::FrameTooDeep);
+    // Brackets inside strings (escaped quotes included) are not nesting.
+    let in_strings = format!("{{\"event\":\"future\",\"x\":\"\\\"{}\"}}", "[".repeat(100));
+    assert_eq!(judge(&in_strings), Verdict::Accept(Accepted::Unknown));
     let (_, _, s) = sids();
     let mut bad_utf8 = messages::mark(&s, 1, "x").into_bytes();
     let at = bad_utf8.iter().rposition(|&b| b == b'x').expect("x");
