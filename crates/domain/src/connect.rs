@@ -314,7 +314,11 @@ mod tests {
             Err(DenyReason::StreamTokenMissing)
         );
         assert_eq!(
-            decide_connect(&req(Absent, One("x")), Some(&c), AuthMode::Token),
+            decide_connect(
+                &req(Absent, One(&"x".repeat(40))),
+                Some(&c),
+                AuthMode::Token
+            ),
             Err(DenyReason::StreamTokenUnknown)
         );
         assert_eq!(
@@ -322,10 +326,17 @@ mod tests {
             Err(DenyReason::StreamTokenMalformed)
         );
         assert_eq!(
+            decide_connect(&req(Absent, One("x")), Some(&c), AuthMode::Token),
+            Err(DenyReason::StreamTokenMalformed)
+        );
+        assert_eq!(
             decide_connect(&req(Absent, Repeated), Some(&c), AuthMode::Token),
             Err(DenyReason::StreamTokenMalformed)
         );
     }
+
+    /// Well-formed (32+ characters) but not configured.
+    const BAD_TOKEN: &str = "not-a-configured-stream-token-0123456789";
 
     #[test]
     fn either_mode() {
@@ -341,7 +352,11 @@ mod tests {
         );
         // Every credential presented must verify: a bad token spoils a good signature.
         assert_eq!(
-            decide_connect(&req(One(GOOD_SIG), One("bad")), Some(&c), AuthMode::Either),
+            decide_connect(
+                &req(One(GOOD_SIG), One(BAD_TOKEN)),
+                Some(&c),
+                AuthMode::Either
+            ),
             Err(DenyReason::StreamTokenUnknown)
         );
         assert_eq!(

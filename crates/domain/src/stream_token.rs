@@ -6,7 +6,9 @@
 
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use super::credentials::{token_digest, Credentials, MAX_STREAM_TOKEN_CHARS};
+use super::credentials::{
+    token_digest, Credentials, MAX_STREAM_TOKEN_CHARS, MIN_STREAM_TOKEN_CHARS,
+};
 use super::sid::AccountSid;
 
 /// A stream token that matched a configured entry.
@@ -21,7 +23,7 @@ pub struct StreamTokenMatch {
 /// Why a presented stream token did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamTokenFailure {
-    /// Empty or longer than any token could be.
+    /// Shorter or longer than any configured token can be (32 to 512 characters).
     Malformed,
     /// Matches no configured token.
     Unknown,
@@ -32,8 +34,11 @@ pub fn verify_stream_token(
     credentials: &Credentials,
     presented: &str,
 ) -> Result<StreamTokenMatch, StreamTokenFailure> {
-    // Bound the work: the length limit is public (documented), not secret.
-    if presented.is_empty() || presented.len() > MAX_STREAM_TOKEN_CHARS * 4 {
+    // Bound the work, and name what cannot be a token: the length limits are public (DESIGN.md),
+    // not secret. Bytes first, so that counting characters is itself bounded.
+    if presented.len() > MAX_STREAM_TOKEN_CHARS * 4
+        || !(MIN_STREAM_TOKEN_CHARS..=MAX_STREAM_TOKEN_CHARS).contains(&presented.chars().count())
+    {
         return Err(StreamTokenFailure::Malformed);
     }
     let digest = token_digest(presented);
@@ -89,6 +94,15 @@ mod tests {
         );
         assert_eq!(
             verify_stream_token(&c, &"x".repeat(5000)),
+            Err(StreamTokenFailure::Malformed)
+        );
+        assert_eq!(
+            verify_stream_token(&c, &"x".repeat(31)),
+            Err(StreamTokenFailure::Malformed)
+        );
+        // 513 two-byte characters: within the byte bound, over the character bound.
+        assert_eq!(
+            verify_stream_token(&c, &"é".repeat(513)),
             Err(StreamTokenFailure::Malformed)
         );
         assert_eq!(
