@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes each fuzz target's seed corpus (fuzz/corpus/<target>/seed-*) from the events/ documents,
-in the line formats the targets read (see the doc comment of each target)."""
+"""Writes each fuzz target's seed corpus (fuzz/corpus/<target>/seed-*) from the events/ documents and
+the hostile-input corpus (tests/hostile), in the line formats the targets read (see the doc comment
+of each target)."""
 import base64
 import json
 import pathlib
@@ -36,7 +37,28 @@ def write(target, name, text):
     (d / f"seed-{name}").write_bytes(text.encode() if isinstance(text, str) else text)
 
 
+def hostile():
+    """The hostile-input corpus of the integration tests: good starting points for mutation."""
+    frames = json.loads((ROOT / "tests" / "hostile" / "frames.json").read_text())
+    for i, case in enumerate(frames):
+        frame = case["frame"]
+        if "fill" in case:
+            ch, count = case["fill"]
+            frame = frame.replace("@FILL@", ch * count)
+        if not case.get("base64"):
+            write("frame_verdict", f"hostile-{i:03}", frame)
+    url = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod"
+    for i, case in enumerate(json.loads((ROOT / "tests" / "hostile" / "handshakes.json").read_text())):
+        lines = [url]
+        for name, values in case["headers"].items():
+            if name.lower() == "x-twilio-signature":
+                lines += [f"h:{v}" for v in values]
+        lines += [f"q:{v}" for v in case["query"].get("token", [])]
+        write("connect_decision", f"hostile-{i:03}", "\n".join(lines))
+
+
 def main():
+    hostile()
     for path in sorted(EVENTS.glob("default-*.json")) + [EVENTS / "connect.json"]:
         body = event(path.name).get("body")
         if body:
