@@ -1,7 +1,8 @@
 //! The Secrets Manager credentials source and its TTL cache against a real Secrets Manager API
 //! emulator (moto server on loopback) through the real AWS SDK.
 
-use std::process::Stdio;
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,55 +13,12 @@ use aws_sdk_secretsmanager::config::{
 };
 use aws_sdk_secretsmanager::Client;
 use stream_gate::adapters::{CredentialCache, DocumentSource, SecretsManagerSource};
-use tokio::process::{Child, Command};
+use support::moto::moto;
 use tokio::time::Instant;
 
 const DOC_A: &str = r#"{"twilioAccounts":[{"accountSid":"AC0123456789abcdef0123456789abcdef","authTokens":["sm-test-token-a"]}]}"#;
 const DOC_AB: &str = r#"{"twilioAccounts":[{"accountSid":"AC0123456789abcdef0123456789abcdef","authTokens":["sm-test-token-a"]},{"accountSid":"ACffffffffffffffffffffffffffffffff","authTokens":["sm-test-token-b"]}]}"#;
 const TTL: Duration = Duration::from_secs(300);
-
-/// A moto server on a free loopback port, killed on drop.
-struct Moto {
-    endpoint: String,
-    _child: Child,
-}
-
-async fn moto() -> Moto {
-    let exe = std::env::var("STREAM_GATE_MOTO_SERVER").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/moto_server").to_owned()
-    });
-    assert!(
-        std::path::Path::new(&exe).exists(),
-        "moto_server not found at {exe}: run scripts/test (or scripts/setup), which installs the pinned tools into .venv"
-    );
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let child = Command::new(&exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Moto {
-                    endpoint,
-                    _child: child,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    panic!("moto_server did not start");
-}
 
 /// Counts GetSecretValue requests that actually go out.
 #[derive(Debug, Default)]

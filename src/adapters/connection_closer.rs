@@ -2,6 +2,7 @@
 //! 410 Gone means the peer already left, which is as good as closed.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
@@ -54,8 +55,15 @@ impl ManagementApiCloser {
         match slot.as_ref() {
             Some((e, c)) if e == endpoint => c.clone(),
             _ => {
+                // Within the router's 5 s Lambda timeout even after a credentials fetch that ran
+                // into its own 3 s bound: 3 s + 1.5 s.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(1000))
+                    .operation_timeout(Duration::from_millis(1500))
+                    .build();
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
                     .endpoint_url(endpoint)
+                    .timeout_config(timeouts)
                     .build();
                 let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
                 *slot = Some((endpoint.to_owned(), client.clone()));

@@ -84,7 +84,13 @@ impl CredentialCache {
     pub async fn get_at(&self, now: Instant) -> Option<Arc<Credentials>> {
         let mut state = self.state.lock().await;
         if state.next_fetch.is_none_or(|due| now >= due) {
-            match tokio::time::timeout(self.fetch_timeout, self.source.fetch()).await {
+            let started = Instant::now();
+            let fetched = tokio::time::timeout(self.fetch_timeout, self.source.fetch()).await;
+            // The retry interval counts from the end of a failed fetch: counted from its start, a
+            // fetch that ran into its timeout would already be due again, and every invocation
+            // would wait for the slow store in turn.
+            let retry_at = now + started.elapsed() + RETRY_AFTER_FAILURE.min(self.ttl);
+            match fetched {
                 Ok(Ok(doc)) => match Credentials::from_json(doc.expose()) {
                     Ok(creds) => {
                         tracing::info!(
@@ -98,12 +104,12 @@ impl CredentialCache {
                         // The error names a field and a rule, never a value.
                         tracing::error!(event = "credentials_refused", field = %e.field, problem = e.problem,
                             keeping_last_good = state.good.is_some());
-                        state.next_fetch = Some(now + RETRY_AFTER_FAILURE.min(self.ttl));
+                        state.next_fetch = Some(retry_at);
                     }
                 },
                 Ok(Err(e)) => {
                     tracing::error!(event = "credentials_fetch_failed", code = %e.code, keeping_last_good = state.good.is_some());
-                    state.next_fetch = Some(now + RETRY_AFTER_FAILURE.min(self.ttl));
+                    state.next_fetch = Some(retry_at);
                 }
                 Err(_) => {
                     tracing::error!(
@@ -111,7 +117,7 @@ impl CredentialCache {
                         code = "timeout",
                         keeping_last_good = state.good.is_some()
                     );
-                    state.next_fetch = Some(now + RETRY_AFTER_FAILURE.min(self.ttl));
+                    state.next_fetch = Some(retry_at);
                 }
             }
         }
@@ -233,5 +239,37 @@ mod tests {
     #[tokio::test]
     async fn empty_cache_denies() {
         assert!(CredentialCache::empty().get().await.is_none());
+    }
+
+    /// Never answers (a store that hangs).
+    struct Hanging(Arc<AtomicUsize>);
+    impl DocumentSource for Hanging {
+        fn fetch(&self) -> BoxFuture<'_, Result<Secret, SourceError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_store_costs_one_timeout_per_retry_interval() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = CredentialCache::new(
+            Box::new(Hanging(calls.clone())),
+            Duration::from_secs(300),
+            Duration::from_secs(3600),
+        );
+        let t0 = Instant::now();
+        assert!(c.get().await.is_none());
+        assert_eq!(t0.elapsed(), Duration::from_secs(3), "cut at the fetch timeout");
+        // The retry interval counts from the end of the failed fetch, not its start.
+        let t1 = Instant::now();
+        assert!(c.get().await.is_none());
+        assert_eq!(t1.elapsed(), Duration::ZERO, "no second wait");
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(c.get().await.is_none());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(c.get().await.is_none());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

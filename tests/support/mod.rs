@@ -2,6 +2,9 @@
 //! a loopback `@connections` endpoint that records what the router asks of it.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod fault_proxy;
+pub mod moto;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
