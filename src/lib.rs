@@ -14,5 +14,6 @@ pub mod demo;
 pub mod devtools;
 pub use stream_gate_domain as domain;
 pub mod entrypoints;
+pub mod load;
 pub mod local;
 pub mod sim;

@@ -75,6 +75,9 @@ enum Command {
     Sim(stream_gate::cli::sim::SimArgs),
     /// Run the whole system on this machine: one legitimate call and every attack, as a table.
     Demo,
+    /// Load test: the local gateway (own process) under real-time calls and a flood of bad
+    /// handshakes; reports frames/s, refusals/s, per-frame latency and memory (exit 1 on a failed check).
+    Load(stream_gate::cli::load::LoadArgs),
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
@@ -169,5 +172,6 @@ fn main() -> ExitCode {
         Command::Local(args) => stream_gate::cli::local::main(args),
         Command::Sim(args) => stream_gate::cli::sim::main(args),
         Command::Demo => stream_gate::cli::demo::main(),
+        Command::Load(args) => stream_gate::cli::load::main(args),
     }
 }

@@ -260,7 +260,11 @@ mod tests {
         );
         let t0 = Instant::now();
         assert!(c.get().await.is_none());
-        assert_eq!(t0.elapsed(), Duration::from_secs(3), "cut at the fetch timeout");
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(3),
+            "cut at the fetch timeout"
+        );
         // The retry interval counts from the end of the failed fetch, not its start.
         let t1 = Instant::now();
         assert!(c.get().await.is_none());

@@ -2,6 +2,7 @@
 //! gateway, the Twilio call simulator and the demo.
 
 pub mod demo;
+pub mod load;
 pub mod local;
 pub mod sim;
 pub mod tools;

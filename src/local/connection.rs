@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -16,8 +17,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::events::{authorizer_event, websocket_event, ConnectionInfo};
 use super::{
-    random_id, Command, ConnectionRecord, LiveConnection, Shared, MAX_FRAME_BYTES, MAX_IN_FLIGHT,
-    READ_LIMIT_BYTES,
+    random_id, Command, LiveConnection, Shared, MAX_FRAME_BYTES, MAX_IN_FLIGHT, READ_LIMIT_BYTES,
 };
 use crate::domain::CloseReason;
 use crate::entrypoints::authorizer;
@@ -29,8 +29,6 @@ pub const CLOSE_UNSUPPORTED: u16 = 1003;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code of `DeleteConnection` (policy violation).
 pub const CLOSE_POLICY: u16 = 1008;
-/// Connection records kept (oldest dropped first).
-pub const MAX_RECORDS: usize = 4096;
 /// Reason text of a `DeleteConnection` the router did not ask for.
 pub const DELETED: &str = "connection_deleted";
 
@@ -95,17 +93,7 @@ pub async fn upgrade(
         source_ip: peer.ip().to_string(),
         connected_at: now_ms(),
     };
-    {
-        let mut records = shared.records.lock().unwrap_or_else(|p| p.into_inner());
-        // A long-running gateway keeps the most recent records only.
-        if records.len() >= MAX_RECORDS {
-            records.remove(0);
-        }
-        records.push(ConnectionRecord {
-            connection_id: info.connection_id.clone(),
-            ..ConnectionRecord::default()
-        });
-    }
+    shared.records.push(&info.connection_id);
     let id = info.connection_id.clone();
 
     let event = match authorizer_event(&info, &header_list, &query) {
@@ -119,6 +107,7 @@ pub async fn upgrade(
     if !authorizer::is_allow(&response) {
         let code = deny.map(|d| d.code()).unwrap_or("deny");
         shared.record(&id, |r| r.deny_reason = Some(code));
+        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
         return forbidden();
     }
     let context = authorizer::context_of(&response);
@@ -128,6 +117,7 @@ pub async fn upgrade(
     };
     if !(200..300).contains(&status) {
         shared.record(&id, |r| r.connect_status = Some(status));
+        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
         let code = u16::try_from(status)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
@@ -135,6 +125,7 @@ pub async fn upgrade(
         return (code, r#"{"message":"Forbidden"}"#).into_response();
     }
     shared.record(&id, |r| r.admitted = true);
+    shared.stats.admitted.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::unbounded_channel();
     shared
         .live
@@ -187,6 +178,7 @@ async fn run(
                 None => break End { code: 1006, reason: "client_gone".into() },
                 Some(Err(_)) => break End { code: 1006, reason: "socket_error".into() },
                 Some(Ok(Message::Text(text))) => {
+                    let arrived = Instant::now();
                     if text.len() > MAX_FRAME_BYTES {
                         break gateway_close(&mut socket, &shared, &id, CLOSE_TOO_BIG, CloseReason::FrameTooLarge).await;
                     }
@@ -194,12 +186,14 @@ async fn run(
                         break End { code: 1011, reason: "internal".into() };
                     };
                     shared.record(&id, |r| r.frames += 1);
+                    shared.stats.frames.fetch_add(1, Ordering::Relaxed);
                     index += 1;
                     let (shared, info, context, reason) =
                         (shared.clone(), info.clone(), context.clone(), reason.clone());
                     let body = text.to_string();
                     tokio::spawn(async move {
                         frame(&shared, &info, &context, &body, index, &reason).await;
+                        shared.stats.frame_latency(arrived.elapsed());
                         drop(permit);
                     });
                 }
@@ -296,8 +290,12 @@ async fn frame(
         }
     };
     match router::handle(&shared.gate, event).await.1 {
-        RouterOutcome::Accepted(_) => shared.record(&info.connection_id, |r| r.accepted += 1),
+        RouterOutcome::Accepted(_) => {
+            shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            shared.record(&info.connection_id, |r| r.accepted += 1);
+        }
         RouterOutcome::Closed(why) => {
+            shared.stats.closed.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut slot) = reason.lock() {
                 if slot.is_none_or(|(first, _)| index < first) {
                     *slot = Some((index, why));

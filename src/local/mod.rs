@@ -15,6 +15,7 @@ pub mod connection;
 pub mod devcreds;
 pub mod events;
 pub mod management;
+pub mod records;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use crate::adapters::{DocumentSource, ManagementApiCloser};
 use crate::config::{GateConfig, SecretLocation};
 use crate::domain::{AuthMode, CallTokenPolicy};
 use crate::entrypoints::GateState;
+use records::{GatewayStats, Records, StatsSnapshot};
 
 /// Largest text frame API Gateway accepts (32 KB); larger ones are closed with 1009.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -127,8 +129,10 @@ pub struct Shared {
     pub stage: String,
     /// Live connections by id.
     pub live: Mutex<HashMap<String, LiveConnection>>,
-    /// Records of every connection attempt, oldest first.
-    pub records: Mutex<Vec<ConnectionRecord>>,
+    /// Records of the most recent connection attempts, oldest first.
+    pub records: Records,
+    /// Gateway-wide totals (`GET /_local/stats`).
+    pub stats: GatewayStats,
     /// Management API counters.
     pub management: ManagementCounters,
 }
@@ -136,11 +140,15 @@ pub struct Shared {
 impl Shared {
     /// Applies `f` to the record of `id`.
     pub fn record(&self, id: &str, f: impl FnOnce(&mut ConnectionRecord)) {
-        let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rec) = r.iter_mut().rev().find(|c| c.connection_id == id) {
-            f(rec);
-        }
+        self.records.update(id, f);
     }
+}
+
+/// `GET /_local/stats`: the gateway's totals (a local-only route; API Gateway has none).
+async fn stats(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> axum::Json<StatsSnapshot> {
+    axum::Json(shared.stats.snapshot())
 }
 
 /// A running gateway.
@@ -199,11 +207,13 @@ impl Gateway {
             gate: GateState::new(config, Some(opts.source), closer),
             stage,
             live: Mutex::new(HashMap::new()),
-            records: Mutex::new(Vec::new()),
+            records: Records::default(),
+            stats: GatewayStats::default(),
             management: ManagementCounters::default(),
         });
         let app = Router::new()
             .route("/{stage}", get(connection::upgrade))
+            .route("/_local/stats", get(stats))
             .route(
                 "/{stage}/@connections/{id}",
                 get(management::get_connection)
@@ -255,11 +265,7 @@ impl Gateway {
 
     /// Every connection record so far.
     pub fn records(&self) -> Vec<ConnectionRecord> {
-        self.shared
-            .records
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        self.shared.records.snapshot()
     }
 
     /// Waits until every admitted connection has run `$disconnect` (or `timeout` passes).

@@ -1,0 +1,47 @@
+//! `stream-gate load`, scaled down for CI: a real gateway process, real WebSockets, real-time calls
+//! and a stream of bad handshakes. The full run (200 calls x 60 s, 1,000 bad handshakes/s) is
+//! documented in BENCHMARKS.md.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn a_short_load_run_loses_nothing_and_admits_nothing() {
+    let dir = std::env::temp_dir().join(format!("stream-gate-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_stream-gate"))
+        .current_dir(&dir)
+        .args([
+            "load",
+            "--calls",
+            "20",
+            "--seconds",
+            "4",
+            "--bad-per-second",
+            "200",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("run stream-gate load");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    // 20 calls x (connected + start + 200 media + stop).
+    assert_eq!(r["frames_sent"], 20 * 203);
+    assert_eq!(r["frames_accepted"], r["frames_sent"]);
+    assert_eq!(r["calls_completed"], 20);
+    assert_eq!(r["bad_admitted"], 0);
+    assert!(r["bad_attempted"].as_u64().unwrap_or(0) >= 600, "{r}");
+    assert_eq!(r["bad_refused"], r["bad_attempted"]);
+    assert!(r["latency_p99_us"].as_u64().unwrap_or(0) > 0);
+    assert!(r["peak_rss_kib"].as_u64().unwrap_or(0) > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
