@@ -117,7 +117,43 @@ async fn every_hostile_frame_ends_in_its_reason_code() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(f.output().await.iter().all(|l| !l.contains("panicked")));
+    let output = f.output().await.join("\n");
+    assert!(!output.contains("panicked"));
+    // No presented call token (valid or not) and no secret of the document reaches the output.
+    let presented: Vec<String> = cases
+        .iter()
+        .filter_map(|c| serde_json::from_str::<Value>(&c.frame).ok())
+        .filter_map(|v| {
+            v["start"]["customParameters"]["token"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .filter(|t| t.len() >= 16)
+        .collect();
+    assert!(presented.len() >= 10, "the corpus presents call tokens");
+    assert_no_secrets(&output, &presented);
+}
+
+/// The secrets of events/credentials.test.json.
+const DOCUMENT_SECRETS: [&str; 4] = [
+    "test-only-auth-token-not-a-secret",
+    "test-only-second-account-token",
+    "test-only-stream-token-0123456789abcdef",
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+];
+
+fn assert_no_secrets(output: &str, presented: &[String]) {
+    assert!(!output.is_empty());
+    for secret in DOCUMENT_SECRETS
+        .iter()
+        .copied()
+        .chain(presented.iter().map(String::as_str))
+    {
+        assert!(
+            !output.contains(secret),
+            "a secret or presented credential reached the output"
+        );
+    }
 }
 
 fn handshake_event(case: &HandshakeCase) -> Value {
@@ -161,7 +197,7 @@ async fn every_hostile_handshake_ends_in_its_reason_code() {
     let creds = repo_file("events/credentials.test.json")
         .display()
         .to_string();
-    let mut failures = Vec::new();
+    let (mut failures, mut outputs) = (Vec::new(), Vec::new());
     for mode in ["either", "signature", "token", "both"] {
         let f = Function::start(
             AUTHORIZER,
@@ -195,8 +231,20 @@ async fn every_hostile_handshake_ends_in_its_reason_code() {
                 case.name
             );
         }
+        outputs.extend(f.output().await);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // No presented signature or stream token reaches the output (of any mode's process).
+    let presented: Vec<String> = cases
+        .iter()
+        .flat_map(|c| c.headers.values().chain(c.query.values()))
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|v| v.len() >= 16)
+        .map(str::to_owned)
+        .collect();
+    assert_no_secrets(&outputs.join("\n"), &presented);
 }
 
 #[test]
