@@ -182,15 +182,45 @@ async fn each_store_fault_denies_a_fresh_instance_within_bounds_and_recovers() {
     }
 }
 
-#[tokio::test]
-async fn a_deleted_secret_is_survived_for_the_grace_period_only() {
+/// moto with the good document, the proxy in front, and an authorizer that has loaded it.
+struct Holding {
+    _moto: Moto,
+    proxy: FaultProxy,
+    sm: Client,
+    holder: Function,
+    loaded: Instant,
+}
+
+async fn holding_a_good_document() -> Holding {
     let m = moto().await;
     let proxy = FaultProxy::start(&m.endpoint).await;
     let sm = admin(&m);
     put(&sm, &good_doc(), true).await;
     let holder = authorizer(&proxy).await;
     assert_eq!(handshake(&holder).await.0, "allow");
-    let loaded = Instant::now();
+    Holding {
+        _moto: m,
+        proxy,
+        sm,
+        holder,
+        loaded: Instant::now(),
+    }
+}
+
+async fn past_the_grace_period(loaded: Instant) {
+    let until = loaded + MAX_STALE + Duration::from_millis(200);
+    tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+}
+
+#[tokio::test]
+async fn a_deleted_secret_is_survived_for_the_grace_period_only() {
+    let Holding {
+        _moto,
+        proxy,
+        sm,
+        holder,
+        loaded,
+    } = holding_a_good_document().await;
 
     sm.delete_secret()
         .secret_id(SECRET)
@@ -207,10 +237,7 @@ async fn a_deleted_secret_is_survived_for_the_grace_period_only() {
     let fresh = authorizer(&proxy).await;
     assert_eq!(handshake(&fresh).await.0, "credentials_unavailable");
 
-    tokio::time::sleep(
-        (loaded + MAX_STALE + Duration::from_millis(200)).saturating_duration_since(Instant::now()),
-    )
-    .await;
+    past_the_grace_period(loaded).await;
     assert_eq!(
         handshake(&holder).await.0,
         "credentials_unavailable",
@@ -230,13 +257,13 @@ async fn a_deleted_secret_is_survived_for_the_grace_period_only() {
 
 #[tokio::test]
 async fn a_rotation_to_an_invalid_document_keeps_the_last_good_one_for_the_grace_period() {
-    let m = moto().await;
-    let proxy = FaultProxy::start(&m.endpoint).await;
-    let sm = admin(&m);
-    put(&sm, &good_doc(), true).await;
-    let holder = authorizer(&proxy).await;
-    assert_eq!(handshake(&holder).await.0, "allow");
-    let loaded = Instant::now();
+    let Holding {
+        _moto,
+        proxy,
+        sm,
+        holder,
+        loaded,
+    } = holding_a_good_document().await;
 
     put(&sm, &broken_doc(), false).await;
     next_fetch_due().await;
@@ -251,10 +278,7 @@ async fn a_rotation_to_an_invalid_document_keeps_the_last_good_one_for_the_grace
     assert_eq!(handshake(&holder).await.0, "allow");
     proxy.set(Fault::Pass);
 
-    tokio::time::sleep(
-        (loaded + MAX_STALE + Duration::from_millis(200)).saturating_duration_since(Instant::now()),
-    )
-    .await;
+    past_the_grace_period(loaded).await;
     assert_eq!(handshake(&holder).await.0, "credentials_unavailable");
 
     put(&sm, &good_doc(), false).await;
