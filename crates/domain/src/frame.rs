@@ -214,6 +214,12 @@ fn sequence_number(env: &Envelope<'_>) -> Result<(), CloseReason> {
 /// Whether any `[` or `{` outside a string opens a level deeper than `limit`. One linear pass;
 /// whether the frame is JSON at all is left to the parser.
 fn nests_deeper_than(frame: &[u8], limit: usize) -> bool {
+    // Fast path for the hot media frame: with no more openers than `limit` in all, no level can be
+    // deeper. This count vectorises; the exact scan below is byte by byte.
+    let openers = frame.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if openers <= limit {
+        return false;
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in frame {
         if in_string {
