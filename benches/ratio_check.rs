@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use stream_gate::domain::messages;
-use stream_gate::domain::{
+use stream_gate_domain::messages;
+use stream_gate_domain::{
     decide_connect, judge_frame, mint_call_token, AccountSid, AuthMode, CallSid, CallTokenPolicy,
     ConnectRequest, Credentials, Presented, StreamSid, Verdict,
 };

@@ -2,14 +2,15 @@
 //!
 //! Frames come from `domain::messages` (the dialect Twilio speaks, 160-byte mu-law payloads = 20 ms);
 //! the credentials document is 2 accounts x 2 auth tokens, the worst case the issue budgets.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stream_gate::domain::base64check::decoded_len;
-use stream_gate::domain::messages;
-use stream_gate::domain::stream_token::verify_stream_token;
-use stream_gate::domain::{
+use stream_gate_domain::base64check::decoded_len;
+use stream_gate_domain::messages;
+use stream_gate_domain::stream_token::verify_stream_token;
+use stream_gate_domain::{
     decide_connect, judge_frame, mint_call_token, AccountSid, AuthMode, CallSid, CallTokenPolicy,
     ConnectRequest, Credentials, Presented, StreamSid, Verdict,
 };

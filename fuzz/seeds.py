@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes each fuzz target's seed corpus (fuzz/corpus/<target>/seed-*) from the events/ documents and
-the hostile-input corpus (tests/hostile), in the line formats the targets read (see the doc comment
+the hostile-input corpus (crates/lambda/tests/hostile), in the line formats the targets read (see the doc comment
 of each target)."""
 import base64
 import json
@@ -39,7 +39,7 @@ def write(target, name, text):
 
 def hostile():
     """The hostile-input corpus of the integration tests: good starting points for mutation."""
-    frames = json.loads((ROOT / "tests" / "hostile" / "frames.json").read_text())
+    frames = json.loads((ROOT / "crates" / "lambda" / "tests" / "hostile" / "frames.json").read_text())
     for i, case in enumerate(frames):
         frame = case["frame"]
         if "fill" in case:
@@ -48,7 +48,7 @@ def hostile():
         if not case.get("base64"):
             write("frame_verdict", f"hostile-{i:03}", frame)
     url = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod"
-    for i, case in enumerate(json.loads((ROOT / "tests" / "hostile" / "handshakes.json").read_text())):
+    for i, case in enumerate(json.loads((ROOT / "crates" / "lambda" / "tests" / "hostile" / "handshakes.json").read_text())):
         lines = [url]
         for name, values in case["headers"].items():
             if name.lower() == "x-twilio-signature":

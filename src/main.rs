@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use stream_gate::cli::tools::{self, CheckResult};
+
+mod commands;
+use commands::tools::{self, CheckResult};
 
 /// Command line of stream-gate.
 #[derive(Parser)]
@@ -66,18 +68,18 @@ enum Command {
         #[arg(long)]
         call_sid: String,
         /// Lifetime in seconds.
-        #[arg(long, default_value_t = stream_gate::domain::call_token::DEFAULT_TTL_SECS)]
+        #[arg(long, default_value_t = stream_gate_domain::call_token::DEFAULT_TTL_SECS)]
         ttl_secs: u64,
     },
     /// Run the local development gateway (API Gateway stand-in on loopback) until Ctrl-C.
-    Local(stream_gate::cli::local::LocalArgs),
+    Local(commands::local::LocalArgs),
     /// Place a simulated Twilio call (or play a hostile client) against a ws:// URL.
-    Sim(stream_gate::cli::sim::SimArgs),
+    Sim(commands::sim::SimArgs),
     /// Run the whole system on this machine: one legitimate call and every attack, as a table.
     Demo,
     /// Load test: the local gateway (own process) under real-time calls and a flood of bad
     /// handshakes; reports frames/s, refusals/s, per-frame latency and memory (exit 1 on a failed check).
-    Load(stream_gate::cli::load::LoadArgs),
+    Load(commands::load::LoadArgs),
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
@@ -124,7 +126,7 @@ fn main() -> ExitCode {
                         Ok(d) => d,
                         Err(e) => return fail(&e, 2),
                     };
-                    match stream_gate::domain::Credentials::from_json(doc.expose()) {
+                    match stream_gate_domain::Credentials::from_json(doc.expose()) {
                         Ok(c) => tools::check_with_credentials(&c, &url, &params, &signature, true),
                         Err(e) => return fail(&e.to_string(), 2),
                     }
@@ -160,7 +162,7 @@ fn main() -> ExitCode {
                 &account_sid,
                 &call_sid,
                 ttl_secs,
-                stream_gate::entrypoints::unix_now(),
+                stream_gate_lambda::clock::unix_now(),
             ) {
                 Ok(t) => {
                     println!("{}", t.expose());
@@ -169,9 +171,9 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e, 2),
             }
         }
-        Command::Local(args) => stream_gate::cli::local::main(args),
-        Command::Sim(args) => stream_gate::cli::sim::main(args),
-        Command::Demo => stream_gate::cli::demo::main(),
-        Command::Load(args) => stream_gate::cli::load::main(args),
+        Command::Local(args) => commands::local::main(args),
+        Command::Sim(args) => commands::sim::main(args),
+        Command::Demo => commands::demo::main(),
+        Command::Load(args) => commands::load::main(args),
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use stream_gate::domain::{verify_call_token, AccountSid, CallSid, Credentials};
+use stream_gate_domain::{verify_call_token, AccountSid, CallSid, Credentials};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stream-gate");
 const URL: &str = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod";
@@ -139,7 +139,7 @@ fn mint_call_token_mints_what_the_router_accepts() {
     assert_eq!(code, 0);
     let doc = std::fs::read_to_string(creds).expect("creds");
     let c = Credentials::from_json(&doc).expect("valid");
-    let now = stream_gate::entrypoints::unix_now();
+    let now = stream_gate_lambda::clock::unix_now();
     let v = verify_call_token(
         &c,
         out.trim(),

@@ -10,14 +10,16 @@ use aws_lambda_events::apigw::{
 };
 use futures_util::StreamExt as _;
 use serde_json::Value;
-use stream_gate::adapters::{CloseOutcome, ConnectionCloser, ManagementApiCloser, StaticSource};
-use stream_gate::demo::{self, DemoOptions};
-use stream_gate::domain::{AuthMode, CallTokenPolicy, Secret};
-use stream_gate::entrypoints::router;
-use stream_gate::local::events::{self, ConnectionInfo};
-use stream_gate::local::{devcreds, local_sdk_config, Gateway, GatewayOptions};
-use stream_gate::sim::attacks::{self, CallSetup};
-use stream_gate::sim::{audio, client, Identity};
+use stream_gate_devtools::demo::{self, DemoOptions};
+use stream_gate_devtools::local::events::{self, ConnectionInfo};
+use stream_gate_devtools::local::{devcreds, local_sdk_config, Gateway, GatewayOptions};
+use stream_gate_devtools::sim::attacks::{self, CallSetup};
+use stream_gate_devtools::sim::{audio, client, Identity};
+use stream_gate_domain::{AuthMode, CallTokenPolicy, Secret};
+use stream_gate_lambda::adapters::{
+    CloseOutcome, ConnectionCloser, ManagementApiCloser, StaticSource,
+};
+use stream_gate_lambda::entrypoints::router;
 
 struct Fixture {
     gateway: Gateway,
@@ -106,7 +108,7 @@ async fn management_api_posts_reports_and_closes_through_the_sdk() {
     let f = start().await;
     // Open a legitimate connection by hand and keep it open.
     let url = f.gateway.ws_url();
-    let sig = stream_gate::domain::compute_signature(f.me.auth_token.expose(), &url, &[]);
+    let sig = stream_gate_domain::compute_signature(f.me.auth_token.expose(), &url, &[]);
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
         url.as_str(),
     )

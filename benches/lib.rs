@@ -1,0 +1,1 @@
+//! Benchmarks only: see the `[[bench]]` targets and the `lambda_harness` example (BENCHMARKS.md).

@@ -1,0 +1,242 @@
+//! `stream-gate demo`: the whole system on one machine. Starts the local gateway on a free loopback
+//! port with a fresh development credentials document (in a temporary directory, not the user's),
+//! places one legitimate simulated call and then every attack, and tabulates expected against
+//! observed outcomes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::{AuthMode, CallTokenPolicy};
+use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
+use crate::sim::attacks::{self, CallSetup, Expected, ATTACKS};
+use crate::sim::{audio, client, Identity, SimReport};
+use stream_gate_lambda::adapters::FileSource;
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Scenario name (`legit-call` or an attack name).
+    pub scenario: String,
+    /// Expected outcome.
+    pub expected: String,
+    /// Observed outcome.
+    pub observed: String,
+    /// Reason code observed (authorizer deny reason or close reason), `-` when none.
+    pub reason: String,
+    /// Milliseconds from the start of the scenario to its outcome (close or end).
+    pub time_ms: u128,
+    /// Observed equals expected.
+    pub ok: bool,
+}
+
+/// Demo settings.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// `media` frames of the legitimate call (paced 20 ms: 50 = one second of audio).
+    pub legit_frames: usize,
+    /// Pacing of the legitimate call's media frames.
+    pub pacing: Duration,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            legit_frames: 50,
+            pacing: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Why the demo could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Temporary directory or socket.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The generated document did not load (a bug).
+    #[error("{0}")]
+    Identity(#[from] crate::sim::identity::IdentityError),
+    /// A scenario could not be built or connect.
+    #[error("{0}")]
+    Scenario(String),
+}
+
+/// The human wording of an expectation.
+pub fn describe(expected: Expected) -> String {
+    match expected {
+        Expected::Admitted => "admitted, all frames accepted, client stop".into(),
+        Expected::Refused(r) => format!("refused 403 {}", r.code()),
+        Expected::Closed(code, reason) => format!("closed {code} {reason}"),
+        Expected::Ignored => "not closed, 0 frames echoed".into(),
+    }
+}
+
+/// Compares what the socket (and, when given, the gateway's record of the connection) showed
+/// with what was expected. Returns (as expected, observed wording, reason code, time ms).
+pub fn judge(
+    expected: Expected,
+    report: &SimReport,
+    record: Option<&ConnectionRecord>,
+) -> (bool, String, String, u128) {
+    let total = report.elapsed.as_millis();
+    if !report.admitted {
+        let status = report.refused_status.unwrap_or(0);
+        let reason = record.and_then(|r| r.deny_reason).unwrap_or("-");
+        let ok = matches!(expected, Expected::Refused(r)
+            if status == 403 && record.is_none_or(|rec| rec.deny_reason == Some(r.code())));
+        return (ok, format!("refused {status}"), reason.into(), total);
+    }
+    if let Some((code, text, at)) = &report.server_close {
+        let ok = matches!(expected, Expected::Closed(c, r)
+            if *code == c && text == r && record.is_none_or(|rec| rec.close_reason == Some(r)));
+        let reason = if text.is_empty() { "-" } else { text.as_str() };
+        return (ok, format!("closed {code}"), reason.into(), at.as_millis());
+    }
+    let accepted = record.map(|r| r.accepted);
+    let clean = record.is_none_or(|r| r.close_reason.is_none());
+    match expected {
+        Expected::Admitted => {
+            let all = record.is_none_or(|r| {
+                r.accepted == report.frames_sent as u64 && r.frames == report.frames_sent as u64
+            });
+            let observed = match accepted {
+                Some(a) => format!("admitted, {a}/{} accepted, client stop", report.frames_sent),
+                None => format!("admitted, {} sent, client stop", report.frames_sent),
+            };
+            let ok = all && clean && report.frames_received == 0;
+            (ok, observed, "-".into(), total)
+        }
+        _ => {
+            let observed = format!("not closed, {} frames echoed", report.frames_received);
+            let ok = expected == Expected::Ignored && clean && report.frames_received == 0;
+            (ok, observed, "-".into(), total)
+        }
+    }
+}
+
+/// Renders the table (plain text, fixed columns).
+pub fn render(rows: &[Row]) -> String {
+    let w = |f: &dyn Fn(&Row) -> usize, min: usize| rows.iter().map(f).max().unwrap_or(0).max(min);
+    let (ws, we, wo, wr) = (
+        w(&|r| r.scenario.len(), 8),
+        w(&|r| r.expected.len(), 8),
+        w(&|r| r.observed.len(), 8),
+        w(&|r| r.reason.len(), 6),
+    );
+    let mut out = format!(
+        "{:ws$} | {:we$} | {:wo$} | {:wr$} | time (ms) | ok\n",
+        "scenario", "expected", "observed", "reason"
+    );
+    out.push_str(&format!(
+        "{}-+-{}-+-{}-+-{}-+-----------+---\n",
+        "-".repeat(ws),
+        "-".repeat(we),
+        "-".repeat(wo),
+        "-".repeat(wr)
+    ));
+    for r in rows {
+        out.push_str(&format!(
+            "{:ws$} | {:we$} | {:wo$} | {:wr$} | {:>9} | {}\n",
+            r.scenario,
+            r.expected,
+            r.observed,
+            r.reason,
+            r.time_ms,
+            if r.ok { "yes" } else { "NO" }
+        ));
+    }
+    out
+}
+
+/// Every scenario's name in demo order (the legitimate call first).
+pub fn scenario_names() -> Vec<&'static str> {
+    std::iter::once("legit-call")
+        .chain(ATTACKS.iter().map(|a| a.name))
+        .collect()
+}
+
+/// Runs the legitimate call and every attack against `gateway`, one after the other.
+pub async fn run_scenarios(
+    gateway: &Gateway,
+    me: &Identity,
+    other: &Identity,
+    opts: &DemoOptions,
+) -> Result<Vec<Row>, DemoError> {
+    let legit_audio = audio::tone(440.0, opts.legit_frames);
+    let short_audio = audio::tone(440.0, 3);
+    let url = gateway.ws_url();
+    let mut rows = Vec::new();
+    for name in scenario_names() {
+        let legit = name == "legit-call";
+        let setup = CallSetup {
+            url: &url,
+            signed_url: gateway.public_url(),
+            me,
+            other: Some(other),
+            audio: if legit { &legit_audio } else { &short_audio },
+            pacing: if legit { opts.pacing } else { Duration::ZERO },
+            linger: Duration::from_millis(if legit { 200 } else { 500 }),
+        };
+        let (expected, (handshake, script)) = if legit {
+            (Expected::Admitted, attacks::legit(&setup))
+        } else {
+            let expected = attacks::find(name).map_or(Expected::Admitted, |a| a.expected);
+            let built =
+                attacks::attack(name, &setup).map_err(|e| DemoError::Scenario(e.to_string()))?;
+            (expected, built)
+        };
+        let before = gateway.records().len();
+        let report = client::run(&handshake, script)
+            .await
+            .map_err(|e| DemoError::Scenario(format!("{name}: {e}")))?;
+        gateway.settle(Duration::from_secs(5)).await;
+        let record = gateway.records().get(before).cloned();
+        let (ok, observed, reason, time_ms) = judge(expected, &report, record.as_ref());
+        rows.push(Row {
+            scenario: name.into(),
+            expected: describe(expected),
+            observed,
+            reason,
+            time_ms,
+            ok,
+        });
+    }
+    Ok(rows)
+}
+
+/// Runs the whole demo: gateway, fresh credentials in a temporary directory, every scenario.
+/// Returns the rows and the number of `DeleteConnection` requests the gateway served (the router's
+/// closes, sent by the real Management API client).
+pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "stream-gate-demo-{}",
+        crate::random::alphanumeric(12)
+    ));
+    let path = dir.join(devcreds::FILE_NAME);
+    let doc = devcreds::generate();
+    devcreds::write_private(&path, &doc)?;
+    let result = async {
+        let me = Identity::from_document(doc.expose(), 0)?;
+        let other = Identity::from_document(doc.expose(), 1)?;
+        let gateway = Gateway::start(GatewayOptions {
+            listen: ([127, 0, 0, 1], 0).into(),
+            stage: "dev".into(),
+            public_url: None,
+            source: Box::new(FileSource::new(path.clone())),
+            auth_mode: AuthMode::Either,
+            call_token: CallTokenPolicy::Required,
+        })
+        .await?;
+        let rows = run_scenarios(&gateway, &me, &other, opts).await;
+        let deletes = gateway
+            .shared()
+            .management
+            .deletes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        gateway.shutdown().await;
+        Ok((rows?, deletes))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

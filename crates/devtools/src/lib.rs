@@ -1,0 +1,14 @@
+//! stream-gate's developer tools: everything that runs the gate on one machine without AWS.
+//!
+//! [`local`] is an API Gateway stand-in on loopback that builds the same event documents AWS sends
+//! and calls the Lambda entrypoints of `stream-gate-lambda` in-process; [`sim`] is a Twilio Media
+//! Streams client and a set of hostile ones; [`demo`] runs one legitimate call and every attack
+//! against a local gateway; [`load`] measures the gateway under real-time calls.
+
+pub mod demo;
+pub mod load;
+pub mod local;
+pub mod random;
+pub mod sim;
+
+pub use stream_gate_domain as domain;

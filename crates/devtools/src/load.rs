@@ -1,0 +1,487 @@
+//! `stream-gate load`: the local gateway under load, in its own process. Legitimate calls stream
+//! in real time (one `media` frame every 20 ms, as Twilio sends) while a second client opens
+//! unsigned or wrongly signed handshakes at a fixed rate. Reports what the gateway saw (frames,
+//! refusals, arrival-to-verdict latency from `GET /_local/stats`) and its resident memory, sampled
+//! from `/proc` once a second.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::domain::{compute_signature, messages};
+use crate::local::records::StatsSnapshot;
+use crate::sim::attacks::TWILIO_USER_AGENT;
+use crate::sim::audio;
+use crate::sim::identity::{fresh_call_sid, fresh_stream_sid, Identity};
+use stream_gate_lambda::clock::unix_now;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The `stream-gate` executable (started as `stream-gate local`).
+    pub exe: PathBuf,
+    /// The credentials document the gateway loads and the calls sign with.
+    pub credentials: PathBuf,
+    /// Concurrent legitimate calls.
+    pub calls: usize,
+    /// How long each call streams.
+    pub seconds: u64,
+    /// Bad handshakes per second, for the whole run.
+    pub bad_per_second: u64,
+}
+
+/// What was measured. Rates are over the streaming window.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Concurrent calls.
+    pub calls: usize,
+    /// Seconds each call streamed.
+    pub seconds: u64,
+    /// Calls that streamed to the end and were never closed by the gateway.
+    pub calls_completed: usize,
+    /// Calls that failed to connect or were closed early (must be zero).
+    pub calls_failed: usize,
+    /// Frames the calls sent (connected, start, media, stop).
+    pub frames_sent: u64,
+    /// Frames the gateway's router accepted (must equal `frames_sent`).
+    pub frames_accepted: u64,
+    /// Frames the router closed a connection for (must be zero).
+    pub frames_closed: u64,
+    /// Accepted frames per second.
+    pub frames_per_second: f64,
+    /// Bad handshakes attempted.
+    pub bad_attempted: u64,
+    /// Bad handshakes refused with 403 (must equal `bad_attempted`).
+    pub bad_refused: u64,
+    /// Bad handshakes admitted (must be zero).
+    pub bad_admitted: u64,
+    /// Bad handshakes that ended in a transport error instead of a refusal.
+    pub bad_errors: u64,
+    /// Refusals per second.
+    pub refusals_per_second: f64,
+    /// Median arrival-to-verdict time of a frame in the gateway, µs.
+    pub latency_p50_us: u64,
+    /// 99th percentile, µs.
+    pub latency_p99_us: u64,
+    /// Largest, µs.
+    pub latency_max_us: u64,
+    /// Gateway resident memory once a second, KiB.
+    pub rss_kib: Vec<u64>,
+    /// Gateway peak resident memory (VmHWM), KiB.
+    pub peak_rss_kib: u64,
+    /// Every check held.
+    pub passed: bool,
+    /// The checks that failed.
+    pub failures: Vec<String>,
+}
+
+/// Why the run could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The gateway process did not start or answer.
+    #[error("gateway: {0}")]
+    Gateway(String),
+    /// The credentials document is unusable.
+    #[error("credentials: {0}")]
+    Credentials(String),
+}
+
+/// Kills the gateway process on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn stats(addr: SocketAddr) -> Option<StatsSnapshot> {
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"GET /_local/stats HTTP/1.0\r\nHost: gateway\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+async fn start_gateway(opts: &LoadOptions) -> Result<(Child, SocketAddr), LoadError> {
+    let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| LoadError::Gateway(e.kind().to_string()))?
+        .port();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let child = std::process::Command::new(&opts.exe)
+        .arg("local")
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--credentials")
+        .arg(&opts.credentials)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| LoadError::Gateway(format!("cannot start: {}", e.kind())))?;
+    let child = Child(child);
+    for _ in 0..100 {
+        if stats(addr).await.is_some() {
+            return Ok((child, addr));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(LoadError::Gateway("did not answer within 10 s".into()))
+}
+
+struct CallOutcome {
+    sent: u64,
+    completed: bool,
+}
+
+/// One call as Twilio makes it: signed handshake, connected, start with a call token, a media frame
+/// every 20 ms for `frames` frames, stop, close.
+async fn call(url: String, identity: Arc<Identity>, frames: u64, delay: Duration) -> CallOutcome {
+    tokio::time::sleep(delay).await;
+    let failed = |sent| CallOutcome {
+        sent,
+        completed: false,
+    };
+    let (call, stream) = (fresh_call_sid(), fresh_stream_sid());
+    let token = identity.call_token(&call, unix_now(), 600);
+    let signature = compute_signature(identity.auth_token.expose(), &url, &[]);
+    let Ok(mut request) = url.as_str().into_client_request() else {
+        return failed(0);
+    };
+    let (Ok(sig), ua) = (
+        HeaderValue::from_str(&signature),
+        HeaderValue::from_static(TWILIO_USER_AGENT),
+    ) else {
+        return failed(0);
+    };
+    request.headers_mut().insert("x-twilio-signature", sig);
+    request.headers_mut().insert("user-agent", ua);
+    let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await else {
+        return failed(0);
+    };
+    let (mut sink, mut incoming) = ws.split();
+    // Anything the gateway sends before we close (a close frame above all) means the call was cut.
+    let cut = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let cut = cut.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = incoming.next().await {
+                if msg.is_err() || matches!(msg, Ok(Message::Close(_))) {
+                    cut.store(true, Ordering::SeqCst);
+                    break;
+                }
+            }
+        })
+    };
+    let audio = audio::tone(440.0, 50);
+    let start = messages::start(
+        &identity.account,
+        &call,
+        &stream,
+        token.as_ref().map(|t| t.expose()),
+    );
+    let mut sent = 0u64;
+    for text in [messages::connected(), start] {
+        if sink.send(Message::Text(text.into())).await.is_err() {
+            return failed(sent);
+        }
+        sent += 1;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for i in 0..frames {
+        ticker.tick().await;
+        let media = messages::media(&stream, i + 2, i + 1, &audio[(i as usize) % audio.len()]);
+        if cut.load(Ordering::SeqCst) || sink.send(Message::Text(media.into())).await.is_err() {
+            return failed(sent);
+        }
+        sent += 1;
+    }
+    let stop = messages::stop(&identity.account, &call, &stream, frames + 2);
+    if sink.send(Message::Text(stop.into())).await.is_err() {
+        return failed(sent);
+    }
+    sent += 1;
+    // Give the gateway a moment to act on the last frames before we close.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let completed = !cut.load(Ordering::SeqCst);
+    watcher.abort();
+    let _ = sink.send(Message::Close(None)).await;
+    CallOutcome { sent, completed }
+}
+
+#[derive(Default)]
+struct BadCounts {
+    attempted: AtomicU64,
+    refused: AtomicU64,
+    admitted: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// One hostile handshake: unsigned, or signed with a token that is not configured. Each comes from
+/// its own loopback source address (127.0.0.2-251) so that 1,000 connections a second do not run
+/// out of ephemeral ports while old ones sit in TIME_WAIT.
+async fn bad_handshake(gateway: SocketAddr, url: String, n: u64, counts: Arc<BadCounts>) {
+    counts.attempted.fetch_add(1, Ordering::Relaxed);
+    let attempt = async {
+        let source = Ipv4Addr::new(127, 0, 0, 2 + (n % 250) as u8);
+        let socket = TcpSocket::new_v4().ok()?;
+        socket.bind(SocketAddr::from((source, 0))).ok()?;
+        let tcp = socket.connect(gateway).await.ok()?;
+        let mut request = url.as_str().into_client_request().ok()?;
+        if n % 2 == 1 {
+            let forged = compute_signature("not-a-configured-auth-token", &url, &[]);
+            request
+                .headers_mut()
+                .insert("x-twilio-signature", HeaderValue::from_str(&forged).ok()?);
+        }
+        Some(tokio_tungstenite::client_async(request, tcp).await)
+    };
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(Some(Err(WsError::Http(resp)))) if resp.status() == 403 => {
+            counts.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Some(Ok((mut ws, _)))) => {
+            counts.admitted.fetch_add(1, Ordering::Relaxed);
+            let _ = ws.close(None).await;
+        }
+        _ => {
+            counts.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Opens `per_second` bad handshakes a second until `stop` is set, in batches every 10 ms.
+async fn bad_client(
+    gateway: SocketAddr,
+    url: String,
+    per_second: u64,
+    stop: Arc<AtomicBool>,
+    counts: Arc<BadCounts>,
+) {
+    if per_second == 0 {
+        return;
+    }
+    let in_flight = Arc::new(Semaphore::new(1024));
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (mut n, started) = (0u64, Instant::now());
+    while !stop.load(Ordering::SeqCst) {
+        ticker.tick().await;
+        // Catch up to the schedule, so the rate holds even when a tick comes late.
+        let due = (started.elapsed().as_secs_f64() * per_second as f64) as u64;
+        while n < due {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let (url, counts) = (url.clone(), counts.clone());
+            tokio::spawn(async move {
+                bad_handshake(gateway, url, n, counts).await;
+                drop(permit);
+            });
+            n += 1;
+        }
+    }
+    // Let the last attempts finish.
+    let _ = in_flight.acquire_many(1024).await;
+}
+
+/// Runs the load and reports. The gateway is stopped when this returns.
+pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
+    let document = std::fs::read_to_string(&opts.credentials)
+        .map_err(|e| LoadError::Credentials(e.kind().to_string()))?;
+    let identity = Arc::new(
+        Identity::from_document(&document, 0).map_err(|e| LoadError::Credentials(e.to_string()))?,
+    );
+    let (child, addr) = start_gateway(&opts).await?;
+    let pid = child.0.id();
+    let url = format!("ws://{addr}/dev");
+
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                samples.push(proc_status_kib(pid, "VmRSS:"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            samples
+        })
+    };
+    let counts = Arc::new(BadCounts::default());
+    let bad = tokio::spawn(bad_client(
+        addr,
+        url.clone(),
+        opts.bad_per_second,
+        done.clone(),
+        counts.clone(),
+    ));
+
+    // Calls start spread over one second, as real calls do not arrive in the same millisecond.
+    let frames = opts.seconds * 50;
+    let started = Instant::now();
+    let calls: Vec<_> = (0..opts.calls)
+        .map(|i| {
+            let delay = Duration::from_millis((i as u64 * 1000) / opts.calls.max(1) as u64);
+            tokio::spawn(call(url.clone(), identity.clone(), frames, delay))
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for c in calls {
+        outcomes.push(c.await.unwrap_or(CallOutcome {
+            sent: 0,
+            completed: false,
+        }));
+    }
+    let window = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::SeqCst);
+    let _ = bad.await;
+    let rss_kib = sampler.await.unwrap_or_default();
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM:");
+
+    // Wait for the gateway to finish the last invocations.
+    let frames_sent: u64 = outcomes.iter().map(|o| o.sent).sum();
+    let mut snapshot = stats(addr).await;
+    for _ in 0..50 {
+        match &snapshot {
+            Some(s) if s.accepted + s.closed >= frames_sent => break,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                snapshot = stats(addr).await;
+            }
+        }
+    }
+    drop(child);
+    let s = snapshot.ok_or_else(|| LoadError::Gateway("stats unavailable".into()))?;
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let calls_completed = outcomes.iter().filter(|o| o.completed).count();
+    let mut report = LoadReport {
+        calls: opts.calls,
+        seconds: opts.seconds,
+        calls_completed,
+        calls_failed: opts.calls - calls_completed,
+        frames_sent,
+        frames_accepted: s.accepted,
+        frames_closed: s.closed,
+        frames_per_second: s.accepted as f64 / window,
+        bad_attempted: count(&counts.attempted),
+        bad_refused: count(&counts.refused),
+        bad_admitted: count(&counts.admitted),
+        bad_errors: count(&counts.errors),
+        refusals_per_second: count(&counts.refused) as f64 / window,
+        latency_p50_us: s.latency_p50_us,
+        latency_p99_us: s.latency_p99_us,
+        latency_max_us: s.latency_max_us,
+        rss_kib,
+        peak_rss_kib,
+        passed: false,
+        failures: Vec::new(),
+    };
+    report.failures = check(&report);
+    report.passed = report.failures.is_empty();
+    Ok(report)
+}
+
+/// The pass conditions: nothing legitimate lost or refused, nothing hostile admitted, memory flat.
+fn check(r: &LoadReport) -> Vec<String> {
+    let mut f = Vec::new();
+    if r.calls_failed > 0 {
+        f.push(format!("{} calls failed or were cut", r.calls_failed));
+    }
+    if r.frames_accepted != r.frames_sent || r.frames_closed > 0 {
+        f.push(format!(
+            "frames: {} sent, {} accepted, {} closed",
+            r.frames_sent, r.frames_accepted, r.frames_closed
+        ));
+    }
+    if r.bad_admitted > 0 || r.bad_refused != r.bad_attempted {
+        f.push(format!(
+            "bad handshakes: {} attempted, {} refused, {} admitted, {} errors",
+            r.bad_attempted, r.bad_refused, r.bad_admitted, r.bad_errors
+        ));
+    }
+    // Flat memory: after the first quarter (calls connecting, buffers growing), resident memory
+    // grows by less than 20 % + 8 MiB.
+    if r.rss_kib.len() >= 4 {
+        let settled = r.rss_kib[r.rss_kib.len() / 4];
+        let last = r.rss_kib.iter().rev().take(3).copied().max().unwrap_or(0);
+        if last > settled + settled / 5 + 8 * 1024 {
+            f.push(format!("memory grew from {settled} KiB to {last} KiB"));
+        }
+    }
+    f
+}
+
+impl LoadReport {
+    /// The report for people.
+    pub fn render(&self) -> String {
+        let rss_first = self.rss_kib.first().copied().unwrap_or(0);
+        let rss_last = self.rss_kib.last().copied().unwrap_or(0);
+        format!(
+            "calls        {} x {} s: {} completed, {} failed\n\
+             frames       {} sent, {} accepted, {} closed: {:.0} frames/s\n\
+             handshakes   {} bad: {} refused ({:.0}/s), {} admitted, {} errors\n\
+             latency      frame arrival to verdict: p50 {} us, p99 {} us, max {} us\n\
+             memory       gateway RSS {} KiB at start, {} KiB at end, peak {} KiB\n\
+             result       {}\n",
+            self.calls,
+            self.seconds,
+            self.calls_completed,
+            self.calls_failed,
+            self.frames_sent,
+            self.frames_accepted,
+            self.frames_closed,
+            self.frames_per_second,
+            self.bad_attempted,
+            self.bad_refused,
+            self.refusals_per_second,
+            self.bad_admitted,
+            self.bad_errors,
+            self.latency_p50_us,
+            self.latency_p99_us,
+            self.latency_max_us,
+            rss_first,
+            rss_last,
+            self.peak_rss_kib,
+            if self.passed {
+                "PASS".to_owned()
+            } else {
+                format!("FAIL: {}", self.failures.join("; "))
+            }
+        )
+    }
+}

@@ -1,0 +1,331 @@
+//! `stream-gate local`: a development gateway that behaves like API Gateway for this WebSocket API
+//! and runs the same entrypoint code as the Lambda binaries.
+//!
+//! One loopback port serves the WebSocket endpoint `GET /{stage}` and the Management API
+//! `/{stage}/@connections/{id}`. The router's closes travel through the real
+//! `aws-sdk-apigatewaymanagement` client to that same port.
+//!
+//! Close frames written by the gateway (API Gateway writes them in production):
+//! - binary frame: 1003, reason `frame_not_text`;
+//! - text frame over 32 KiB: 1009, reason `frame_too_large`;
+//! - `DeleteConnection`: 1008 (policy violation), reason = the router's close reason code when the
+//!   router asked for the close, else `connection_deleted`.
+
+pub mod connection;
+pub mod devcreds;
+pub mod events;
+pub mod management;
+pub mod records;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::serve::ListenerExt as _;
+use axum::Router;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{AuthMode, CallTokenPolicy};
+use records::{GatewayStats, Records, StatsSnapshot};
+use stream_gate_lambda::adapters::{CredentialCache, DocumentSource, ManagementApiCloser};
+use stream_gate_lambda::config::{
+    AuthorizerConfig, CredentialsConfig, RouterConfig, SecretLocation,
+};
+use stream_gate_lambda::state::{AuthorizerState, RouterState};
+
+/// Largest text frame API Gateway accepts (32 KB); larger ones are closed with 1009 before any
+/// Lambda runs. (The domain's own `MAX_FRAME_BYTES` is a larger parser bound.)
+pub const API_GATEWAY_FRAME_BYTES: usize = 32 * 1024;
+/// What the WebSocket layer reads at most (so the 32 KiB check is ours, with a typed close).
+pub const READ_LIMIT_BYTES: usize = 256 * 1024;
+/// `$default` invocations in flight per connection (Lambda runs frames concurrently).
+pub const MAX_IN_FLIGHT: u32 = 8;
+
+/// How to run the gateway.
+pub struct GatewayOptions {
+    /// Listen address (loopback).
+    pub listen: SocketAddr,
+    /// Stage name (`dev`).
+    pub stage: String,
+    /// The URL put in TwiML, as Twilio signs it; default `ws://{listen}/{stage}`.
+    pub public_url: Option<String>,
+    /// The credentials document.
+    pub source: Box<dyn DocumentSource>,
+    /// `$connect` auth mode.
+    pub auth_mode: AuthMode,
+    /// Call-token policy for `start`.
+    pub call_token: CallTokenPolicy,
+}
+
+/// A command to a live connection (from the Management API).
+#[derive(Debug)]
+pub enum Command {
+    /// Write a text frame; answered with whether it was written.
+    Send(String, oneshot::Sender<bool>),
+    /// Close the socket (`DeleteConnection`).
+    Close,
+}
+
+/// A live connection as the Management API sees it.
+#[derive(Clone)]
+pub struct LiveConnection {
+    /// Commands to the connection's task.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Connect time, Unix ms.
+    pub connected_at: u64,
+    /// Peer address.
+    pub source_ip: String,
+}
+
+/// What happened on one connection (for the demo, the tests and the console).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    /// Connection id.
+    pub connection_id: String,
+    /// The authorizer allowed and `$connect` answered 2xx.
+    pub admitted: bool,
+    /// Authorizer deny reason code.
+    pub deny_reason: Option<&'static str>,
+    /// `$connect` status when the router refused.
+    pub connect_status: Option<i64>,
+    /// Text frames passed to `$default`.
+    pub frames: u64,
+    /// Frames the router accepted.
+    pub accepted: u64,
+    /// First close reason code (router or gateway).
+    pub close_reason: Option<&'static str>,
+    /// Close code the gateway wrote, if it closed.
+    pub close_code: Option<u16>,
+    /// Frames written to the client (Management API POST only).
+    pub written: u64,
+    /// `$disconnect` has run.
+    pub finished: bool,
+}
+
+/// Counters of the Management API routes.
+#[derive(Debug, Default)]
+pub struct ManagementCounters {
+    /// `DELETE` requests served (any answer).
+    pub deletes: AtomicU64,
+    /// `POST` requests served.
+    pub posts: AtomicU64,
+    /// `GET` requests served.
+    pub gets: AtomicU64,
+    /// Requests refused for lack of a SigV4 `Authorization` header.
+    pub unsigned: AtomicU64,
+}
+
+/// State shared by the routes and connection tasks.
+pub struct Shared {
+    /// The authorizer's state (one per gateway, as one per Lambda instance).
+    pub authorizer: AuthorizerState,
+    /// The router's state.
+    pub router: RouterState,
+    /// Stage served.
+    pub stage: String,
+    /// Live connections by id.
+    pub live: Mutex<HashMap<String, LiveConnection>>,
+    /// Records of the most recent connection attempts, oldest first.
+    pub records: Records,
+    /// Gateway-wide totals (`GET /_local/stats`).
+    pub stats: GatewayStats,
+    /// Management API counters.
+    pub management: ManagementCounters,
+}
+
+impl Shared {
+    /// Applies `f` to the record of `id`.
+    pub fn record(&self, id: &str, f: impl FnOnce(&mut ConnectionRecord)) {
+        self.records.update(id, f);
+    }
+}
+
+/// `GET /_local/stats`: the gateway's totals (a local-only route; API Gateway has none).
+async fn stats(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> axum::Json<StatsSnapshot> {
+    axum::Json(shared.stats.snapshot())
+}
+
+/// A running gateway.
+pub struct Gateway {
+    addr: SocketAddr,
+    public_url: String,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The SDK configuration the local gateway's Management API client uses: region us-east-1, static
+/// dummy credentials.
+pub async fn local_sdk_config() -> aws_config::SdkConfig {
+    // Static dummy credentials: the local Management API checks that requests are signed, not by whom.
+    let creds = aws_sdk_apigatewaymanagement::config::Credentials::new(
+        "AKIDLOCALSTREAMGATE",
+        "local-development-only",
+        None,
+        None,
+        "stream-gate-local",
+    );
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(4))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+impl Gateway {
+    /// Binds and starts serving.
+    pub async fn start(opts: GatewayOptions) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+        let addr = listener.local_addr()?;
+        let stage = opts.stage.clone();
+        let public_url = opts
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{addr}/{stage}"));
+        // The source is re-read every 2 s, so an edited credentials file takes effect at once.
+        let credentials = CredentialsConfig {
+            secret: SecretLocation::None,
+            ttl: Duration::from_secs(2),
+            max_stale: Duration::from_secs(3600),
+        };
+        // One cache for both functions: one document, as both Lambdas read one secret.
+        let cache = Arc::new(CredentialCache::new(
+            opts.source,
+            credentials.ttl,
+            credentials.max_stale,
+        ));
+        let authorizer = AuthorizerState {
+            config: AuthorizerConfig {
+                credentials: credentials.clone(),
+                auth_mode: opts.auth_mode,
+                public_url: Some(public_url.clone()),
+            },
+            credentials: cache.clone(),
+        };
+        let router = RouterState {
+            config: RouterConfig {
+                credentials,
+                call_token: opts.call_token,
+                management_endpoint: Some(format!("http://{addr}/{stage}")),
+                region: None,
+            },
+            credentials: cache,
+            closer: Arc::new(ManagementApiCloser::new(local_sdk_config().await)),
+        };
+        let shared = Arc::new(Shared {
+            authorizer,
+            router,
+            stage,
+            live: Mutex::new(HashMap::new()),
+            records: Records::default(),
+            stats: GatewayStats::default(),
+            management: ManagementCounters::default(),
+        });
+        let app = Router::new()
+            .route("/{stage}", get(connection::upgrade))
+            .route("/_local/stats", get(stats))
+            .route(
+                "/{stage}/@connections/{id}",
+                get(management::get_connection)
+                    .post(management::post_to_connection)
+                    .delete(management::delete_connection),
+            )
+            .with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            // No Nagle delay: frames and close frames go out as soon as they are written.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            public_url,
+            shared,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL to connect to on this machine: `ws://{addr}/{stage}`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/{}", self.addr, self.shared.stage)
+    }
+
+    /// The URL Twilio signs (the one in the TwiML).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Shared state (records, counters).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Every connection record so far.
+    pub fn records(&self) -> Vec<ConnectionRecord> {
+        self.shared.records.snapshot()
+    }
+
+    /// Waits until every admitted connection has run `$disconnect` (or `timeout` passes).
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.records().iter().all(|r| r.finished || !r.admitted) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs until the server stops.
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+
+    /// Closes every connection and stops serving.
+    pub async fn shutdown(mut self) {
+        let live: Vec<LiveConnection> = self
+            .shared
+            .live
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        for c in live {
+            let _ = c.commands.send(Command::Close);
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Lambda: the `$connect` REQUEST authorizer.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use stream_gate_lambda::entrypoints::authorizer;
+use stream_gate_lambda::logging::init_logging;
+use stream_gate_lambda::state::AuthorizerState;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let state = AuthorizerState::from_env().await?;
+    let state = &state;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| async move {
+            Ok::<ApiGatewayCustomAuthorizerResponse, Error>(
+                authorizer::handle(state, event.payload).await,
+            )
+        },
+    ))
+    .await
+}

@@ -1,0 +1,20 @@
+//! Lambda: the WebSocket router for `$connect`, `$default` and `$disconnect`.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use stream_gate_lambda::entrypoints::router;
+use stream_gate_lambda::logging::init_logging;
+use stream_gate_lambda::state::RouterState;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let state = RouterState::from_env().await?;
+    let state = &state;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<ApiGatewayProxyResponse, Error>(router::handle(state, event.payload).await.0)
+        },
+    ))
+    .await
+}

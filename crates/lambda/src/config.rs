@@ -1,0 +1,376 @@
+//! Configuration from the environment (DESIGN.md §3), parsed in one place: every `STREAM_GATE_*`
+//! variable has one parser, one default and one error type naming it. Each binary reads only the
+//! struct it needs. A bad value stops the function at init, so a misconfigured deployment refuses
+//! everything instead of running on a guess.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::{AuthMode, CallTokenPolicy};
+
+/// The defaults, each in one place.
+pub mod defaults {
+    /// `STREAM_GATE_SECRET_TTL_SECS`: how long a fetched credentials document is trusted.
+    pub const SECRET_TTL_SECS: u64 = 300;
+    /// `STREAM_GATE_SECRET_MAX_STALE_SECS`: how long the last good document outlives failing
+    /// refreshes (SECURITY.md).
+    pub const SECRET_MAX_STALE_SECS: u64 = 3600;
+    /// `STREAM_GATE_CALL_TOKEN_TTL_SECS`: the stream starts seconds after the webhook answers.
+    pub const CALL_TOKEN_TTL_SECS: u64 = 300;
+}
+
+/// A variable that is set to something unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong with it (never its value: some variables name secrets).
+    pub problem: String,
+}
+
+/// Where the credentials document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretLocation {
+    /// `STREAM_GATE_SECRET_FILE` (wins when set).
+    File(PathBuf),
+    /// `STREAM_GATE_SECRET_ID`.
+    SecretsManager(String),
+    /// Neither set: every decision denies.
+    None,
+}
+
+/// How the credentials document is found and cached (every binary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsConfig {
+    /// Credentials document location.
+    pub secret: SecretLocation,
+    /// How long a fetched document is trusted before refresh.
+    pub ttl: Duration,
+    /// How long the last good document is kept while refreshes fail; past it, deny everything.
+    pub max_stale: Duration,
+}
+
+/// The `$connect` authorizer's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    /// Credentials.
+    pub credentials: CredentialsConfig,
+    /// Which credential `$connect` requires.
+    pub auth_mode: AuthMode,
+    /// The exact wss URL Twilio signs (custom domains); default `wss://{domainName}/{stage}`.
+    pub public_url: Option<String>,
+}
+
+/// The router's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Credentials (call-token keys for `start`).
+    pub credentials: CredentialsConfig,
+    /// Whether `start` needs a per-call token.
+    pub call_token: CallTokenPolicy,
+    /// `@connections` endpoint override; default derived from the event.
+    pub management_endpoint: Option<String>,
+    /// `AWS_REGION` (set by Lambda), read once: the execute-api host of a custom-domain event.
+    pub region: Option<String>,
+}
+
+/// The voice webhook's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Credentials (auth tokens and call-token keys).
+    pub credentials: CredentialsConfig,
+    /// `STREAM_GATE_STREAM_URL`: the wss URL put in `<Stream url>` (required).
+    pub stream_url: String,
+    /// `STREAM_GATE_WEBHOOK_URL`: the exact https URL Twilio posts to; default
+    /// `https://{requestContext.domainName}{rawPath}` (never the client-controlled `Host`).
+    pub webhook_url: Option<String>,
+    /// Call token lifetime.
+    pub call_token_ttl: Duration,
+}
+
+/// Reads variables through a lookup function (the process environment, or a map in tests).
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// A set, non-blank value.
+    fn value(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn seconds(&self, var: &'static str, default: u64, max: u64) -> Result<Duration, ConfigError> {
+        match self.value(var) {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .map(Duration::from_secs)
+                .ok_or_else(|| ConfigError {
+                    variable: var,
+                    problem: format!("expected whole seconds from 1 to {max}"),
+                }),
+        }
+    }
+
+    fn parsed<T>(&self, var: &'static str) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr<Err = String> + Default,
+    {
+        match self.value(var) {
+            None => Ok(T::default()),
+            Some(v) => v.trim().parse().map_err(|problem| ConfigError {
+                variable: var,
+                problem,
+            }),
+        }
+    }
+
+    /// An optional URL that must start with one of `schemes`.
+    fn url(
+        &self,
+        var: &'static str,
+        schemes: &[&str],
+        expected: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        match self.value(var) {
+            Some(u) if !schemes.iter().any(|s| u.starts_with(s)) => Err(ConfigError {
+                variable: var,
+                problem: format!("must start with {expected}"),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    fn credentials(&self) -> Result<CredentialsConfig, ConfigError> {
+        let secret = match (
+            self.value("STREAM_GATE_SECRET_FILE"),
+            self.value("STREAM_GATE_SECRET_ID"),
+        ) {
+            (Some(path), _) => SecretLocation::File(PathBuf::from(path)),
+            (None, Some(id)) => SecretLocation::SecretsManager(id),
+            (None, None) => SecretLocation::None,
+        };
+        const WEEK: u64 = 7 * 86_400;
+        Ok(CredentialsConfig {
+            secret,
+            ttl: self.seconds(
+                "STREAM_GATE_SECRET_TTL_SECS",
+                defaults::SECRET_TTL_SECS,
+                WEEK,
+            )?,
+            max_stale: self.seconds(
+                "STREAM_GATE_SECRET_MAX_STALE_SECS",
+                defaults::SECRET_MAX_STALE_SECS,
+                WEEK,
+            )?,
+        })
+    }
+}
+
+impl AuthorizerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        Ok(Self {
+            credentials: env.credentials()?,
+            auth_mode: env.parsed("STREAM_GATE_AUTH_MODE")?,
+            public_url: env.url("STREAM_GATE_PUBLIC_URL", &["wss://", "ws://"], "wss://")?,
+        })
+    }
+}
+
+impl RouterConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        Ok(Self {
+            credentials: env.credentials()?,
+            call_token: env.parsed("STREAM_GATE_CALL_TOKEN")?,
+            management_endpoint: env.url(
+                "STREAM_GATE_MANAGEMENT_ENDPOINT",
+                &["https://", "http://"],
+                "https:// or http://",
+            )?,
+            region: env.value("AWS_REGION"),
+        })
+    }
+}
+
+impl WebhookConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        // A webhook that cannot say where to connect is useless: refuse to start.
+        let stream_url = env
+            .url("STREAM_GATE_STREAM_URL", &["wss://", "ws://"], "wss://")?
+            .ok_or(ConfigError {
+                variable: "STREAM_GATE_STREAM_URL",
+                problem: "required (the wss:// URL of the gate)".into(),
+            })?;
+        Ok(Self {
+            credentials: env.credentials()?,
+            stream_url,
+            webhook_url: env.url(
+                "STREAM_GATE_WEBHOOK_URL",
+                &["https://", "http://"],
+                "https://",
+            )?,
+            call_token_ttl: env.seconds(
+                "STREAM_GATE_CALL_TOKEN_TTL_SECS",
+                defaults::CALL_TOKEN_TTL_SECS,
+                86_400,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const STREAM: (&str, &str) = ("STREAM_GATE_STREAM_URL", "wss://h/prod");
+
+    #[test]
+    fn defaults_are_the_secure_ones() {
+        let a = AuthorizerConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(a.credentials.secret, SecretLocation::None);
+        assert_eq!(a.credentials.ttl, Duration::from_secs(300));
+        assert_eq!(a.credentials.max_stale, Duration::from_secs(3600));
+        assert_eq!(a.auth_mode, AuthMode::Either);
+        assert_eq!(a.public_url, None);
+        let r = RouterConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(r.call_token, CallTokenPolicy::Required);
+        assert_eq!(r.management_endpoint, None);
+        let w = WebhookConfig::from_lookup(lookup(&[STREAM])).expect("defaults");
+        assert_eq!(w.call_token_ttl, Duration::from_secs(300));
+        assert_eq!(w.webhook_url, None);
+    }
+
+    #[test]
+    fn file_wins_over_secret_id() {
+        let c = AuthorizerConfig::from_lookup(lookup(&[
+            ("STREAM_GATE_SECRET_FILE", "/x"),
+            ("STREAM_GATE_SECRET_ID", "arn"),
+        ]))
+        .expect("ok");
+        assert_eq!(c.credentials.secret, SecretLocation::File("/x".into()));
+        let c = RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SECRET_ID", "arn")]));
+        assert_eq!(
+            c.map(|c| c.credentials.secret),
+            Ok(SecretLocation::SecretsManager("arn".into()))
+        );
+    }
+
+    #[test]
+    fn values_are_read() {
+        let a = AuthorizerConfig::from_lookup(lookup(&[
+            ("STREAM_GATE_AUTH_MODE", "both"),
+            ("STREAM_GATE_PUBLIC_URL", "wss://gate.example.com/media"),
+            ("STREAM_GATE_SECRET_TTL_SECS", "60"),
+            ("STREAM_GATE_SECRET_MAX_STALE_SECS", "604800"),
+        ]))
+        .expect("ok");
+        assert_eq!(a.auth_mode, AuthMode::Both);
+        assert_eq!(
+            a.public_url.as_deref(),
+            Some("wss://gate.example.com/media")
+        );
+        assert_eq!(a.credentials.ttl, Duration::from_secs(60));
+        assert_eq!(a.credentials.max_stale, Duration::from_secs(604_800));
+        let r = RouterConfig::from_lookup(lookup(&[
+            ("STREAM_GATE_CALL_TOKEN", "off"),
+            ("STREAM_GATE_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev"),
+            ("AWS_REGION", "cn-north-1"),
+        ]))
+        .expect("ok");
+        assert_eq!(r.call_token, CallTokenPolicy::Off);
+        assert_eq!(
+            r.management_endpoint.as_deref(),
+            Some("http://127.0.0.1:9/dev")
+        );
+        assert_eq!(r.region.as_deref(), Some("cn-north-1"));
+        let w = WebhookConfig::from_lookup(lookup(&[
+            STREAM,
+            ("STREAM_GATE_WEBHOOK_URL", "https://h/voice"),
+            ("STREAM_GATE_CALL_TOKEN_TTL_SECS", "86400"),
+        ]))
+        .expect("ok");
+        assert_eq!(w.stream_url, "wss://h/prod");
+        assert_eq!(w.webhook_url.as_deref(), Some("https://h/voice"));
+        assert_eq!(w.call_token_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (k, v) in [
+            ("STREAM_GATE_AUTH_MODE", "all"),
+            ("STREAM_GATE_SECRET_TTL_SECS", "0"),
+            ("STREAM_GATE_SECRET_TTL_SECS", "5m"),
+            ("STREAM_GATE_SECRET_TTL_SECS", "604801"),
+            ("STREAM_GATE_SECRET_MAX_STALE_SECS", "-1"),
+            ("STREAM_GATE_PUBLIC_URL", "https://x/prod"),
+        ] {
+            let err = AuthorizerConfig::from_lookup(lookup(&[(k, v)])).err();
+            assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
+        }
+        for (k, v) in [
+            ("STREAM_GATE_CALL_TOKEN", "yes"),
+            ("STREAM_GATE_MANAGEMENT_ENDPOINT", "ftp://x"),
+        ] {
+            let err = RouterConfig::from_lookup(lookup(&[(k, v)])).err();
+            assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
+        }
+        for (k, v) in [
+            ("STREAM_GATE_STREAM_URL", "https://h/prod"),
+            ("STREAM_GATE_WEBHOOK_URL", "ftp://h/voice"),
+            ("STREAM_GATE_CALL_TOKEN_TTL_SECS", "86401"),
+            ("STREAM_GATE_CALL_TOKEN_TTL_SECS", "0"),
+        ] {
+            let err = WebhookConfig::from_lookup(lookup(&[STREAM, (k, v)])).err();
+            assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn the_webhook_needs_its_stream_url() {
+        let err = WebhookConfig::from_lookup(lookup(&[])).err();
+        assert_eq!(err.map(|e| e.variable), Some("STREAM_GATE_STREAM_URL"));
+    }
+
+    #[test]
+    fn blank_means_unset() {
+        let a = AuthorizerConfig::from_lookup(lookup(&[
+            ("STREAM_GATE_SECRET_FILE", "  "),
+            ("STREAM_GATE_AUTH_MODE", ""),
+        ]))
+        .expect("ok");
+        assert_eq!(a.credentials.secret, SecretLocation::None);
+        assert_eq!(a.auth_mode, AuthMode::Either);
+    }
+}

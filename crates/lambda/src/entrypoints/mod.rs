@@ -1,0 +1,5 @@
+//! Thin translations from `aws_lambda_events` types to the domain and back, one per binary.
+
+pub mod authorizer;
+pub mod router;
+pub mod voice_webhook;

@@ -1,0 +1,224 @@
+//! The router: `$connect`, `$default` and `$disconnect` of the WebSocket API.
+//!
+//! `$default` answers 200 with no body whatever happens (API Gateway does not forward it, and
+//! nothing but Twilio's own messages may ever be written to the socket); a violation is acted on by
+//! closing the connection through the Management API.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use serde_json::Value;
+
+use crate::clock::unix_now;
+use crate::domain::{
+    judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CloseReason, Verdict,
+};
+use crate::partition::{dns_suffix, is_execute_api_host};
+use crate::state::RouterState;
+
+/// What the router did with one event (returned for tests and the local gateway; the Lambda runtime
+/// sends only the HTTP-style response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterOutcome {
+    /// `$connect` admitted.
+    Connected,
+    /// `$connect` refused: no valid authorizer context.
+    ConnectRefused,
+    /// `$default` frame accepted.
+    Accepted(Accepted),
+    /// `$default` frame violated a rule; the connection was (asked to be) closed.
+    Closed(CloseReason),
+    /// `$disconnect` recorded.
+    Disconnected,
+}
+
+/// The connection's expected account, from the authorizer context API Gateway attaches.
+pub fn expected_account(event: &ApiGatewayWebsocketProxyRequest) -> Option<AccountSid> {
+    let auth = &event.request_context.authorizer;
+    let raw = auth
+        .other
+        .get("accountSid")
+        .or_else(|| auth.fields.get("accountSid"));
+    raw.and_then(Value::as_str)
+        .and_then(|s| AccountSid::parse(s).ok())
+}
+
+/// The `@connections` endpoint: configured, or derived from the event. On an execute-api host the
+/// event's own domain is used; for a custom domain, the execute-api host of the API in `region`,
+/// with the partition's DNS suffix, since `@connections` is only served there.
+pub fn management_endpoint(
+    configured: Option<&str>,
+    region: Option<&str>,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Option<String> {
+    if let Some(e) = configured {
+        return Some(e.trim_end_matches('/').to_owned());
+    }
+    let ctx = &event.request_context;
+    let stage = ctx.stage.as_deref().filter(|s| !s.is_empty())?;
+    let domain = ctx.domain_name.as_deref().filter(|d| !d.is_empty())?;
+    if is_execute_api_host(domain) {
+        return Some(format!("https://{domain}/{stage}"));
+    }
+    match (ctx.apiid.as_deref().filter(|a| !a.is_empty()), region) {
+        (Some(api), Some(region)) => Some(format!(
+            "https://{api}.execute-api.{region}.{}/{stage}",
+            dns_suffix(region)
+        )),
+        _ => Some(format!("https://{domain}/{stage}")),
+    }
+}
+
+fn response(status: i64) -> ApiGatewayProxyResponse {
+    let mut r = ApiGatewayProxyResponse::default();
+    r.status_code = status;
+    r.body = None;
+    r
+}
+
+/// Handles one WebSocket event. Returns the response for API Gateway and what was decided.
+pub async fn handle(
+    state: &RouterState,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> (ApiGatewayProxyResponse, RouterOutcome) {
+    let ctx = &event.request_context;
+    let connection_id = ctx.connection_id.as_deref().unwrap_or("-");
+    let route = ctx.route_key.as_deref().unwrap_or("$default");
+    let account = expected_account(&event);
+    match route {
+        "$connect" => match account {
+            Some(acc) => {
+                tracing::info!(route, decision = "connect", connection_id, account_sid = %acc);
+                (response(200), RouterOutcome::Connected)
+            }
+            None => {
+                tracing::warn!(
+                    route,
+                    decision = "refuse",
+                    connection_id,
+                    reason = CloseReason::NoAuthorizerContext.code()
+                );
+                (response(403), RouterOutcome::ConnectRefused)
+            }
+        },
+        "$disconnect" => {
+            tracing::info!(
+                route,
+                event = "audit",
+                connection_id,
+                account_sid = account.as_ref().map(AccountSid::as_str).unwrap_or("-"),
+                status_code = ctx.disconnect_status_code.unwrap_or_default(),
+                reason = ctx.disconnect_reason.as_deref().unwrap_or("")
+            );
+            (response(200), RouterOutcome::Disconnected)
+        }
+        _ => {
+            let verdict = match account {
+                None => Verdict::Close(CloseReason::NoAuthorizerContext),
+                Some(acc) => judge_event(state, &event, &acc).await,
+            };
+            let outcome = match verdict {
+                Verdict::Accept(a) => {
+                    log_accept(connection_id, account.as_ref(), &a);
+                    RouterOutcome::Accepted(a)
+                }
+                Verdict::Close(reason) => {
+                    close(state, &event, connection_id, account.as_ref(), reason).await;
+                    RouterOutcome::Closed(reason)
+                }
+            };
+            (response(200), outcome)
+        }
+    }
+}
+
+async fn judge_event(
+    state: &RouterState,
+    event: &ApiGatewayWebsocketProxyRequest,
+    account: &AccountSid,
+) -> Verdict {
+    if event.is_base64_encoded {
+        return Verdict::Close(CloseReason::FrameNotText);
+    }
+    let body = event.body.as_deref().unwrap_or("");
+    let frame = match parse_frame(body.as_bytes()) {
+        Ok(f) => f,
+        Err(reason) => return Verdict::Close(reason),
+    };
+    // Only a start whose token is checked needs the credentials: media frames never wait on them.
+    let creds = if needs_credentials(&frame, state.config.call_token) {
+        state.credentials.get().await
+    } else {
+        None
+    };
+    judge_parsed(
+        &frame,
+        account,
+        state.config.call_token,
+        creds.as_deref(),
+        unix_now(),
+    )
+}
+
+fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Accepted) {
+    let account_sid = account.map(AccountSid::as_str).unwrap_or("-");
+    match accepted {
+        // 50 per second per call: not logged at info.
+        Accepted::Media => tracing::trace!(
+            route = "$default",
+            decision = "accept",
+            event = "media",
+            connection_id
+        ),
+        Accepted::Start {
+            call_sid,
+            stream_sid,
+            call_token,
+        } => tracing::info!(route = "$default", decision = "accept",
+            event = "start", connection_id, account_sid, call_sid = %call_sid, stream_sid = %stream_sid,
+            call_token_key = call_token.map(|t| t.key_index as i64).unwrap_or(-1)),
+        Accepted::Stop { call_sid } => {
+            tracing::info!(route = "$default", decision = "accept", event = "stop",
+            connection_id, account_sid, call_sid = %call_sid)
+        }
+        Accepted::Unknown => tracing::info!(
+            route = "$default",
+            decision = "ignore",
+            event = "unknown",
+            connection_id,
+            account_sid,
+            metric = "unknown_event"
+        ),
+        other => {
+            tracing::debug!(route = "$default", decision = "accept", event = ?other, connection_id)
+        }
+    }
+}
+
+async fn close(
+    state: &RouterState,
+    event: &ApiGatewayWebsocketProxyRequest,
+    connection_id: &str,
+    account: Option<&AccountSid>,
+    reason: CloseReason,
+) {
+    let account_sid = account.map(AccountSid::as_str).unwrap_or("-");
+    let Some(endpoint) = management_endpoint(
+        state.config.management_endpoint.as_deref(),
+        state.config.region.as_deref(),
+        event,
+    ) else {
+        tracing::error!(
+            route = "$default",
+            decision = "close",
+            connection_id,
+            account_sid,
+            reason = reason.code(),
+            close_result = "no_endpoint"
+        );
+        return;
+    };
+    let result = match state.closer.close(&endpoint, connection_id).await {
+        Ok(o) => format!("{o:?}"),
+        Err(e) => format!("failed:{}", e.code),
+    };
+    tracing::warn!(route = "$default", decision = "close", connection_id, account_sid, reason = reason.code(), close_result = %result);
+}

@@ -1,0 +1,143 @@
+//! Lambda (HTTP API / Function URL): Twilio's voice webhook. Verifies `X-Twilio-Signature` with the
+//! posted account's auth tokens, mints a call token for that account + call and answers TwiML that
+//! connects the call to the gate's WebSocket with the token as a `<Parameter>`.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt as _, Response};
+
+use crate::clock::unix_now;
+use crate::config::WebhookConfig;
+use crate::domain::signature::candidate_urls;
+use crate::domain::webhook::{
+    precheck_webhook, twiml, verify_webhook, WebhookForm, WebhookRefusal,
+};
+use crate::domain::{mint_call_token, AccountSid, CallSid};
+use crate::state::WebhookState;
+
+/// The HTTP status of a refusal (the body is always empty).
+fn status(reason: WebhookRefusal) -> u16 {
+    match reason {
+        WebhookRefusal::MethodNotAllowed => 405,
+        WebhookRefusal::BodyTooLarge => 413,
+        WebhookRefusal::CredentialsUnavailable => 503,
+        _ => 403,
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The URL Twilio signed: `STREAM_GATE_WEBHOOK_URL`, else API Gateway's
+/// `https://{requestContext.domainName}{rawPath}` (plus the raw query string). Never the `Host`
+/// header: a client chooses it, and a signed URL built from it would let a request signed for
+/// another host pass.
+pub fn signed_url(config: &WebhookConfig, req: &Request) -> Option<String> {
+    if let Some(url) = &config.webhook_url {
+        return Some(url.clone());
+    }
+    let domain = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.domain_name.as_deref(),
+        #[allow(unreachable_patterns)] // other event kinds exist under other lambda_http features
+        _ => None,
+    }
+    .filter(|d| !d.is_empty())?;
+    let path = req.raw_http_path();
+    match req.uri().query() {
+        Some(q) if !q.is_empty() => Some(format!("https://{domain}{path}?{q}")),
+        _ => Some(format!("https://{domain}{path}")),
+    }
+}
+
+fn refuse(reason: WebhookRefusal, account: Option<&str>, call: Option<&str>) -> Response<Body> {
+    // SIDs are public identifiers; only well-formed ones are logged (no attacker text in logs).
+    let account = account.filter(|a| AccountSid::parse(a).is_ok());
+    let call = call.filter(|c| CallSid::parse(c).is_ok());
+    tracing::warn!(
+        event = "webhook_refused",
+        reason = reason.code(),
+        account_sid = account,
+        call_sid = call
+    );
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status(reason)).unwrap_or(http::StatusCode::FORBIDDEN);
+    if reason == WebhookRefusal::MethodNotAllowed {
+        resp.headers_mut()
+            .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+    }
+    resp
+}
+
+/// Handles one webhook request.
+pub async fn handle(state: &WebhookState, req: Request) -> Response<Body> {
+    let config = &state.config;
+    if req.method() != http::Method::POST {
+        return refuse(WebhookRefusal::MethodNotAllowed, None, None);
+    }
+    // lambda_http has already decoded a base64 body (isBase64Encoded) into bytes.
+    let form = match WebhookForm::parse(req.body().as_ref()) {
+        Ok(form) => form,
+        Err(reason) => return refuse(reason, None, None),
+    };
+    let (account_raw, call_raw) = (form.field("AccountSid"), form.field("CallSid"));
+    let signature = header(&req, "x-twilio-signature");
+    let account = match precheck_webhook(&form, signature) {
+        Ok(account) => account,
+        Err(reason) => return refuse(reason, account_raw, call_raw),
+    };
+    // Only now, with a signed request for a well-formed account, are credentials needed.
+    let Some(credentials) = state.credentials.get().await else {
+        return refuse(
+            WebhookRefusal::CredentialsUnavailable,
+            account_raw,
+            call_raw,
+        );
+    };
+    let urls = signed_url(config, &req)
+        .map(|u| candidate_urls(&u))
+        .unwrap_or_default();
+    let call = match verify_webhook(
+        &credentials,
+        &form,
+        &account,
+        signature.unwrap_or_default(),
+        &urls,
+    ) {
+        Ok(call) => call,
+        Err(reason) => return refuse(reason, account_raw, call_raw),
+    };
+    let Some(token) = mint_call_token(
+        &credentials,
+        &account,
+        &call,
+        unix_now(),
+        config.call_token_ttl.as_secs(),
+    ) else {
+        return refuse(
+            WebhookRefusal::CredentialsUnavailable,
+            account_raw,
+            call_raw,
+        );
+    };
+
+    let mut parameters: Vec<(&str, &str)> = vec![("token", token.expose())];
+    // Useful to applications and not secret: who called.
+    for (name, key) in [("from", "From"), ("callerName", "CallerName")] {
+        if let Some(v) = form.field(key).filter(|v| !v.is_empty() && v.len() <= 128) {
+            parameters.push((name, v));
+        }
+    }
+    tracing::info!(
+        event = "webhook_accepted",
+        reason = "webhook_signed",
+        account_sid = account.as_str(),
+        call_sid = call.as_str()
+    );
+    let mut resp = Response::new(Body::Text(twiml(&config.stream_url, &parameters)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/xml"),
+    );
+    resp
+}

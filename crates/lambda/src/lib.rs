@@ -1,0 +1,16 @@
+//! The Lambda gate of stream-gate: what runs in AWS.
+//!
+//! [`config`] reads every `STREAM_GATE_*` variable once; [`adapters`] do the I/O the domain needs
+//! behind small traits (credentials, closing connections); [`entrypoints`] translate
+//! `aws_lambda_events` types to the pure domain ([`domain`], re-exported) and back, one per binary.
+//! The binaries in `src/bin` only build state and run.
+
+pub mod adapters;
+pub mod clock;
+pub mod config;
+pub mod entrypoints;
+pub mod logging;
+pub mod partition;
+pub mod state;
+
+pub use stream_gate_domain as domain;

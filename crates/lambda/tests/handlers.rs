@@ -1,0 +1,381 @@
+//! The entrypoints' `handle` functions called in-process with the `events/` documents and the
+//! recording adapters: the returned outcome (decision, reason, close requested) is asserted
+//! directly. The binaries' wiring is tested through the Runtime API in `lambda_binaries.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayWebsocketProxyRequest,
+};
+use aws_lambda_events::iam::IamPolicyEffect;
+use serde_json::{json, Value};
+use stream_gate_domain::{CloseReason, DenyReason};
+use stream_gate_lambda::adapters::{CredentialCache, FileSource, RecordingCloser, StaticSource};
+use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
+use stream_gate_lambda::entrypoints::router::RouterOutcome;
+use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
+use stream_gate_lambda::state::{AuthorizerState, RouterState, WebhookState};
+use stream_gate_testkit::{event, repo_file};
+
+const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
+const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/$connect";
+const CONNECTION: &str = "Xk2TmdKPIAMCJqw=";
+
+fn lookup(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    let pairs = pairs.to_vec();
+    move |k| {
+        pairs
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+fn test_credentials() -> Arc<CredentialCache> {
+    let source = FileSource::new(repo_file("events/credentials.test.json"));
+    Arc::new(CredentialCache::new(
+        Box::new(source),
+        Duration::from_secs(300),
+        Duration::from_secs(300),
+    ))
+}
+
+fn authorizer_state(env: &[(&'static str, &'static str)]) -> AuthorizerState {
+    AuthorizerState {
+        config: AuthorizerConfig::from_lookup(lookup(env)).expect("config"),
+        credentials: test_credentials(),
+    }
+}
+
+fn router_state(env: &[(&'static str, &'static str)]) -> (RouterState, Arc<RecordingCloser>) {
+    let closer = Arc::new(RecordingCloser::default());
+    let state = RouterState {
+        config: RouterConfig::from_lookup(lookup(env)).expect("config"),
+        credentials: test_credentials(),
+        closer: closer.clone(),
+    };
+    (state, closer)
+}
+
+fn authorizer_event(value: Value) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+    serde_json::from_value(value).expect("authorizer event")
+}
+
+fn ws_event(value: Value) -> ApiGatewayWebsocketProxyRequest {
+    serde_json::from_value(value).expect("websocket event")
+}
+
+fn effect(r: &ApiGatewayCustomAuthorizerResponse) -> (IamPolicyEffect, String) {
+    let [s] = r.policy_document.statement.as_slice() else {
+        panic!("exactly one statement");
+    };
+    assert_eq!(s.action, vec!["execute-api:Invoke".to_owned()]);
+    (s.effect.clone(), s.resource.join(","))
+}
+
+async fn authorize(
+    state: &AuthorizerState,
+    value: Value,
+) -> (ApiGatewayCustomAuthorizerResponse, Option<DenyReason>) {
+    authorizer::decide(state, authorizer_event(value)).await
+}
+
+#[tokio::test]
+async fn authorizer_allows_signed_and_token_handshakes_with_their_context() {
+    let state = authorizer_state(&[]);
+    let (r, reason) = authorize(&state, event("authorizer-signed.json")).await;
+    assert_eq!(
+        (effect(&r), reason),
+        ((IamPolicyEffect::Allow, ARN.into()), None)
+    );
+    assert_eq!(r.principal_id.as_deref(), Some(AC));
+    assert_eq!(
+        r.context,
+        json!({"accountSid": AC, "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
+    );
+
+    let (r, reason) = authorize(&state, event("authorizer-token.json")).await;
+    assert_eq!(
+        (effect(&r), reason),
+        ((IamPolicyEffect::Allow, ARN.into()), None)
+    );
+    assert_eq!(r.context["authMethod"], "stream-token");
+    assert_eq!(r.context["credential"], "streamTokens[0]");
+}
+
+#[tokio::test]
+async fn authorizer_denies_with_the_exact_reason() {
+    let state = authorizer_state(&[]);
+    for (file, expected) in [
+        (
+            "authorizer-unauthenticated.json",
+            DenyReason::SignatureMissing,
+        ),
+        (
+            "authorizer-bad-signature.json",
+            DenyReason::SignatureMismatch,
+        ),
+    ] {
+        let (r, reason) = authorize(&state, event(file)).await;
+        assert_eq!(effect(&r), (IamPolicyEffect::Deny, ARN.into()), "{file}");
+        assert_eq!(reason, Some(expected), "{file}");
+        assert_eq!(r.context, json!({}), "a deny carries no context");
+    }
+
+    // Header names are case-insensitive; a repeated, differing signature header is refused.
+    let mut e = event("authorizer-signed.json");
+    let sig = e["headers"]["X-Twilio-Signature"].clone();
+    e["headers"] = json!({"x-twilio-signature": sig});
+    e["multiValueHeaders"] = json!({"X-TWILIO-SIGNATURE": [sig]});
+    assert_eq!(authorize(&state, e.clone()).await.1, None);
+    e["multiValueHeaders"] = json!({"X-Twilio-Signature": [sig, "YFfwGS2Ev7f9qAP9MmRoMS7C724="]});
+    assert_eq!(
+        authorize(&state, e).await.1,
+        Some(DenyReason::SignatureMalformed)
+    );
+
+    // Without the domain name the signed URL is unknown; without a methodArn there is nothing to
+    // allow: deny, never a Lambda error.
+    let mut e = event("authorizer-signed.json");
+    e["requestContext"]
+        .as_object_mut()
+        .map(|o| o.remove("domainName"));
+    assert_eq!(
+        authorize(&state, e).await.1,
+        Some(DenyReason::RequestIncomplete)
+    );
+    let mut e = event("authorizer-signed.json");
+    e["methodArn"] = json!("not-an-arn");
+    let (r, reason) = authorize(&state, e).await;
+    assert_eq!(reason, Some(DenyReason::RequestIncomplete));
+    assert_eq!(effect(&r), (IamPolicyEffect::Deny, "*".into()));
+}
+
+#[tokio::test]
+async fn authorizer_auth_mode_and_public_url_come_from_configuration() {
+    let signature = authorizer_state(&[("STREAM_GATE_AUTH_MODE", "signature")]);
+    assert_eq!(
+        authorize(&signature, event("authorizer-token.json"))
+            .await
+            .1,
+        Some(DenyReason::SignatureMissing)
+    );
+    let token = authorizer_state(&[("STREAM_GATE_AUTH_MODE", "token")]);
+    assert_eq!(
+        authorize(&token, event("authorizer-signed.json")).await.1,
+        Some(DenyReason::StreamTokenMissing)
+    );
+    // A configured public URL replaces the event's: the event's signature no longer matches it.
+    let custom = authorizer_state(&[("STREAM_GATE_PUBLIC_URL", "wss://gate.example.com/prod")]);
+    assert_eq!(
+        authorize(&custom, event("authorizer-signed.json")).await.1,
+        Some(DenyReason::SignatureMismatch)
+    );
+}
+
+#[tokio::test]
+async fn authorizer_fails_closed_without_credentials() {
+    let state = AuthorizerState {
+        config: AuthorizerConfig::from_lookup(lookup(&[])).expect("config"),
+        credentials: Arc::new(CredentialCache::empty()),
+    };
+    let (r, reason) = authorize(&state, event("authorizer-signed.json")).await;
+    assert_eq!(effect(&r).0, IamPolicyEffect::Deny);
+    assert_eq!(reason, Some(DenyReason::CredentialsUnavailable));
+
+    let broken =
+        stream_gate_domain::Secret::new(r#"{"twilioAccounts":[{"accountSid":"AC0123"}]}"#.into());
+    let state = AuthorizerState {
+        config: AuthorizerConfig::from_lookup(lookup(&[])).expect("config"),
+        credentials: Arc::new(CredentialCache::new(
+            Box::new(StaticSource::new(broken)),
+            Duration::from_secs(300),
+            Duration::from_secs(300),
+        )),
+    };
+    assert_eq!(
+        authorize(&state, event("authorizer-signed.json")).await.1,
+        Some(DenyReason::CredentialsUnavailable)
+    );
+}
+
+async fn route(state: &RouterState, value: Value) -> (i64, Option<String>, RouterOutcome) {
+    let (response, outcome) = router::handle(state, ws_event(value)).await;
+    (
+        response.status_code,
+        response.body.map(|b| format!("{b:?}")),
+        outcome,
+    )
+}
+
+#[tokio::test]
+async fn router_accepts_a_legitimate_stream_without_closing_or_answering() {
+    let (state, closer) = router_state(&[]);
+    let (status, _, outcome) = route(&state, event("connect.json")).await;
+    assert_eq!((status, outcome), (200, RouterOutcome::Connected));
+    for name in [
+        "default-connected.json",
+        "default-start.json",
+        "default-media.json",
+        "default-stop.json",
+    ] {
+        let (status, body, outcome) = route(&state, event(name)).await;
+        assert_eq!(
+            (status, body),
+            (200, None),
+            "{name}: no body reaches Twilio"
+        );
+        assert!(
+            matches!(outcome, RouterOutcome::Accepted(_)),
+            "{name}: {outcome:?}"
+        );
+    }
+    let (status, _, outcome) = route(&state, event("disconnect.json")).await;
+    assert_eq!((status, outcome), (200, RouterOutcome::Disconnected));
+    assert!(
+        closer.closed().is_empty(),
+        "nothing closed: {:?}",
+        closer.closed()
+    );
+}
+
+#[tokio::test]
+async fn router_closes_violations_at_the_event_endpoint() {
+    let (state, closer) = router_state(&[]);
+    let (status, body, outcome) = route(&state, event("default-start-wrong-account.json")).await;
+    assert_eq!((status, body), (200, None));
+    assert_eq!(
+        outcome,
+        RouterOutcome::Closed(CloseReason::StartAccountMismatch)
+    );
+    assert_eq!(
+        closer.closed(),
+        vec![(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod".to_owned(),
+            CONNECTION.to_owned()
+        )]
+    );
+
+    // Without authorizer context: $connect refused, frames closed; binary frames closed.
+    let (status, _, outcome) = route(&state, event("connect-no-context.json")).await;
+    assert_eq!((status, outcome), (403, RouterOutcome::ConnectRefused));
+    let mut e = event("default-media.json");
+    e["requestContext"]
+        .as_object_mut()
+        .map(|o| o.remove("authorizer"));
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Closed(CloseReason::NoAuthorizerContext)
+    );
+    let mut e = event("default-media.json");
+    e["isBase64Encoded"] = json!(true);
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Closed(CloseReason::FrameNotText)
+    );
+    let mut e = event("default-media.json");
+    e["body"] = json!("{not json");
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Closed(CloseReason::FrameNotJson)
+    );
+    assert_eq!(closer.closed().len(), 4);
+}
+
+#[tokio::test]
+async fn router_close_endpoint_is_configured_or_derived_per_partition() {
+    let (state, closer) =
+        router_state(&[("STREAM_GATE_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev/")]);
+    route(&state, event("default-start-wrong-account.json")).await;
+    assert_eq!(closer.closed()[0].0, "http://127.0.0.1:9/dev");
+
+    // A custom domain: @connections is only served on the execute-api host, whose DNS suffix
+    // depends on the partition.
+    let (state, closer) = router_state(&[("AWS_REGION", "cn-north-1")]);
+    let mut e = event("default-start-wrong-account.json");
+    e["requestContext"]["domainName"] = json!("gate.example.cn");
+    route(&state, e).await;
+    assert_eq!(
+        closer.closed()[0].0,
+        "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod"
+    );
+}
+
+fn webhook_state(env: &[(&'static str, &'static str)]) -> WebhookState {
+    let mut all = vec![("STREAM_GATE_STREAM_URL", "wss://gate.example.com/prod")];
+    all.extend_from_slice(env);
+    WebhookState {
+        config: WebhookConfig::from_lookup(lookup(&all)).expect("config"),
+        credentials: test_credentials(),
+    }
+}
+
+async fn webhook(state: &WebhookState, value: Value) -> (u16, String) {
+    let request = lambda_http::request::from_str(&value.to_string()).expect("http event");
+    let response = voice_webhook::handle(state, request).await;
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        lambda_http::Body::Empty => String::new(),
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::from("<other body>"),
+    };
+    (response.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn webhook_answers_twiml_for_the_signed_event() {
+    // No STREAM_GATE_WEBHOOK_URL: the URL is https://{requestContext.domainName}{rawPath}.
+    let state = webhook_state(&[]);
+    let (status, body) = webhook(&state, event("voice-webhook.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<Stream url=\"wss://gate.example.com/prod\">"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<Parameter name=\"token\" value=\"v1."),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_never_signs_over_the_host_header() {
+    let state = webhook_state(&[]);
+    // A request whose signature is valid for the URL on the attacker's Host, but API Gateway's
+    // domain is another one: the signed URL is built from the domain, so it is refused.
+    let mut e = event("voice-webhook.json");
+    e["requestContext"]["domainName"] = json!("abc123.execute-api.us-east-1.amazonaws.com");
+    let (status, _) = webhook(&state, e).await;
+    assert_eq!(status, 403);
+    // And the Host header alone changes nothing for a correctly signed request.
+    let mut e = event("voice-webhook.json");
+    e["headers"]["host"] = json!("evil.example.com");
+    let (status, _) = webhook(&state, e).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn webhook_refusals_have_their_status() {
+    let state = webhook_state(&[]);
+    let mut e = event("voice-webhook.json");
+    e["requestContext"]["http"]["method"] = json!("GET");
+    assert_eq!(webhook(&state, e).await, (405, String::new()));
+    let mut e = event("voice-webhook.json");
+    e["headers"]
+        .as_object_mut()
+        .map(|h| h.remove("x-twilio-signature"));
+    assert_eq!(webhook(&state, e).await, (403, String::new()));
+    let mut e = event("voice-webhook.json");
+    e["headers"]["x-twilio-signature"] = json!("YFfwGS2Ev7f9qAP9MmRoMS7C724=");
+    assert_eq!(webhook(&state, e).await, (403, String::new()));
+    let no_credentials = WebhookState {
+        config: webhook_state(&[]).config,
+        credentials: Arc::new(CredentialCache::empty()),
+    };
+    assert_eq!(
+        webhook(&no_credentials, event("voice-webhook.json")).await,
+        (503, String::new())
+    );
+}

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Writes frames.json and handshakes.json: crafted hostile inputs, each with the exact reason code the
+real binaries must log (crates/lambda/tests/hostile_corpus.rs runs them). Re-run after changing a case:
+
+    python3 crates/lambda/tests/hostile/make_corpus.py
+
+Secrets used here are the test-only values of events/credentials.test.json."""
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+import re
+
+HERE = pathlib.Path(__file__).resolve().parent
+AC = "ACdeadbeefdeadbeefdeadbeefdeadbeef"
+AC2 = "ACbadbadbadbadbadbadbadbadbadbadba"
+CA = "CAffeeddccbbaa99887766554433221100"
+MZ = "MZ00112233445566778899aabbccddeeff"
+KEY = bytes(range(32))  # callTokenKeys[0] of the test document
+OTHER_KEY = bytes(range(32, 64))  # not configured
+AUTH_TOKEN = "test-only-auth-token-not-a-secret"
+AUTH_TOKEN2 = "test-only-second-account-token"
+STREAM_TOKEN = "test-only-stream-token-0123456789abcdef"
+URL = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod"
+EXP = 4102444800
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def call_token(exp=EXP, key=KEY, account=AC, call=CA, version="v1"):
+    msg = f"v1\n{account}\n{call}\n{exp}".encode()
+    return f"{version}.{exp}.{b64url(hmac.new(key, msg, hashlib.sha256).digest())}"
+
+
+def twilio_sig(token, url):
+    return base64.b64encode(hmac.new(token.encode(), url.encode(), hashlib.sha1).digest()).decode()
+
+
+def dumps(obj):
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+GOOD_TOKEN = call_token()
+MEDIA_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+
+
+def start(token=GOOD_TOKEN, **over):
+    body = {"accountSid": AC, "streamSid": MZ, "callSid": CA, "tracks": ["inbound"],
+            "mediaFormat": dict(MEDIA_FORMAT), "customParameters": {"token": token}}
+    if token is None:
+        del body["customParameters"]
+    for k, v in over.items():
+        if v is DELETE:
+            body.pop(k, None)
+        else:
+            body[k] = v
+    return dumps({"event": "start", "sequenceNumber": "1", "start": body, "streamSid": MZ})
+
+
+def media(payload="/w==", top=None, **over):
+    body = {"track": "inbound", "chunk": "1", "timestamp": "120", "payload": payload}
+    if payload is DELETE:
+        del body["payload"]
+    for k, v in over.items():
+        if v is DELETE:
+            body.pop(k, None)
+        else:
+            body[k] = v
+    frame = {"event": "media", "sequenceNumber": "2", "media": body, "streamSid": MZ}
+    for k, v in (top or {}).items():
+        if v is DELETE:
+            frame.pop(k, None)
+        else:
+            frame[k] = v
+    return dumps(frame)
+
+
+DELETE = object()
+LOOKALIKE_AC = "АC" + AC[2:]  # Cyrillic capital A
+ZWSP_AC = AC[:10] + "\u200b" + AC[11:]
+FULLWIDTH_MZ = "MZ" + "０" + MZ[3:]  # fullwidth digit zero
+
+
+def frames():
+    F = []
+
+    def case(name, frame, expect, **extra):
+        # Long runs are stored as "@FILL@" + {"fill": [char, count]} to keep this file readable.
+        run = re.search(r"(.)\1{999,}", frame, re.S)
+        if run:
+            extra["fill"] = [run.group(1), len(run.group(0))]
+            frame = frame[: run.start()] + "@FILL@" + frame[run.end():]
+        F.append({"name": name, "frame": frame, "expect": expect, **extra})
+
+    # Legitimate frames: accepted, nothing closed.
+    case("connected", dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}), "accept")
+    case("start with a valid call token", start(), "accept")
+    case("media", media(), "accept")
+    case("stop", dumps({"event": "stop", "sequenceNumber": "3", "stop": {"accountSid": AC, "callSid": CA}, "streamSid": MZ}), "accept")
+    case("mark", dumps({"event": "mark", "sequenceNumber": "4", "mark": {"name": "m1"}, "streamSid": MZ}), "accept")
+    case("dtmf", dumps({"event": "dtmf", "sequenceNumber": "5", "dtmf": {"track": "inbound_track", "digit": "7"}, "streamSid": MZ}), "accept")
+    case("unknown event name (Twilio may add events)", dumps({"event": "future", "streamSid": MZ}), "accept")
+    case("huge number in an unknown member", '{"event":"future","x":1e400}', "accept")
+
+    # Not JSON, not an object, no event.
+    case("empty body", "", "frame_not_json")
+    case("whitespace only", "   ", "frame_not_json")
+    case("truncated object", '{"event":"media"', "frame_not_json")
+    case("trailing garbage", dumps({"event": "connected", "protocol": "Call", "version": "1"}) + "x", "frame_not_json")
+    case("two objects", '{"event":"future"}{"event":"future"}', "frame_not_json")
+    # Syntactically JSON (RFC 8259 allows the escape), but no string can hold it: no usable event.
+    case("lone surrogate escape", '{"event":"\\udc00"}', "event_missing")
+    case("duplicate event key", '{"event":"media","event":"start"}', "frame_not_json")
+    case("duplicate accountSid in start", start().replace('"accountSid":"%s"' % AC, '"accountSid":"%s","accountSid":"%s"' % (AC2, AC)), "start_malformed")
+    case("duplicate token in customParameters", start().replace('"token":', '"token":"x","token":'), "start_malformed")
+    case("nesting 17 deep in a skipped member", '{"event":"future","x":' + "[" * 16 + "]" * 16 + "}", "frame_too_deep")
+    case("nesting 20000 deep, unclosed", "[" * 20000, "frame_too_deep")
+    case("nesting 16 deep in an unknown event", '{"event":"future","x":' + "[" * 15 + "]" * 15 + "}", "accept")
+    case("single quotes", "{'event':'media'}", "frame_not_json")
+    case("JSON null", "null", "frame_not_object")
+    case("JSON array", "[]", "frame_not_object")
+    case("JSON string", '"start"', "frame_not_object")
+    case("JSON number", "123", "frame_not_object")
+    case("empty object", "{}", "event_missing")
+    case("event is a number", '{"event":1}', "event_missing")
+    case("event is null", '{"event":null}', "event_missing")
+    case("event is an object", '{"event":{"name":"start"}}', "event_missing")
+
+    # Envelope fields.
+    case("sequenceNumber missing", media(top={"sequenceNumber": DELETE}), "sequence_number_invalid")
+    case("sequenceNumber empty", media(top={"sequenceNumber": ""}), "sequence_number_invalid")
+    case("sequenceNumber as a number", media(top={"sequenceNumber": 2}), "sequence_number_invalid")
+    case("sequenceNumber negative", media(top={"sequenceNumber": "-2"}), "sequence_number_invalid")
+    case("sequenceNumber 21 digits", media(top={"sequenceNumber": "9" * 21}), "sequence_number_invalid")
+    case("sequenceNumber huge float", media().replace('"sequenceNumber":"2"', '"sequenceNumber":1e400'), "sequence_number_invalid")
+    case("streamSid missing", media(top={"streamSid": DELETE}), "stream_sid_invalid")
+    case("streamSid empty", media(top={"streamSid": ""}), "stream_sid_invalid")
+    case("streamSid with a fullwidth digit", media(top={"streamSid": FULLWIDTH_MZ}), "stream_sid_invalid")
+    case("streamSid one char short", media(top={"streamSid": MZ[:-1]}), "stream_sid_invalid")
+    case("streamSid one char long", media(top={"streamSid": MZ + "0"}), "stream_sid_invalid")
+    case("streamSid wrong prefix", media(top={"streamSid": "CA" + MZ[2:]}), "stream_sid_invalid")
+    case("streamSid lower-case prefix", media(top={"streamSid": "mz" + MZ[2:]}), "stream_sid_invalid")
+    case("streamSid not hex", media(top={"streamSid": MZ[:-1] + "g"}), "stream_sid_invalid")
+    case("connected without version", dumps({"event": "connected", "protocol": "Call"}), "connected_malformed")
+    case("connected with numeric version", dumps({"event": "connected", "protocol": "Call", "version": 1}), "connected_malformed")
+
+    # start.
+    case("start body missing", dumps({"event": "start", "sequenceNumber": "1", "streamSid": MZ}), "start_malformed")
+    case("start body null", dumps({"event": "start", "sequenceNumber": "1", "start": None, "streamSid": MZ}), "start_malformed")
+    case("start body a string", dumps({"event": "start", "sequenceNumber": "1", "start": "x", "streamSid": MZ}), "start_malformed")
+    case("start.accountSid missing", start(accountSid=DELETE), "start_malformed")
+    case("start.accountSid a number", start(accountSid=1), "start_malformed")
+    case("start.tracks empty", start(tracks=[]), "start_malformed")
+    case("start.tracks unknown", start(tracks=["both"]), "start_malformed")
+    case("start.customParameters.token a number", start(token=123), "start_malformed")
+    case("start.accountSid empty", start(accountSid=""), "start_sid_invalid")
+    case("start.accountSid Cyrillic look-alike", start(accountSid=LOOKALIKE_AC), "start_sid_invalid")
+    case("start.accountSid with a zero-width space", start(accountSid=ZWSP_AC), "start_sid_invalid")
+    case("start.accountSid with trailing space", start(accountSid=AC + " "), "start_sid_invalid")
+    case("start.callSid wrong prefix", start(callSid="CF" + CA[2:]), "start_sid_invalid")
+    case("start.streamSid NUL inside", start(streamSid=MZ[:5] + "\u0000" + MZ[6:]), "start_sid_invalid")
+    case("start.accountSid another configured account", start(accountSid=AC2), "start_account_mismatch")
+    case("start.accountSid upper-case hex of the right account", start(accountSid="AC" + AC[2:].upper()), "start_account_mismatch")
+    case("start.streamSid differs from streamSid", start(streamSid="MZ" + "f" * 32), "start_stream_sid_mismatch")
+    case("mediaFormat L16", start(mediaFormat={**MEDIA_FORMAT, "encoding": "audio/l16"}), "start_media_format")
+    case("mediaFormat 16 kHz", start(mediaFormat={**MEDIA_FORMAT, "sampleRate": 16000}), "start_media_format")
+    case("mediaFormat stereo", start(mediaFormat={**MEDIA_FORMAT, "channels": 2}), "start_media_format")
+    case("mediaFormat sampleRate as a string", start(mediaFormat={**MEDIA_FORMAT, "sampleRate": "8000"}), "start_media_format")
+    case("mediaFormat channels beyond u64", start().replace('"channels":1', '"channels":18446744073709551617'), "start_media_format")
+
+    # Call tokens.
+    case("customParameters missing", start(token=None), "call_token_missing")
+    case("customParameters without token", start().replace('{"token":"%s"}' % GOOD_TOKEN, '{"other":"x"}'), "call_token_missing")
+    case("call token empty", start(token=""), "call_token_malformed")
+    case("call token version v2", start(token=call_token(version="v2")), "call_token_malformed")
+    case("call token expiry with a leading zero", start(token=GOOD_TOKEN.replace("v1.", "v1.0", 1)), "call_token_malformed")
+    case("call token expiry of 13 digits", start(token=call_token(exp=1000000000000)), "call_token_malformed")
+    case("call token negative expiry", start(token=GOOD_TOKEN.replace("v1.", "v1.-", 1)), "call_token_malformed")
+    case("call token MAC one char short", start(token=GOOD_TOKEN[:-1]), "call_token_malformed")
+    case("call token MAC padded", start(token=GOOD_TOKEN + "="), "call_token_malformed")
+    case("call token MAC standard base64 alphabet", start(token=GOOD_TOKEN.replace("-", "+").replace("_", "/")), "call_token_malformed")
+    case("call token with leading space", start(token=" " + GOOD_TOKEN), "call_token_malformed")
+    case("call token MAC last char changed", start(token=GOOD_TOKEN[:-1] + ("A" if GOOD_TOKEN[-1] != "A" else "B")), "call_token_invalid")
+    case("call token under an unconfigured key", start(token=call_token(key=OTHER_KEY)), "call_token_invalid")
+    case("call token of another call", start(token=call_token(call="CA" + "0" * 32)), "call_token_invalid")
+    case("call token of another account", start(token=call_token(account=AC2)), "call_token_invalid")
+    case("call token with its expiry moved", start(token=GOOD_TOKEN.replace(str(EXP), str(EXP + 1))), "call_token_invalid")
+    case("call token expired", start(token=call_token(exp=1000000000)), "call_token_expired")
+
+    # media.
+    case("media body missing", media(top={"media": DELETE}), "media_malformed")
+    case("media.payload missing", media(payload=DELETE), "media_malformed")
+    case("media.payload a number", media(payload=5), "media_malformed")
+    case("media.track both", media(track="both"), "media_track_invalid")
+    case("media.track inbound_track", media(track="inbound_track"), "media_track_invalid")
+    case("media.chunk not digits", media(chunk="abc"), "media_counter_invalid")
+    case("media.timestamp negative", media(timestamp="-5"), "media_counter_invalid")
+    case("media.chunk 30 digits", media(chunk="9" * 30), "media_counter_invalid")
+    case("media.payload empty", media(payload=""), "media_payload_invalid")
+    case("media.payload not base64", media(payload="!!!!"), "media_payload_invalid")
+    case("media.payload without padding", media(payload="/w"), "media_payload_invalid")
+    case("media.payload base64url alphabet", media(payload="-_-_"), "media_payload_invalid")
+    case("media.payload non-zero trailing bits", media(payload="/x=="), "media_payload_invalid")
+    case("media.payload padding inside", media(payload="/w==/w=="), "media_payload_invalid")
+    case("media.payload with a newline", media(payload="/w==\n"), "media_payload_invalid")
+    case("media.payload over 32 KiB decoded", media(payload="A" * 43_704), "media_payload_too_large")
+    case("frame over 64 KiB", media(payload="A" * 70_000), "frame_too_large")
+
+    # stop, mark, dtmf.
+    case("stop of another account", dumps({"event": "stop", "sequenceNumber": "3", "stop": {"accountSid": AC2, "callSid": CA}, "streamSid": MZ}), "stop_account_mismatch")
+    case("stop body missing", dumps({"event": "stop", "sequenceNumber": "3", "streamSid": MZ}), "stop_malformed")
+    case("stop.callSid invalid", dumps({"event": "stop", "sequenceNumber": "3", "stop": {"accountSid": AC, "callSid": "CA"}, "streamSid": MZ}), "stop_malformed")
+    case("mark without name", dumps({"event": "mark", "sequenceNumber": "4", "mark": {}, "streamSid": MZ}), "mark_malformed")
+    case("dtmf two digits", dumps({"event": "dtmf", "sequenceNumber": "5", "dtmf": {"track": "inbound_track", "digit": "12"}, "streamSid": MZ}), "dtmf_malformed")
+    case("dtmf outbound track", dumps({"event": "dtmf", "sequenceNumber": "5", "dtmf": {"track": "outbound_track", "digit": "1"}, "streamSid": MZ}), "dtmf_malformed")
+
+    # Transport: binary frames and the authorizer context.
+    case("binary frame", base64.b64encode(b"\x00\x01\x02").decode(), "frame_not_text", base64=True)
+    case("invalid UTF-8 (sent as binary by API Gateway)", base64.b64encode(b'{"event":"\xff"}').decode(), "frame_not_text", base64=True)
+    case("no authorizer context", media(), "no_authorizer_context", context=None)
+    case("authorizer context with a look-alike account", media(), "no_authorizer_context", context=LOOKALIKE_AC)
+    return F
+
+
+def handshakes():
+    H = []
+    sig = twilio_sig(AUTH_TOKEN, URL)
+    sig2 = twilio_sig(AUTH_TOKEN2, URL)
+
+    def case(name, expect, headers=None, query=None, mode="either", drop_domain=False):
+        H.append({"name": name, "expect": expect, "mode": mode, "headers": headers or {},
+                  "query": query or {}, **({"drop_domain": True} if drop_domain else {})})
+
+    case("signed", "allow", {"X-Twilio-Signature": [sig]})
+    case("signed by the second account", "allow", {"X-Twilio-Signature": [sig2]})
+    case("stream token", "allow", query={"token": [STREAM_TOKEN]})
+    case("signed, header name lower-case", "allow", {"x-twilio-signature": [sig]})
+    case("signed, header repeated identically", "allow", {"X-Twilio-Signature": [sig, sig]})
+    case("signed over the URL with a trailing slash", "allow", {"X-Twilio-Signature": [twilio_sig(AUTH_TOKEN, URL + "/")]})
+    case("nothing presented", "signature_missing")
+    case("signature empty", "signature_malformed", {"X-Twilio-Signature": [""]})
+    case("signature not base64", "signature_malformed", {"X-Twilio-Signature": ["!!!!"]})
+    case("signature of 19 bytes", "signature_malformed", {"X-Twilio-Signature": [base64.b64encode(b"x" * 19).decode()]})
+    case("signature of 32 bytes (SHA-256)", "signature_malformed", {"X-Twilio-Signature": [base64.b64encode(b"x" * 32).decode()]})
+    case("signature base64url alphabet", "signature_malformed", {"X-Twilio-Signature": [sig.replace("+", "-").replace("/", "_") if ("+" in sig or "/" in sig) else "-" + sig[1:]]})
+    case("signature repeated, differing", "signature_malformed", {"X-Twilio-Signature": [sig, sig2]})
+    case("signature one bit off", "signature_mismatch", {"X-Twilio-Signature": [base64.b64encode(bytes([base64.b64decode(sig)[0] ^ 1]) + base64.b64decode(sig)[1:]).decode()]})
+    case("signature over another stage", "signature_mismatch", {"X-Twilio-Signature": [twilio_sig(AUTH_TOKEN, URL.replace("/prod", "/dev"))]})
+    case("signature over the URL with a query string", "signature_mismatch", {"X-Twilio-Signature": [twilio_sig(AUTH_TOKEN, URL + "?a=1")]})
+    case("signature over http:// instead of wss://", "signature_mismatch", {"X-Twilio-Signature": [twilio_sig(AUTH_TOKEN, URL.replace("wss://", "https://"))]})
+    case("signature with an unconfigured auth token", "signature_mismatch", {"X-Twilio-Signature": [twilio_sig("some-other-auth-token", URL)]})
+    case("signature with SHA-256 instead of SHA-1", "signature_malformed", {"X-Twilio-Signature": [base64.b64encode(hmac.new(AUTH_TOKEN.encode(), URL.encode(), hashlib.sha256).digest()).decode()]})
+    case("stream token empty", "stream_token_malformed", query={"token": [""]})
+    case("stream token too short", "stream_token_malformed", query={"token": ["abc"]})
+    case("stream token 600 chars", "stream_token_malformed", query={"token": ["a" * 600]})
+    case("stream token repeated", "stream_token_malformed", query={"token": [STREAM_TOKEN, STREAM_TOKEN]})
+    case("stream token unknown", "stream_token_unknown", query={"token": ["x" * 40]})
+    case("stream token with a Cyrillic look-alike", "stream_token_unknown", query={"token": [STREAM_TOKEN.replace("o", "о", 1)]})
+    case("stream token with a trailing space", "stream_token_unknown", query={"token": [STREAM_TOKEN + " "]})
+    case("stream token upper-cased", "stream_token_unknown", query={"token": [STREAM_TOKEN.upper()]})
+    case("valid stream token, bad signature", "signature_mismatch", {"X-Twilio-Signature": [twilio_sig("wrong", URL)]}, {"token": [STREAM_TOKEN]})
+    case("valid signature, unknown stream token", "stream_token_unknown", {"X-Twilio-Signature": [sig]}, {"token": ["y" * 40]})
+    case("signature and stream token of different accounts", "account_mismatch", {"X-Twilio-Signature": [sig2]}, {"token": [STREAM_TOKEN]})
+    case("no domain name in the event", "request_incomplete", {"X-Twilio-Signature": [sig]}, drop_domain=True)
+    case("mode signature, only a stream token", "signature_missing", query={"token": [STREAM_TOKEN]}, mode="signature")
+    case("mode token, only a signature", "stream_token_missing", {"X-Twilio-Signature": [sig]}, mode="token")
+    case("mode both, only a signature", "stream_token_missing", {"X-Twilio-Signature": [sig]}, mode="both")
+    case("mode both, only a stream token", "signature_missing", query={"token": [STREAM_TOKEN]}, mode="both")
+    case("mode both, both valid", "allow", {"X-Twilio-Signature": [sig]}, {"token": [STREAM_TOKEN]}, mode="both")
+    return H
+
+
+def main():
+    for name, cases in (("frames.json", frames()), ("handshakes.json", handshakes())):
+        (HERE / name).write_text(json.dumps(cases, indent=1, ensure_ascii=False) + "\n")
+        print(f"{name}: {len(cases)} cases")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+//! The real `authorizer` and `router` binaries, run through the Lambda Runtime API with the
+//! `events/` documents the README tells users to invoke: the wiring (environment, init, the real
+//! SDK client, logs). Scenario coverage of the handlers is in-process, in `handlers.rs`.
+
+use stream_gate_testkit as support;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use stream_gate_testkit::runtime_api::Invocation;
+use support::{event, repo_file, Function, ManagementEndpoint};
+
+const AUTHORIZER: &str = env!("CARGO_BIN_EXE_authorizer");
+const ROUTER: &str = env!("CARGO_BIN_EXE_router");
+const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
+const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/$connect";
+
+fn creds_path() -> String {
+    repo_file("events/credentials.test.json")
+        .display()
+        .to_string()
+}
+
+fn effect(resp: &Value) -> (&str, &str) {
+    let st = &resp["policyDocument"]["Statement"];
+    assert_eq!(
+        st.as_array().map(Vec::len),
+        Some(1),
+        "exactly one statement: {resp}"
+    );
+    (
+        st[0]["Effect"].as_str().unwrap_or("<missing>"),
+        st[0]["Resource"][0].as_str().unwrap_or("<missing>"),
+    )
+}
+
+#[tokio::test]
+async fn authorizer_binary_allows_and_denies_through_the_runtime_api() {
+    let path = creds_path();
+    let f = Function::start(AUTHORIZER, &[("STREAM_GATE_SECRET_FILE", &path)]).await;
+
+    let r = f.respond(event("authorizer-signed.json")).await;
+    assert_eq!(effect(&r), ("Allow", ARN));
+    assert_eq!(r["principalId"], AC);
+    assert_eq!(
+        r["context"],
+        json!({"accountSid": AC, "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
+    );
+
+    let r = f.respond(event("authorizer-token.json")).await;
+    assert_eq!(effect(&r), ("Allow", ARN));
+    assert_eq!(r["context"]["authMethod"], "stream-token");
+    assert_eq!(r["context"]["credential"], "streamTokens[0]");
+
+    let r = f.respond(event("authorizer-unauthenticated.json")).await;
+    assert_eq!(effect(&r), ("Deny", ARN));
+    assert_eq!(f.last_reason().await.as_deref(), Some("signature_missing"));
+
+    let r = f.respond(event("authorizer-bad-signature.json")).await;
+    assert_eq!(effect(&r), ("Deny", ARN));
+    assert_eq!(f.last_reason().await.as_deref(), Some("signature_mismatch"));
+}
+
+#[tokio::test]
+async fn authorizer_fails_closed_without_a_valid_document() {
+    let f = Function::start(AUTHORIZER, &[]).await;
+    assert_eq!(
+        effect(&f.respond(event("authorizer-signed.json")).await).0,
+        "Deny"
+    );
+    assert_eq!(
+        f.last_reason().await.as_deref(),
+        Some("credentials_unavailable")
+    );
+
+    let dir = std::env::temp_dir().join(format!("sg-bad-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("creds.json");
+    std::fs::write(
+        &bad,
+        r#"{"twilioAccounts":[{"accountSid":"AC0123","authTokens":["distinctive-value-xyz"]}]}"#,
+    )
+    .expect("write");
+    let bad = bad.display().to_string();
+    let f = Function::start(AUTHORIZER, &[("STREAM_GATE_SECRET_FILE", &bad)]).await;
+    assert_eq!(
+        effect(&f.respond(event("authorizer-signed.json")).await).0,
+        "Deny"
+    );
+    assert_eq!(
+        f.last_reason().await.as_deref(),
+        Some("credentials_unavailable")
+    );
+    let out = f.output().await.join("\n");
+    assert!(
+        out.contains("twilioAccounts[0].accountSid"),
+        "names the field: {out}"
+    );
+    assert!(
+        !out.contains("distinctive-value-xyz") && !out.contains("AC0123\""),
+        "never the value: {out}"
+    );
+
+    // A bad setting stops the function at init: API Gateway then denies.
+    let f = Function::start(AUTHORIZER, &[("STREAM_GATE_AUTH_MODE", "everything")]).await;
+    let answer = f
+        .api
+        .invoke(
+            event("authorizer-signed.json"),
+            std::time::Duration::from_secs(3),
+        )
+        .await;
+    assert!(
+        !matches!(answer, Ok(Invocation::Response(_))),
+        "no answer from a misconfigured function"
+    );
+}
+
+#[tokio::test]
+async fn router_accepts_a_legitimate_stream_and_closes_a_wrong_account_start() {
+    let mgmt = ManagementEndpoint::start(StatusCode::NO_CONTENT).await;
+    let path = creds_path();
+    let f = Function::start(
+        ROUTER,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
+        ],
+    )
+    .await;
+
+    assert_eq!(f.respond(event("connect.json")).await["statusCode"], 200);
+    assert_eq!(
+        f.respond(event("connect-no-context.json")).await["statusCode"],
+        403
+    );
+    assert_eq!(
+        f.last_reason().await.as_deref(),
+        Some("no_authorizer_context")
+    );
+    for name in [
+        "default-connected.json",
+        "default-start.json",
+        "default-media.json",
+        "default-stop.json",
+    ] {
+        let r = f.respond(event(name)).await;
+        assert_eq!(r["statusCode"], 200, "{name}");
+        assert!(
+            r.get("body").is_none_or(Value::is_null),
+            "no body reaches Twilio: {r}"
+        );
+    }
+    assert!(
+        mgmt.seen().is_empty(),
+        "nothing closed for a legitimate stream: {:?}",
+        mgmt.seen()
+    );
+
+    let r = f.respond(event("default-start-wrong-account.json")).await;
+    assert_eq!(r["statusCode"], 200);
+    assert!(r.get("body").is_none_or(Value::is_null));
+    assert_eq!(
+        f.last_reason().await.as_deref(),
+        Some("start_account_mismatch")
+    );
+    let seen = mgmt.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("DELETE", "/prod/@connections/Xk2TmdKPIAMCJqw=")
+    );
+    assert!(seen[0].signed, "the real SDK client signs with SigV4");
+
+    assert_eq!(f.respond(event("disconnect.json")).await["statusCode"], 200);
+    let audit = f
+        .output()
+        .await
+        .into_iter()
+        .filter(|l| l.contains("\"audit\""))
+        .collect::<Vec<_>>();
+    assert_eq!(audit.len(), 1);
+    assert!(
+        audit[0].contains("Xk2TmdKPIAMCJqw=") && audit[0].contains(AC) && audit[0].contains("1005"),
+        "{}",
+        audit[0]
+    );
+}
+
+#[tokio::test]
+async fn router_treats_gone_as_closed_and_survives_endpoint_failures() {
+    for (status, expected) in [
+        (StatusCode::GONE, "AlreadyGone"),
+        (StatusCode::INTERNAL_SERVER_ERROR, "failed:"),
+    ] {
+        let mgmt = ManagementEndpoint::start(status).await;
+        let path = creds_path();
+        let mut f = Function::start(
+            ROUTER,
+            &[
+                ("STREAM_GATE_SECRET_FILE", &path),
+                ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
+            ],
+        )
+        .await;
+        let mut e = event("default-media.json");
+        e["body"] = json!("{not json");
+        assert_eq!(f.respond(e).await["statusCode"], 200);
+        let out = f.output().await.join("\n");
+        assert!(
+            out.contains("frame_not_json") && out.contains(expected),
+            "{status}: {out}"
+        );
+        assert!(!mgmt.seen().is_empty());
+        // Still answering.
+        assert_eq!(
+            f.respond(event("default-media.json")).await["statusCode"],
+            200
+        );
+        assert!(f.is_running());
+    }
+}
+
+#[test]
+fn event_files_are_consistent_with_the_test_credentials() {
+    use stream_gate_domain::{
+        compute_signature, mint_call_token, AccountSid, CallSid, Credentials,
+    };
+    let doc = std::fs::read_to_string(repo_file("events/credentials.test.json")).expect("creds");
+    let creds = Credentials::from_json(&doc).expect("valid test credentials");
+    let raw: Value = serde_json::from_str(&doc).expect("json");
+    let token = raw["twilioAccounts"][0]["authTokens"][0]
+        .as_str()
+        .expect("token");
+    let signed = event("authorizer-signed.json");
+    let url = format!(
+        "wss://{}/{}",
+        signed["requestContext"]["domainName"].as_str().expect("d"),
+        signed["requestContext"]["stage"].as_str().expect("s")
+    );
+    assert_eq!(
+        signed["headers"]["X-Twilio-Signature"].as_str(),
+        Some(compute_signature(token, &url, &[]).as_str())
+    );
+    assert_eq!(
+        event("authorizer-token.json")["queryStringParameters"]["token"],
+        raw["streamTokens"][0]["token"]
+    );
+    let start: Value =
+        serde_json::from_str(event("default-start.json")["body"].as_str().expect("body"))
+            .expect("start");
+    let tok = start["start"]["customParameters"]["token"]
+        .as_str()
+        .expect("tok");
+    let exp: u64 = tok
+        .split('.')
+        .nth(1)
+        .and_then(|e| e.parse().ok())
+        .expect("exp");
+    let (a, c) = (
+        AccountSid::parse(AC).expect("ac"),
+        CallSid::parse(start["start"]["callSid"].as_str().expect("ca")).expect("ca"),
+    );
+    let minted = mint_call_token(&creds, &a, &c, exp - 300, 300).expect("key");
+    assert_eq!(minted.expose(), tok);
+}

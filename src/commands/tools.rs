@@ -1,0 +1,146 @@
+//! `sign`, `check-signature`, `mint-call-token`: the tools users reach for when Twilio says
+//! "signature mismatch". Secrets are read from a file or standard input, never from argv.
+
+use std::io::Read;
+use std::path::Path;
+
+use stream_gate_domain::signature::{candidate_urls, compute_signature, verify_signature};
+use stream_gate_domain::{mint_call_token, AccountSid, CallSid, Credentials, Secret};
+
+/// Reads a secret from `path`, or from standard input when `path` is `-`; one trailing newline
+/// is dropped.
+pub fn read_secret(path: &Path) -> Result<Secret, String> {
+    let mut text = String::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read standard input: {}", e.kind()))?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    }
+    let trimmed = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    Ok(Secret::new(trimmed.to_owned()))
+}
+
+/// Parses `name=value` form parameters.
+pub fn parse_params(params: &[String]) -> Result<Vec<(String, String)>, String> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or(format!("--param {p:?} is not name=value"))
+        })
+        .collect()
+}
+
+/// `stream-gate sign`: the signature of `url` + `params` under `auth_token`.
+pub fn sign(auth_token: &Secret, url: &str, params: &[(String, String)]) -> String {
+    let p: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    compute_signature(auth_token.expose(), url, &p)
+}
+
+/// Which URL variant (and configured credential) matched, or the variants tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckResult {
+    /// A variant matched.
+    Match {
+        /// The URL that was signed.
+        url: String,
+        /// `twilioAccounts[i].authTokens[j]` when checked against a credentials document.
+        credential: Option<String>,
+    },
+    /// Nothing matched; these URLs were tried.
+    NoMatch(Vec<String>),
+}
+
+/// `stream-gate check-signature` against one auth token.
+pub fn check_with_token(
+    auth_token: &Secret,
+    url: &str,
+    params: &[(String, String)],
+    signature: &str,
+) -> CheckResult {
+    // Reuse the domain's constant-time verifier with a one-account document built in memory.
+    let doc = serde_json::json!({"twilioAccounts": [{"accountSid": "AC00000000000000000000000000000000", "authTokens": [auth_token.expose()]}]});
+    match Credentials::from_json(&doc.to_string()) {
+        Ok(creds) => check_with_credentials(&creds, url, params, signature, false),
+        Err(_) => CheckResult::NoMatch(candidate_urls(url)),
+    }
+}
+
+/// `stream-gate check-signature` against every account of a credentials document.
+pub fn check_with_credentials(
+    creds: &Credentials,
+    url: &str,
+    params: &[(String, String)],
+    signature: &str,
+    name_credential: bool,
+) -> CheckResult {
+    let urls = candidate_urls(url);
+    let p: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    match verify_signature(creds, None, signature, &urls, &p) {
+        Ok(m) => CheckResult::Match {
+            url: urls[m.url_index].clone(),
+            credential: name_credential.then(|| {
+                format!(
+                    "twilioAccounts[{}].authTokens[{}] ({})",
+                    m.account_index, m.token_index, m.account_sid
+                )
+            }),
+        },
+        Err(_) => CheckResult::NoMatch(urls),
+    }
+}
+
+/// `stream-gate mint-call-token`.
+pub fn mint(
+    creds_path: &Path,
+    account: &str,
+    call: &str,
+    ttl_secs: u64,
+    now: u64,
+) -> Result<Secret, String> {
+    let account = AccountSid::parse(account).map_err(|e| format!("--account-sid: {e}"))?;
+    let call = CallSid::parse(call).map_err(|e| format!("--call-sid: {e}"))?;
+    let doc = read_secret(creds_path)?;
+    let creds = Credentials::from_json(doc.expose()).map_err(|e| e.to_string())?;
+    mint_call_token(&creds, &account, &call, now, ttl_secs)
+        .ok_or_else(|| "the credentials document has no callTokenKeys".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_reports_the_variant() {
+        let t = Secret::new("12345".into());
+        let r = check_with_token(
+            &t,
+            "wss://abc123.execute-api.us-east-1.amazonaws.com/prod/",
+            &[],
+            "dYX5bz/sDh2O2Tg6KtHAZLFqkbU=",
+        );
+        assert_eq!(
+            r,
+            CheckResult::Match {
+                url: "wss://abc123.execute-api.us-east-1.amazonaws.com/prod".into(),
+                credential: None
+            }
+        );
+        assert!(
+            matches!(check_with_token(&t, "wss://other/prod", &[], "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="), CheckResult::NoMatch(v) if v.len() == 4)
+        );
+    }
+}
