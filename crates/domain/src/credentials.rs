@@ -3,7 +3,8 @@
 //!
 //! Errors name the field (`twilioAccounts[1].authTokens[0]`) and the rule broken, never the value:
 //! the document is walked as a `serde_json::Value` by hand because serde's own type errors quote the
-//! offending value, which here would be a secret.
+//! offending value, which here would be a secret. The `Value` comes from a strict parse that refuses
+//! duplicate keys (serde_json would keep the last one silently).
 
 use std::fmt;
 
@@ -13,9 +14,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::sid::AccountSid;
+use super::strict_json::{self, StrictJsonError};
 
 /// HMAC-SHA1 keyed with an auth token (Twilio request signatures).
 pub(crate) type SigningKey = Hmac<Sha1>;
@@ -32,6 +34,16 @@ pub const MAX_STREAM_TOKEN_CHARS: usize = 512;
 pub const MIN_CALL_TOKEN_KEY_BYTES: usize = 32;
 const MAX_AUTH_TOKEN_CHARS: usize = 256;
 const MAX_ENTRIES: usize = 64;
+
+/// Every field name of the document's schema: the names an error path may show.
+const FIELD_NAMES: &[&str] = &[
+    "twilioAccounts",
+    "accountSid",
+    "authTokens",
+    "streamTokens",
+    "token",
+    "callTokenKeys",
+];
 
 /// Why a credentials document was refused. Names a field path and a rule; never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,10 +103,14 @@ impl Credentials {
         if document.len() > MAX_DOCUMENT_BYTES {
             return Err(err("$", "larger than 64 KiB"));
         }
-        let mut value: Value =
-            serde_json::from_str(document).map_err(|_| err("$", "not valid JSON"))?;
+        // serde_json keeps the last of two equal keys; a document that says a thing twice is
+        // ambiguous and refused whole, naming where.
+        let value = strict_json::parse(document, FIELD_NAMES).map_err(|e| match e {
+            StrictJsonError::Invalid => err("$", "not valid JSON"),
+            StrictJsonError::DuplicateKey(path) => err(path, "duplicate key"),
+        })?;
         let result = Self::from_value(&value);
-        scrub(&mut value);
+        strict_json::wipe(value);
         result
     }
 
@@ -132,16 +148,6 @@ impl Credentials {
     /// Whether the document has at least one call-token key.
     pub fn has_call_token_keys(&self) -> bool {
         !self.call_token_keys.is_empty()
-    }
-}
-
-/// Wipes every string in a parsed document (the parse copied secrets into it).
-fn scrub(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(scrub),
-        Value::Object(map) => map.values_mut().for_each(scrub),
-        _ => {}
     }
 }
 
@@ -451,6 +457,92 @@ mod tests {
             };
             let shown = format!("{e} {e:?}");
             assert!(!shown.contains(secret), "leaked in: {shown}");
+        }
+    }
+
+    /// Refused with `duplicate key` at `field`.
+    fn duplicate_at(text: &str) -> String {
+        match Credentials::from_json(text) {
+            Ok(_) => panic!("a document with a duplicate key must be refused"),
+            Err(e) => {
+                assert_eq!(e.problem, "duplicate key");
+                e.field
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_anywhere() {
+        let account = format!(r#"{{"accountSid":"{AC1}","authTokens":["t"]}}"#);
+        // `twilioAccounts` twice at the top level: serde_json alone would keep the second.
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{account}],"twilioAccounts":[]}}"#
+            )),
+            "twilioAccounts"
+        );
+        // `authTokens` twice in one account (the second would silently replace the first).
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{account},{{"accountSid":"{AC2}","authTokens":["a"],"authTokens":["b"]}}]}}"#
+            )),
+            "twilioAccounts[1].authTokens"
+        );
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","accountSid":"{AC2}","authTokens":["t"]}}]}}"#
+            )),
+            "twilioAccounts[0].accountSid"
+        );
+        let stream = "s".repeat(32);
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"streamTokens":[{{"token":"{stream}","accountSid":"{AC1}","token":"{stream}"}}]}}"#
+            )),
+            "streamTokens[0].token"
+        );
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"streamTokens":[{{"token":"{stream}","accountSid":"{AC1}"}}],"callTokenKeys":[],"callTokenKeys":["{KEY}"]}}"#
+            )),
+            "callTokenKeys"
+        );
+        // The same key spelled with an escape is the same key.
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{account}],"twilio\u0041ccounts":[]}}"#
+            )),
+            "twilioAccounts"
+        );
+        // Duplicates inside values the schema does not know are refused too, naming the
+        // enclosing known field (a duplicate beats an unknown field: the document is ambiguous).
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":[{{"x":1,"x":2}}]}}]}}"#
+            )),
+            "twilioAccounts[0].authTokens[0]"
+        );
+    }
+
+    #[test]
+    fn duplicate_errors_never_name_unknown_keys_or_values() {
+        let secret = "AUTH-TOKEN-VALUE-0123456789abcdef";
+        let cases = [
+            format!(r#"{{"{secret}":1,"{secret}":2}}"#),
+            format!(r#"{{"twilioAccounts":[{{"{secret}":1,"{secret}":1}}]}}"#),
+            format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["{secret}"],"authTokens":["{secret}"]}}]}}"#
+            ),
+        ];
+        let fields = ["$", "twilioAccounts[0]", "twilioAccounts[0].authTokens"];
+        for (case, field) in cases.iter().zip(fields) {
+            let e = match Credentials::from_json(case) {
+                Ok(_) => panic!("should be refused"),
+                Err(e) => e,
+            };
+            assert_eq!(e.field, field);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains(secret), "a value reached the error text");
         }
     }
 

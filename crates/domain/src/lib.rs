@@ -11,6 +11,7 @@ pub mod secret;
 pub mod sid;
 pub mod signature;
 pub mod stream_token;
+mod strict_json;
 pub mod verdict;
 pub mod webhook;
 
