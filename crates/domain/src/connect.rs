@@ -62,38 +62,50 @@ pub struct ConnectRequest<'a> {
     pub signed_url: &'a str,
 }
 
-/// How the handshake proved itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the handshake proved itself: the value of the authorizer context key `authMethod`, which
+/// DESIGN.md §3 restricts to exactly `twilio-signature` or `stream-token`.
+///
+/// When both credentials verified (auth mode `both`, or `either` with both presented) the method is
+/// the *primary* one, [`AuthMethod::TwilioSignature`] (Twilio's own proof outranks a shared token),
+/// and [`VerifiedConnect::methods`] says that both did, for a separate `authMethods` key. There is
+/// deliberately no "both" variant: a consumer matching on `authMethod` never meets a third value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthMethod {
-    /// A valid `X-Twilio-Signature`.
+    /// A valid `X-Twilio-Signature` (under an auth token or a shared key).
     TwilioSignature,
-    /// A valid stream token.
+    /// A valid stream token (and no signature verified).
     StreamToken,
-    /// Both (auth mode `both`, or `either` with both presented).
-    Both,
 }
 
 impl AuthMethod {
-    /// The value of the `authMethod` context key.
-    pub fn as_str(self) -> &'static str {
+    /// Every method, for documentation and exhaustive tests.
+    pub const ALL: [AuthMethod; 2] = [Self::TwilioSignature, Self::StreamToken];
+
+    /// The value of the `authMethod` context key: `twilio-signature` or `stream-token`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::TwilioSignature => "twilio-signature",
             Self::StreamToken => "stream-token",
-            Self::Both => "twilio-signature+stream-token",
         }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// Which configured credential matched; names a position in the document, never a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CredentialRef {
-    auth_token: Option<(usize, usize)>,
+    signature: Option<(usize, usize)>,
     stream_token: Option<usize>,
 }
 
 impl fmt::Display for CredentialRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some((a, t)) = self.auth_token {
+        if let Some((a, t)) = self.signature {
             write!(f, "twilioAccounts[{a}].authTokens[{t}]")?;
             if self.stream_token.is_some() {
                 f.write_str("+")?;
@@ -107,22 +119,47 @@ impl fmt::Display for CredentialRef {
 }
 
 /// Proof that a handshake verified. Only [`decide_connect`] constructs it.
+///
+/// Authorizer context (DESIGN.md §3): `authMethod` = [`method`](Self::method)`().as_str()`, always
+/// one of the two documented strings; `authMethods` = [`methods`](Self::methods), present only when
+/// both a signature and a stream token verified; `credential` = [`credential`](Self::credential).
+/// The method is derived from which credentials matched, so the two can never disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedConnect {
     account_sid: AccountSid,
-    method: AuthMethod,
     credential: CredentialRef,
 }
 
 impl VerifiedConnect {
+    /// The value of the `authMethods` context key when both credentials verified.
+    pub const BOTH_METHODS: &'static str = "twilio-signature,stream-token";
+
     /// The account this connection belongs to: the expected `accountSid` of its `start`.
     pub fn account_sid(&self) -> AccountSid {
         self.account_sid
     }
-    /// How the handshake proved itself.
+
+    /// The primary way the handshake proved itself (`authMethod`): [`AuthMethod::TwilioSignature`]
+    /// whenever a signature verified, else [`AuthMethod::StreamToken`].
     pub fn method(&self) -> AuthMethod {
-        self.method
+        if self.credential.signature.is_some() {
+            AuthMethod::TwilioSignature
+        } else {
+            AuthMethod::StreamToken
+        }
     }
+
+    /// Whether both a signature and a stream token verified (and named this one account).
+    pub fn both_verified(&self) -> bool {
+        self.credential.signature.is_some() && self.credential.stream_token.is_some()
+    }
+
+    /// The value of the `authMethods` context key: [`Self::BOTH_METHODS`] when both credentials
+    /// verified, `None` otherwise (then the key is left out).
+    pub fn methods(&self) -> Option<&'static str> {
+        self.both_verified().then_some(Self::BOTH_METHODS)
+    }
+
     /// Which configured credential matched.
     pub fn credential(&self) -> CredentialRef {
         self.credential
@@ -192,24 +229,23 @@ pub fn decide_connect(
     let sig = sig.transpose()?;
     let tok = tok.transpose()?;
 
-    let verified = |account_sid, method, auth_token, stream_token| VerifiedConnect {
+    let verified = |account_sid, auth_token, stream_token| VerifiedConnect {
         account_sid,
-        method,
         credential: CredentialRef {
-            auth_token,
+            signature: auth_token,
             stream_token,
         },
     };
     match (mode, sig, tok) {
         (AuthMode::Signature | AuthMode::Either, Some((acc, at)), None) => {
-            Ok(verified(acc, AuthMethod::TwilioSignature, Some(at), None))
+            Ok(verified(acc, Some(at), None))
         }
         (AuthMode::Token | AuthMode::Either, None, Some((acc, st))) => {
-            Ok(verified(acc, AuthMethod::StreamToken, None, Some(st)))
+            Ok(verified(acc, None, Some(st)))
         }
         (AuthMode::Either | AuthMode::Both, Some((a1, at)), Some((a2, st))) => {
             if a1 == a2 {
-                Ok(verified(a1, AuthMethod::Both, Some(at), Some(st)))
+                Ok(verified(a1, Some(at), Some(st)))
             } else {
                 Err(DenyReason::AccountMismatch)
             }
@@ -268,6 +304,7 @@ mod tests {
             (v.account_sid().as_str(), v.method().as_str()),
             (AC1, "twilio-signature")
         );
+        assert_eq!((v.both_verified(), v.methods()), (false, None));
         assert_eq!(
             v.credential().to_string(),
             "twilioAccounts[0].authTokens[0]"
@@ -308,6 +345,7 @@ mod tests {
             (v.account_sid().as_str(), v.method().as_str()),
             (AC2, "stream-token")
         );
+        assert_eq!((v.both_verified(), v.methods()), (false, None));
         assert_eq!(v.credential().to_string(), "streamTokens[1]");
         assert_eq!(
             decide_connect(&req(One(GOOD_SIG), Absent), Some(&c), AuthMode::Token),
@@ -345,7 +383,11 @@ mod tests {
         assert!(decide_connect(&req(Absent, One(TOK1)), Some(&c), AuthMode::Either).is_ok());
         let v = decide_connect(&req(One(GOOD_SIG), One(TOK1)), Some(&c), AuthMode::Either)
             .expect("admit");
-        assert_eq!(v.method(), AuthMethod::Both);
+        // Both verified: the primary method is the signature, and the second key says both.
+        assert_eq!(v.method(), AuthMethod::TwilioSignature);
+        assert_eq!(v.method().as_str(), "twilio-signature");
+        assert!(v.both_verified());
+        assert_eq!(v.methods(), Some("twilio-signature,stream-token"));
         assert_eq!(
             decide_connect(&req(Absent, Absent), Some(&c), AuthMode::Either),
             Err(DenyReason::SignatureMissing)
@@ -374,6 +416,8 @@ mod tests {
             v.credential().to_string(),
             "twilioAccounts[0].authTokens[0]+streamTokens[0]"
         );
+        assert_eq!(v.method().as_str(), "twilio-signature");
+        assert_eq!(v.methods(), Some(VerifiedConnect::BOTH_METHODS));
         assert_eq!(
             decide_connect(&req(One(GOOD_SIG), One(TOK2)), Some(&c), AuthMode::Both),
             Err(DenyReason::AccountMismatch)
@@ -404,6 +448,38 @@ mod tests {
             decide_connect(&r, Some(&c), AuthMode::Signature),
             Err(DenyReason::RequestIncomplete)
         );
+    }
+
+    #[test]
+    fn auth_method_is_one_of_exactly_two_strings() {
+        let shown: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(shown, ["twilio-signature", "stream-token"]);
+        assert_eq!(AuthMethod::StreamToken.to_string(), "stream-token");
+        // Every admitted handshake, in every mode, names one of the two.
+        let c = creds();
+        for mode in [
+            AuthMode::Signature,
+            AuthMode::Token,
+            AuthMode::Either,
+            AuthMode::Both,
+        ] {
+            for (sig, tok) in [
+                (One(GOOD_SIG), Absent),
+                (Absent, One(TOK1)),
+                (One(GOOD_SIG), One(TOK1)),
+            ] {
+                if let Ok(v) = decide_connect(&req(sig, tok), Some(&c), mode) {
+                    assert!(shown.contains(&v.method().as_str()));
+                    // Signature and token modes look at one credential only.
+                    let both_looked_at = matches!(mode, AuthMode::Either | AuthMode::Both);
+                    assert_eq!(
+                        v.methods().is_some(),
+                        both_looked_at && sig != Absent && tok != Absent,
+                        "{mode:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
