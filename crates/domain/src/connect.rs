@@ -10,7 +10,7 @@ use std::str::FromStr;
 use super::credentials::Credentials;
 use super::reason::DenyReason;
 use super::sid::AccountSid;
-use super::signature::{url_variants, verify_signature, SignatureFailure};
+use super::signature::{handshake_urls, verify_signature, SignatureFailure};
 use super::stream_token::{verify_stream_token, StreamTokenFailure};
 
 /// Which credential a handshake must present (`STREAM_GATE_AUTH_MODE`).
@@ -178,7 +178,7 @@ fn check_signature(
         Presented::Absent => None,
         Presented::Repeated => Some(Err(DenyReason::SignatureMalformed)),
         Presented::One(header) => Some(
-            verify_signature(creds, None, header, &url_variants(url), &[])
+            verify_signature(creds, None, header, &handshake_urls(url), &[])
                 .map(|m| (m.account_sid, (m.account_index, m.token_index)))
                 .map_err(|f| match f {
                     SignatureFailure::Malformed => DenyReason::SignatureMalformed,
@@ -448,6 +448,23 @@ mod tests {
             decide_connect(&r, Some(&c), AuthMode::Signature),
             Err(DenyReason::RequestIncomplete)
         );
+    }
+
+    #[test]
+    fn the_handshake_accepts_only_handshake_urls() {
+        let c = creds();
+        let port = "wss://abc123.execute-api.us-east-1.amazonaws.com:443/prod";
+        for url in crate::signature::webhook_urls(URL) {
+            let sig = compute_signature("12345", &url, &[]);
+            let decision = decide_connect(&req(One(&sig), Absent), Some(&c), AuthMode::Signature);
+            if handshake_urls(URL).contains(&url) {
+                assert!(decision.is_ok(), "handshake variant refused");
+            } else {
+                // A default-port variant is a webhook variant only: the authorizer denies it.
+                assert!(url.starts_with(port), "unexpected variant");
+                assert_eq!(decision, Err(DenyReason::SignatureMismatch));
+            }
+        }
     }
 
     #[test]

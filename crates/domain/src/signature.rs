@@ -37,9 +37,14 @@ pub enum SignatureFailure {
     Mismatch,
 }
 
-/// The URLs Twilio may have signed for a configured URL: as written, and with or without a trailing
-/// `/` (Twilio's docs advise trying both). Query strings and fragments are left as they are.
-pub fn url_variants(url: &str) -> Vec<String> {
+/// The URLs the `$connect` authorizer accepts a handshake signature over: the configured wss URL as
+/// written, and with or without a trailing `/` (Twilio's docs advise trying both). Never a port
+/// variant: Twilio signs the `<Stream url>` exactly as written in the TwiML. Query strings and
+/// fragments are left as they are (a URL with a query gets no slash variant).
+///
+/// This is the set `stream-gate check-signature` must use for a wss URL, so that it reports a match
+/// exactly when the authorizer would admit.
+pub fn handshake_urls(url: &str) -> Vec<String> {
     let mut out = vec![url.to_owned()];
     match url.strip_suffix('/') {
         Some(without)
@@ -54,18 +59,27 @@ pub fn url_variants(url: &str) -> Vec<String> {
     out
 }
 
-/// The URL variants Twilio may have signed: as given, with/without a trailing `/`, and with the
-/// scheme's default port added (Twilio's SDKs accept both).
-pub fn candidate_urls(url: &str) -> Vec<String> {
-    let mut out = url_variants(url);
+/// The URLs the voice webhook accepts a signature over: every [`handshake_urls`] variant, then the
+/// same with the scheme's default port added (`:443` for https/wss, `:80` for http/ws) when the URL
+/// names no port, as Twilio's SDK validators accept both. First the URL as given, so a
+/// [`SignatureMatch::url_index`] of 0 means "exactly as configured".
+pub fn webhook_urls(url: &str) -> Vec<String> {
+    let mut out = handshake_urls(url);
     if let Some(with_port) = with_default_port(url) {
-        for v in url_variants(&with_port) {
+        for v in handshake_urls(&with_port) {
             if !out.contains(&v) {
                 out.push(v);
             }
         }
     }
     out
+}
+
+/// The old name of [`webhook_urls`], kept while callers outside the domain (the CLI and the
+/// voice-webhook entrypoint) move to the surface-specific names. Do not use it for a handshake:
+/// the authorizer accepts only [`handshake_urls`].
+pub fn candidate_urls(url: &str) -> Vec<String> {
+    webhook_urls(url)
 }
 
 fn with_default_port(url: &str) -> Option<String> {
@@ -223,16 +237,70 @@ mod tests {
     }
 
     #[test]
-    fn url_variants_cover_trailing_slash() {
+    fn handshake_urls_are_as_written_with_and_without_trailing_slash() {
         assert_eq!(
-            url_variants("wss://h/prod"),
+            handshake_urls("wss://h/prod"),
             vec!["wss://h/prod", "wss://h/prod/"]
         );
         assert_eq!(
-            url_variants("wss://h/prod/"),
+            handshake_urls("wss://h/prod/"),
             vec!["wss://h/prod/", "wss://h/prod"]
         );
-        assert_eq!(url_variants("https://h/p?x=1"), vec!["https://h/p?x=1"]);
+        assert_eq!(handshake_urls("wss://h"), vec!["wss://h", "wss://h/"]);
+        assert_eq!(handshake_urls("wss://h/"), vec!["wss://h/", "wss://h"]);
+        assert_eq!(handshake_urls("wss://h//"), vec!["wss://h//"]);
+        assert_eq!(
+            handshake_urls("wss://h:443/prod"),
+            vec!["wss://h:443/prod", "wss://h:443/prod/"]
+        );
+        assert_eq!(handshake_urls("https://h/p?x=1"), vec!["https://h/p?x=1"]);
+        assert_eq!(handshake_urls(""), vec!["", "/"]);
+    }
+
+    #[test]
+    fn webhook_urls_add_the_default_port() {
+        assert_eq!(
+            webhook_urls("https://hooks.example/voice"),
+            vec![
+                "https://hooks.example/voice",
+                "https://hooks.example/voice/",
+                "https://hooks.example:443/voice",
+                "https://hooks.example:443/voice/"
+            ]
+        );
+        assert_eq!(
+            webhook_urls("http://h/v?a=1"),
+            vec!["http://h/v?a=1", "http://h:80/v?a=1"]
+        );
+        assert_eq!(
+            webhook_urls("wss://h.example/prod"),
+            vec![
+                "wss://h.example/prod",
+                "wss://h.example/prod/",
+                "wss://h.example:443/prod",
+                "wss://h.example:443/prod/"
+            ]
+        );
+        // A URL that names a port, or a scheme without a default port, gets no port variant.
+        assert_eq!(
+            webhook_urls("https://h:8443/x?a=1"),
+            vec!["https://h:8443/x?a=1"]
+        );
+        assert_eq!(webhook_urls("ftp://h/x"), vec!["ftp://h/x", "ftp://h/x/"]);
+        assert_eq!(candidate_urls("https://h/x"), webhook_urls("https://h/x"));
+    }
+
+    #[test]
+    fn the_handshake_set_is_the_head_of_the_webhook_set() {
+        for url in [
+            "wss://h/prod",
+            "wss://h/prod/",
+            "https://h/p?x=1",
+            "wss://h:9/p",
+        ] {
+            let handshake = handshake_urls(url);
+            assert_eq!(webhook_urls(url)[..handshake.len()], handshake[..]);
+        }
     }
 
     fn creds() -> Credentials {
@@ -247,7 +315,7 @@ mod tests {
     #[test]
     fn finds_the_matching_account_token_and_url() {
         let c = creds();
-        let urls = url_variants("wss://example.com/media-stream/");
+        let urls = handshake_urls("wss://example.com/media-stream/");
         let m =
             verify_signature(&c, None, "XFfwGS2Ev7f9qAP9MmRoMS7C724=", &urls, &[]).expect("match");
         assert_eq!((m.account_index, m.token_index, m.url_index), (0, 1, 1));
@@ -265,7 +333,7 @@ mod tests {
     #[test]
     fn rejects_with_the_exact_reason() {
         let c = creds();
-        let urls = url_variants("wss://example.com/media-stream");
+        let urls = handshake_urls("wss://example.com/media-stream");
         assert_eq!(
             verify_signature(&c, None, "", &urls, &[]),
             Err(SignatureFailure::Malformed)
@@ -288,27 +356,10 @@ mod tests {
             Err(SignatureFailure::Mismatch)
         );
         // Right MAC for another URL.
-        let other = url_variants("wss://example.com/other");
+        let other = handshake_urls("wss://example.com/other");
         assert_eq!(
             verify_signature(&c, None, "XFfwGS2Ev7f9qAP9MmRoMS7C724=", &other, &[]),
             Err(SignatureFailure::Mismatch)
-        );
-    }
-
-    #[test]
-    fn candidate_urls_add_trailing_slash_and_default_port() {
-        assert_eq!(
-            candidate_urls("wss://h.example/prod"),
-            vec![
-                "wss://h.example/prod",
-                "wss://h.example/prod/",
-                "wss://h.example:443/prod",
-                "wss://h.example:443/prod/"
-            ]
-        );
-        assert_eq!(
-            candidate_urls("https://h:8443/x?a=1"),
-            vec!["https://h:8443/x?a=1"]
         );
     }
 }

@@ -165,7 +165,7 @@ pub fn twiml(stream_url: &str, params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{candidate_urls, compute_signature};
+    use crate::signature::{compute_signature, webhook_urls};
 
     const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const CALL: &str = "CAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -192,7 +192,7 @@ mod tests {
             &form,
             &account,
             signature,
-            &candidate_urls(URL),
+            &webhook_urls(URL),
         )
     }
 
@@ -206,8 +206,10 @@ mod tests {
         let b = body(CALL);
         let call = decide(&b, Some(&sign(&b, URL))).map(|c| c.as_str().to_owned());
         assert_eq!(call.as_deref(), Ok(CALL));
-        // Signed over the URL with a trailing slash: still one of the candidates.
+        // Signed over the URL with a trailing slash or the default port: still a webhook URL.
         assert!(decide(&b, Some(&sign(&b, &format!("{URL}/")))).is_ok());
+        let with_port = "https://hooks.example.com:443/voice";
+        assert!(decide(&b, Some(&sign(&b, with_port))).is_ok());
     }
 
     #[test]
