@@ -1,6 +1,7 @@
 //! The `$connect` decision over arbitrary handshakes. Input: line 1 is the signed wss URL; each
 //! further line `h:<value>` is one `X-Twilio-Signature` header, `q:<value>` one `token` query
-//! parameter (none = absent, two different = repeated). Every mode decides without a panic, and the
+//! parameter, `s:<value>` one `X-Twilio-Webhooks-Signature-Settings` header (none = absent, two
+//! different = repeated). Every mode decides without a panic, and the
 //! modes agree with each other: what `both` admits, `signature` and `token` admit; what `either`
 //! admits, one of them admits.
 #![no_main]
@@ -25,9 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let signatures: Vec<&str> = rest.iter().filter_map(|l| l.strip_prefix("h:")).collect();
     let tokens: Vec<&str> = rest.iter().filter_map(|l| l.strip_prefix("q:")).collect();
+    let settings: Vec<&str> = rest.iter().filter_map(|l| l.strip_prefix("s:")).collect();
     let req = ConnectRequest {
         signature: presented(&signatures),
         stream_token: presented(&tokens),
+        signature_settings: presented(&settings),
         signed_url: url,
     };
     let decide = |mode| decide_connect(&req, Some(credentials()), mode).map(|v| v.account_sid());

@@ -6,7 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use stream_gate_domain::Credentials;
 
-/// The secret strings of a document: auth tokens, stream tokens and call-token keys.
+/// The secret strings of a document: auth tokens, shared-key secrets, stream tokens and call-token
+/// keys.
 fn secrets(doc: &Value) -> Vec<String> {
     let strings = |v: Option<&Value>| -> Vec<String> {
         match v {
@@ -26,6 +27,10 @@ fn secrets(doc: &Value) -> Vec<String> {
     if let Some(Value::Array(accounts)) = doc.get("twilioAccounts") {
         for a in accounts {
             out.extend(strings(a.get("authTokens")));
+            if let Some(Value::Array(keys)) = a.get("sharedKeys") {
+                let secret = |k: &Value| k.get("secret").and_then(Value::as_str).map(str::to_owned);
+                out.extend(keys.iter().filter_map(secret));
+            }
         }
     }
     out

@@ -1,11 +1,13 @@
 //! The voice webhook's form parsing and signature decision. Input: line 1 is the
-//! `X-Twilio-Signature` header (`-` for none), line 2 the URL Twilio posted to, the rest the form
+//! `X-Twilio-Signature` header (`-` for none), optionally followed by `|` and an
+//! `X-Twilio-Webhooks-Signature-Settings` header, line 2 the URL Twilio posted to, the rest the form
 //! body. Never a panic; an accepted request carries a well-formed CallSid of a configured account.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stream_gate_domain::signature::candidate_urls;
+use stream_gate_domain::signature::webhook_urls;
 use stream_gate_domain::webhook::{precheck_webhook, verify_webhook, WebhookForm};
+use stream_gate_domain::Presented;
 use stream_gate_fuzz::{credentials, split_lines};
 
 fuzz_target!(|data: &[u8]| {
@@ -13,17 +15,20 @@ fuzz_target!(|data: &[u8]| {
     let [signature, url, body] = parts.as_slice() else {
         return;
     };
-    let signature = (signature != "-").then_some(signature.as_str());
+    let (signature, settings) = match signature.split_once('|') {
+        Some((signature, settings)) => (signature, Presented::One(settings)),
+        None => (signature.as_str(), Presented::Absent),
+    };
+    let signature = (signature != "-").then_some(signature);
     let Ok(form) = WebhookForm::parse(body.as_bytes()) else {
         return;
     };
-    let Ok(account) = precheck_webhook(&form, signature) else {
+    let Ok(claim) = precheck_webhook(&form, signature, settings) else {
         return;
     };
-    let urls = candidate_urls(url);
-    let header = signature.unwrap_or_default();
-    if let Ok(call) = verify_webhook(credentials(), &form, &account, header, &urls) {
-        assert!(credentials().account_sids().any(|a| a == account));
+    let urls = webhook_urls(url);
+    if let Ok(call) = verify_webhook(credentials(), &form, &claim, &urls) {
+        assert!(credentials().account_sids().any(|a| a == claim.account()));
         assert_eq!(form.field("CallSid"), Some(call.as_str()));
     }
 });

@@ -3,7 +3,8 @@
 //!
 //! Errors name the field (`twilioAccounts[1].authTokens[0]`) and the rule broken, never the value:
 //! the document is walked as a `serde_json::Value` by hand because serde's own type errors quote the
-//! offending value, which here would be a secret.
+//! offending value, which here would be a secret. The `Value` comes from a strict parse that refuses
+//! duplicate keys (serde_json would keep the last one silently).
 
 use std::fmt;
 
@@ -13,9 +14,12 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
+use super::secret::Secret;
 use super::sid::AccountSid;
+use super::signature::is_key_id_byte;
+use super::strict_json::{self, StrictJsonError};
 
 /// HMAC-SHA1 keyed with an auth token (Twilio request signatures).
 pub(crate) type SigningKey = Hmac<Sha1>;
@@ -31,7 +35,23 @@ pub const MAX_STREAM_TOKEN_CHARS: usize = 512;
 /// A call-token key decodes to at least this many bytes.
 pub const MIN_CALL_TOKEN_KEY_BYTES: usize = 32;
 const MAX_AUTH_TOKEN_CHARS: usize = 256;
+/// Longest shared-key id (Twilio's ids are far shorter; this bounds the header parse and lookup).
+pub const MAX_SHARED_KEY_ID_CHARS: usize = 128;
+const MAX_SHARED_KEY_SECRET_CHARS: usize = 1024;
 const MAX_ENTRIES: usize = 64;
+
+/// Every field name of the document's schema: the names an error path may show.
+const FIELD_NAMES: &[&str] = &[
+    "twilioAccounts",
+    "accountSid",
+    "authTokens",
+    "sharedKeys",
+    "id",
+    "secret",
+    "streamTokens",
+    "token",
+    "callTokenKeys",
+];
 
 /// Why a credentials document was refused. Names a field path and a rule; never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,10 +70,20 @@ fn err(field: impl Into<String>, problem: &'static str) -> CredentialsError {
     }
 }
 
-/// One Twilio account and its auth tokens, ready to verify signatures.
+/// One Twilio account and its auth tokens and shared keys, ready to verify signatures.
 pub struct TwilioAccount {
     pub(crate) account_sid: AccountSid,
     pub(crate) signing_keys: Vec<SigningKey>,
+    pub(crate) shared_keys: Vec<SharedKey>,
+}
+
+/// One Twilio SharedKey (Webhooks configuration API): a public id, chosen by the
+/// `X-Twilio-Webhooks-Signature-Settings` header, and its secret, used as raw UTF-8 bytes for an
+/// HMAC whose algorithm the header names. Kept as a [`Secret`] (wiped on drop) and keyed per
+/// request, since only the one key the header names is ever used.
+pub(crate) struct SharedKey {
+    pub(crate) id: String,
+    pub(crate) secret: Secret,
 }
 
 /// One stream token, kept only as its SHA-256 digest (compared in constant time).
@@ -75,7 +105,7 @@ impl fmt::Debug for Credentials {
         let accounts: Vec<_> = self
             .accounts
             .iter()
-            .map(|a| (a.account_sid, a.signing_keys.len()))
+            .map(|a| (a.account_sid, a.signing_keys.len(), a.shared_keys.len()))
             .collect();
         f.debug_struct("Credentials")
             .field("accounts", &accounts)
@@ -91,10 +121,14 @@ impl Credentials {
         if document.len() > MAX_DOCUMENT_BYTES {
             return Err(err("$", "larger than 64 KiB"));
         }
-        let mut value: Value =
-            serde_json::from_str(document).map_err(|_| err("$", "not valid JSON"))?;
+        // serde_json keeps the last of two equal keys; a document that says a thing twice is
+        // ambiguous and refused whole, naming where.
+        let value = strict_json::parse(document, FIELD_NAMES).map_err(|e| match e {
+            StrictJsonError::Invalid => err("$", "not valid JSON"),
+            StrictJsonError::DuplicateKey(path) => err(path, "duplicate key"),
+        })?;
         let result = Self::from_value(&value);
-        scrub(&mut value);
+        strict_json::wipe(value);
         result
     }
 
@@ -133,15 +167,17 @@ impl Credentials {
     pub fn has_call_token_keys(&self) -> bool {
         !self.call_token_keys.is_empty()
     }
-}
 
-/// Wipes every string in a parsed document (the parse copied secrets into it).
-fn scrub(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(scrub),
-        Value::Object(map) => map.values_mut().for_each(scrub),
-        _ => {}
+    /// The shared key with this id: (account index, key index). Ids are unique in a document and
+    /// public (they travel in a header), so a plain lookup leaks nothing.
+    pub(crate) fn find_shared_key(&self, id: &str) -> Option<(usize, usize)> {
+        self.accounts.iter().enumerate().find_map(|(ai, account)| {
+            account
+                .shared_keys
+                .iter()
+                .position(|k| k.id == id)
+                .map(|ki| (ai, ki))
+        })
     }
 }
 
@@ -187,7 +223,7 @@ fn parse_accounts(v: Option<&Value>) -> Result<Vec<TwilioAccount>, CredentialsEr
         let obj = item
             .as_object()
             .ok_or_else(|| err(&path, "must be an object"))?;
-        only_keys(obj, &path, &["accountSid", "authTokens"])?;
+        only_keys(obj, &path, &["accountSid", "authTokens", "sharedKeys"])?;
         let sid_path = format!("{path}.accountSid");
         let sid = account_sid(obj.get("accountSid"), &sid_path)?;
         if accounts.iter().any(|a| a.account_sid == sid) {
@@ -216,12 +252,69 @@ fn parse_accounts(v: Option<&Value>) -> Result<Vec<TwilioAccount>, CredentialsEr
             }
             signing_keys.push(signing_key(token.as_bytes()));
         }
+        let shared_keys = parse_shared_keys(
+            obj.get("sharedKeys"),
+            &format!("{path}.sharedKeys"),
+            &accounts,
+        )?;
         accounts.push(TwilioAccount {
             account_sid: sid,
             signing_keys,
+            shared_keys,
         });
     }
     Ok(accounts)
+}
+
+/// `sharedKeys` of one account: `[{"id": .., "secret": ..}]`, optional. Ids must be unique across
+/// the whole document (`earlier` holds the accounts parsed so far), since the header names a key by
+/// id alone.
+fn parse_shared_keys(
+    v: Option<&Value>,
+    path: &str,
+    earlier: &[TwilioAccount],
+) -> Result<Vec<SharedKey>, CredentialsError> {
+    let items = array(v, path)?;
+    let mut keys: Vec<SharedKey> = Vec::with_capacity(items.len());
+    for (k, item) in items.iter().enumerate() {
+        let kpath = format!("{path}[{k}]");
+        let obj = item
+            .as_object()
+            .ok_or_else(|| err(&kpath, "must be an object"))?;
+        only_keys(obj, &kpath, &["id", "secret"])?;
+        let id_path = format!("{kpath}.id");
+        let id = string(obj.get("id"), &id_path)?;
+        if id.is_empty() || id.len() > MAX_SHARED_KEY_ID_CHARS || !id.bytes().all(is_key_id_byte) {
+            return Err(err(
+                id_path,
+                "must be 1 to 128 printable ASCII characters without spaces, commas, equals signs or quotes",
+            ));
+        }
+        let taken = earlier
+            .iter()
+            .flat_map(|a| a.shared_keys.iter())
+            .chain(keys.iter())
+            .any(|other| other.id == id);
+        if taken {
+            return Err(err(id_path, "duplicate shared key id"));
+        }
+        let secret_path = format!("{kpath}.secret");
+        let secret = string(obj.get("secret"), &secret_path)?;
+        if secret.is_empty()
+            || secret.len() > MAX_SHARED_KEY_SECRET_CHARS
+            || secret.trim() != secret
+        {
+            return Err(err(
+                secret_path,
+                "must be 1 to 1024 bytes without surrounding white space",
+            ));
+        }
+        keys.push(SharedKey {
+            id: id.to_owned(),
+            secret: Secret::new(secret.to_owned()),
+        });
+    }
+    Ok(keys)
 }
 
 fn parse_stream_tokens(v: Option<&Value>) -> Result<Vec<StreamTokenEntry>, CredentialsError> {
@@ -303,7 +396,7 @@ pub(crate) fn call_token_key(key: &[u8]) -> CallTokenKey {
 }
 
 #[cold]
-fn unreachable_key<K>() -> K {
+pub(crate) fn unreachable_key<K>() -> K {
     // `Hmac::new_from_slice` only fails for fixed-length-key MACs; HMAC takes any length.
     panic!("HMAC rejected a key; HMAC accepts keys of any length")
 }
@@ -451,6 +544,234 @@ mod tests {
             };
             let shown = format!("{e} {e:?}");
             assert!(!shown.contains(secret), "leaked in: {shown}");
+        }
+    }
+
+    /// Refused with `duplicate key` at `field`.
+    fn duplicate_at(text: &str) -> String {
+        match Credentials::from_json(text) {
+            Ok(_) => panic!("a document with a duplicate key must be refused"),
+            Err(e) => {
+                assert_eq!(e.problem, "duplicate key");
+                e.field
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_anywhere() {
+        let account = format!(r#"{{"accountSid":"{AC1}","authTokens":["t"]}}"#);
+        // `twilioAccounts` twice at the top level: serde_json alone would keep the second.
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{account}],"twilioAccounts":[]}}"#
+            )),
+            "twilioAccounts"
+        );
+        // `authTokens` twice in one account (the second would silently replace the first).
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{account},{{"accountSid":"{AC2}","authTokens":["a"],"authTokens":["b"]}}]}}"#
+            )),
+            "twilioAccounts[1].authTokens"
+        );
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","accountSid":"{AC2}","authTokens":["t"]}}]}}"#
+            )),
+            "twilioAccounts[0].accountSid"
+        );
+        let stream = "s".repeat(32);
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"streamTokens":[{{"token":"{stream}","accountSid":"{AC1}","token":"{stream}"}}]}}"#
+            )),
+            "streamTokens[0].token"
+        );
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"streamTokens":[{{"token":"{stream}","accountSid":"{AC1}"}}],"callTokenKeys":[],"callTokenKeys":["{KEY}"]}}"#
+            )),
+            "callTokenKeys"
+        );
+        // The same key spelled with an escape is the same key.
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{account}],"twilio\u0041ccounts":[]}}"#
+            )),
+            "twilioAccounts"
+        );
+        // Duplicates inside values the schema does not know are refused too, naming the
+        // enclosing known field (a duplicate beats an unknown field: the document is ambiguous).
+        assert_eq!(
+            duplicate_at(&format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":[{{"x":1,"x":2}}]}}]}}"#
+            )),
+            "twilioAccounts[0].authTokens[0]"
+        );
+    }
+
+    #[test]
+    fn duplicate_errors_never_name_unknown_keys_or_values() {
+        let secret = "AUTH-TOKEN-VALUE-0123456789abcdef";
+        let cases = [
+            format!(r#"{{"{secret}":1,"{secret}":2}}"#),
+            format!(r#"{{"twilioAccounts":[{{"{secret}":1,"{secret}":1}}]}}"#),
+            format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["{secret}"],"authTokens":["{secret}"]}}]}}"#
+            ),
+        ];
+        let fields = ["$", "twilioAccounts[0]", "twilioAccounts[0].authTokens"];
+        for (case, field) in cases.iter().zip(fields) {
+            let e = match Credentials::from_json(case) {
+                Ok(_) => panic!("should be refused"),
+                Err(e) => e,
+            };
+            assert_eq!(e.field, field);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains(secret), "a value reached the error text");
+        }
+    }
+
+    fn with_keys(keys: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"twilioAccounts": [{"accountSid": AC1, "authTokens": ["t"], "sharedKeys": keys}]})
+    }
+
+    #[test]
+    fn accepts_shared_keys() {
+        use serde_json::json;
+        let c = doc(json!({
+            "twilioAccounts": [
+                {"accountSid": AC1, "authTokens": ["t"],
+                 "sharedKeys": [{"id": "webhooks_sharedkey_a", "secret": "shared-secret-value-a"},
+                                {"secret": "shared-secret-value-b", "id": "webhooks_sharedkey_b"}]},
+                {"accountSid": AC2, "authTokens": ["u"], "sharedKeys": []},
+            ]
+        }))
+        .expect("valid");
+        assert_eq!(c.accounts[0].shared_keys.len(), 2);
+        assert_eq!(c.find_shared_key("webhooks_sharedkey_b"), Some((0, 1)));
+        assert_eq!(c.find_shared_key("webhooks_sharedkey_c"), None);
+        assert_eq!(c.find_shared_key(""), None);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("shared-secret-value"),
+            "Debug shows a secret"
+        );
+        // Optional: an account without `sharedKeys` has none.
+        assert!(
+            doc(json!({"twilioAccounts": [{"accountSid": AC1, "authTokens": ["t"]}]}))
+                .expect("valid")
+                .accounts[0]
+                .shared_keys
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn names_the_broken_shared_key_field() {
+        use serde_json::json;
+        let k = |id: &str, secret: &str| json!({"id": id, "secret": secret});
+        let p = "twilioAccounts[0].sharedKeys";
+        let cases = [
+            (with_keys(json!({})), p.to_owned()),
+            (with_keys(json!(["x"])), format!("{p}[0]")),
+            (
+                with_keys(json!([{"id": "a", "secret": "s", "extra": 1}])),
+                format!("{p}[0]"),
+            ),
+            (with_keys(json!([{"secret": "s"}])), format!("{p}[0].id")),
+            (
+                with_keys(json!([{"id": 5, "secret": "s"}])),
+                format!("{p}[0].id"),
+            ),
+            (with_keys(json!([k("", "s")])), format!("{p}[0].id")),
+            (with_keys(json!([k("a b", "s")])), format!("{p}[0].id")),
+            (with_keys(json!([k("a,b", "s")])), format!("{p}[0].id")),
+            (with_keys(json!([k("a=b", "s")])), format!("{p}[0].id")),
+            (with_keys(json!([k("\"a\"", "s")])), format!("{p}[0].id")),
+            (
+                with_keys(json!([k("caf\u{e9}", "s")])),
+                format!("{p}[0].id"),
+            ),
+            (
+                with_keys(json!([k(&"a".repeat(129), "s")])),
+                format!("{p}[0].id"),
+            ),
+            (with_keys(json!([{"id": "a"}])), format!("{p}[0].secret")),
+            (
+                with_keys(json!([{"id": "a", "secret": ["s"]}])),
+                format!("{p}[0].secret"),
+            ),
+            (with_keys(json!([k("a", "")])), format!("{p}[0].secret")),
+            (with_keys(json!([k("a", " s")])), format!("{p}[0].secret")),
+            (with_keys(json!([k("a", "s\n")])), format!("{p}[0].secret")),
+            (
+                with_keys(json!([k("a", &"s".repeat(1025))])),
+                format!("{p}[0].secret"),
+            ),
+            (
+                with_keys(json!([k("a", "s"), k("a", "t")])),
+                format!("{p}[1].id"),
+            ),
+            (
+                json!({"twilioAccounts": [
+                    {"accountSid": AC1, "authTokens": ["t"], "sharedKeys": [k("a", "s")]},
+                    {"accountSid": AC2, "authTokens": ["u"], "sharedKeys": [k("b", "s"), k("a", "s")]}]}),
+                "twilioAccounts[1].sharedKeys[1].id".to_owned(),
+            ),
+        ];
+        for (document, field) in cases {
+            assert_eq!(field_of(document), field);
+        }
+        // Boundaries that are fine.
+        assert!(doc(with_keys(json!([k(&"a".repeat(128), &"s".repeat(1024))]))).is_ok());
+        assert!(doc(with_keys(json!([k(
+            "AZaz09_-.:/+!~",
+            "s p a c e s inside"
+        )])))
+        .is_ok());
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_in_shared_keys() {
+        let text = format!(
+            r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["t"],"sharedKeys":[{{"id":"a","secret":"s","secret":"u"}}]}}]}}"#
+        );
+        assert_eq!(
+            duplicate_at(&text),
+            "twilioAccounts[0].sharedKeys[0].secret"
+        );
+        let text = format!(
+            r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["t"],"sharedKeys":[],"sharedKeys":[]}}]}}"#
+        );
+        assert_eq!(duplicate_at(&text), "twilioAccounts[0].sharedKeys");
+    }
+
+    #[test]
+    fn shared_key_errors_never_quote_secrets() {
+        let secret = "SHARED-KEY-SECRET-0123456789abcdef";
+        let cases = [
+            format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["t"],"sharedKeys":[{{"id":"{secret} x","secret":"{secret}"}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["t"],"sharedKeys":[{{"id":"a","secret":" {secret}"}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["t"],"sharedKeys":[{{"id":"a","{secret}":"{secret}"}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"twilioAccounts":[{{"accountSid":"{AC1}","authTokens":["t"],"sharedKeys":[{{"id":"a","secret":"{secret}"}},{{"id":"a","secret":"{secret}"}}]}}]}}"#
+            ),
+        ];
+        for case in cases {
+            let e = match Credentials::from_json(&case) {
+                Ok(_) => panic!("should be refused"),
+                Err(e) => e,
+            };
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains(secret), "a secret reached the error text");
         }
     }
 

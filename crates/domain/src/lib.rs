@@ -11,6 +11,7 @@ pub mod secret;
 pub mod sid;
 pub mod signature;
 pub mod stream_token;
+mod strict_json;
 pub mod verdict;
 pub mod webhook;
 
@@ -23,10 +24,13 @@ pub use connect::{
 };
 pub use credentials::{Credentials, CredentialsError};
 pub use frame::{parse_frame, Frame};
-pub use reason::{CloseReason, DenyReason};
+pub use reason::{CloseReason, DenyReason, WebhookRefusal};
 pub use secret::Secret;
 pub use sid::{AccountSid, CallSid, SidError, StreamSid};
-pub use signature::compute_signature;
+pub use signature::{
+    compute_shared_key_signature, compute_signature, handshake_urls, webhook_urls, SettingsFailure,
+    SignatureAlgorithm, SignatureSettings, SIGNATURE_SETTINGS_HEADER,
+};
 pub use verdict::{
     judge_frame, judge_parsed, needs_credentials, Accepted, CallTokenPolicy, Verdict,
 };

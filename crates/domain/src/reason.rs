@@ -43,10 +43,21 @@ reason_enum!(
         RequestIncomplete => "request_incomplete",
         /// Signature required but no `X-Twilio-Signature` header.
         SignatureMissing => "signature_missing",
-        /// The header is not the base64 of a 20-byte HMAC-SHA1, or it is repeated.
+        /// The header is not the base64 of a 20-byte HMAC-SHA1 (or, under a shared key, of a
+        /// 20-byte HMAC-SHA1 or 32-byte HMAC-SHA256), or it is repeated.
         SignatureMalformed => "signature_malformed",
-        /// Well-formed signature that no configured auth token produces for the URL.
+        /// Well-formed signature that no configured auth token (or the named shared key, with the
+        /// named algorithm) produces for the URL.
         SignatureMismatch => "signature_mismatch",
+        /// `X-Twilio-Webhooks-Signature-Settings` names a shared key id that no account configures.
+        SharedKeyUnknown => "shared_key_unknown",
+        /// The settings header has a `key=` but no `algorithm=`.
+        SharedKeyAlgorithmMissing => "shared_key_algorithm_missing",
+        /// The settings header's algorithm is neither `HMAC_SHA256` nor `HMAC_SHA1`.
+        SharedKeyAlgorithmUnsupported => "shared_key_algorithm_unsupported",
+        /// The settings header is not `key=<id>,algorithm=<alg>` (empty, too long, an unknown or
+        /// repeated parameter, no `key=`), or the header itself is repeated.
+        SharedKeySettingsMalformed => "shared_key_settings_malformed",
         /// Stream token required but no `token` query parameter.
         StreamTokenMissing => "stream_token_missing",
         /// `token` is repeated, or shorter or longer than a stream token can be (32 to 512 characters).
@@ -124,6 +135,36 @@ reason_enum!(
     }
 );
 
+reason_enum!(
+    /// Why a voice-webhook request was refused (the log's reason code). The shared-key codes are
+    /// the same strings as [`DenyReason`]'s: one vocabulary for one failure on either surface.
+    WebhookRefusal {
+        /// Not a POST.
+        MethodNotAllowed => "method_not_allowed",
+        /// Body larger than [`crate::webhook::MAX_BODY_BYTES`].
+        BodyTooLarge => "webhook_body_too_large",
+        /// No `X-Twilio-Signature` header.
+        SignatureMissing => "webhook_signature_missing",
+        /// `AccountSid` absent, malformed or not configured.
+        UnknownAccount => "webhook_unknown_account",
+        /// `CallSid` absent or malformed.
+        CallSidInvalid => "webhook_call_sid_invalid",
+        /// The signature does not verify (under a shared key: with that key and algorithm, or the
+        /// key belongs to another account than the posted `AccountSid`).
+        SignatureMismatch => "webhook_signature_mismatch",
+        /// No credentials document, or it has no call-token key.
+        CredentialsUnavailable => "credentials_unavailable",
+        /// `X-Twilio-Webhooks-Signature-Settings` names a shared key id that no account configures.
+        SharedKeyUnknown => "shared_key_unknown",
+        /// The settings header has a `key=` but no `algorithm=`.
+        SharedKeyAlgorithmMissing => "shared_key_algorithm_missing",
+        /// The settings header's algorithm is neither `HMAC_SHA256` nor `HMAC_SHA1`.
+        SharedKeyAlgorithmUnsupported => "shared_key_algorithm_unsupported",
+        /// The settings header is malformed or repeated.
+        SharedKeySettingsMalformed => "shared_key_settings_malformed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +187,55 @@ mod tests {
                 "{code}"
             );
         }
+        for code in WebhookRefusal::ALL.iter().map(|r| r.code()) {
+            assert!(seen.insert(("webhook", code)), "{code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn shared_key_codes_are_the_same_on_both_surfaces() {
+        let pairs = [
+            (
+                DenyReason::SharedKeyUnknown,
+                WebhookRefusal::SharedKeyUnknown,
+            ),
+            (
+                DenyReason::SharedKeyAlgorithmMissing,
+                WebhookRefusal::SharedKeyAlgorithmMissing,
+            ),
+            (
+                DenyReason::SharedKeyAlgorithmUnsupported,
+                WebhookRefusal::SharedKeyAlgorithmUnsupported,
+            ),
+            (
+                DenyReason::SharedKeySettingsMalformed,
+                WebhookRefusal::SharedKeySettingsMalformed,
+            ),
+        ];
+        for (deny, refusal) in pairs {
+            assert_eq!(deny.code(), refusal.code());
+            assert!(deny.code().starts_with("shared_key_"));
+        }
+        let shared = |code: &&str| code.starts_with("shared_key_");
+        assert_eq!(
+            DenyReason::ALL
+                .iter()
+                .map(|r| r.code())
+                .filter(shared)
+                .count(),
+            pairs.len()
+        );
+        assert_eq!(
+            WebhookRefusal::ALL
+                .iter()
+                .map(|r| r.code())
+                .filter(shared)
+                .count(),
+            pairs.len()
+        );
     }
 }

@@ -1,19 +1,36 @@
 //! Twilio request signatures (`X-Twilio-Signature`): base64(HMAC-SHA1(auth token, URL + sorted
 //! form parameters)). Verification tries every configured account, every auth token and every URL
 //! variant, always all of them, and compares in constant time.
+//!
+//! Shared keys (Twilio's Webhooks configuration API): when the request carries
+//! `X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=HMAC_SHA256|HMAC_SHA1`, the same string
+//! is signed with that key's secret (its raw UTF-8 bytes) and that algorithm instead. The key is
+//! chosen by id ([`SignatureSettings`]), and the auth tokens are then not tried at all.
+
+use std::borrow::Cow;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use hmac::Mac;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::Sha256;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use super::credentials::{signing_key, Credentials, SigningKey};
+use super::credentials::{signing_key, unreachable_key, Credentials, SigningKey};
 use super::sid::AccountSid;
 
 /// Bytes in an HMAC-SHA1.
 const MAC_LEN: usize = 20;
-/// base64 of 20 bytes is 28 characters; anything much longer is not a signature.
+/// Bytes in the longest MAC accepted (HMAC-SHA256).
+const MAX_MAC_LEN: usize = 32;
+/// base64 of 32 bytes is 44 characters; anything much longer is not a signature.
 const MAX_HEADER_CHARS: usize = 64;
+
+/// The header Twilio adds when it signs with a shared key instead of the auth token.
+pub const SIGNATURE_SETTINGS_HEADER: &str = "X-Twilio-Webhooks-Signature-Settings";
+/// Longest `X-Twilio-Webhooks-Signature-Settings` value parsed.
+pub const MAX_SETTINGS_HEADER_CHARS: usize = 256;
 
 /// Which configured credential produced a matching signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,18 +45,139 @@ pub struct SignatureMatch {
     pub url_index: usize,
 }
 
+/// Which configured shared key produced a matching signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedKeyMatch {
+    /// The account the shared key belongs to.
+    pub account_sid: AccountSid,
+    /// Index of the account in `twilioAccounts`.
+    pub account_index: usize,
+    /// Index of the key in that account's `sharedKeys`.
+    pub key_index: usize,
+    /// The URL variant that matched.
+    pub url_index: usize,
+}
+
 /// Why a presented signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureFailure {
-    /// Not the base64 of 20 bytes.
+    /// Not the base64 of 20 bytes (under a shared key: of 20 or 32 bytes).
     Malformed,
-    /// Well-formed, but no configured token signs any URL variant to it.
+    /// Well-formed, but no configured token (or the named shared key with the named algorithm)
+    /// signs any URL variant to it. A MAC of the other algorithm's length is a mismatch.
     Mismatch,
+    /// The settings header names a shared key id that no account configures.
+    SharedKeyUnknown,
 }
 
-/// The URLs Twilio may have signed for a configured URL: as written, and with or without a trailing
-/// `/` (Twilio's docs advise trying both). Query strings and fragments are left as they are.
-pub fn url_variants(url: &str) -> Vec<String> {
+/// The HMAC a shared key signs with, as named by `algorithm=` in the settings header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// `HMAC_SHA1` (20-byte MAC; what auth tokens always use).
+    HmacSha1,
+    /// `HMAC_SHA256` (32-byte MAC).
+    HmacSha256,
+}
+
+impl SignatureAlgorithm {
+    /// Both algorithms.
+    pub const ALL: [SignatureAlgorithm; 2] = [Self::HmacSha1, Self::HmacSha256];
+
+    /// The name Twilio writes in the header.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::HmacSha1 => "HMAC_SHA1",
+            Self::HmacSha256 => "HMAC_SHA256",
+        }
+    }
+
+    /// The algorithm of a header name: exactly `HMAC_SHA1` or `HMAC_SHA256` (case-sensitive, as
+    /// Twilio writes them).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+/// Why an `X-Twilio-Webhooks-Signature-Settings` value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsFailure {
+    /// Not `key=<id>,algorithm=<alg>`: empty, longer than [`MAX_SETTINGS_HEADER_CHARS`], a part
+    /// without `=`, an empty value, a character outside printable ASCII, an unknown or repeated
+    /// parameter, or no `key=`.
+    Malformed,
+    /// A `key=` but no `algorithm=`. (Twilio's Python helper falls back to HMAC_SHA1 here; the gate
+    /// does not guess.)
+    AlgorithmMissing,
+    /// An algorithm other than `HMAC_SHA256` or `HMAC_SHA1`.
+    AlgorithmUnsupported,
+}
+
+/// A parsed `X-Twilio-Webhooks-Signature-Settings` value: which shared key signed, and how.
+/// The key id is public (it travels in the clear); the secret is looked up by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureSettings<'a> {
+    key_id: &'a str,
+    algorithm: SignatureAlgorithm,
+}
+
+/// Whether a byte may appear in a shared key id (and any settings parameter value): printable
+/// ASCII, no space, not the header's own separators `,` and `=`, and no `"` (values are never
+/// quoted; a quoted id would otherwise be looked up with its quotes).
+pub(crate) fn is_key_id_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b',' | b'=' | b'"')
+}
+
+impl<'a> SignatureSettings<'a> {
+    /// Parses `key=<id>,algorithm=<alg>`: parameters in any order, optional spaces or tabs around
+    /// each name and value, nothing else. Malformed beats a missing algorithm, which beats an
+    /// unsupported one.
+    pub fn parse(header: &'a str) -> Result<Self, SettingsFailure> {
+        if header.is_empty() || header.len() > MAX_SETTINGS_HEADER_CHARS {
+            return Err(SettingsFailure::Malformed);
+        }
+        let ows: &[char] = &[' ', '\t'];
+        let (mut key, mut algorithm) = (None, None);
+        for part in header.split(',') {
+            let (name, value) = part.split_once('=').ok_or(SettingsFailure::Malformed)?;
+            let (name, value) = (name.trim_matches(ows), value.trim_matches(ows));
+            if value.is_empty() || !value.bytes().all(is_key_id_byte) {
+                return Err(SettingsFailure::Malformed);
+            }
+            let slot = match name {
+                "key" => &mut key,
+                "algorithm" => &mut algorithm,
+                _ => return Err(SettingsFailure::Malformed),
+            };
+            if slot.replace(value).is_some() {
+                return Err(SettingsFailure::Malformed);
+            }
+        }
+        let key_id = key.ok_or(SettingsFailure::Malformed)?;
+        let algorithm = algorithm.ok_or(SettingsFailure::AlgorithmMissing)?;
+        let algorithm = SignatureAlgorithm::from_name(algorithm)
+            .ok_or(SettingsFailure::AlgorithmUnsupported)?;
+        Ok(Self { key_id, algorithm })
+    }
+
+    /// The shared key id (`key=`).
+    pub fn key_id(&self) -> &'a str {
+        self.key_id
+    }
+
+    /// The algorithm (`algorithm=`).
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+/// The URLs the `$connect` authorizer accepts a handshake signature over: the configured wss URL as
+/// written, and with or without a trailing `/` (Twilio's docs advise trying both). Never a port
+/// variant: Twilio signs the `<Stream url>` exactly as written in the TwiML. Query strings and
+/// fragments are left as they are (a URL with a query gets no slash variant).
+///
+/// This is the set `stream-gate check-signature` must use for a wss URL, so that it reports a match
+/// exactly when the authorizer would admit.
+pub fn handshake_urls(url: &str) -> Vec<String> {
     let mut out = vec![url.to_owned()];
     match url.strip_suffix('/') {
         Some(without)
@@ -54,18 +192,27 @@ pub fn url_variants(url: &str) -> Vec<String> {
     out
 }
 
-/// The URL variants Twilio may have signed: as given, with/without a trailing `/`, and with the
-/// scheme's default port added (Twilio's SDKs accept both).
-pub fn candidate_urls(url: &str) -> Vec<String> {
-    let mut out = url_variants(url);
+/// The URLs the voice webhook accepts a signature over: every [`handshake_urls`] variant, then the
+/// same with the scheme's default port added (`:443` for https/wss, `:80` for http/ws) when the URL
+/// names no port, as Twilio's SDK validators accept both. First the URL as given, so a
+/// [`SignatureMatch::url_index`] of 0 means "exactly as configured".
+pub fn webhook_urls(url: &str) -> Vec<String> {
+    let mut out = handshake_urls(url);
     if let Some(with_port) = with_default_port(url) {
-        for v in url_variants(&with_port) {
+        for v in handshake_urls(&with_port) {
             if !out.contains(&v) {
                 out.push(v);
             }
         }
     }
     out
+}
+
+/// The old name of [`webhook_urls`], kept while callers outside the domain (the CLI and the
+/// voice-webhook entrypoint) move to the surface-specific names. Do not use it for a handshake:
+/// the authorizer accepts only [`handshake_urls`].
+pub fn candidate_urls(url: &str) -> Vec<String> {
+    webhook_urls(url)
 }
 
 fn with_default_port(url: &str) -> Option<String> {
@@ -111,20 +258,150 @@ pub fn compute_signature(auth_token: &str, url: &str, params: &[(&str, &str)]) -
     STANDARD.encode(mac_with(&key, signed_payload(url, params).as_bytes()))
 }
 
-/// Decodes a presented header into the 20 MAC bytes, or says it is malformed.
-fn decode_header(header: &str) -> Option<[u8; MAC_LEN]> {
+/// Computes the `X-Twilio-Signature` value Twilio sends under a shared key: the same string as
+/// [`compute_signature`], signed with `algorithm` keyed by the secret's raw UTF-8 bytes (not
+/// base64-decoded).
+pub fn compute_shared_key_signature(
+    secret: &str,
+    algorithm: SignatureAlgorithm,
+    url: &str,
+    params: &[(&str, &str)],
+) -> String {
+    let payload = signed_payload(url, params);
+    match algorithm {
+        SignatureAlgorithm::HmacSha1 => STANDARD.encode(
+            keyed::<Hmac<Sha1>>(secret)
+                .chain_update(&payload)
+                .finalize()
+                .into_bytes(),
+        ),
+        SignatureAlgorithm::HmacSha256 => STANDARD.encode(
+            keyed::<Hmac<Sha256>>(secret)
+                .chain_update(&payload)
+                .finalize()
+                .into_bytes(),
+        ),
+    }
+}
+
+/// An HMAC keyed with `secret`'s bytes (HMAC takes keys of any length, so keying cannot fail).
+fn keyed<M: Mac + KeyInit>(secret: &str) -> M {
+    <M as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_key())
+}
+
+/// A presented MAC: up to 32 bytes, and how many.
+struct PresentedMac {
+    bytes: [u8; MAX_MAC_LEN],
+    len: usize,
+}
+
+impl PresentedMac {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Decodes a presented header into the MAC bytes if it is the standard base64 of 20 or 32 bytes
+/// (an HMAC-SHA1 or HMAC-SHA256), else says it is malformed.
+fn decode_mac(header: &str) -> Option<PresentedMac> {
     if header.len() > MAX_HEADER_CHARS {
         return None;
     }
-    let mut buf = [0u8; 32];
+    // Room for any decode of 64 characters, so only the decoded length decides.
+    let mut buf = [0u8; 48];
     match STANDARD.decode_slice(header.trim().as_bytes(), &mut buf) {
-        Ok(MAC_LEN) => {
-            let mut out = [0u8; MAC_LEN];
-            out.copy_from_slice(&buf[..MAC_LEN]);
-            Some(out)
+        Ok(len @ (MAC_LEN | MAX_MAC_LEN)) => {
+            let mut bytes = [0u8; MAX_MAC_LEN];
+            bytes[..len].copy_from_slice(&buf[..len]);
+            Some(PresentedMac { bytes, len })
         }
         _ => None,
     }
+}
+
+/// Decodes a presented header into the 20 MAC bytes of an HMAC-SHA1, or says it is malformed.
+fn decode_header(header: &str) -> Option<[u8; MAC_LEN]> {
+    let mac = decode_mac(header).filter(|m| m.len == MAC_LEN)?;
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(&mac.bytes[..MAC_LEN]);
+    Some(out)
+}
+
+/// What is signed for each URL: the URL itself without form parameters (no copies), else the URL
+/// followed by the sorted parameters.
+fn signed_payloads<'u>(urls: &'u [String], params: &[(&str, &str)]) -> Cow<'u, [String]> {
+    if params.is_empty() {
+        Cow::Borrowed(urls)
+    } else {
+        Cow::Owned(urls.iter().map(|u| signed_payload(u, params)).collect())
+    }
+}
+
+/// Compares `presented` with the MAC of every payload under `key`, all of them, in constant time
+/// (a presented MAC of another length compares unequal). Returns whether one matched and the index
+/// of the first that did.
+fn first_match<M: Mac + Clone>(
+    key: &M,
+    payloads: &[String],
+    presented: &PresentedMac,
+) -> (subtle::Choice, u32) {
+    let mut found = subtle::Choice::from(0u8);
+    let mut index = 0u32;
+    for (i, payload) in payloads.iter().enumerate() {
+        let computed = key
+            .clone()
+            .chain_update(payload.as_bytes())
+            .finalize()
+            .into_bytes();
+        let hit = computed.as_slice().ct_eq(presented.as_slice());
+        index.conditional_assign(&(i as u32), hit & !found);
+        found |= hit;
+    }
+    (found, index)
+}
+
+/// Verifies a signature made with the shared key that `settings` names, with the algorithm it
+/// names, over every URL in `urls` with `params`. The key is looked up by id across every account;
+/// its account is the one the match reports (the caller checks it against any account it expects).
+/// Auth tokens are not tried: a request that says it was signed with a shared key is judged as such.
+pub fn verify_shared_key_signature(
+    credentials: &Credentials,
+    settings: &SignatureSettings<'_>,
+    header: &str,
+    urls: &[String],
+    params: &[(&str, &str)],
+) -> Result<SharedKeyMatch, SignatureFailure> {
+    let presented = decode_mac(header).ok_or(SignatureFailure::Malformed)?;
+    let (account_index, key_index) = credentials
+        .find_shared_key(settings.key_id())
+        .ok_or(SignatureFailure::SharedKeyUnknown)?;
+    let account = credentials
+        .accounts
+        .get(account_index)
+        .ok_or(SignatureFailure::SharedKeyUnknown)?;
+    let key = account
+        .shared_keys
+        .get(key_index)
+        .ok_or(SignatureFailure::SharedKeyUnknown)?;
+    let payloads = signed_payloads(urls, params);
+    let secret = key.secret.expose();
+    let (found, url_index) = match settings.algorithm() {
+        SignatureAlgorithm::HmacSha1 => {
+            first_match(&keyed::<Hmac<Sha1>>(secret), &payloads, &presented)
+        }
+        SignatureAlgorithm::HmacSha256 => {
+            first_match(&keyed::<Hmac<Sha256>>(secret), &payloads, &presented)
+        }
+    };
+    if !bool::from(found) {
+        return Err(SignatureFailure::Mismatch);
+    }
+    Ok(SharedKeyMatch {
+        account_sid: account.account_sid,
+        account_index,
+        key_index,
+        url_index: url_index as usize,
+    })
 }
 
 /// Verifies a signature against every account and auth token of `credentials` (optionally only
@@ -139,13 +416,8 @@ pub fn verify_signature(
 ) -> Result<SignatureMatch, SignatureFailure> {
     let presented = decode_header(header).ok_or(SignatureFailure::Malformed)?;
     // Without form parameters (the WebSocket handshake) the signed payload is the URL itself: no
-    // copies. `Vec::new()` does not allocate.
-    let built: Vec<String> = if params.is_empty() {
-        Vec::new()
-    } else {
-        urls.iter().map(|u| signed_payload(u, params)).collect()
-    };
-    let payloads: &[String] = if params.is_empty() { urls } else { &built };
+    // copies.
+    let payloads = signed_payloads(urls, params);
 
     let mut found = subtle::Choice::from(0u8);
     let (mut acc_i, mut tok_i, mut url_i) = (0u32, 0u32, 0u32);
@@ -223,16 +495,70 @@ mod tests {
     }
 
     #[test]
-    fn url_variants_cover_trailing_slash() {
+    fn handshake_urls_are_as_written_with_and_without_trailing_slash() {
         assert_eq!(
-            url_variants("wss://h/prod"),
+            handshake_urls("wss://h/prod"),
             vec!["wss://h/prod", "wss://h/prod/"]
         );
         assert_eq!(
-            url_variants("wss://h/prod/"),
+            handshake_urls("wss://h/prod/"),
             vec!["wss://h/prod/", "wss://h/prod"]
         );
-        assert_eq!(url_variants("https://h/p?x=1"), vec!["https://h/p?x=1"]);
+        assert_eq!(handshake_urls("wss://h"), vec!["wss://h", "wss://h/"]);
+        assert_eq!(handshake_urls("wss://h/"), vec!["wss://h/", "wss://h"]);
+        assert_eq!(handshake_urls("wss://h//"), vec!["wss://h//"]);
+        assert_eq!(
+            handshake_urls("wss://h:443/prod"),
+            vec!["wss://h:443/prod", "wss://h:443/prod/"]
+        );
+        assert_eq!(handshake_urls("https://h/p?x=1"), vec!["https://h/p?x=1"]);
+        assert_eq!(handshake_urls(""), vec!["", "/"]);
+    }
+
+    #[test]
+    fn webhook_urls_add_the_default_port() {
+        assert_eq!(
+            webhook_urls("https://hooks.example/voice"),
+            vec![
+                "https://hooks.example/voice",
+                "https://hooks.example/voice/",
+                "https://hooks.example:443/voice",
+                "https://hooks.example:443/voice/"
+            ]
+        );
+        assert_eq!(
+            webhook_urls("http://h/v?a=1"),
+            vec!["http://h/v?a=1", "http://h:80/v?a=1"]
+        );
+        assert_eq!(
+            webhook_urls("wss://h.example/prod"),
+            vec![
+                "wss://h.example/prod",
+                "wss://h.example/prod/",
+                "wss://h.example:443/prod",
+                "wss://h.example:443/prod/"
+            ]
+        );
+        // A URL that names a port, or a scheme without a default port, gets no port variant.
+        assert_eq!(
+            webhook_urls("https://h:8443/x?a=1"),
+            vec!["https://h:8443/x?a=1"]
+        );
+        assert_eq!(webhook_urls("ftp://h/x"), vec!["ftp://h/x", "ftp://h/x/"]);
+        assert_eq!(candidate_urls("https://h/x"), webhook_urls("https://h/x"));
+    }
+
+    #[test]
+    fn the_handshake_set_is_the_head_of_the_webhook_set() {
+        for url in [
+            "wss://h/prod",
+            "wss://h/prod/",
+            "https://h/p?x=1",
+            "wss://h:9/p",
+        ] {
+            let handshake = handshake_urls(url);
+            assert_eq!(webhook_urls(url)[..handshake.len()], handshake[..]);
+        }
     }
 
     fn creds() -> Credentials {
@@ -247,7 +573,7 @@ mod tests {
     #[test]
     fn finds_the_matching_account_token_and_url() {
         let c = creds();
-        let urls = url_variants("wss://example.com/media-stream/");
+        let urls = handshake_urls("wss://example.com/media-stream/");
         let m =
             verify_signature(&c, None, "XFfwGS2Ev7f9qAP9MmRoMS7C724=", &urls, &[]).expect("match");
         assert_eq!((m.account_index, m.token_index, m.url_index), (0, 1, 1));
@@ -265,7 +591,7 @@ mod tests {
     #[test]
     fn rejects_with_the_exact_reason() {
         let c = creds();
-        let urls = url_variants("wss://example.com/media-stream");
+        let urls = handshake_urls("wss://example.com/media-stream");
         assert_eq!(
             verify_signature(&c, None, "", &urls, &[]),
             Err(SignatureFailure::Malformed)
@@ -288,27 +614,204 @@ mod tests {
             Err(SignatureFailure::Mismatch)
         );
         // Right MAC for another URL.
-        let other = url_variants("wss://example.com/other");
+        let other = handshake_urls("wss://example.com/other");
         assert_eq!(
             verify_signature(&c, None, "XFfwGS2Ev7f9qAP9MmRoMS7C724=", &other, &[]),
             Err(SignatureFailure::Mismatch)
         );
     }
 
+    // twilio.md's agreement vector for shared keys (checked against twilio-python 9.13.0).
     #[test]
-    fn candidate_urls_add_trailing_slash_and_default_port() {
+    fn matches_the_shared_key_agreement_vector() {
+        let url = "wss://abc.execute-api.us-east-1.amazonaws.com/prod/stream";
         assert_eq!(
-            candidate_urls("wss://h.example/prod"),
-            vec![
-                "wss://h.example/prod",
-                "wss://h.example/prod/",
-                "wss://h.example:443/prod",
-                "wss://h.example:443/prod/"
-            ]
+            compute_shared_key_signature("s3cr3t", SignatureAlgorithm::HmacSha256, url, &[]),
+            "XUOkZEJIS4o+uohL8WS/7WNm2OwG+J0rVVhBlRuNTjs="
         );
         assert_eq!(
-            candidate_urls("https://h:8443/x?a=1"),
-            vec!["https://h:8443/x?a=1"]
+            compute_shared_key_signature("s3cr3t", SignatureAlgorithm::HmacSha1, url, &[]),
+            "yzOlNy041mSvdX2FsF/ELr7roBQ="
+        );
+        // Under SHA1 a shared key signs exactly as an auth token would.
+        assert_eq!(
+            compute_shared_key_signature("12345", SignatureAlgorithm::HmacSha1, "u", &[("a", "b")]),
+            compute_signature("12345", "u", &[("a", "b")])
+        );
+    }
+
+    #[test]
+    fn settings_parse_in_any_order_with_optional_spaces() {
+        use SignatureAlgorithm::{HmacSha1, HmacSha256};
+        let parsed = |h| SignatureSettings::parse(h).map(|s| (s.key_id(), s.algorithm()));
+        assert_eq!(
+            parsed("key=k1,algorithm=HMAC_SHA256"),
+            Ok(("k1", HmacSha256))
+        );
+        assert_eq!(parsed("algorithm=HMAC_SHA1,key=k1"), Ok(("k1", HmacSha1)));
+        assert_eq!(
+            parsed(" key = k1 ,\talgorithm=HMAC_SHA1 "),
+            Ok(("k1", HmacSha1))
+        );
+        assert_eq!(
+            parsed("key=webhooks_sharedkey_0123456789abcdef,algorithm=HMAC_SHA256"),
+            Ok(("webhooks_sharedkey_0123456789abcdef", HmacSha256))
+        );
+        for alg in SignatureAlgorithm::ALL {
+            assert_eq!(SignatureAlgorithm::from_name(alg.as_str()), Some(alg));
+        }
+    }
+
+    #[test]
+    fn settings_refusals_are_typed() {
+        use SettingsFailure::{AlgorithmMissing, AlgorithmUnsupported, Malformed};
+        let cases: &[(&str, SettingsFailure)] = &[
+            ("key=k1", AlgorithmMissing),
+            (" key=k1 ", AlgorithmMissing),
+            ("key=k1,algorithm=HMAC_SHA512", AlgorithmUnsupported),
+            ("key=k1,algorithm=hmac_sha256", AlgorithmUnsupported),
+            ("key=k1,algorithm=SHA256", AlgorithmUnsupported),
+            ("", Malformed),
+            (" ", Malformed),
+            ("key", Malformed),
+            ("key=", Malformed),
+            ("key=,algorithm=HMAC_SHA1", Malformed),
+            ("algorithm=HMAC_SHA1", Malformed),
+            ("key=k1,algorithm=", Malformed),
+            ("key=k1,algorithm=HMAC_SHA1,", Malformed),
+            (",key=k1,algorithm=HMAC_SHA1", Malformed),
+            ("key=k1,,algorithm=HMAC_SHA1", Malformed),
+            ("key=k1;algorithm=HMAC_SHA1", Malformed),
+            ("key=k1,algorithm=HMAC_SHA1,extra=1", Malformed),
+            ("key=k1,key=k1,algorithm=HMAC_SHA1", Malformed),
+            ("key=k1,algorithm=HMAC_SHA1,algorithm=HMAC_SHA1", Malformed),
+            ("Key=k1,algorithm=HMAC_SHA1", Malformed),
+            ("key=k=1,algorithm=HMAC_SHA1", Malformed),
+            ("key=k 1,algorithm=HMAC_SHA1", Malformed),
+            ("key=\"k1\",algorithm=HMAC_SHA1", Malformed),
+            ("key=k\u{e9},algorithm=HMAC_SHA1", Malformed),
+            ("key=k1\n,algorithm=HMAC_SHA1", Malformed),
+            ("key=k1,algorithm=HMAC SHA1", Malformed),
+        ];
+        for (header, want) in cases {
+            assert_eq!(SignatureSettings::parse(header), Err(*want), "{header:?}");
+        }
+        let long = format!(
+            "key={},algorithm=HMAC_SHA1",
+            "k".repeat(MAX_SETTINGS_HEADER_CHARS)
+        );
+        assert_eq!(SignatureSettings::parse(&long), Err(Malformed));
+        let fits = format!("key={},algorithm=HMAC_SHA1", "k".repeat(128));
+        assert!(SignatureSettings::parse(&fits).is_ok());
+    }
+
+    fn shared_creds() -> Credentials {
+        Credentials::from_json(
+            r#"{"twilioAccounts":[
+                {"accountSid":"AC0123456789abcdef0123456789abcdef","authTokens":["12345"],
+                 "sharedKeys":[{"id":"k-old","secret":"s3cr3t"},{"id":"k-new","secret":"fresh-secret"}]},
+                {"accountSid":"ACffffffffffffffffffffffffffffffff","authTokens":["zzzz"],
+                 "sharedKeys":[{"id":"k-other","secret":"other-secret"}]}]}"#,
+        )
+        .expect("valid")
+    }
+
+    fn settings(header: &str) -> SignatureSettings<'_> {
+        SignatureSettings::parse(header).expect("well-formed settings")
+    }
+
+    #[test]
+    fn verifies_shared_key_signatures_by_id() {
+        use SignatureAlgorithm::{HmacSha1, HmacSha256};
+        let c = shared_creds();
+        let url = "wss://abc.execute-api.us-east-1.amazonaws.com/prod/stream";
+        let urls = handshake_urls(url);
+        let m = verify_shared_key_signature(
+            &c,
+            &settings("key=k-old,algorithm=HMAC_SHA256"),
+            "XUOkZEJIS4o+uohL8WS/7WNm2OwG+J0rVVhBlRuNTjs=",
+            &urls,
+            &[],
+        )
+        .expect("match");
+        assert_eq!((m.account_index, m.key_index, m.url_index), (0, 0, 0));
+        // Rotation: the other key of the same account, over the trailing-slash variant.
+        let sig = compute_shared_key_signature("fresh-secret", HmacSha1, &format!("{url}/"), &[]);
+        let m = verify_shared_key_signature(
+            &c,
+            &settings("key=k-new,algorithm=HMAC_SHA1"),
+            &sig,
+            &urls,
+            &[],
+        )
+        .expect("match");
+        assert_eq!((m.account_index, m.key_index, m.url_index), (0, 1, 1));
+        // A key of the second account reports that account.
+        let params = [("CallSid", "CA1"), ("AccountSid", "AC2")];
+        let sig = compute_shared_key_signature("other-secret", HmacSha256, url, &params);
+        let m = verify_shared_key_signature(
+            &c,
+            &settings("key=k-other,algorithm=HMAC_SHA256"),
+            &sig,
+            &urls,
+            &params,
+        )
+        .expect("match");
+        assert_eq!(m.account_sid.as_str(), "ACffffffffffffffffffffffffffffffff");
+        assert_eq!((m.account_index, m.key_index), (1, 0));
+    }
+
+    #[test]
+    fn shared_key_refusals_are_exact() {
+        use SignatureAlgorithm::{HmacSha1, HmacSha256};
+        let c = shared_creds();
+        let url = "wss://h/prod";
+        let urls = handshake_urls(url);
+        let sha256 = compute_shared_key_signature("s3cr3t", HmacSha256, url, &[]);
+        let sha1 = compute_shared_key_signature("s3cr3t", HmacSha1, url, &[]);
+        let verify = |header: &str, sig: &str| {
+            verify_shared_key_signature(&c, &settings(header), sig, &urls, &[]).map(|_| ())
+        };
+        assert_eq!(verify("key=k-old,algorithm=HMAC_SHA256", &sha256), Ok(()));
+        assert_eq!(verify("key=k-old,algorithm=HMAC_SHA1", &sha1), Ok(()));
+        // The other algorithm's MAC (another length) and the other key's MAC: mismatches.
+        assert_eq!(
+            verify("key=k-old,algorithm=HMAC_SHA256", &sha1),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            verify("key=k-old,algorithm=HMAC_SHA1", &sha256),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            verify("key=k-new,algorithm=HMAC_SHA256", &sha256),
+            Err(SignatureFailure::Mismatch)
+        );
+        // The auth token's signature is not a shared key's.
+        let by_token = compute_signature("12345", url, &[]);
+        assert_eq!(
+            verify("key=k-old,algorithm=HMAC_SHA1", &by_token),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            verify("key=k-gone,algorithm=HMAC_SHA256", &sha256),
+            Err(SignatureFailure::SharedKeyUnknown)
+        );
+        let (short, long) = (STANDARD.encode([0u8; 16]), STANDARD.encode([0u8; 33]));
+        for bad in ["", "AAAA", "not base64!!", &"A".repeat(4000), &short, &long] {
+            assert_eq!(
+                verify("key=k-old,algorithm=HMAC_SHA256", bad),
+                Err(SignatureFailure::Malformed)
+            );
+        }
+        // The auth-token path is unchanged: a 32-byte MAC is not an HMAC-SHA1.
+        assert_eq!(
+            verify_signature(&c, None, &sha256, &urls, &[]),
+            Err(SignatureFailure::Malformed)
+        );
+        assert_eq!(
+            verify_signature(&c, None, &sha1, &urls, &[]),
+            Err(SignatureFailure::Mismatch)
         );
     }
 }

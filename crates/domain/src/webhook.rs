@@ -5,57 +5,19 @@
 //! credentials are fetched: [`precheck_webhook`] needs only the request, [`verify_webhook`] needs the
 //! credentials document.
 
+use std::fmt;
+
+use crate::connect::Presented;
 use crate::credentials::Credentials;
+pub use crate::reason::WebhookRefusal;
 use crate::sid::{AccountSid, CallSid};
-use crate::signature::verify_signature;
+use crate::signature::{
+    verify_shared_key_signature, verify_signature, SettingsFailure, SignatureFailure,
+    SignatureSettings,
+};
 
 /// Largest form body accepted; Twilio's voice webhook posts a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Why a webhook request was refused (the log's reason code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookRefusal {
-    /// Not a POST.
-    MethodNotAllowed,
-    /// Body larger than [`MAX_BODY_BYTES`].
-    BodyTooLarge,
-    /// No `X-Twilio-Signature` header.
-    SignatureMissing,
-    /// `AccountSid` absent, malformed or not configured.
-    UnknownAccount,
-    /// `CallSid` absent or malformed.
-    CallSidInvalid,
-    /// The signature does not verify.
-    SignatureMismatch,
-    /// No credentials document, or it has no call-token key.
-    CredentialsUnavailable,
-}
-
-impl WebhookRefusal {
-    /// Every refusal, for tests and docs.
-    pub const ALL: [Self; 7] = [
-        Self::MethodNotAllowed,
-        Self::BodyTooLarge,
-        Self::SignatureMissing,
-        Self::UnknownAccount,
-        Self::CallSidInvalid,
-        Self::SignatureMismatch,
-        Self::CredentialsUnavailable,
-    ];
-
-    /// Stable reason code for logs and metrics.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::BodyTooLarge => "webhook_body_too_large",
-            Self::SignatureMissing => "webhook_signature_missing",
-            Self::UnknownAccount => "webhook_unknown_account",
-            Self::CallSidInvalid => "webhook_call_sid_invalid",
-            Self::SignatureMismatch => "webhook_signature_mismatch",
-            Self::CredentialsUnavailable => "credentials_unavailable",
-        }
-    }
-}
 
 /// A decoded `application/x-www-form-urlencoded` body, in the order posted (Twilio signs every
 /// parameter, repeated names included).
@@ -93,34 +55,109 @@ impl WebhookForm {
     }
 }
 
-/// The request-only checks: a signature header is present and `AccountSid` is well formed.
-/// Returns the account whose auth tokens must then verify the signature.
-pub fn precheck_webhook(
-    form: &WebhookForm,
-    signature: Option<&str>,
-) -> Result<AccountSid, WebhookRefusal> {
-    if signature.is_none() {
-        return Err(WebhookRefusal::SignatureMissing);
-    }
-    form.field("AccountSid")
-        .and_then(|a| AccountSid::parse(a).ok())
-        .ok_or(WebhookRefusal::UnknownAccount)
+/// What the request-only checks established: the posted account, the signature header and how
+/// the request says it was signed (auth token, or the shared key of a settings header). Only
+/// [`precheck_webhook`] builds one, and [`verify_webhook`] needs one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct WebhookClaim<'a> {
+    account: AccountSid,
+    signature: &'a str,
+    settings: Option<SignatureSettings<'a>>,
 }
 
-/// The decision: `account` is configured, `signature` is one of its auth tokens' signatures over one
-/// of `urls` with the form, and `CallSid` is well formed. Returns the call to mint a token for.
+impl WebhookClaim<'_> {
+    /// The posted `AccountSid` (well formed; not yet known to be configured).
+    pub fn account(&self) -> AccountSid {
+        self.account
+    }
+
+    /// The settings header, when the request says a shared key signed it.
+    pub fn settings(&self) -> Option<SignatureSettings<'_>> {
+        self.settings
+    }
+}
+
+impl fmt::Debug for WebhookClaim<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The signature is replayable for this exact request: never shown.
+        f.debug_struct("WebhookClaim")
+            .field("account", &self.account)
+            .field("signature", &"***")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+fn settings_refusal(f: SettingsFailure) -> WebhookRefusal {
+    match f {
+        SettingsFailure::Malformed => WebhookRefusal::SharedKeySettingsMalformed,
+        SettingsFailure::AlgorithmMissing => WebhookRefusal::SharedKeyAlgorithmMissing,
+        SettingsFailure::AlgorithmUnsupported => WebhookRefusal::SharedKeyAlgorithmUnsupported,
+    }
+}
+
+/// The request-only checks: a signature header is present, the
+/// `X-Twilio-Webhooks-Signature-Settings` header (if any) is sent once and well formed, and
+/// `AccountSid` is well formed. Needs no credentials.
+pub fn precheck_webhook<'a>(
+    form: &WebhookForm,
+    signature: Option<&'a str>,
+    settings: Presented<'a>,
+) -> Result<WebhookClaim<'a>, WebhookRefusal> {
+    let signature = signature.ok_or(WebhookRefusal::SignatureMissing)?;
+    let settings = match settings {
+        Presented::Absent => None,
+        Presented::Repeated => return Err(WebhookRefusal::SharedKeySettingsMalformed),
+        Presented::One(header) => Some(SignatureSettings::parse(header).map_err(settings_refusal)?),
+    };
+    let account = form
+        .field("AccountSid")
+        .and_then(|a| AccountSid::parse(a).ok())
+        .ok_or(WebhookRefusal::UnknownAccount)?;
+    Ok(WebhookClaim {
+        account,
+        signature,
+        settings,
+    })
+}
+
+/// The decision: the claimed account is configured, and the signature is, with the form, over one
+/// of `urls` (normally [`webhook_urls`](crate::signature::webhook_urls)):
+/// - without a settings header, one of that account's auth tokens' signatures (as before);
+/// - with one, the signature of the shared key it names, with the algorithm it names, and that key
+///   belongs to the posted `AccountSid` (a key of another account is a mismatch).
+///
+/// Then `CallSid` is well formed. Returns the call to mint a token for.
 pub fn verify_webhook(
     credentials: &Credentials,
     form: &WebhookForm,
-    account: &AccountSid,
-    signature: &str,
+    claim: &WebhookClaim<'_>,
     urls: &[String],
 ) -> Result<CallSid, WebhookRefusal> {
+    let account = &claim.account;
     if !credentials.account_sids().any(|a| a == *account) {
         return Err(WebhookRefusal::UnknownAccount);
     }
-    verify_signature(credentials, Some(account), signature, urls, &form.pairs())
-        .map_err(|_| WebhookRefusal::SignatureMismatch)?;
+    let pairs = form.pairs();
+    match &claim.settings {
+        None => {
+            verify_signature(credentials, Some(account), claim.signature, urls, &pairs)
+                .map_err(|_| WebhookRefusal::SignatureMismatch)?;
+        }
+        Some(settings) => {
+            let m =
+                verify_shared_key_signature(credentials, settings, claim.signature, urls, &pairs)
+                    .map_err(|f| match f {
+                    SignatureFailure::SharedKeyUnknown => WebhookRefusal::SharedKeyUnknown,
+                    SignatureFailure::Malformed | SignatureFailure::Mismatch => {
+                        WebhookRefusal::SignatureMismatch
+                    }
+                })?;
+            if m.account_sid != *account {
+                return Err(WebhookRefusal::SignatureMismatch);
+            }
+        }
+    }
     // The call SID is checked after the signature: an unsigned request learns nothing from it.
     form.field("CallSid")
         .and_then(|c| CallSid::parse(c).ok())
@@ -165,16 +202,28 @@ pub fn twiml(stream_url: &str, params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{candidate_urls, compute_signature};
+    use crate::signature::{
+        compute_shared_key_signature, compute_signature, webhook_urls, SignatureAlgorithm,
+    };
+    use SignatureAlgorithm::{HmacSha1, HmacSha256};
 
     const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const OTHER: &str = "ACcccccccccccccccccccccccccccccccc";
     const CALL: &str = "CAbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     const TOKEN: &str = "webhook-test-auth-token-0123456789";
     const URL: &str = "https://hooks.example.com/voice";
+    const OLD_KEY: (&str, &str) = ("webhooks_sharedkey_old", "old-shared-secret-value");
+    const NEW_KEY: (&str, &str) = ("webhooks_sharedkey_new", "new-shared-secret-value");
+    const OTHER_KEY: (&str, &str) = ("webhooks_sharedkey_other", "other-shared-secret");
 
     fn credentials() -> Credentials {
         let doc = format!(
-            r#"{{"twilioAccounts":[{{"accountSid":"{ACCOUNT}","authTokens":["{TOKEN}"]}}]}}"#
+            r#"{{"twilioAccounts":[
+                {{"accountSid":"{ACCOUNT}","authTokens":["{TOKEN}"],
+                  "sharedKeys":[{{"id":"{}","secret":"{}"}},{{"id":"{}","secret":"{}"}}]}},
+                {{"accountSid":"{OTHER}","authTokens":["other-token"],
+                  "sharedKeys":[{{"id":"{}","secret":"{}"}}]}}]}}"#,
+            OLD_KEY.0, OLD_KEY.1, NEW_KEY.0, NEW_KEY.1, OTHER_KEY.0, OTHER_KEY.1
         );
         Credentials::from_json(&doc).expect("test document is valid")
     }
@@ -184,16 +233,152 @@ mod tests {
     }
 
     fn decide(body: &str, signature: Option<&str>) -> Result<CallSid, WebhookRefusal> {
+        decide_with(body, signature, Presented::Absent)
+    }
+
+    fn decide_with(
+        body: &str,
+        signature: Option<&str>,
+        settings: Presented<'_>,
+    ) -> Result<CallSid, WebhookRefusal> {
         let form = WebhookForm::parse(body.as_bytes())?;
-        let account = precheck_webhook(&form, signature)?;
-        let signature = signature.unwrap_or_default();
-        verify_webhook(
-            &credentials(),
-            &form,
-            &account,
-            signature,
-            &candidate_urls(URL),
-        )
+        let claim = precheck_webhook(&form, signature, settings)?;
+        verify_webhook(&credentials(), &form, &claim, &webhook_urls(URL))
+    }
+
+    fn sign_shared(key: (&str, &str), alg: SignatureAlgorithm, body: &str, url: &str) -> String {
+        let form = WebhookForm::parse(body.as_bytes()).expect("small body");
+        compute_shared_key_signature(key.1, alg, url, &form.pairs())
+    }
+
+    fn settings(key: (&str, &str), alg: SignatureAlgorithm) -> String {
+        format!("key={},algorithm={}", key.0, alg.as_str())
+    }
+
+    #[test]
+    fn shared_key_signatures_verify_by_key_id_and_algorithm() {
+        let b = body(CALL);
+        for (key, alg) in [
+            (NEW_KEY, HmacSha256),
+            (OLD_KEY, HmacSha1),
+            (OLD_KEY, HmacSha256),
+        ] {
+            let header = settings(key, alg);
+            for url in webhook_urls(URL) {
+                let sig = sign_shared(key, alg, &b, &url);
+                let call = decide_with(&b, Some(&sig), Presented::One(&header));
+                assert_eq!(
+                    call.map(|c| c.as_str().to_owned()).as_deref(),
+                    Ok(CALL),
+                    "{} {}",
+                    key.0,
+                    alg.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shared_key_refusals() {
+        use WebhookRefusal as R;
+        let b = body(CALL);
+        fn one(header: &str) -> Presented<'_> {
+            Presented::One(header)
+        }
+        let sha256 = sign_shared(NEW_KEY, HmacSha256, &b, URL);
+        let sha1 = sign_shared(NEW_KEY, HmacSha1, &b, URL);
+        let by_token = sign(&b, URL);
+        let decide = |sig: &str, header: &str| decide_with(&b, Some(sig), one(header));
+
+        // The algorithm named must be the one used, both ways round.
+        assert_eq!(
+            decide(&sha1, &settings(NEW_KEY, HmacSha256)),
+            Err(R::SignatureMismatch)
+        );
+        assert_eq!(
+            decide(&sha256, &settings(NEW_KEY, HmacSha1)),
+            Err(R::SignatureMismatch)
+        );
+        // The key named must be the one used (rotation: each id its own secret).
+        assert_eq!(
+            decide(&sha256, &settings(OLD_KEY, HmacSha256)),
+            Err(R::SignatureMismatch)
+        );
+        // An auth-token signature with a settings header is judged under the shared key.
+        assert_eq!(
+            decide(&by_token, &settings(NEW_KEY, HmacSha1)),
+            Err(R::SignatureMismatch)
+        );
+        // A shared-key signature without the header is judged under the auth tokens.
+        assert_eq!(
+            decide_with(&b, Some(&sha1), Presented::Absent),
+            Err(R::SignatureMismatch)
+        );
+        assert_eq!(
+            decide_with(&b, Some(&sha256), Presented::Absent),
+            Err(R::SignatureMismatch)
+        );
+        // A valid signature by another account's key does not prove the posted account.
+        let foreign = sign_shared(OTHER_KEY, HmacSha256, &b, URL);
+        assert_eq!(
+            decide(&foreign, &settings(OTHER_KEY, HmacSha256)),
+            Err(R::SignatureMismatch)
+        );
+        let theirs = body(CALL).replace(ACCOUNT, OTHER);
+        let sig = sign_shared(OTHER_KEY, HmacSha256, &theirs, URL);
+        let header = settings(OTHER_KEY, HmacSha256);
+        assert!(decide_with(&theirs, Some(&sig), one(&header)).is_ok());
+
+        assert_eq!(
+            decide(&sha256, "key=webhooks_sharedkey_gone,algorithm=HMAC_SHA256"),
+            Err(R::SharedKeyUnknown)
+        );
+        assert_eq!(
+            decide(&sha256, "key=webhooks_sharedkey_new"),
+            Err(R::SharedKeyAlgorithmMissing)
+        );
+        assert_eq!(
+            decide(&sha256, "key=webhooks_sharedkey_new,algorithm=HMAC_SHA512"),
+            Err(R::SharedKeyAlgorithmUnsupported)
+        );
+        assert_eq!(
+            decide(&sha256, "algorithm=HMAC_SHA256"),
+            Err(R::SharedKeySettingsMalformed)
+        );
+        assert_eq!(
+            decide(&sha256, "key=a,key=b,algorithm=HMAC_SHA256"),
+            Err(R::SharedKeySettingsMalformed)
+        );
+        assert_eq!(
+            decide_with(&b, Some(&sha256), Presented::Repeated),
+            Err(R::SharedKeySettingsMalformed)
+        );
+        // Request-only refusals come before any credentials are needed; a missing signature first.
+        let form = WebhookForm::parse(b.as_bytes()).expect("small body");
+        assert_eq!(
+            precheck_webhook(&form, None, one("nonsense")).err(),
+            Some(R::SignatureMissing)
+        );
+        assert_eq!(
+            precheck_webhook(&form, Some(&sha256), one("key=x,algorithm=MD5")).err(),
+            Some(R::SharedKeyAlgorithmUnsupported)
+        );
+    }
+
+    #[test]
+    fn a_claim_never_shows_its_signature() {
+        let b = body(CALL);
+        let sig = sign_shared(NEW_KEY, HmacSha256, &b, URL);
+        let header = settings(NEW_KEY, HmacSha256);
+        let form = WebhookForm::parse(b.as_bytes()).expect("small body");
+        let claim = precheck_webhook(&form, Some(&sig), Presented::One(&header)).expect("claim");
+        assert_eq!(claim.account().as_str(), ACCOUNT);
+        assert_eq!(claim.settings().map(|s| s.key_id()), Some(NEW_KEY.0));
+        let shown = format!("{claim:?}");
+        assert!(
+            !shown.contains(&sig) && !shown.contains(NEW_KEY.1),
+            "claim Debug leaks"
+        );
     }
 
     fn sign(body: &str, url: &str) -> String {
@@ -206,8 +391,10 @@ mod tests {
         let b = body(CALL);
         let call = decide(&b, Some(&sign(&b, URL))).map(|c| c.as_str().to_owned());
         assert_eq!(call.as_deref(), Ok(CALL));
-        // Signed over the URL with a trailing slash: still one of the candidates.
+        // Signed over the URL with a trailing slash or the default port: still a webhook URL.
         assert!(decide(&b, Some(&sign(&b, &format!("{URL}/")))).is_ok());
+        let with_port = "https://hooks.example.com:443/voice";
+        assert!(decide(&b, Some(&sign(&b, with_port))).is_ok());
     }
 
     #[test]
@@ -244,6 +431,10 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), WebhookRefusal::ALL.len());
+        assert_eq!(
+            WebhookRefusal::SharedKeyUnknown.to_string(),
+            "shared_key_unknown"
+        );
     }
 
     #[test]
