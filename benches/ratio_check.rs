@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     let req = ConnectRequest {
         signature: Presented::One("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         stream_token: Presented::Absent,
+        signature_settings: Presented::Absent,
         signed_url: "wss://abc123.execute-api.us-east-1.amazonaws.com/prod",
     };
     let judge = |frame: &str, creds| {

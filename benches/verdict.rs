@@ -102,6 +102,7 @@ fn verdicts(c: &mut Criterion) {
     let req = ConnectRequest {
         signature: Presented::One("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         stream_token: Presented::Absent,
+        signature_settings: Presented::Absent,
         signed_url: "wss://abc123.execute-api.us-east-1.amazonaws.com/prod",
     };
     assert!(decide_connect(&req, Some(&creds), AuthMode::Signature).is_err());

@@ -8,7 +8,9 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::domain::{decide_connect, ConnectRequest, DenyReason, Presented, VerifiedConnect};
+use crate::domain::{
+    decide_connect, ConnectRequest, DenyReason, Presented, VerifiedConnect, SIGNATURE_SETTINGS_HEADER,
+};
 use crate::state::AuthorizerState;
 
 /// The header Twilio signs the handshake with.
@@ -103,7 +105,12 @@ pub fn allow(proof: &VerifiedConnect, method_arn: &str) -> ApiGatewayCustomAutho
         "accountSid".into(),
         Value::from(proof.account_sid().as_str()),
     );
+    // `authMethod` is one of the two documented values (DESIGN.md §3); when both credentials
+    // verified, `authMethods` says so, so that no consumer meets a third value.
     context.insert("authMethod".into(), Value::from(proof.method().as_str()));
+    if let Some(both) = proof.methods() {
+        context.insert("authMethods".into(), Value::from(both));
+    }
     context.insert(
         "credential".into(),
         Value::from(proof.credential().to_string()),
@@ -159,6 +166,11 @@ pub async fn decide(
             let creds = state.credentials.get().await;
             let req = ConnectRequest {
                 signature: header(&event.headers, &event.multi_value_headers, SIGNATURE_HEADER),
+                signature_settings: header(
+                    &event.headers,
+                    &event.multi_value_headers,
+                    SIGNATURE_SETTINGS_HEADER,
+                ),
                 stream_token: query(&event, "token"),
                 signed_url: url,
             };

@@ -7,11 +7,11 @@ use lambda_http::{Body, Request, RequestExt as _, Response};
 
 use crate::clock::unix_now;
 use crate::config::WebhookConfig;
-use crate::domain::signature::candidate_urls;
+use crate::domain::signature::webhook_urls;
 use crate::domain::webhook::{
     precheck_webhook, twiml, verify_webhook, WebhookForm, WebhookRefusal,
 };
-use crate::domain::{mint_call_token, AccountSid, CallSid};
+use crate::domain::{mint_call_token, AccountSid, CallSid, Presented, SIGNATURE_SETTINGS_HEADER};
 use crate::state::WebhookState;
 
 /// The HTTP status of a refusal (the body is always empty).
@@ -26,6 +26,24 @@ fn status(reason: WebhookRefusal) -> u16 {
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A header that must come at most once: absent, once (repeats of one value count once), or
+/// repeated. A value that is not visible ASCII counts as a malformed one.
+fn single_header<'a>(req: &'a Request, name: &str) -> Presented<'a> {
+    let values: Vec<Option<&str>> = req
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect();
+    match values.as_slice() {
+        [] => Presented::Absent,
+        [first, rest @ ..] if rest.iter().all(|r| r == first) => {
+            Presented::One(first.unwrap_or(""))
+        }
+        _ => Presented::Repeated,
+    }
 }
 
 /// The URL Twilio signed: `STREAM_GATE_WEBHOOK_URL`, else API Gateway's
@@ -82,8 +100,9 @@ pub async fn handle(state: &WebhookState, req: Request) -> Response<Body> {
     };
     let (account_raw, call_raw) = (form.field("AccountSid"), form.field("CallSid"));
     let signature = header(&req, "x-twilio-signature");
-    let account = match precheck_webhook(&form, signature) {
-        Ok(account) => account,
+    let settings = single_header(&req, SIGNATURE_SETTINGS_HEADER);
+    let claim = match precheck_webhook(&form, signature, settings) {
+        Ok(claim) => claim,
         Err(reason) => return refuse(reason, account_raw, call_raw),
     };
     // Only now, with a signed request for a well-formed account, are credentials needed.
@@ -95,15 +114,10 @@ pub async fn handle(state: &WebhookState, req: Request) -> Response<Body> {
         );
     };
     let urls = signed_url(config, &req)
-        .map(|u| candidate_urls(&u))
+        .map(|u| webhook_urls(&u))
         .unwrap_or_default();
-    let call = match verify_webhook(
-        &credentials,
-        &form,
-        &account,
-        signature.unwrap_or_default(),
-        &urls,
-    ) {
+    let account = claim.account();
+    let call = match verify_webhook(&credentials, &form, &claim, &urls) {
         Ok(call) => call,
         Err(reason) => return refuse(reason, account_raw, call_raw),
     };

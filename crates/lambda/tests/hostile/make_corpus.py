@@ -22,6 +22,8 @@ OTHER_KEY = bytes(range(32, 64))  # not configured
 AUTH_TOKEN = "test-only-auth-token-not-a-secret"
 AUTH_TOKEN2 = "test-only-second-account-token"
 STREAM_TOKEN = "test-only-stream-token-0123456789abcdef"
+SHARED_KEY_ID = "KStestonly00000000000000000000001"  # twilioAccounts[0].sharedKeys[0]
+SHARED_KEY = "test-only-shared-key-secret-sha"
 URL = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod"
 EXP = 4102444800
 
@@ -37,6 +39,12 @@ def call_token(exp=EXP, key=KEY, account=AC, call=CA, version="v1"):
 
 def twilio_sig(token, url):
     return base64.b64encode(hmac.new(token.encode(), url.encode(), hashlib.sha1).digest()).decode()
+
+
+def shared_sig(url, algorithm, secret=SHARED_KEY):
+    """Twilio's shared-key signature: HMAC under the key's raw secret bytes, same string as before."""
+    digest = {"HMAC_SHA256": hashlib.sha256, "HMAC_SHA1": hashlib.sha1}[algorithm]
+    return base64.b64encode(hmac.new(secret.encode(), url.encode(), digest).digest()).decode()
 
 
 def dumps(obj):
@@ -270,6 +278,18 @@ def handshakes():
     case("mode both, only a signature", "stream_token_missing", {"X-Twilio-Signature": [sig]}, mode="both")
     case("mode both, only a stream token", "signature_missing", query={"token": [STREAM_TOKEN]}, mode="both")
     case("mode both, both valid", "allow", {"X-Twilio-Signature": [sig]}, {"token": [STREAM_TOKEN]}, mode="both")
+    settings = "X-Twilio-Webhooks-Signature-Settings"
+    for alg in ("HMAC_SHA256", "HMAC_SHA1"):
+        case(f"shared key, {alg}", "allow", {"X-Twilio-Signature": [shared_sig(URL, alg)], settings: [f"key={SHARED_KEY_ID},algorithm={alg}"]})
+    s256 = shared_sig(URL, "HMAC_SHA256")
+    case("shared key, unknown id", "shared_key_unknown", {"X-Twilio-Signature": [s256], settings: ["key=KSnotconfigured,algorithm=HMAC_SHA256"]})
+    case("shared key, no algorithm", "shared_key_algorithm_missing", {"X-Twilio-Signature": [s256], settings: [f"key={SHARED_KEY_ID}"]})
+    case("shared key, algorithm HMAC_MD5", "shared_key_algorithm_unsupported", {"X-Twilio-Signature": [s256], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_MD5"]})
+    case("shared key, settings garbage", "shared_key_settings_malformed", {"X-Twilio-Signature": [s256], settings: ["garbage"]})
+    case("shared key, settings repeated, differing", "shared_key_settings_malformed", {"X-Twilio-Signature": [s256], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA256", f"key={SHARED_KEY_ID},algorithm=HMAC_SHA1"]})
+    case("shared key, SHA1 signature sent as SHA256", "signature_mismatch", {"X-Twilio-Signature": [shared_sig(URL, "HMAC_SHA1")], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA256"]})
+    case("shared key, SHA256 signature sent as SHA1", "signature_mismatch", {"X-Twilio-Signature": [s256], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA1"]})
+    case("auth-token signature with a shared-key header", "signature_mismatch", {"X-Twilio-Signature": [sig], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA1"]})
     return H
 
 
