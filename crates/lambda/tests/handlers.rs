@@ -379,3 +379,117 @@ async fn webhook_refusals_have_their_status() {
         (503, String::new())
     );
 }
+
+// Shared-key signatures (Twilio's Webhooks configuration API), computed by Twilio's own Python
+// library: accepted at the handshake and at the webhook; wrong key id, wrong or missing algorithm
+// and SHA1/SHA256 confusion refused with their own reason codes.
+const SHARED_KEY_ID: &str = "KStestonly00000000000000000000001";
+const SHARED_KEY: &str = "test-only-shared-key-secret-sha";
+const SETTINGS: &str = "X-Twilio-Webhooks-Signature-Settings";
+const HANDSHAKE_URL: &str = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod";
+
+fn with_shared_key(mut e: Value, signature: &str, settings: &str, header_map: &str) -> Value {
+    if let Some(h) = e[header_map].as_object_mut() {
+        h.retain(|name, _| !name.eq_ignore_ascii_case("x-twilio-signature"));
+    }
+    e[header_map]["X-Twilio-Signature"] = json!(signature);
+    e[header_map][SETTINGS] = json!(settings);
+    e
+}
+
+#[tokio::test]
+async fn shared_key_signatures_from_twilios_library_at_the_handshake() {
+    use stream_gate_testkit::oracle::twilio_signature;
+    let state = authorizer_state(&[]);
+    let handshake = |sig: &str, settings: &str| {
+        let mut e = event("authorizer-unauthenticated.json");
+        e["multiValueHeaders"] = json!({});
+        let mut e = with_shared_key(e, sig, settings, "headers");
+        e["multiValueHeaders"] = json!({});
+        e
+    };
+    for alg in ["HMAC_SHA256", "HMAC_SHA1"] {
+        let sig = twilio_signature(SHARED_KEY, HANDSHAKE_URL, &[], alg);
+        let settings = format!("key={SHARED_KEY_ID},algorithm={alg}");
+        let (r, reason) = authorize(&state, handshake(&sig, &settings)).await;
+        assert_eq!(reason, None, "{alg}");
+        assert_eq!(r.context["credential"], "twilioAccounts[0].sharedKeys[0]");
+        assert_eq!(r.context["authMethod"], "twilio-signature");
+    }
+    let sha1 = twilio_signature(SHARED_KEY, HANDSHAKE_URL, &[], "HMAC_SHA1");
+    let sha256 = twilio_signature(SHARED_KEY, HANDSHAKE_URL, &[], "HMAC_SHA256");
+    for (sig, settings, expected) in [
+        (
+            &sha256,
+            "key=KSother,algorithm=HMAC_SHA256".to_owned(),
+            DenyReason::SharedKeyUnknown,
+        ),
+        (
+            &sha256,
+            format!("key={SHARED_KEY_ID}"),
+            DenyReason::SharedKeyAlgorithmMissing,
+        ),
+        (
+            &sha256,
+            format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA512"),
+            DenyReason::SharedKeyAlgorithmUnsupported,
+        ),
+        (
+            &sha1,
+            format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA256"),
+            DenyReason::SignatureMismatch,
+        ),
+        (
+            &sha256,
+            format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA1"),
+            DenyReason::SignatureMismatch,
+        ),
+    ] {
+        let (_, reason) = authorize(&state, handshake(sig, &settings)).await;
+        assert_eq!(reason, Some(expected), "settings {settings}");
+    }
+}
+
+#[tokio::test]
+async fn shared_key_signatures_from_twilios_library_at_the_webhook() {
+    use stream_gate_testkit::oracle::twilio_signature;
+    let state = webhook_state(&[]);
+    let url = "https://hooks.example.com/voice";
+    let body = event("voice-webhook.json")["body"]
+        .as_str()
+        .expect("body")
+        .to_owned();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let post = |sig: &str, settings: &str| {
+        with_shared_key(event("voice-webhook.json"), sig, settings, "headers")
+    };
+    for alg in ["HMAC_SHA256", "HMAC_SHA1"] {
+        let sig = twilio_signature(SHARED_KEY, url, &params, alg);
+        let (status, body) = webhook(
+            &state,
+            post(&sig, &format!("key={SHARED_KEY_ID},algorithm={alg}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{alg}");
+        assert!(body.contains("<Parameter name=\"token\""), "{alg}");
+    }
+    let sha1 = twilio_signature(SHARED_KEY, url, &params, "HMAC_SHA1");
+    for settings in [
+        "key=KSother,algorithm=HMAC_SHA1".to_owned(),
+        format!("key={SHARED_KEY_ID}"),
+        format!("key={SHARED_KEY_ID},algorithm=HMAC_MD5"),
+        format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA256"),
+    ] {
+        assert_eq!(
+            webhook(&state, post(&sha1, &settings)).await.0,
+            403,
+            "{settings}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod fault_proxy;
 pub mod moto;
+pub mod oracle;
 pub mod runtime_api;
 
 use std::path::PathBuf;

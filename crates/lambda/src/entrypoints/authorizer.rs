@@ -9,7 +9,8 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::domain::{
-    decide_connect, ConnectRequest, DenyReason, Presented, VerifiedConnect, SIGNATURE_SETTINGS_HEADER,
+    decide_connect, ConnectRequest, DenyReason, Presented, VerifiedConnect,
+    SIGNATURE_SETTINGS_HEADER,
 };
 use crate::state::AuthorizerState;
 
