@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod clock;
 pub mod config;
 pub mod entrypoints;
+pub mod iam;
 pub mod logging;
 pub mod partition;
 pub mod state;

@@ -1,0 +1,59 @@
+//! Every AWS API call each binary can make, with the IAM action and the resource ARN that call is
+//! authorised against. `crates/lambda/tests/iam_policy.rs` evaluates the SAM template's policy
+//! statements for each function against this list (tools/check_iam.py): a call not granted fails,
+//! and so does a grant no call needs. Add a line here with every new SDK call.
+//!
+//! Placeholders: `{partition}`, `{region}`, `{account}`, `{api_id}`, `{stage}`, `{connection_id}`,
+//! `{secret_arn}`.
+
+use serde_json::{json, Value};
+
+/// One AWS API call and what IAM checks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsCall {
+    /// The API operation (e.g. `DeleteConnection`).
+    pub operation: &'static str,
+    /// The IAM action it needs.
+    pub action: &'static str,
+    /// The resource ARN IAM evaluates (for execute-api, the HTTP verb is part of it).
+    pub resource: &'static str,
+}
+
+/// `GetSecretValue` of the credentials document (every binary, `SecretsManagerSource`).
+pub const GET_SECRET_VALUE: AwsCall = AwsCall {
+    operation: "GetSecretValue",
+    action: "secretsmanager:GetSecretValue",
+    resource: "{secret_arn}",
+};
+
+/// `DeleteConnection` on `@connections` (the router's `ManagementApiCloser`): IAM authorises it on
+/// `DELETE`, not `POST` (API Gateway's "Use @connections commands in your backend service").
+pub const DELETE_CONNECTION: AwsCall = AwsCall {
+    operation: "DeleteConnection",
+    action: "execute-api:ManageConnections",
+    resource:
+        "arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/DELETE/@connections/{connection_id}",
+};
+
+/// The calls of each function of template.yaml, by its logical id.
+pub const CALLS: &[(&str, &[AwsCall])] = &[
+    ("AuthorizerFunction", &[GET_SECRET_VALUE]),
+    ("RouterFunction", &[GET_SECRET_VALUE, DELETE_CONNECTION]),
+    ("VoiceWebhookFunction", &[GET_SECRET_VALUE]),
+];
+
+/// [`CALLS`] as JSON, the input of tools/check_iam.py.
+pub fn calls_json() -> Value {
+    Value::Object(
+        CALLS
+            .iter()
+            .map(|(function, calls)| {
+                let calls: Vec<Value> = calls
+                    .iter()
+                    .map(|c| json!({"operation": c.operation, "action": c.action, "resource": c.resource}))
+                    .collect();
+                ((*function).to_owned(), Value::from(calls))
+            })
+            .collect(),
+    )
+}
