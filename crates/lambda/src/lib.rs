@@ -11,6 +11,7 @@ pub mod config;
 pub mod entrypoints;
 pub mod iam;
 pub mod logging;
+pub mod metrics;
 pub mod partition;
 pub mod state;
 

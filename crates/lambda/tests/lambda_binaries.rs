@@ -187,13 +187,32 @@ async fn router_accepts_a_legitimate_stream_and_closes_a_wrong_account_start() {
 }
 
 #[tokio::test]
-async fn router_treats_gone_as_closed_and_survives_endpoint_failures() {
-    for (status, expected) in [
-        (StatusCode::GONE, "AlreadyGone"),
-        (StatusCode::INTERNAL_SERVER_ERROR, "failed:"),
-    ] {
+async fn router_treats_gone_as_closed_and_a_failed_close_is_loud() {
+    let path = creds_path();
+    // 410: already gone, as good as closed; one request, no failure.
+    let mgmt = ManagementEndpoint::start(StatusCode::GONE).await;
+    let f = Function::start(
+        ROUTER,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
+        ],
+    )
+    .await;
+    let mut e = event("default-media.json");
+    e["body"] = json!("{not json");
+    assert_eq!(f.respond(e).await["statusCode"], 200);
+    let out = f.output().await.join("\n");
+    assert!(
+        out.contains("AlreadyGone") && !out.contains("close_failed"),
+        "{out}"
+    );
+    assert_eq!(mgmt.seen().len(), 1);
+
+    // 403 (the role cannot DeleteConnection) and 500: retried once, then close_failed at ERROR
+    // with the AWS error code, and the CloseFailed metric in Embedded Metric Format.
+    for status in [StatusCode::FORBIDDEN, StatusCode::INTERNAL_SERVER_ERROR] {
         let mgmt = ManagementEndpoint::start(status).await;
-        let path = creds_path();
         let mut f = Function::start(
             ROUTER,
             &[
@@ -205,13 +224,32 @@ async fn router_treats_gone_as_closed_and_survives_endpoint_failures() {
         let mut e = event("default-media.json");
         e["body"] = json!("{not json");
         assert_eq!(f.respond(e).await["statusCode"], 200);
-        let out = f.output().await.join("\n");
-        assert!(
-            out.contains("frame_not_json") && out.contains(expected),
-            "{status}: {out}"
+        assert_eq!(mgmt.seen().len(), 2, "{status}: one attempt and one retry");
+        let lines = f.output().await;
+        let failed: Vec<Value> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == "close_failed")
+            .collect();
+        assert_eq!(failed.len(), 1, "{status}: {lines:?}");
+        assert_eq!(failed[0]["level"], "ERROR");
+        assert_eq!(failed[0]["reason"], "frame_not_json");
+        assert_eq!(failed[0]["attempts"], 2);
+        let code = failed[0]["aws_error"].as_str().unwrap_or("").to_owned();
+        assert!(!code.is_empty(), "{status}: the AWS error code is logged");
+        let emf: Vec<Value> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect();
+        assert_eq!(emf.len(), 1, "{status}: one EMF line: {lines:?}");
+        assert_eq!(
+            emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "StreamGate"
         );
-        assert!(!mgmt.seen().is_empty());
-        // Still answering.
+        assert_eq!(emf[0]["CloseFailed"], 1);
+        assert_eq!(emf[0]["reason"], code.as_str());
+        // Still answering, still running.
         assert_eq!(
             f.respond(event("default-media.json")).await["statusCode"],
             200

@@ -171,3 +171,124 @@ async fn no_secret_value_reaches_any_output() {
         );
     }
 }
+
+/// `RUST_LOG=trace` (and every module at trace) for all three binaries over every shipped event:
+/// no signature, stream token, call token, auth token or key reaches the output, nor any event's
+/// headers, query string or body.
+#[tokio::test]
+async fn nothing_secret_at_trace_level() {
+    let creds = support::repo_file("events/credentials.test.json")
+        .display()
+        .to_string();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&creds).expect("test credentials"))
+            .expect("json");
+    // Every secret of the document.
+    let mut secrets: Vec<String> = vec![];
+    for account in doc["twilioAccounts"].as_array().into_iter().flatten() {
+        for t in account["authTokens"].as_array().into_iter().flatten() {
+            secrets.push(t.as_str().unwrap_or_default().to_owned());
+        }
+        for k in account["sharedKeys"].as_array().into_iter().flatten() {
+            secrets.push(k["secret"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    for t in doc["streamTokens"].as_array().into_iter().flatten() {
+        secrets.push(t["token"].as_str().unwrap_or_default().to_owned());
+    }
+    for k in doc["callTokenKeys"].as_array().into_iter().flatten() {
+        secrets.push(k.as_str().unwrap_or_default().to_owned());
+    }
+    // Every presented credential of the events, and their bodies.
+    let mut presented: Vec<String> = vec![];
+    let files: Vec<String> = std::fs::read_dir(support::repo_file("events"))
+        .expect("events/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.ends_with(".json") && n != "credentials.test.json" && !n.starts_with("sam-local")
+        })
+        .collect();
+    assert!(files.len() >= 12, "{files:?}");
+    for name in &files {
+        let e = event(name);
+        for map in ["headers", "multiValueHeaders"] {
+            for (k, v) in e[map].as_object().into_iter().flatten() {
+                if k.eq_ignore_ascii_case("x-twilio-signature") {
+                    let values = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+                    presented.extend(values.iter().filter_map(Value::as_str).map(str::to_owned));
+                }
+            }
+        }
+        for q in ["queryStringParameters", "multiValueQueryStringParameters"] {
+            for (_, v) in e[q].as_object().into_iter().flatten() {
+                let values = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+                presented.extend(values.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+        }
+        if let Some(body) = e["body"].as_str().filter(|b| b.len() >= 16) {
+            presented.push(body.to_owned());
+            if let Ok(frame) = serde_json::from_str::<Value>(body) {
+                if let Some(t) = frame["start"]["customParameters"]["token"].as_str() {
+                    presented.push(t.to_owned());
+                }
+            }
+        }
+    }
+    assert!(
+        presented.len() >= 6,
+        "the events present credentials: {}",
+        presented.len()
+    );
+
+    let mgmt = ManagementEndpoint::start(StatusCode::NO_CONTENT).await;
+    let trace = [
+        ("RUST_LOG", "trace"),
+        ("STREAM_GATE_SECRET_FILE", creds.as_str()),
+        ("STREAM_GATE_MANAGEMENT_ENDPOINT", mgmt.url.as_str()),
+        ("STREAM_GATE_STREAM_URL", "wss://gate.example.com/prod"),
+        ("STREAM_GATE_WEBHOOK_URL", "https://hooks.example.com/voice"),
+    ];
+    let mut output = vec![];
+    for (binary, prefix) in [
+        (env!("CARGO_BIN_EXE_authorizer"), "authorizer-"),
+        (env!("CARGO_BIN_EXE_router"), ""),
+        (env!("CARGO_BIN_EXE_voice-webhook"), "voice-webhook"),
+    ] {
+        let f = Function::start(binary, &trace).await;
+        for name in &files {
+            let for_router = !name.starts_with("authorizer-") && !name.starts_with("voice-webhook");
+            if (prefix.is_empty() && for_router) || (!prefix.is_empty() && name.starts_with(prefix))
+            {
+                f.respond(event(name)).await;
+            }
+        }
+        let out = f.output().await;
+        assert!(
+            out.iter().any(|l| l.contains("\"level\":\"TRACE\"")
+                || l.contains("\"level\":\"DEBUG\"")
+                || l.contains("\"level\":\"INFO\"")),
+            "{binary} logged something at trace level"
+        );
+        output.extend(out);
+    }
+    let all = output.join("\n");
+    for s in secrets.iter().chain(presented.iter()) {
+        assert!(
+            !s.is_empty() && !all.contains(s.as_str()),
+            "a secret or an event's content reached the output at trace level"
+        );
+    }
+    for field in [
+        "X-Twilio-Signature",
+        "x-twilio-signature",
+        "customParameters",
+        "queryStringParameters",
+        "\"headers\"",
+    ] {
+        assert!(
+            !all.contains(field),
+            "{field} reached the output at trace level"
+        );
+    }
+}

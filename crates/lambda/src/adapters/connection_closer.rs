@@ -61,9 +61,12 @@ impl ManagementApiCloser {
                     .operation_attempt_timeout(Duration::from_millis(1000))
                     .operation_timeout(Duration::from_millis(1500))
                     .build();
+                // One request per attempt: the router retries a failed close itself, once, and
+                // only when the invocation has time left (entrypoints::router).
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
                     .endpoint_url(endpoint)
                     .timeout_config(timeouts)
+                    .retry_config(aws_config::retry::RetryConfig::disabled())
                     .build();
                 let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
                 *slot = Some((endpoint.to_owned(), client.clone()));

@@ -13,7 +13,10 @@ async fn main() -> Result<(), Error> {
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<ApiGatewayProxyResponse, Error>(router::handle(state, event.payload).await.0)
+            let deadline = router::deadline_of(event.context.deadline);
+            Ok::<ApiGatewayProxyResponse, Error>(
+                router::handle_until(state, event.payload, deadline).await.0,
+            )
         },
     ))
     .await

@@ -7,10 +7,15 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use serde_json::Value;
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use crate::clock::unix_now;
 use crate::domain::{
     judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CloseReason, Verdict,
 };
+use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
 use crate::state::RouterState;
 
@@ -79,6 +84,15 @@ pub async fn handle(
     state: &RouterState,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> (ApiGatewayProxyResponse, RouterOutcome) {
+    handle_until(state, event, Instant::now() + DEFAULT_INVOCATION_BUDGET).await
+}
+
+/// [`handle`] with the invocation's deadline (the Lambda context's), which bounds the close retry.
+pub async fn handle_until(
+    state: &RouterState,
+    event: ApiGatewayWebsocketProxyRequest,
+    deadline: Instant,
+) -> (ApiGatewayProxyResponse, RouterOutcome) {
     let ctx = &event.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or("-");
     let route = ctx.route_key.as_deref().unwrap_or("$default");
@@ -121,7 +135,15 @@ pub async fn handle(
                     RouterOutcome::Accepted(a)
                 }
                 Verdict::Close(reason) => {
-                    close(state, &event, connection_id, account.as_ref(), reason).await;
+                    close(
+                        state,
+                        &event,
+                        connection_id,
+                        account.as_ref(),
+                        reason,
+                        deadline,
+                    )
+                    .await;
                     RouterOutcome::Closed(reason)
                 }
             };
@@ -193,12 +215,31 @@ fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Acce
     }
 }
 
+/// The instant of a Lambda deadline given in Unix milliseconds (the runtime's `Context::deadline`).
+pub fn deadline_of(deadline_ms: u64) -> Instant {
+    let left = deadline_ms.saturating_sub(crate::clock::unix_now_ms());
+    Instant::now() + Duration::from_millis(left)
+}
+
+/// What one close attempt may take: the Management API client's operation timeout (1.5 s) and a
+/// margin. A retry starts only when this much of the invocation is left.
+pub const CLOSE_ATTEMPT_BUDGET: Duration = Duration::from_millis(1600);
+
+/// How long an invocation may run when the caller gives no deadline: the template's 5 s Lambda
+/// timeout, less a margin for the runtime's own answer.
+pub const DEFAULT_INVOCATION_BUDGET: Duration = Duration::from_millis(4500);
+
+/// Closes the connection. A failure other than 410 (which counts as closed) is retried once when
+/// the invocation has time for another attempt; a close that still fails is loud: `close_failed`
+/// at ERROR with the AWS error code, and the `CloseFailed` metric. Never panics, never returns an
+/// error to the runtime (API Gateway would retry nothing, and the frame's answer is 200 anyway).
 async fn close(
     state: &RouterState,
     event: &ApiGatewayWebsocketProxyRequest,
     connection_id: &str,
     account: Option<&AccountSid>,
     reason: CloseReason,
+    deadline: Instant,
 ) {
     let account_sid = account.map(AccountSid::as_str).unwrap_or("-");
     let Some(endpoint) = management_endpoint(
@@ -206,19 +247,43 @@ async fn close(
         state.config.region.as_deref(),
         event,
     ) else {
-        tracing::error!(
-            route = "$default",
-            decision = "close",
-            connection_id,
-            account_sid,
-            reason = reason.code(),
-            close_result = "no_endpoint"
-        );
+        close_failed(connection_id, account_sid, reason, "no_endpoint", 0);
         return;
     };
-    let result = match state.closer.close(&endpoint, connection_id).await {
-        Ok(o) => format!("{o:?}"),
-        Err(e) => format!("failed:{}", e.code),
-    };
-    tracing::warn!(route = "$default", decision = "close", connection_id, account_sid, reason = reason.code(), close_result = %result);
+    let mut attempts = 1;
+    let mut result = state.closer.close(&endpoint, connection_id).await;
+    if let Err(first) = &result {
+        if deadline.saturating_duration_since(Instant::now()) >= CLOSE_ATTEMPT_BUDGET {
+            tracing::warn!(route = "$default", event = "close_retry", connection_id, reason = reason.code(), aws_error = %first.code);
+            attempts += 1;
+            result = state.closer.close(&endpoint, connection_id).await;
+        }
+    }
+    match result {
+        Ok(outcome) => {
+            tracing::warn!(route = "$default", decision = "close", connection_id, account_sid,
+                reason = reason.code(), close_result = ?outcome, attempts);
+        }
+        Err(e) => close_failed(connection_id, account_sid, reason, &e.code, attempts),
+    }
+}
+
+fn close_failed(
+    connection_id: &str,
+    account_sid: &str,
+    reason: CloseReason,
+    aws_error: &str,
+    attempts: u32,
+) {
+    tracing::error!(
+        route = "$default",
+        decision = "close",
+        event = "close_failed",
+        connection_id,
+        account_sid,
+        reason = reason.code(),
+        aws_error,
+        attempts
+    );
+    metrics::count(Metric::CloseFailed, aws_error);
 }

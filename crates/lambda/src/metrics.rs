@@ -1,0 +1,73 @@
+//! Metrics as CloudWatch Embedded Metric Format: one JSON object per line on standard output, which
+//! CloudWatch Logs turns into a metric (namespace `StreamGate`) with no API call and no permission.
+//! Each metric is emitted with its `reason` dimension and once without dimensions, so that one
+//! alarm covers every reason (alarms cannot aggregate over a dimension).
+
+use std::io::Write as _;
+
+use serde_json::json;
+
+/// The namespace of every stream-gate metric.
+pub const NAMESPACE: &str = "StreamGate";
+
+/// The metrics stream-gate emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `DeleteConnection` failed (after its retry): an offender may still be connected.
+    CloseFailed,
+}
+
+impl Metric {
+    /// The CloudWatch metric name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::CloseFailed => "CloseFailed",
+        }
+    }
+}
+
+/// The EMF document for one count of `metric` with dimension `reason` at `timestamp_ms`.
+pub fn emf_line(metric: Metric, reason: &str, timestamp_ms: u64) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["reason"], []],
+                "Metrics": [{"Name": metric.name(), "Unit": "Count"}],
+            }],
+        },
+        "reason": reason,
+        metric.name(): 1,
+    })
+    .to_string()
+}
+
+/// Emits one count of `metric` (reason: a short code, never a secret or attacker-chosen text).
+pub fn count(metric: Metric, reason: &str) {
+    let line = emf_line(metric, reason, crate::clock::unix_now_ms());
+    // One write of one line: Lambda captures stdout line by line.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_is_what_cloudwatch_reads() {
+        let v: serde_json::Value =
+            serde_json::from_str(&emf_line(Metric::CloseFailed, "AccessDeniedException", 7))
+                .expect("json");
+        assert_eq!(v["_aws"]["Timestamp"], 7);
+        let m = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Namespace"], "StreamGate");
+        assert_eq!(m["Dimensions"], json!([["reason"], []]));
+        assert_eq!(
+            m["Metrics"],
+            json!([{"Name": "CloseFailed", "Unit": "Count"}])
+        );
+        assert_eq!(v["reason"], "AccessDeniedException");
+        assert_eq!(v["CloseFailed"], 1);
+    }
+}
