@@ -75,6 +75,8 @@ def check(template, mode):
         "IsBoth": mode == "both",
         "CreateSecret": True,
         "HasPublicUrl": False,
+        "BothTracks": False,
+        "HasAlarmTopic": False,
     }
     res = resolve(rendered["Resources"], {"__conditions": conds})
     by_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
@@ -111,6 +113,10 @@ def check(template, mode):
     ]
     if manage != ["RouterFunctionRole"]:
         fail(f"{mode}: roles with ManageConnections: {manage}")
+    # A failed close is loud: the CloseFailed alarm exists on the router's metric.
+    alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
+    if not any(a.get("Namespace") == "StreamGate" and a.get("MetricName") == "CloseFailed" for a in alarms):
+        fail(f"{mode}: no CloudWatch alarm on StreamGate/CloseFailed")
     print(f"check_template: {mode}: ok")
 
 
