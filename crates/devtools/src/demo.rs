@@ -225,6 +225,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             source: Box::new(FileSource::new(path.clone())),
             auth_mode: AuthMode::Either,
             call_token: CallTokenPolicy::Required,
+            call_state: stream_gate_lambda::config::CallStateMode::Memory,
         })
         .await?;
         let rows = run_scenarios(&gateway, &me, &other, opts).await;

@@ -57,15 +57,23 @@ pub enum Frame<'a> {
     },
     /// `stop`: the stream ended.
     Stop {
+        /// Top-level `streamSid`.
+        stream_sid: StreamSid,
         /// `stop.accountSid`.
         account_sid: AccountSid,
         /// `stop.callSid`.
         call_sid: CallSid,
     },
     /// `mark`: a playback marker came back.
-    Mark,
+    Mark {
+        /// Top-level `streamSid`.
+        stream_sid: StreamSid,
+    },
     /// `dtmf`: a key press.
-    Dtmf,
+    Dtmf {
+        /// Top-level `streamSid`.
+        stream_sid: StreamSid,
+    },
     /// An event name Twilio may add later: ignored and counted.
     Unknown,
 }
@@ -79,9 +87,21 @@ impl Frame<'_> {
             Self::Start(_) => "start",
             Self::Media { .. } => "media",
             Self::Stop { .. } => "stop",
-            Self::Mark => "mark",
-            Self::Dtmf => "dtmf",
+            Self::Mark { .. } => "mark",
+            Self::Dtmf { .. } => "dtmf",
             Self::Unknown => "unknown",
+        }
+    }
+
+    /// The top-level `streamSid` of the events that must belong to a recorded start (`media`,
+    /// `mark`, `dtmf`, `stop`); `None` for `connected`, `start` and unknown events.
+    pub fn stream_sid(&self) -> Option<&StreamSid> {
+        match self {
+            Self::Media { stream_sid, .. }
+            | Self::Stop { stream_sid, .. }
+            | Self::Mark { stream_sid }
+            | Self::Dtmf { stream_sid } => Some(stream_sid),
+            Self::Connected | Self::Start(_) | Self::Unknown => None,
         }
     }
 }
@@ -275,7 +295,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
             _ => Err(CloseReason::ConnectedMalformed),
         },
         "stop" => {
-            stream_sid(&env)?;
+            let stream_sid = stream_sid(&env)?;
             sequence_number(&env)?;
             let b: StopBody<'_> = body(env.stop).ok_or(CloseReason::StopMalformed)?;
             match (
@@ -283,6 +303,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
                 CallSid::parse(&b.call_sid),
             ) {
                 (Ok(account_sid), Ok(call_sid)) => Ok(Frame::Stop {
+                    stream_sid,
                     account_sid,
                     call_sid,
                 }),
@@ -290,19 +311,19 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
             }
         }
         "mark" => {
-            stream_sid(&env)?;
+            let stream_sid = stream_sid(&env)?;
             sequence_number(&env)?;
             body::<MarkBody<'_>>(env.mark)
-                .map(|_| Frame::Mark)
+                .map(|_| Frame::Mark { stream_sid })
                 .ok_or(CloseReason::MarkMalformed)
         }
         "dtmf" => {
-            stream_sid(&env)?;
+            let stream_sid = stream_sid(&env)?;
             sequence_number(&env)?;
             let b: DtmfBody<'_> = body(env.dtmf).ok_or(CloseReason::DtmfMalformed)?;
             let digit_ok = matches!(b.digit.as_bytes(), [d] if d.is_ascii_digit() || b"*#ABCDabcd".contains(d));
             if b.track == "inbound_track" && digit_ok {
-                Ok(Frame::Dtmf)
+                Ok(Frame::Dtmf { stream_sid })
             } else {
                 Err(CloseReason::DtmfMalformed)
             }

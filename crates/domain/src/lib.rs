@@ -1,6 +1,7 @@
 //! The pure domain: no AWS types, no I/O, time passed in.
 
 pub mod base64check;
+pub mod call_state;
 pub mod call_token;
 pub mod connect;
 pub mod credentials;

@@ -132,6 +132,16 @@ reason_enum!(
         MarkMalformed => "mark_malformed",
         /// `dtmf` body missing or of the wrong shape.
         DtmfMalformed => "dtmf_malformed",
+        /// Call state: a second `start` on a connection that already has one.
+        StartRepeated => "start_repeated",
+        /// Call state: `media`/`mark`/`dtmf`/`stop` with no recorded start, after the start grace.
+        MediaBeforeStart => "media_before_start",
+        /// Call state: a frame's `streamSid` differs from the recorded start's.
+        StreamSidMismatch => "stream_sid_mismatch",
+        /// Call state: the call token already opened another connection.
+        CallTokenReused => "call_token_reused",
+        /// Call state: the store could not record a `start` (fail closed).
+        CallStateUnavailable => "call_state_unavailable",
     }
 );
 
@@ -154,6 +164,8 @@ reason_enum!(
         SignatureMismatch => "webhook_signature_mismatch",
         /// No credentials document, or it has no call-token key.
         CredentialsUnavailable => "credentials_unavailable",
+        /// Call state is on and the store could not record or read the call's token (fail closed).
+        CallStateUnavailable => "call_state_unavailable",
         /// `X-Twilio-Webhooks-Signature-Settings` names a shared key id that no account configures.
         SharedKeyUnknown => "shared_key_unknown",
         /// The settings header has a `key=` but no `algorithm=`.

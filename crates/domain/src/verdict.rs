@@ -146,6 +146,7 @@ pub fn judge_parsed(
         Frame::Stop {
             account_sid,
             call_sid,
+            ..
         } => {
             if account_sid == expected {
                 Verdict::Accept(Accepted::Stop {
@@ -155,8 +156,8 @@ pub fn judge_parsed(
                 Verdict::Close(CloseReason::StopAccountMismatch)
             }
         }
-        Frame::Mark => Verdict::Accept(Accepted::Mark),
-        Frame::Dtmf => Verdict::Accept(Accepted::Dtmf),
+        Frame::Mark { .. } => Verdict::Accept(Accepted::Mark),
+        Frame::Dtmf { .. } => Verdict::Accept(Accepted::Dtmf),
         Frame::Unknown => Verdict::Accept(Accepted::Unknown),
     }
 }

@@ -17,6 +17,24 @@ pub mod defaults {
     pub const SECRET_MAX_STALE_SECS: u64 = 3600;
     /// `STREAM_GATE_CALL_TOKEN_TTL_SECS`: the stream starts seconds after the webhook answers.
     pub const CALL_TOKEN_TTL_SECS: u64 = 300;
+    /// `STREAM_GATE_START_GRACE_MS`: frames of one connection run concurrently, so the first media
+    /// frame may be judged before the start's write lands.
+    pub const START_GRACE_MS: u64 = crate::domain::call_state::DEFAULT_START_GRACE_MS;
+}
+
+/// `STREAM_GATE_CALL_STATE` (DESIGN.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CallStateMode {
+    /// `off` (the binaries' default): stateless, as SECURITY.md describes.
+    #[default]
+    Off,
+    /// `memory`: in-process (the local gateway, tests).
+    Memory,
+    /// `dynamodb`: the table named by `STREAM_GATE_CALL_TABLE` (the SAM template's default).
+    DynamoDb {
+        /// The table.
+        table: String,
+    },
 }
 
 /// A variable that is set to something unusable.
@@ -73,6 +91,10 @@ pub struct RouterConfig {
     pub management_endpoint: Option<String>,
     /// `AWS_REGION` (set by Lambda), read once: the execute-api host of a custom-domain event.
     pub region: Option<String>,
+    /// Per-connection call state.
+    pub call_state: CallStateMode,
+    /// How long after `connectedAt` a frame may precede the recorded start (dropped, not closed).
+    pub start_grace: Duration,
 }
 
 /// The voice webhook's configuration.
@@ -87,6 +109,8 @@ pub struct WebhookConfig {
     pub webhook_url: Option<String>,
     /// Call token lifetime.
     pub call_token_ttl: Duration,
+    /// Per-call state: a repeated webhook for a CallSid answers the same token.
+    pub call_state: CallStateMode,
 }
 
 /// Reads variables through a lookup function (the process environment, or a map in tests).
@@ -140,6 +164,52 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 problem: format!("must start with {expected}"),
             }),
             other => Ok(other),
+        }
+    }
+
+    fn call_state(&self) -> Result<CallStateMode, ConfigError> {
+        let table = self.value("STREAM_GATE_CALL_TABLE");
+        match self
+            .value("STREAM_GATE_CALL_STATE")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("off") => Ok(CallStateMode::Off),
+            Some("memory") => Ok(CallStateMode::Memory),
+            Some("dynamodb") => match table {
+                Some(table) => Ok(CallStateMode::DynamoDb {
+                    table: table.trim().to_owned(),
+                }),
+                None => Err(ConfigError {
+                    variable: "STREAM_GATE_CALL_TABLE",
+                    problem: "required when STREAM_GATE_CALL_STATE=dynamodb".into(),
+                }),
+            },
+            Some(_) => Err(ConfigError {
+                variable: "STREAM_GATE_CALL_STATE",
+                problem: "expected dynamodb, memory or off".into(),
+            }),
+        }
+    }
+
+    fn milliseconds(
+        &self,
+        var: &'static str,
+        default: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        match self.value(var) {
+            None => Ok(Duration::from_millis(default)),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= max)
+                .map(Duration::from_millis)
+                .ok_or_else(|| ConfigError {
+                    variable: var,
+                    problem: format!("expected whole milliseconds from 0 to {max}"),
+                }),
         }
     }
 
@@ -204,6 +274,12 @@ impl RouterConfig {
                 "https:// or http://",
             )?,
             region: env.value("AWS_REGION"),
+            call_state: env.call_state()?,
+            start_grace: env.milliseconds(
+                "STREAM_GATE_START_GRACE_MS",
+                defaults::START_GRACE_MS,
+                60_000,
+            )?,
         })
     }
 }
@@ -237,6 +313,7 @@ impl WebhookConfig {
                 defaults::CALL_TOKEN_TTL_SECS,
                 86_400,
             )?,
+            call_state: env.call_state()?,
         })
     }
 }
@@ -354,6 +431,49 @@ mod tests {
         ] {
             let err = WebhookConfig::from_lookup(lookup(&[STREAM, (k, v)])).err();
             assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn call_state_and_grace() {
+        let r = RouterConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(r.call_state, CallStateMode::Off);
+        assert_eq!(r.start_grace, Duration::from_millis(2000));
+        let r = RouterConfig::from_lookup(lookup(&[
+            ("STREAM_GATE_CALL_STATE", "dynamodb"),
+            ("STREAM_GATE_CALL_TABLE", "calls"),
+            ("STREAM_GATE_START_GRACE_MS", "0"),
+        ]))
+        .expect("ok");
+        assert_eq!(
+            r.call_state,
+            CallStateMode::DynamoDb {
+                table: "calls".into()
+            }
+        );
+        assert_eq!(r.start_grace, Duration::ZERO);
+        let w = WebhookConfig::from_lookup(lookup(&[STREAM, ("STREAM_GATE_CALL_STATE", "memory")]));
+        assert_eq!(w.map(|w| w.call_state), Ok(CallStateMode::Memory));
+        for (pairs, var) in [
+            (
+                vec![("STREAM_GATE_CALL_STATE", "dynamodb")],
+                "STREAM_GATE_CALL_TABLE",
+            ),
+            (
+                vec![("STREAM_GATE_CALL_STATE", "redis")],
+                "STREAM_GATE_CALL_STATE",
+            ),
+            (
+                vec![("STREAM_GATE_START_GRACE_MS", "60001")],
+                "STREAM_GATE_START_GRACE_MS",
+            ),
+            (
+                vec![("STREAM_GATE_START_GRACE_MS", "2s")],
+                "STREAM_GATE_START_GRACE_MS",
+            ),
+        ] {
+            let err = RouterConfig::from_lookup(lookup(&pairs)).err();
+            assert_eq!(err.map(|e| e.variable), Some(var), "{pairs:?}");
         }
     }
 

@@ -1,5 +1,7 @@
 //! The JSON log subscriber of every binary.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tracing::Level;
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::prelude::*;
@@ -28,8 +30,48 @@ pub fn init_logging() {
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
+/// A log line that repeats at most once per interval (a failing dependency would otherwise log 50
+/// lines a second per call): [`Throttled::admit`] says whether to log now, and how many were
+/// suppressed since the last line.
+#[derive(Debug, Default)]
+pub struct Throttled {
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+/// The interval of [`Throttled`].
+pub const THROTTLED_INTERVAL_MS: u64 = 10_000;
+
+impl Throttled {
+    /// `Some(suppressed)` when a line may be logged at `now_ms`, else `None` (and counted).
+    pub fn admit(&self, now_ms: u64) -> Option<u64> {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now_ms.saturating_sub(last) >= THROTTLED_INTERVAL_MS;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn throttled_logs_once_per_interval() {
+        let t = Throttled::default();
+        assert_eq!(t.admit(1_000), Some(0));
+        assert_eq!(t.admit(1_001), None);
+        assert_eq!(t.admit(10_999), None);
+        assert_eq!(t.admit(11_000), Some(2));
+        assert_eq!(t.admit(11_001), None);
+    }
+
     use super::*;
 
     #[test]

@@ -15,6 +15,8 @@ pub const NAMESPACE: &str = "StreamGate";
 pub enum Metric {
     /// `DeleteConnection` failed (after its retry): an offender may still be connected.
     CloseFailed,
+    /// The call-state store could not answer (a start was closed, or a frame dropped).
+    CallStateUnavailable,
 }
 
 impl Metric {
@@ -22,6 +24,7 @@ impl Metric {
     pub const fn name(self) -> &'static str {
         match self {
             Metric::CloseFailed => "CloseFailed",
+            Metric::CallStateUnavailable => "CallStateUnavailable",
         }
     }
 }

@@ -6,12 +6,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::{
-    ConnectionCloser, CredentialCache, DocumentSource, FileSource, ManagementApiCloser,
-    SecretsManagerSource,
+    CallStateStore, ConnectionCloser, CredentialCache, DocumentSource, DynamoDbStore, FileSource,
+    ManagementApiCloser, MemoryStore, SecretsManagerSource, VerifiedCache,
 };
 use crate::config::{
-    AuthorizerConfig, ConfigError, CredentialsConfig, RouterConfig, SecretLocation, WebhookConfig,
+    AuthorizerConfig, CallStateMode, ConfigError, CredentialsConfig, RouterConfig, SecretLocation,
+    WebhookConfig,
 };
+use crate::logging::Throttled;
+
+/// Per-connection call state, or none (`off`: stateless, as SECURITY.md describes).
+#[derive(Clone)]
+pub enum CallState {
+    /// `STREAM_GATE_CALL_STATE=off`.
+    Off,
+    /// A store (`dynamodb` or `memory`).
+    Store(Arc<dyn CallStateStore>),
+}
+
+impl CallState {
+    /// The store `mode` names. Builds the DynamoDB client without any I/O.
+    pub fn from_mode(mode: &CallStateMode, sdk: &aws_config::SdkConfig) -> Self {
+        match mode {
+            CallStateMode::Off => Self::Off,
+            CallStateMode::Memory => Self::Store(Arc::new(MemoryStore::new(MEMORY_STORE_ENTRIES))),
+            CallStateMode::DynamoDb { table } => {
+                Self::Store(Arc::new(DynamoDbStore::new(sdk, table.clone())))
+            }
+        }
+    }
+}
+
+/// Records the in-process store keeps of each kind (the local gateway's, tests').
+pub const MEMORY_STORE_ENTRIES: usize = 100_000;
+
+/// Verified connections one router instance caches (one instance serves at most a few hundred).
+pub const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 /// The authorizer's per-instance state.
 pub struct AuthorizerState {
@@ -29,6 +59,31 @@ pub struct RouterState {
     pub credentials: Arc<CredentialCache>,
     /// Closes offending connections.
     pub closer: Arc<dyn ConnectionCloser>,
+    /// Per-connection call state.
+    pub call_state: CallState,
+    /// Connections whose start this instance has seen verified.
+    pub verified: VerifiedCache,
+    /// Store errors are logged once per interval, not per frame.
+    pub store_errors: Throttled,
+}
+
+impl RouterState {
+    /// State from parts (the local gateway, tests).
+    pub fn new(
+        config: RouterConfig,
+        credentials: Arc<CredentialCache>,
+        closer: Arc<dyn ConnectionCloser>,
+        call_state: CallState,
+    ) -> Self {
+        Self {
+            config,
+            credentials,
+            closer,
+            call_state,
+            verified: VerifiedCache::new(VERIFIED_CACHE_ENTRIES),
+            store_errors: Throttled::default(),
+        }
+    }
 }
 
 /// The voice webhook's per-instance state.
@@ -37,6 +92,8 @@ pub struct WebhookState {
     pub config: WebhookConfig,
     /// The credentials cache.
     pub credentials: Arc<CredentialCache>,
+    /// Per-call state (the webhook answers one token per CallSid).
+    pub call_state: CallState,
 }
 
 /// The AWS SDK configuration every client of a binary shares, loaded once at init. Bounded
@@ -96,11 +153,13 @@ impl RouterState {
         let config = RouterConfig::from_env()?;
         let sdk = sdk_config().await;
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
-        Ok(Self {
+        let call_state = CallState::from_mode(&config.call_state, &sdk);
+        Ok(Self::new(
             config,
             credentials,
-            closer: Arc::new(ManagementApiCloser::new(sdk)),
-        })
+            Arc::new(ManagementApiCloser::new(sdk)),
+            call_state,
+        ))
     }
 }
 
@@ -108,10 +167,13 @@ impl WebhookState {
     /// State for a Lambda instance, from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = WebhookConfig::from_env()?;
-        let credentials = Arc::new(credential_cache(&config.credentials, &sdk_config().await));
+        let sdk = sdk_config().await;
+        let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
+        let call_state = CallState::from_mode(&config.call_state, &sdk);
         Ok(Self {
             config,
             credentials,
+            call_state,
         })
     }
 }

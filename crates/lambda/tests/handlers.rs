@@ -16,7 +16,7 @@ use stream_gate_lambda::adapters::{CredentialCache, FileSource, RecordingCloser,
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
-use stream_gate_lambda::state::{AuthorizerState, RouterState, WebhookState};
+use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState, WebhookState};
 use stream_gate_testkit::{event, repo_file};
 
 const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
@@ -51,11 +51,12 @@ fn authorizer_state(env: &[(&'static str, &'static str)]) -> AuthorizerState {
 
 fn router_state(env: &[(&'static str, &'static str)]) -> (RouterState, Arc<RecordingCloser>) {
     let closer = Arc::new(RecordingCloser::default());
-    let state = RouterState {
-        config: RouterConfig::from_lookup(lookup(env)).expect("config"),
-        credentials: test_credentials(),
-        closer: closer.clone(),
-    };
+    let state = RouterState::new(
+        RouterConfig::from_lookup(lookup(env)).expect("config"),
+        test_credentials(),
+        closer.clone(),
+        CallState::Off,
+    );
     (state, closer)
 }
 
@@ -309,6 +310,7 @@ fn webhook_state(env: &[(&'static str, &'static str)]) -> WebhookState {
     WebhookState {
         config: WebhookConfig::from_lookup(lookup(&all)).expect("config"),
         credentials: test_credentials(),
+        call_state: CallState::Off,
     }
 }
 
@@ -373,6 +375,7 @@ async fn webhook_refusals_have_their_status() {
     let no_credentials = WebhookState {
         config: webhook_state(&[]).config,
         credentials: Arc::new(CredentialCache::empty()),
+        call_state: CallState::Off,
     };
     assert_eq!(
         webhook(&no_credentials, event("voice-webhook.json")).await,

@@ -32,9 +32,9 @@ use crate::domain::{AuthMode, CallTokenPolicy};
 use records::{GatewayStats, Records, StatsSnapshot};
 use stream_gate_lambda::adapters::{CredentialCache, DocumentSource, ManagementApiCloser};
 use stream_gate_lambda::config::{
-    AuthorizerConfig, CredentialsConfig, RouterConfig, SecretLocation,
+    AuthorizerConfig, CallStateMode, CredentialsConfig, RouterConfig, SecretLocation,
 };
-use stream_gate_lambda::state::{AuthorizerState, RouterState};
+use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState};
 
 /// Largest text frame API Gateway accepts (32 KB); larger ones are closed with 1009 before any
 /// Lambda runs. (The domain's own `MAX_FRAME_BYTES` is a larger parser bound.)
@@ -58,6 +58,8 @@ pub struct GatewayOptions {
     pub auth_mode: AuthMode,
     /// Call-token policy for `start`.
     pub call_token: CallTokenPolicy,
+    /// Per-connection call state (`memory` by default for the local gateway).
+    pub call_state: CallStateMode,
 }
 
 /// A command to a live connection (from the Management API).
@@ -212,16 +214,23 @@ impl Gateway {
             },
             credentials: cache.clone(),
         };
-        let router = RouterState {
-            config: RouterConfig {
+        let sdk = local_sdk_config().await;
+        let call_state = CallState::from_mode(&opts.call_state, &sdk);
+        let router = RouterState::new(
+            RouterConfig {
                 credentials,
                 call_token: opts.call_token,
                 management_endpoint: Some(format!("http://{addr}/{stage}")),
                 region: None,
+                call_state: opts.call_state.clone(),
+                start_grace: Duration::from_millis(
+                    stream_gate_lambda::config::defaults::START_GRACE_MS,
+                ),
             },
-            credentials: cache,
-            closer: Arc::new(ManagementApiCloser::new(local_sdk_config().await)),
-        };
+            cache,
+            Arc::new(ManagementApiCloser::new(sdk)),
+            call_state,
+        );
         let shared = Arc::new(Shared {
             authorizer,
             router,

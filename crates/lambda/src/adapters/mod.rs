@@ -1,9 +1,13 @@
 //! Adapters: the I/O the domain needs, each behind a small trait with a real implementation.
 
+pub mod call_state;
+pub mod call_state_dynamodb;
 pub mod connection_closer;
 pub mod credential_cache;
 pub mod credential_source;
 
+pub use call_state::{CallStateStore, MemoryStore, StartClaim, StoreError, VerifiedCache};
+pub use call_state_dynamodb::DynamoDbStore;
 pub use connection_closer::{
     CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser, RecordingCloser,
 };

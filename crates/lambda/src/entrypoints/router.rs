@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::call_state_rules::{self, DropReason, Step};
 use crate::clock::unix_now;
 use crate::domain::{
-    judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CloseReason, Verdict,
+    judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CloseReason, StreamSid,
+    Verdict,
 };
 use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
@@ -31,6 +33,9 @@ pub enum RouterOutcome {
     Accepted(Accepted),
     /// `$default` frame violated a rule; the connection was (asked to be) closed.
     Closed(CloseReason),
+    /// `$default` frame neither accepted nor closed (call state: no start yet within the grace,
+    /// or the store could not say).
+    Dropped(DropReason),
     /// `$disconnect` recorded.
     Disconnected,
 }
@@ -114,6 +119,7 @@ pub async fn handle_until(
             }
         },
         "$disconnect" => {
+            call_state_rules::forget(state, connection_id).await;
             tracing::info!(
                 route,
                 event = "audit",
@@ -125,9 +131,30 @@ pub async fn handle_until(
             (response(200), RouterOutcome::Disconnected)
         }
         _ => {
-            let verdict = match account {
-                None => Verdict::Close(CloseReason::NoAuthorizerContext),
+            let (verdict, stream_sid) = match account {
+                None => (Verdict::Close(CloseReason::NoAuthorizerContext), None),
                 Some(acc) => judge_event(state, &event, &acc).await,
+            };
+            let step = match (&verdict, account.as_ref()) {
+                (Verdict::Accept(a), Some(acc)) => {
+                    let connected_at = u64::try_from(ctx.connected_at).ok().filter(|t| *t > 0);
+                    call_state_rules::apply(state, connection_id, acc, a, stream_sid, connected_at)
+                        .await
+                }
+                _ => Step::Accept,
+            };
+            let verdict = match (verdict, step) {
+                (Verdict::Accept(_), Step::Close(reason)) => Verdict::Close(reason),
+                (Verdict::Accept(_), Step::Drop(why)) => {
+                    tracing::debug!(
+                        route = "$default",
+                        decision = "drop",
+                        connection_id,
+                        reason = why.code()
+                    );
+                    return (response(200), RouterOutcome::Dropped(why));
+                }
+                (v, _) => v,
             };
             let outcome = match verdict {
                 Verdict::Accept(a) => {
@@ -152,32 +179,35 @@ pub async fn handle_until(
     }
 }
 
+/// The stateless verdict, and the frame's `streamSid` when it must belong to a recorded start.
 async fn judge_event(
     state: &RouterState,
     event: &ApiGatewayWebsocketProxyRequest,
     account: &AccountSid,
-) -> Verdict {
+) -> (Verdict, Option<StreamSid>) {
     if event.is_base64_encoded {
-        return Verdict::Close(CloseReason::FrameNotText);
+        return (Verdict::Close(CloseReason::FrameNotText), None);
     }
     let body = event.body.as_deref().unwrap_or("");
     let frame = match parse_frame(body.as_bytes()) {
         Ok(f) => f,
-        Err(reason) => return Verdict::Close(reason),
+        Err(reason) => return (Verdict::Close(reason), None),
     };
+    let stream_sid = frame.stream_sid().copied();
     // Only a start whose token is checked needs the credentials: media frames never wait on them.
     let creds = if needs_credentials(&frame, state.config.call_token) {
         state.credentials.get().await
     } else {
         None
     };
-    judge_parsed(
+    let verdict = judge_parsed(
         &frame,
         account,
         state.config.call_token,
         creds.as_deref(),
         unix_now(),
-    )
+    );
+    (verdict, stream_sid)
 }
 
 fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Accepted) {

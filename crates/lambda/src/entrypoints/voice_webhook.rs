@@ -12,14 +12,14 @@ use crate::domain::webhook::{
     precheck_webhook, twiml, verify_webhook, WebhookForm, WebhookRefusal,
 };
 use crate::domain::{mint_call_token, AccountSid, CallSid, Presented, SIGNATURE_SETTINGS_HEADER};
-use crate::state::WebhookState;
+use crate::state::{CallState, WebhookState};
 
 /// The HTTP status of a refusal (the body is always empty).
 fn status(reason: WebhookRefusal) -> u16 {
     match reason {
         WebhookRefusal::MethodNotAllowed => 405,
         WebhookRefusal::BodyTooLarge => 413,
-        WebhookRefusal::CredentialsUnavailable => 503,
+        WebhookRefusal::CredentialsUnavailable | WebhookRefusal::CallStateUnavailable => 503,
         _ => 403,
     }
 }
@@ -121,12 +121,28 @@ pub async fn handle(state: &WebhookState, req: Request) -> Response<Body> {
         Ok(call) => call,
         Err(reason) => return refuse(reason, account_raw, call_raw),
     };
+    // With call state, one token per CallSid: a retried or replayed webhook gets the expiry first
+    // recorded, and so the very same token (tokens are deterministic in account, call, expiry).
+    let (now, ttl) = (unix_now(), config.call_token_ttl.as_secs());
+    let expires_at = match &state.call_state {
+        CallState::Off => now.saturating_add(ttl),
+        CallState::Store(store) => match store
+            .issue_call_token(&account, &call, now.saturating_add(ttl), now)
+            .await
+        {
+            Ok(exp) => exp,
+            Err(e) => {
+                tracing::error!(event = "call_state_unavailable", store_error = %e.code);
+                return refuse(WebhookRefusal::CallStateUnavailable, account_raw, call_raw);
+            }
+        },
+    };
     let Some(token) = mint_call_token(
         &credentials,
         &account,
         &call,
-        unix_now(),
-        config.call_token_ttl.as_secs(),
+        expires_at.saturating_sub(ttl),
+        ttl,
     ) else {
         return refuse(
             WebhookRefusal::CredentialsUnavailable,

@@ -1,0 +1,377 @@
+//! The call-state store (DESIGN.md §5): what the router and the voice webhook remember across
+//! invocations. One trait, three implementations: DynamoDB (`call_state_dynamodb`), memory (the
+//! local gateway, tests), and `off` (stateless, named so that a reviewer can grep for it).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
+
+use crate::domain::call_state::{CallTokenId, StartedStream};
+use crate::domain::{AccountSid, CallSid};
+
+/// Why the store could not answer. A short code for logs and metrics, never content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("call state unavailable: {code}")]
+pub struct StoreError {
+    /// e.g. `ProvisionedThroughputExceededException`, `timeout`, `memory_full`.
+    pub code: String,
+}
+
+impl StoreError {
+    /// An error with `code`.
+    pub fn new(code: impl Into<String>) -> Self {
+        Self { code: code.into() }
+    }
+}
+
+/// What recording a verified start did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartClaim {
+    /// Recorded: the connection now has this start (and owns its call token).
+    Recorded,
+    /// The connection already has a live start.
+    StartRepeated,
+    /// The call token already opened another connection.
+    CallTokenReused,
+}
+
+/// The store. Every "at most once" rule is one atomic conditional write; a read that decides
+/// something another invocation wrote is strongly consistent.
+pub trait CallStateStore: Send + Sync {
+    /// Records `stream` as `connection_id`'s start and, when a call token verified, claims that
+    /// token for this connection — both or neither.
+    fn record_start<'a>(
+        &'a self,
+        connection_id: &'a str,
+        stream: &'a StartedStream,
+        token: Option<&'a CallTokenId>,
+        now: u64,
+    ) -> BoxFuture<'a, Result<StartClaim, StoreError>>;
+
+    /// The connection's live start, if one is recorded.
+    fn started<'a>(
+        &'a self,
+        connection_id: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>>;
+
+    /// Forgets the connection (`$disconnect`). Token claims stay: a token opens one connection, ever.
+    fn forget<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The voice webhook's idempotency per call: records `expires_at` as the call's token expiry
+    /// the first time, and afterwards answers the expiry first recorded (a retried or replayed
+    /// webhook gets the same token, never a new one).
+    fn issue_call_token<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        expires_at: u64,
+        now: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
+
+/// How long the webhook's record of an issued token is kept: far longer than any retry by Twilio,
+/// so that a replay of the webhook within it gets the same (by then expired) token.
+pub const ISSUED_RECORD_SECS: u64 = 86_400;
+
+/// How long a token claim is kept after the token's expiry (cleanup only: an expired token is
+/// refused anyway).
+pub const CLAIM_MARGIN_SECS: u64 = 3_600;
+
+/// `STREAM_GATE_CALL_STATE=memory`: in-process and bounded; for the local gateway and tests. One
+/// process is one "instance", so it closes the gaps only for what that process sees.
+pub struct MemoryStore {
+    max_entries: usize,
+    inner: Mutex<Memory>,
+}
+
+#[derive(Default)]
+struct Memory {
+    connections: HashMap<String, StartedStream>,
+    claims: HashMap<CallTokenId, String>,
+    issued: HashMap<(AccountSid, CallSid), (u64, u64)>,
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_entries` records of each kind; when full (after dropping
+    /// expired ones) it refuses to record, which the gate treats as unavailable (fail closed).
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            max_entries,
+            inner: Mutex::new(Memory::default()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Memory) -> T) -> T {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+impl Memory {
+    fn prune(&mut self, now: u64) {
+        self.connections.retain(|_, s| s.is_live(now));
+        self.claims
+            .retain(|t, _| now <= t.expires_at.saturating_add(CLAIM_MARGIN_SECS));
+        self.issued.retain(|_, (_, keep_until)| now <= *keep_until);
+    }
+}
+
+impl CallStateStore for MemoryStore {
+    fn record_start<'a>(
+        &'a self,
+        connection_id: &'a str,
+        stream: &'a StartedStream,
+        token: Option<&'a CallTokenId>,
+        now: u64,
+    ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
+        let result = self.with(|m| {
+            if m.connections
+                .get(connection_id)
+                .is_some_and(|s| s.is_live(now))
+            {
+                return Ok(StartClaim::StartRepeated);
+            }
+            if let Some(t) = token {
+                if m.claims.get(t).is_some_and(|owner| owner != connection_id) {
+                    return Ok(StartClaim::CallTokenReused);
+                }
+            }
+            if m.connections.len() >= self.max_entries || m.claims.len() >= self.max_entries {
+                m.prune(now);
+                if m.connections.len() >= self.max_entries || m.claims.len() >= self.max_entries {
+                    return Err(StoreError::new("memory_full"));
+                }
+            }
+            m.connections.insert(connection_id.to_owned(), *stream);
+            if let Some(t) = token {
+                m.claims.insert(*t, connection_id.to_owned());
+            }
+            Ok(StartClaim::Recorded)
+        });
+        Box::pin(async move { result })
+    }
+
+    fn started<'a>(
+        &'a self,
+        connection_id: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+        let found = self.with(|m| {
+            m.connections
+                .get(connection_id)
+                .filter(|s| s.is_live(now))
+                .copied()
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn forget<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.with(|m| m.connections.remove(connection_id));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn issue_call_token<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        expires_at: u64,
+        now: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let result = self.with(|m| {
+            if let Some((exp, keep_until)) = m.issued.get(&(*account, *call)) {
+                if now <= *keep_until {
+                    return Ok(*exp);
+                }
+            }
+            if m.issued.len() >= self.max_entries {
+                m.prune(now);
+                if m.issued.len() >= self.max_entries {
+                    return Err(StoreError::new("memory_full"));
+                }
+            }
+            m.issued.insert(
+                (*account, *call),
+                (expires_at, now.saturating_add(ISSUED_RECORD_SECS)),
+            );
+            Ok(expires_at)
+        });
+        Box::pin(async move { result })
+    }
+}
+
+/// The per-instance cache of verified connections: the store is read at most once per connection
+/// per warm instance. Only positive answers are cached (a negative one would outlive the start
+/// grace); entries go on `$disconnect` or expiry. Bounded: when full, expired entries are dropped,
+/// then the oldest insertion.
+pub struct VerifiedCache {
+    max_entries: usize,
+    inner: Mutex<(
+        HashMap<String, StartedStream>,
+        std::collections::VecDeque<String>,
+    )>,
+}
+
+impl VerifiedCache {
+    /// A cache of at most `max_entries` connections.
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            max_entries: max_entries.max(1),
+            inner: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
+        }
+    }
+
+    /// The connection's live start, if cached.
+    pub fn get(&self, connection_id: &str, now: u64) -> Option<StartedStream> {
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .0
+            .get(connection_id)
+            .filter(|s| s.is_live(now))
+            .copied()
+    }
+
+    /// Caches a verified connection.
+    pub fn insert(&self, connection_id: &str, stream: StartedStream, now: u64) {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *guard;
+        if map.len() >= self.max_entries {
+            map.retain(|_, s| s.is_live(now));
+            order.retain(|id| map.contains_key(id));
+            while map.len() >= self.max_entries {
+                match order.pop_front() {
+                    Some(oldest) => {
+                        map.remove(&oldest);
+                    }
+                    None => break,
+                }
+            }
+        }
+        if map.insert(connection_id.to_owned(), stream).is_none() {
+            order.push_back(connection_id.to_owned());
+        }
+    }
+
+    /// Forgets a connection.
+    pub fn remove(&self, connection_id: &str) {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.remove(connection_id);
+        guard.1.retain(|id| id != connection_id);
+    }
+
+    /// How many connections are cached.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|g| g.0.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
+    const CA: &str = "CAffeeddccbbaa99887766554433221100";
+    const MZ: &str = "MZ00112233445566778899aabbccddeeff";
+
+    fn stream(now: u64) -> StartedStream {
+        StartedStream::new(
+            AccountSid::parse(AC).expect("ac"),
+            CallSid::parse(CA).expect("ca"),
+            crate::domain::StreamSid::parse(MZ).expect("mz"),
+            now,
+        )
+    }
+
+    fn token(exp: u64) -> CallTokenId {
+        CallTokenId {
+            account_sid: AccountSid::parse(AC).expect("ac"),
+            call_sid: CallSid::parse(CA).expect("ca"),
+            expires_at: exp,
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_store_rules() {
+        let m = MemoryStore::new(10);
+        let now = 1_800_000_000;
+        let s = stream(now);
+        let t = token(now + 300);
+        assert_eq!(
+            m.record_start("c1", &s, Some(&t), now).await,
+            Ok(StartClaim::Recorded)
+        );
+        assert_eq!(
+            m.record_start("c1", &s, None, now).await,
+            Ok(StartClaim::StartRepeated)
+        );
+        assert_eq!(
+            m.record_start("c2", &s, Some(&t), now).await,
+            Ok(StartClaim::CallTokenReused)
+        );
+        assert_eq!(m.started("c1", now).await, Ok(Some(s)));
+        assert_eq!(m.started("c2", now).await, Ok(None));
+        assert_eq!(m.started("c1", s.expires_at + 1).await, Ok(None), "expired");
+        m.forget("c1").await.expect("forget");
+        assert_eq!(m.started("c1", now).await, Ok(None));
+        // The token stays claimed after the disconnect: one connection, ever.
+        assert_eq!(
+            m.record_start("c3", &s, Some(&t), now).await,
+            Ok(StartClaim::CallTokenReused)
+        );
+        let (a, c) = (s.account_sid, s.call_sid);
+        assert_eq!(
+            m.issue_call_token(&a, &c, now + 300, now).await,
+            Ok(now + 300)
+        );
+        assert_eq!(
+            m.issue_call_token(&a, &c, now + 999, now + 5).await,
+            Ok(now + 300)
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_store_is_bounded_and_fails_closed_when_full() {
+        let m = MemoryStore::new(2);
+        let now = 1_800_000_000;
+        let s = stream(now);
+        assert_eq!(
+            m.record_start("a", &s, None, now).await,
+            Ok(StartClaim::Recorded)
+        );
+        assert_eq!(
+            m.record_start("b", &s, None, now).await,
+            Ok(StartClaim::Recorded)
+        );
+        assert_eq!(
+            m.record_start("c", &s, None, now).await,
+            Err(StoreError::new("memory_full"))
+        );
+        // Expired records make room.
+        let later = s.expires_at + 1;
+        assert_eq!(
+            m.record_start("c", &stream(later), None, later).await,
+            Ok(StartClaim::Recorded)
+        );
+    }
+
+    #[test]
+    fn verified_cache_is_bounded() {
+        let now = 1_800_000_000;
+        let c = VerifiedCache::new(2);
+        c.insert("a", stream(now), now);
+        c.insert("b", stream(now), now);
+        c.insert("c", stream(now), now);
+        assert_eq!(c.len(), 2);
+        assert!(c.get("a", now).is_none(), "the oldest went first");
+        assert!(c.get("c", now).is_some());
+        c.remove("c");
+        assert!(c.get("c", now).is_none());
+        assert!(c.get("b", stream(now).expires_at + 1).is_none(), "expired");
+    }
+}

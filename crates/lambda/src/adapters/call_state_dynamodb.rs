@@ -1,0 +1,289 @@
+//! `STREAM_GATE_CALL_STATE=dynamodb`: the call-state store on one DynamoDB table (on-demand,
+//! partition key `pk` of type S, TTL attribute `ttl`).
+//!
+//! Items: `conn#{connectionId}` (a connection's verified start), `claim#{account}#{call}#{exp}`
+//! (the connection a call token opened) and `issued#{account}#{call}` (the token expiry the voice
+//! webhook answered for a call). TTL only cleans up: DynamoDB deletes expired items within days and
+//! still returns them until then, so every read and every condition checks the expiry itself.
+//!
+//! Calls and what IAM checks (crate::iam): a start is one `TransactWriteItems` of two conditional
+//! puts (`dynamodb:PutItem`), a read is `GetItem` with `ConsistentRead`, `$disconnect` is one
+//! `DeleteItem`, the webhook one conditional `PutItem` (plus a `GetItem` when the call was seen).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use futures_util::future::BoxFuture;
+
+use super::call_state::{
+    CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS, ISSUED_RECORD_SECS,
+};
+use crate::domain::call_state::{CallTokenId, StartedStream};
+use crate::domain::{AccountSid, CallSid, StreamSid};
+
+/// The store on `table`.
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn connection_key(connection_id: &str) -> AttributeValue {
+    s(&format!("conn#{connection_id}"))
+}
+
+fn claim_key(t: &CallTokenId) -> AttributeValue {
+    s(&format!(
+        "claim#{}#{}#{}",
+        t.account_sid, t.call_sid, t.expires_at
+    ))
+}
+
+fn issued_key(account: &AccountSid, call: &CallSid) -> AttributeValue {
+    s(&format!("issued#{account}#{call}"))
+}
+
+fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+    match e {
+        SdkError::ServiceError(se) => se.err().code().unwrap_or("service_error").to_owned(),
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(_) => "dispatch_failure".into(),
+        SdkError::ResponseError(_) => "response_error".into(),
+        _ => "sdk_error".into(),
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+fn read_stream(item: &HashMap<String, AttributeValue>, now: u64) -> Option<StartedStream> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+    let number = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let stream = StartedStream {
+        account_sid: AccountSid::parse(text("account")?).ok()?,
+        call_sid: CallSid::parse(text("call")?).ok()?,
+        stream_sid: StreamSid::parse(text("stream")?).ok()?,
+        expires_at: number("expiresAt")?,
+    };
+    stream.is_live(now).then_some(stream)
+}
+
+impl DynamoDbStore {
+    /// A store on `table`, with bounded timeouts and no SDK retries (a start that cannot be
+    /// recorded closes the connection; media frames must not wait).
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(800))
+                    .operation_timeout(Duration::from_millis(1500))
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .build();
+        Self::with_client(Client::from_conf(conf), table)
+    }
+
+    /// A store on `table` with a client of the caller's (tests point it at an emulator).
+    pub fn with_client(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put_connection(
+        &self,
+        connection_id: &str,
+        st: &StartedStream,
+        now: u64,
+    ) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", connection_key(connection_id))
+            .item("account", s(st.account_sid.as_str()))
+            .item("call", s(st.call_sid.as_str()))
+            .item("stream", s(st.stream_sid.as_str()))
+            .item("expiresAt", n(st.expires_at))
+            .item("ttl", n(st.expires_at))
+            // A live start on this connection wins; an expired one may be replaced.
+            .condition_expression("attribute_not_exists(pk) OR expiresAt < :now")
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(|_| StoreError::new("request_invalid"))
+    }
+
+    fn put_claim(&self, connection_id: &str, t: &CallTokenId) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", claim_key(t))
+            .item("connectionId", s(connection_id))
+            .item("ttl", n(t.expires_at.saturating_add(CLAIM_MARGIN_SECS)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|_| StoreError::new("request_invalid"))
+    }
+
+    async fn get(
+        &self,
+        key: AttributeValue,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", key)
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|o| o.item)
+            .map_err(|e| StoreError::new(code(&e)))
+    }
+
+    async fn record(
+        &self,
+        connection_id: &str,
+        stream: &StartedStream,
+        token: Option<&CallTokenId>,
+        now: u64,
+    ) -> Result<StartClaim, StoreError> {
+        let mut items = vec![TransactWriteItem::builder()
+            .put(self.put_connection(connection_id, stream, now)?)
+            .build()];
+        if let Some(t) = token {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(self.put_claim(connection_id, t)?)
+                    .build(),
+            );
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(StartClaim::Recorded),
+            Err(e) => {
+                let cancelled = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                            Some(c.cancellation_reasons().to_vec())
+                        }
+                        _ => None,
+                    });
+                let Some(reasons) = cancelled else {
+                    return Err(StoreError::new(code(&e)));
+                };
+                let failed = |i: usize| {
+                    reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                };
+                if failed(0) {
+                    Ok(StartClaim::StartRepeated)
+                } else if failed(1) {
+                    Ok(StartClaim::CallTokenReused)
+                } else if reasons.is_empty() {
+                    // No per-item reasons: ask the store which rule held.
+                    match self.get(connection_key(connection_id)).await? {
+                        Some(item) if read_stream(&item, now).is_some() => {
+                            Ok(StartClaim::StartRepeated)
+                        }
+                        _ => Ok(StartClaim::CallTokenReused),
+                    }
+                } else {
+                    Err(StoreError::new("transaction_cancelled"))
+                }
+            }
+        }
+    }
+}
+
+impl CallStateStore for DynamoDbStore {
+    fn record_start<'a>(
+        &'a self,
+        connection_id: &'a str,
+        stream: &'a StartedStream,
+        token: Option<&'a CallTokenId>,
+        now: u64,
+    ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
+        Box::pin(self.record(connection_id, stream, token, now))
+    }
+
+    fn started<'a>(
+        &'a self,
+        connection_id: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .get(connection_key(connection_id))
+                .await?
+                .and_then(|item| read_stream(&item, now)))
+        })
+    }
+
+    fn forget<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", connection_key(connection_id))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::new(code(&e)))
+        })
+    }
+
+    fn issue_call_token<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        expires_at: u64,
+        now: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let keep_until = now.saturating_add(ISSUED_RECORD_SECS);
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", issued_key(account, call))
+                .item("exp", n(expires_at))
+                .item("keepUntil", n(keep_until))
+                .item("ttl", n(keep_until))
+                .condition_expression("attribute_not_exists(pk) OR keepUntil < :now")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            match put {
+                Ok(_) => Ok(expires_at),
+                Err(e) if is_condition_failure(&e) => {
+                    let item = self.get(issued_key(account, call)).await?;
+                    item.as_ref()
+                        .and_then(|i| i.get("exp"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or_else(|| StoreError::new("issued_record_unreadable"))
+                }
+                Err(e) => Err(StoreError::new(code(&e))),
+            }
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The router's call-state step (DESIGN.md §5): after a frame passed the stateless verdict, the
+//! store decides whether it belongs to a verified start. With `STREAM_GATE_CALL_STATE=off` the
+//! step is skipped and every stateless Accept stands (SECURITY.md lists what that leaves open).
+
+use crate::adapters::StartClaim;
+use crate::clock::unix_now_ms;
+use crate::domain::call_state::{
+    judge_against_start, CallTokenId, StartedStream, StateVerdict, Timing,
+};
+use crate::domain::{Accepted, AccountSid, CloseReason, StreamSid};
+use crate::metrics::{self, Metric};
+use crate::state::{CallState, RouterState};
+
+/// What the step decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The stateless verdict stands.
+    Accept,
+    /// Neither accepted nor closed: no start recorded yet within the grace, or the store could
+    /// not say (an outage must neither admit an unverified frame nor close a verified call).
+    Drop(DropReason),
+    /// Close the connection.
+    Close(CloseReason),
+}
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// No start recorded yet, within `STREAM_GATE_START_GRACE_MS` of `connectedAt`.
+    StartPending,
+    /// The store could not be read.
+    CallStateUnavailable,
+}
+
+impl DropReason {
+    /// The log and metric code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            DropReason::StartPending => "start_pending",
+            DropReason::CallStateUnavailable => "call_state_unavailable",
+        }
+    }
+}
+
+/// The call-state step for one accepted frame. `stream_sid` is the frame's top-level `streamSid`
+/// for the events that must belong to a start (`media`, `mark`, `dtmf`, `stop`).
+pub async fn apply(
+    state: &RouterState,
+    connection_id: &str,
+    account: &AccountSid,
+    accepted: &Accepted,
+    stream_sid: Option<StreamSid>,
+    connected_at_ms: Option<u64>,
+) -> Step {
+    let CallState::Store(store) = &state.call_state else {
+        return Step::Accept;
+    };
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
+    if let Accepted::Start {
+        call_sid,
+        stream_sid,
+        call_token,
+    } = accepted
+    {
+        if state.verified.get(connection_id, now).is_some() {
+            return Step::Close(CloseReason::StartRepeated);
+        }
+        let started = StartedStream::new(*account, *call_sid, *stream_sid, now);
+        let token = call_token.map(|t| CallTokenId {
+            account_sid: *account,
+            call_sid: *call_sid,
+            expires_at: t.expires_at,
+        });
+        return match store
+            .record_start(connection_id, &started, token.as_ref(), now)
+            .await
+        {
+            Ok(StartClaim::Recorded) => {
+                state.verified.insert(connection_id, started, now);
+                Step::Accept
+            }
+            Ok(StartClaim::StartRepeated) => Step::Close(CloseReason::StartRepeated),
+            Ok(StartClaim::CallTokenReused) => Step::Close(CloseReason::CallTokenReused),
+            Err(e) => {
+                unavailable(state, &e.code, now_ms);
+                Step::Close(CloseReason::CallStateUnavailable)
+            }
+        };
+    }
+    let Some(stream) = stream_sid else {
+        return Step::Accept; // connected, unknown events: no start needed
+    };
+    let recorded = match state.verified.get(connection_id, now) {
+        Some(r) => Some(r),
+        None => match store.started(connection_id, now).await {
+            Ok(Some(r)) => {
+                state.verified.insert(connection_id, r, now);
+                Some(r)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                unavailable(state, &e.code, now_ms);
+                return Step::Drop(DropReason::CallStateUnavailable);
+            }
+        },
+    };
+    let timing = Timing {
+        connected_at_ms,
+        now_ms,
+        grace_ms: u64::try_from(state.config.start_grace.as_millis()).unwrap_or(u64::MAX),
+    };
+    match judge_against_start(&stream, recorded.as_ref(), timing) {
+        StateVerdict::Accept => Step::Accept,
+        StateVerdict::Drop => Step::Drop(DropReason::StartPending),
+        StateVerdict::Close(reason) => Step::Close(reason),
+    }
+}
+
+/// `$disconnect`: forget the connection here and in the store (token claims stay).
+pub async fn forget(state: &RouterState, connection_id: &str) {
+    state.verified.remove(connection_id);
+    if let CallState::Store(store) = &state.call_state {
+        if let Err(e) = store.forget(connection_id).await {
+            unavailable(state, &e.code, unix_now_ms());
+        }
+    }
+}
+
+fn unavailable(state: &RouterState, code: &str, now_ms: u64) {
+    metrics::count(Metric::CallStateUnavailable, code);
+    if let Some(suppressed) = state.store_errors.admit(now_ms) {
+        tracing::error!(
+            event = "call_state_unavailable",
+            store_error = code,
+            suppressed_since_last = suppressed
+        );
+    }
+}
