@@ -38,6 +38,7 @@ async fn start() -> Fixture {
         source: Box::new(StaticSource::new(Secret::new(doc.expose().to_owned()))),
         auth_mode: AuthMode::Either,
         call_token: CallTokenPolicy::Required,
+        management_endpoint: None,
     })
     .await
     .expect("gateway");

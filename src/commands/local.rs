@@ -99,6 +99,7 @@ pub fn main(args: LocalArgs) -> ExitCode {
             source: Box::new(FileSource::new(path.clone())),
             auth_mode,
             call_token,
+            management_endpoint: None,
         })
         .await
         {

@@ -58,6 +58,11 @@ pub struct GatewayOptions {
     pub auth_mode: AuthMode,
     /// Call-token policy for `start`.
     pub call_token: CallTokenPolicy,
+    /// Where the router sends `DeleteConnection`; default the gateway's own Management API
+    /// (`http://{addr}/{stage}`). A test and diagnosis aid: pointed at an endpoint that refuses,
+    /// the router's closes fail and offending connections stay open, as on a deployment whose
+    /// router lacks the `ManageConnections` permission.
+    pub management_endpoint: Option<String>,
 }
 
 /// A command to a live connection (from the Management API).
@@ -154,6 +159,7 @@ async fn stats(
 pub struct Gateway {
     addr: SocketAddr,
     public_url: String,
+    management_endpoint: String,
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -192,6 +198,10 @@ impl Gateway {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("ws://{addr}/{stage}"));
+        let management_endpoint = opts
+            .management_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}/{stage}"));
         // The source is re-read every 2 s, so an edited credentials file takes effect at once.
         let credentials = CredentialsConfig {
             secret: SecretLocation::None,
@@ -216,7 +226,7 @@ impl Gateway {
             config: RouterConfig {
                 credentials,
                 call_token: opts.call_token,
-                management_endpoint: Some(format!("http://{addr}/{stage}")),
+                management_endpoint: Some(management_endpoint.clone()),
                 region: None,
             },
             credentials: cache,
@@ -257,6 +267,7 @@ impl Gateway {
         Ok(Self {
             addr,
             public_url,
+            management_endpoint,
             shared,
             shutdown: Some(tx),
             task,
@@ -276,6 +287,12 @@ impl Gateway {
     /// The URL Twilio signs (the one in the TwiML).
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// Where the router sends `DeleteConnection` (the gateway's own Management API unless
+    /// overridden).
+    pub fn management_endpoint(&self) -> &str {
+        &self.management_endpoint
     }
 
     /// Shared state (records, counters).
