@@ -42,7 +42,9 @@ enum Command {
         /// The X-Twilio-Signature value to check.
         #[arg(long)]
         signature: String,
-        /// A form parameter `name=value` (repeatable).
+        /// A form parameter `name=value` (repeatable). With parameters the URL is checked as the
+        /// voice webhook checks it (also with the default port); without, as the `$connect`
+        /// authorizer checks a handshake (as given, with/without a trailing `/`).
         #[arg(long = "param")]
         params: Vec<String>,
         /// File holding one auth token, or `-` for standard input.
