@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::Connector;
 
 use crate::domain::Secret;
 
@@ -111,8 +112,21 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
             })?,
         );
     }
-    let ws = match tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
-        .await
+    // wss:// through the tools' own TLS configuration (system roots); ws:// in the clear.
+    let connector = if handshake.url.starts_with("wss://") {
+        Some(Connector::Rustls(
+            crate::tls::client_config().map_err(SimError::Connect)?,
+        ))
+    } else {
+        None
+    };
+    let ws = match tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(ws_config()),
+        true,
+        connector,
+    )
+    .await
     {
         Ok((ws, _)) => ws,
         Err(WsError::Http(resp)) => {
