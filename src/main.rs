@@ -1,4 +1,5 @@
-//! `stream-gate`: local gateway, Twilio call simulator, demo, signature and token tools.
+//! `stream-gate`: local gateway, Twilio call simulator, demo, deployment check, signature and token
+//! tools.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,9 @@ enum Command {
         /// The X-Twilio-Signature value to check.
         #[arg(long)]
         signature: String,
-        /// A form parameter `name=value` (repeatable).
+        /// A form parameter `name=value` (repeatable). With parameters the URL is checked as the
+        /// voice webhook checks it (also with the default port); without, as the `$connect`
+        /// authorizer checks a handshake (as given, with/without a trailing `/`).
         #[arg(long = "param")]
         params: Vec<String>,
         /// File holding one auth token, or `-` for standard input.
@@ -80,6 +83,9 @@ enum Command {
     /// Load test: the local gateway (own process) under real-time calls and a flood of bad
     /// handshakes; reports frames/s, refusals/s, per-frame latency and memory (exit 1 on a failed check).
     Load(commands::load::LoadArgs),
+    /// Prove a deployment: one call exactly as Twilio places it and every attack of `sim`, as
+    /// the demo's table, with a diagnosis of what failed (exit 1 when a row is not as expected).
+    Verify(commands::verify::VerifyArgs),
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
@@ -175,5 +181,6 @@ fn main() -> ExitCode {
         Command::Sim(args) => commands::sim::main(args),
         Command::Demo => commands::demo::main(),
         Command::Load(args) => commands::load::main(args),
+        Command::Verify(args) => commands::verify::main(args),
     }
 }

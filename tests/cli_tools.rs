@@ -85,14 +85,70 @@ fn check_signature_names_the_variant_or_lists_them() {
         "12345",
     );
     assert_eq!(code, 1);
-    for v in [
-        "wss://example.com/other\n",
-        "wss://example.com/other/\n",
-        "wss://example.com:443/other\n",
-    ] {
+    // A handshake: exactly the authorizer's variants (as given, with/without a trailing `/`).
+    for v in ["wss://example.com/other\n", "wss://example.com/other/\n"] {
         assert!(out.contains(v), "{out}");
     }
+    assert!(!out.contains(":443"), "the authorizer tries no port: {out}");
     assert!(!out.contains("12345"), "the token is never printed");
+}
+
+#[test]
+fn check_signature_tries_the_default_port_only_for_a_webhook() {
+    // Signed over the URL with `:443`: a voice webhook (form parameters) accepts it, the
+    // WebSocket authorizer (no parameters) does not, and check-signature says the same.
+    let with_port = "wss://abc123.execute-api.us-east-1.amazonaws.com:443/prod";
+    let (_, sig, _) = run(
+        &["sign", "--url", with_port, "--auth-token-file", "-"],
+        "12345",
+    );
+    let (code, out, _) = run(
+        &[
+            "check-signature",
+            "--url",
+            URL,
+            "--signature",
+            sig.trim(),
+            "--auth-token-file",
+            "-",
+        ],
+        "12345",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no match"), "{out}");
+
+    let hook = "https://example.com/voice";
+    let (_, sig, _) = run(
+        &[
+            "sign",
+            "--url",
+            "https://example.com:443/voice",
+            "--param",
+            "CallSid=CA1234567890ABCDE",
+            "--auth-token-file",
+            "-",
+        ],
+        "12345",
+    );
+    let (code, out, _) = run(
+        &[
+            "check-signature",
+            "--url",
+            hook,
+            "--param",
+            "CallSid=CA1234567890ABCDE",
+            "--signature",
+            sig.trim(),
+            "--auth-token-file",
+            "-",
+        ],
+        "12345",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("over https://example.com:443/voice\n"),
+        "{out}"
+    );
 }
 
 #[test]

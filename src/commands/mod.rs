@@ -7,6 +7,7 @@ pub mod load;
 pub mod local;
 pub mod sim;
 pub mod tools;
+pub mod verify;
 
 /// The command line's one tokio runtime builder (multi-threaded: the local gateway serves many
 /// connections while the simulator drives its own).

@@ -8,7 +8,7 @@ use clap::Args;
 
 use stream_gate_devtools::demo::{describe, judge};
 use stream_gate_devtools::local::devcreds;
-use stream_gate_devtools::sim::attacks::{self, CallSetup, Expected, ATTACKS};
+use stream_gate_devtools::sim::attacks::{self, Attack, CallSetup, Scenario, ATTACKS};
 use stream_gate_devtools::sim::{audio, client, Identity};
 
 /// Options of `stream-gate sim`.
@@ -73,10 +73,13 @@ pub fn main(args: SimArgs) -> ExitCode {
         },
         None => audio::tone(440.0, args.frames),
     };
-    let names: Vec<&str> = match args.attack.as_deref() {
-        None => vec!["legit-call"],
-        Some("all") => ATTACKS.iter().map(|a| a.name).collect(),
-        Some(n) => vec![n],
+    let scenarios: Vec<Scenario> = match args.attack.as_deref() {
+        None => vec![Scenario::Legit],
+        Some("all") => ATTACKS.iter().copied().map(Scenario::Attack).collect(),
+        Some(n) => match n.parse::<Attack>() {
+            Ok(a) => vec![Scenario::Attack(a)],
+            Err(e) => return fail(&e.to_string()),
+        },
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
@@ -84,7 +87,7 @@ pub fn main(args: SimArgs) -> ExitCode {
     };
     let signed_url = args.signed_url.clone().unwrap_or_else(|| args.url.clone());
     let mut all_ok = true;
-    for name in names {
+    for scenario in scenarios {
         let setup = CallSetup {
             url: &args.url,
             signed_url: &signed_url,
@@ -98,11 +101,10 @@ pub fn main(args: SimArgs) -> ExitCode {
             },
             linger: Duration::from_millis(1000),
         };
-        let (expected, built) = if name == "legit-call" {
-            (Expected::Admitted, Ok(attacks::legit(&setup)))
-        } else {
-            let expected = attacks::find(name).map_or(Expected::Admitted, |a| a.expected);
-            (expected, attacks::attack(name, &setup))
+        let expected = scenario.expected();
+        let built = match scenario {
+            Scenario::Legit => Ok(attacks::legit(&setup)),
+            Scenario::Attack(a) => attacks::attack(a, &setup),
         };
         let (handshake, script) = match built {
             Ok(b) => b,
@@ -112,9 +114,9 @@ pub fn main(args: SimArgs) -> ExitCode {
             Ok(r) => r,
             Err(e) => return fail(&e.to_string()),
         };
-        let (ok, observed, reason, ms) = judge(expected, &report, None);
-        all_ok &= ok;
-        println!("{name}:");
+        let j = judge(expected, &report, None);
+        all_ok &= j.ok;
+        println!("{scenario}:");
         println!("  handshake admitted: {}", report.admitted);
         if let Some(s) = report.refused_status {
             println!("  refused with HTTP {s}");
@@ -134,8 +136,15 @@ pub fn main(args: SimArgs) -> ExitCode {
         }
         println!("  expected:           {}", describe(expected));
         println!(
-            "  observed:           {observed} (reason {reason}, {ms} ms) -> {}",
-            if ok { "as expected" } else { "NOT as expected" }
+            "  observed:           {} (reason {}, {} ms) -> {}",
+            j.observed,
+            j.reason,
+            j.time_ms,
+            if j.ok {
+                "as expected"
+            } else {
+                "NOT as expected"
+            }
         );
     }
     if all_ok {

@@ -4,7 +4,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use stream_gate_domain::signature::{candidate_urls, compute_signature, verify_signature};
+use stream_gate_domain::signature::{
+    compute_signature, handshake_urls, verify_signature, webhook_urls,
+};
 use stream_gate_domain::{mint_call_token, AccountSid, CallSid, Credentials, Secret};
 
 /// Reads a secret from `path`, or from standard input when `path` is `-`; one trailing newline
@@ -61,6 +63,18 @@ pub enum CheckResult {
     NoMatch(Vec<String>),
 }
 
+/// The URLs a signature is checked over: exactly the set the gate itself tries, so that a match
+/// here is never a request the gate would refuse. Without form parameters (a WebSocket handshake)
+/// the authorizer's set: as given, with/without a trailing `/`. With parameters (a voice webhook)
+/// the webhook's set, which adds the scheme's default port.
+pub fn checked_urls(url: &str, params: &[(String, String)]) -> Vec<String> {
+    if params.is_empty() {
+        handshake_urls(url)
+    } else {
+        webhook_urls(url)
+    }
+}
+
 /// `stream-gate check-signature` against one auth token.
 pub fn check_with_token(
     auth_token: &Secret,
@@ -72,7 +86,7 @@ pub fn check_with_token(
     let doc = serde_json::json!({"twilioAccounts": [{"accountSid": "AC00000000000000000000000000000000", "authTokens": [auth_token.expose()]}]});
     match Credentials::from_json(&doc.to_string()) {
         Ok(creds) => check_with_credentials(&creds, url, params, signature, false),
-        Err(_) => CheckResult::NoMatch(candidate_urls(url)),
+        Err(_) => CheckResult::NoMatch(checked_urls(url, params)),
     }
 }
 
@@ -84,7 +98,7 @@ pub fn check_with_credentials(
     signature: &str,
     name_credential: bool,
 ) -> CheckResult {
-    let urls = candidate_urls(url);
+    let urls = checked_urls(url, params);
     let p: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -140,7 +154,60 @@ mod tests {
             }
         );
         assert!(
-            matches!(check_with_token(&t, "wss://other/prod", &[], "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="), CheckResult::NoMatch(v) if v.len() == 4)
+            matches!(check_with_token(&t, "wss://other/prod", &[], "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="), CheckResult::NoMatch(v) if v.len() == 2)
+        );
+    }
+
+    #[test]
+    fn a_handshake_is_checked_over_the_authorizers_urls_only() {
+        let t = Secret::new("12345".into());
+        // Signed over the URL with the default port: the authorizer (handshake_urls) refuses it, so
+        // check-signature must not report a match.
+        let with_port = "wss://abc123.execute-api.us-east-1.amazonaws.com:443/prod";
+        let sig = compute_signature("12345", with_port, &[]);
+        let url = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod";
+        assert_eq!(
+            check_with_token(&t, url, &[], &sig),
+            CheckResult::NoMatch(handshake_urls(url))
+        );
+        let creds = Credentials::from_json(
+            r#"{"twilioAccounts":[{"accountSid":"AC00000000000000000000000000000000","authTokens":["12345"]}]}"#,
+        )
+        .expect("valid");
+        let decided = stream_gate_domain::decide_connect(
+            &stream_gate_domain::ConnectRequest {
+                signature: stream_gate_domain::Presented::One(&sig),
+                stream_token: stream_gate_domain::Presented::Absent,
+                signature_settings: stream_gate_domain::Presented::Absent,
+                signed_url: url,
+            },
+            Some(&creds),
+            stream_gate_domain::AuthMode::Signature,
+        );
+        assert_eq!(
+            decided.err(),
+            Some(stream_gate_domain::DenyReason::SignatureMismatch),
+            "the authorizer agrees"
+        );
+    }
+
+    #[test]
+    fn a_webhook_is_checked_over_the_webhooks_urls() {
+        let t = Secret::new("12345".into());
+        let params = vec![("CallSid".to_owned(), "CA1234567890ABCDE".to_owned())];
+        let with_port = "https://mycompany.com:443/voice";
+        let p: Vec<(&str, &str)> = vec![("CallSid", "CA1234567890ABCDE")];
+        let sig = compute_signature("12345", with_port, &p);
+        assert_eq!(
+            check_with_token(&t, "https://mycompany.com/voice", &params, &sig),
+            CheckResult::Match {
+                url: with_port.into(),
+                credential: None
+            }
+        );
+        assert_eq!(
+            checked_urls("https://mycompany.com/voice", &params),
+            webhook_urls("https://mycompany.com/voice")
         );
     }
 }

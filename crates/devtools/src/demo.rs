@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::domain::{AuthMode, CallTokenPolicy};
 use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
-use crate::sim::attacks::{self, CallSetup, Expected, ATTACKS};
+use crate::sim::attacks::{self, CallSetup, Expected, Scenario};
 use crate::sim::{audio, client, Identity, SimReport};
 use stream_gate_lambda::adapters::FileSource;
 
@@ -66,35 +66,72 @@ pub fn describe(expected: Expected) -> String {
     match expected {
         Expected::Admitted => "admitted, all frames accepted, client stop".into(),
         Expected::Refused(r) => format!("refused 403 {}", r.code()),
-        Expected::Closed(code, reason) => format!("closed {code} {reason}"),
+        Expected::Closed(code, reason) => format!("closed {code} {}", reason.code()),
         Expected::Ignored => "not closed, 0 frames echoed".into(),
     }
 }
 
+/// The verdict on one scenario: what was seen, and whether it is what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// Observed equals expected.
+    pub ok: bool,
+    /// Observed outcome, in words (`refused 403`, `closed 1008`, ...).
+    pub observed: String,
+    /// Reason code observed (authorizer deny reason or close reason), `-` when none.
+    pub reason: String,
+    /// Milliseconds from the start of the scenario to its outcome (close or end).
+    pub time_ms: u128,
+}
+
+impl Judgement {
+    /// The table row of scenario `scenario` expected to end as `expected`.
+    pub fn into_row(self, scenario: &str, expected: String) -> Row {
+        Row {
+            scenario: scenario.into(),
+            expected,
+            observed: self.observed,
+            reason: self.reason,
+            time_ms: self.time_ms,
+            ok: self.ok,
+        }
+    }
+}
+
 /// Compares what the socket (and, when given, the gateway's record of the connection) showed
-/// with what was expected. Returns (as expected, observed wording, reason code, time ms).
+/// with what was expected.
 pub fn judge(
     expected: Expected,
     report: &SimReport,
     record: Option<&ConnectionRecord>,
-) -> (bool, String, String, u128) {
+) -> Judgement {
     let total = report.elapsed.as_millis();
     if !report.admitted {
         let status = report.refused_status.unwrap_or(0);
         let reason = record.and_then(|r| r.deny_reason).unwrap_or("-");
         let ok = matches!(expected, Expected::Refused(r)
             if status == 403 && record.is_none_or(|rec| rec.deny_reason == Some(r.code())));
-        return (ok, format!("refused {status}"), reason.into(), total);
+        return Judgement {
+            ok,
+            observed: format!("refused {status}"),
+            reason: reason.into(),
+            time_ms: total,
+        };
     }
     if let Some((code, text, at)) = &report.server_close {
         let ok = matches!(expected, Expected::Closed(c, r)
-            if *code == c && text == r && record.is_none_or(|rec| rec.close_reason == Some(r)));
+            if *code == c && text == r.code() && record.is_none_or(|rec| rec.close_reason == Some(r.code())));
         let reason = if text.is_empty() { "-" } else { text.as_str() };
-        return (ok, format!("closed {code}"), reason.into(), at.as_millis());
+        return Judgement {
+            ok,
+            observed: format!("closed {code}"),
+            reason: reason.into(),
+            time_ms: at.as_millis(),
+        };
     }
     let accepted = record.map(|r| r.accepted);
     let clean = record.is_none_or(|r| r.close_reason.is_none());
-    match expected {
+    let (ok, observed) = match expected {
         Expected::Admitted => {
             let all = record.is_none_or(|r| {
                 r.accepted == report.frames_sent as u64 && r.frames == report.frames_sent as u64
@@ -103,14 +140,19 @@ pub fn judge(
                 Some(a) => format!("admitted, {a}/{} accepted, client stop", report.frames_sent),
                 None => format!("admitted, {} sent, client stop", report.frames_sent),
             };
-            let ok = all && clean && report.frames_received == 0;
-            (ok, observed, "-".into(), total)
+            (all && clean && report.frames_received == 0, observed)
         }
         _ => {
             let observed = format!("not closed, {} frames echoed", report.frames_received);
             let ok = expected == Expected::Ignored && clean && report.frames_received == 0;
-            (ok, observed, "-".into(), total)
+            (ok, observed)
         }
+    };
+    Judgement {
+        ok,
+        observed,
+        reason: "-".into(),
+        time_ms: total,
     }
 }
 
@@ -150,9 +192,7 @@ pub fn render(rows: &[Row]) -> String {
 
 /// Every scenario's name in demo order (the legitimate call first).
 pub fn scenario_names() -> Vec<&'static str> {
-    std::iter::once("legit-call")
-        .chain(ATTACKS.iter().map(|a| a.name))
-        .collect()
+    Scenario::all().map(Scenario::name).collect()
 }
 
 /// Runs the legitimate call and every attack against `gateway`, one after the other.
@@ -166,8 +206,9 @@ pub async fn run_scenarios(
     let short_audio = audio::tone(440.0, 3);
     let url = gateway.ws_url();
     let mut rows = Vec::new();
-    for name in scenario_names() {
-        let legit = name == "legit-call";
+    for scenario in Scenario::all() {
+        let name = scenario.name();
+        let legit = scenario == Scenario::Legit;
         let setup = CallSetup {
             url: &url,
             signed_url: gateway.public_url(),
@@ -177,13 +218,11 @@ pub async fn run_scenarios(
             pacing: if legit { opts.pacing } else { Duration::ZERO },
             linger: Duration::from_millis(if legit { 200 } else { 500 }),
         };
-        let (expected, (handshake, script)) = if legit {
-            (Expected::Admitted, attacks::legit(&setup))
-        } else {
-            let expected = attacks::find(name).map_or(Expected::Admitted, |a| a.expected);
-            let built =
-                attacks::attack(name, &setup).map_err(|e| DemoError::Scenario(e.to_string()))?;
-            (expected, built)
+        let (handshake, script) = match scenario {
+            Scenario::Legit => attacks::legit(&setup),
+            Scenario::Attack(a) => {
+                attacks::attack(a, &setup).map_err(|e| DemoError::Scenario(e.to_string()))?
+            }
         };
         let before = gateway.records().len();
         let report = client::run(&handshake, script)
@@ -191,15 +230,8 @@ pub async fn run_scenarios(
             .map_err(|e| DemoError::Scenario(format!("{name}: {e}")))?;
         gateway.settle(Duration::from_secs(5)).await;
         let record = gateway.records().get(before).cloned();
-        let (ok, observed, reason, time_ms) = judge(expected, &report, record.as_ref());
-        rows.push(Row {
-            scenario: name.into(),
-            expected: describe(expected),
-            observed,
-            reason,
-            time_ms,
-            ok,
-        });
+        let expected = scenario.expected();
+        rows.push(judge(expected, &report, record.as_ref()).into_row(name, describe(expected)));
     }
     Ok(rows)
 }
@@ -226,6 +258,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             auth_mode: AuthMode::Either,
             call_token: CallTokenPolicy::Required,
             call_state: stream_gate_lambda::config::CallStateMode::Memory,
+            management_endpoint: None,
         })
         .await?;
         let rows = run_scenarios(&gateway, &me, &other, opts).await;

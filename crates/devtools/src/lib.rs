@@ -3,12 +3,16 @@
 //! [`local`] is an API Gateway stand-in on loopback that builds the same event documents AWS sends
 //! and calls the Lambda entrypoints of `stream-gate-lambda` in-process; [`sim`] is a Twilio Media
 //! Streams client and a set of hostile ones; [`demo`] runs one legitimate call and every attack
-//! against a local gateway; [`load`] measures the gateway under real-time calls.
+//! against a local gateway; [`load`] measures the gateway under real-time calls; [`verify`] places
+//! the same call and attacks against a deployment and says what a failure means.
 
 pub mod demo;
+pub mod http;
 pub mod load;
 pub mod local;
 pub mod random;
 pub mod sim;
+pub mod tls;
+pub mod verify;
 
 pub use stream_gate_domain as domain;

@@ -11,21 +11,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
-use crate::domain::{compute_signature, messages};
+use crate::domain::compute_signature;
 use crate::local::records::StatsSnapshot;
-use crate::sim::attacks::TWILIO_USER_AGENT;
-use crate::sim::audio;
-use crate::sim::identity::{fresh_call_sid, fresh_stream_sid, Identity};
-use stream_gate_lambda::clock::unix_now;
+use crate::sim::attacks::{self, CallSetup};
+use crate::sim::{audio, client, Identity};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -147,6 +144,14 @@ async fn start_gateway(opts: &LoadOptions) -> Result<(Child, SocketAddr), LoadEr
         .arg(addr.to_string())
         .arg("--credentials")
         .arg(&opts.credentials)
+        // The gateway under load is configured by these flags alone, not by a Lambda
+        // configuration the user has in the environment.
+        .env_remove("STREAM_GATE_SECRET_FILE")
+        .env_remove("STREAM_GATE_SECRET_ID")
+        .env_remove("STREAM_GATE_PUBLIC_URL")
+        .env_remove("STREAM_GATE_AUTH_MODE")
+        .env_remove("STREAM_GATE_CALL_TOKEN")
+        .env_remove("STREAM_GATE_MANAGEMENT_ENDPOINT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -167,80 +172,37 @@ struct CallOutcome {
     completed: bool,
 }
 
-/// One call as Twilio makes it: signed handshake, connected, start with a call token, a media frame
-/// every 20 ms for `frames` frames, stop, close.
-async fn call(url: String, identity: Arc<Identity>, frames: u64, delay: Duration) -> CallOutcome {
+/// One call as Twilio makes it — the simulator's own legitimate call (signed handshake,
+/// connected, start with a call token, one media frame every 20 ms, stop), played by
+/// [`client::run`] — then 300 ms for the gateway to act on the last frames before the client
+/// closes. A call is completed when the gateway neither closed nor dropped it before that.
+async fn call(
+    url: String,
+    identity: Arc<Identity>,
+    audio: Arc<Vec<[u8; audio::FRAME_BYTES]>>,
+    delay: Duration,
+) -> CallOutcome {
     tokio::time::sleep(delay).await;
-    let failed = |sent| CallOutcome {
-        sent,
-        completed: false,
+    let setup = CallSetup {
+        url: &url,
+        signed_url: &url,
+        me: &identity,
+        other: None,
+        audio: &audio,
+        pacing: Duration::from_millis(20),
+        linger: Duration::from_millis(300),
     };
-    let (call, stream) = (fresh_call_sid(), fresh_stream_sid());
-    let token = identity.call_token(&call, unix_now(), 600);
-    let signature = compute_signature(identity.auth_token.expose(), &url, &[]);
-    let Ok(mut request) = url.as_str().into_client_request() else {
-        return failed(0);
-    };
-    let (Ok(sig), ua) = (
-        HeaderValue::from_str(&signature),
-        HeaderValue::from_static(TWILIO_USER_AGENT),
-    ) else {
-        return failed(0);
-    };
-    request.headers_mut().insert("x-twilio-signature", sig);
-    request.headers_mut().insert("user-agent", ua);
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await else {
-        return failed(0);
-    };
-    let (mut sink, mut incoming) = ws.split();
-    // Anything the gateway sends before we close (a close frame above all) means the call was cut.
-    let cut = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let cut = cut.clone();
-        tokio::spawn(async move {
-            while let Some(msg) = incoming.next().await {
-                if msg.is_err() || matches!(msg, Ok(Message::Close(_))) {
-                    cut.store(true, Ordering::SeqCst);
-                    break;
-                }
-            }
-        })
-    };
-    let audio = audio::tone(440.0, 50);
-    let start = messages::start(
-        &identity.account,
-        &call,
-        &stream,
-        token.as_ref().map(|t| t.expose()),
-    );
-    let mut sent = 0u64;
-    for text in [messages::connected(), start] {
-        if sink.send(Message::Text(text.into())).await.is_err() {
-            return failed(sent);
-        }
-        sent += 1;
+    let (handshake, script) = attacks::legit(&setup);
+    match client::run(&handshake, script).await {
+        Ok(r) => CallOutcome {
+            sent: r.frames_sent as u64,
+            completed: r.admitted && r.closed_by_client,
+        },
+        Err(_) => CallOutcome {
+            sent: 0,
+            completed: false,
+        },
     }
-    let mut ticker = tokio::time::interval(Duration::from_millis(20));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for i in 0..frames {
-        ticker.tick().await;
-        let media = messages::media(&stream, i + 2, i + 1, &audio[(i as usize) % audio.len()]);
-        if cut.load(Ordering::SeqCst) || sink.send(Message::Text(media.into())).await.is_err() {
-            return failed(sent);
-        }
-        sent += 1;
-    }
-    let stop = messages::stop(&identity.account, &call, &stream, frames + 2);
-    if sink.send(Message::Text(stop.into())).await.is_err() {
-        return failed(sent);
-    }
-    sent += 1;
-    // Give the gateway a moment to act on the last frames before we close.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let completed = !cut.load(Ordering::SeqCst);
-    watcher.abort();
-    let _ = sink.send(Message::Close(None)).await;
-    CallOutcome { sent, completed }
 }
 
 #[derive(Default)]
@@ -352,12 +314,14 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     ));
 
     // Calls start spread over one second, as real calls do not arrive in the same millisecond.
-    let frames = opts.seconds * 50;
+    // One tone for all calls, borrowed by each (60 s of it is 480 KB).
+    let frames = usize::try_from(opts.seconds * 50).unwrap_or(usize::MAX);
+    let tone = Arc::new(audio::tone(440.0, frames));
     let started = Instant::now();
     let calls: Vec<_> = (0..opts.calls)
         .map(|i| {
             let delay = Duration::from_millis((i as u64 * 1000) / opts.calls.max(1) as u64);
-            tokio::spawn(call(url.clone(), identity.clone(), frames, delay))
+            tokio::spawn(call(url.clone(), identity.clone(), tone.clone(), delay))
         })
         .collect();
     let mut outcomes = Vec::new();

@@ -208,13 +208,6 @@ pub fn webhook_urls(url: &str) -> Vec<String> {
     out
 }
 
-/// The old name of [`webhook_urls`], kept while callers outside the domain (the CLI and the
-/// voice-webhook entrypoint) move to the surface-specific names. Do not use it for a handshake:
-/// the authorizer accepts only [`handshake_urls`].
-pub fn candidate_urls(url: &str) -> Vec<String> {
-    webhook_urls(url)
-}
-
 fn with_default_port(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let port = match scheme {
@@ -545,7 +538,6 @@ mod tests {
             vec!["https://h:8443/x?a=1"]
         );
         assert_eq!(webhook_urls("ftp://h/x"), vec!["ftp://h/x", "ftp://h/x/"]);
-        assert_eq!(candidate_urls("https://h/x"), webhook_urls("https://h/x"));
     }
 
     #[test]

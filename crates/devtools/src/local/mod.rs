@@ -60,6 +60,11 @@ pub struct GatewayOptions {
     pub call_token: CallTokenPolicy,
     /// Per-connection call state (`memory` by default for the local gateway).
     pub call_state: CallStateMode,
+    /// Where the router sends `DeleteConnection`; default the gateway's own Management API
+    /// (`http://{addr}/{stage}`). A test and diagnosis aid: pointed at an endpoint that refuses,
+    /// the router's closes fail and offending connections stay open, as on a deployment whose
+    /// router lacks the `ManageConnections` permission.
+    pub management_endpoint: Option<String>,
 }
 
 /// A command to a live connection (from the Management API).
@@ -156,6 +161,7 @@ async fn stats(
 pub struct Gateway {
     addr: SocketAddr,
     public_url: String,
+    management_endpoint: String,
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -194,6 +200,10 @@ impl Gateway {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("ws://{addr}/{stage}"));
+        let management_endpoint = opts
+            .management_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}/{stage}"));
         // The source is re-read every 2 s, so an edited credentials file takes effect at once.
         let credentials = CredentialsConfig {
             secret: SecretLocation::None,
@@ -220,7 +230,7 @@ impl Gateway {
             RouterConfig {
                 credentials,
                 call_token: opts.call_token,
-                management_endpoint: Some(format!("http://{addr}/{stage}")),
+                management_endpoint: Some(management_endpoint.clone()),
                 region: None,
                 call_state: opts.call_state.clone(),
                 start_grace: Duration::from_millis(
@@ -266,6 +276,7 @@ impl Gateway {
         Ok(Self {
             addr,
             public_url,
+            management_endpoint,
             shared,
             shutdown: Some(tx),
             task,
@@ -285,6 +296,12 @@ impl Gateway {
     /// The URL Twilio signs (the one in the TwiML).
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// Where the router sends `DeleteConnection` (the gateway's own Management API unless
+    /// overridden).
+    pub fn management_endpoint(&self) -> &str {
+        &self.management_endpoint
     }
 
     /// Shared state (records, counters).

@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::Connector;
 
 use crate::domain::Secret;
 
@@ -34,10 +35,10 @@ pub enum Outgoing {
 }
 
 /// What to send after the handshake.
-pub struct Script {
-    /// The frames, in order.
-    pub frames: Vec<Outgoing>,
-    /// Pause between `media` frames (20 ms as Twilio; zero with `--fast`).
+pub struct Script<'a> {
+    /// The frames, in order, produced as they are sent (a 60 s call is 3,000 of them).
+    pub frames: Box<dyn Iterator<Item = Outgoing> + Send + 'a>,
+    /// Cadence of `media` frames (one every 20 ms, as Twilio sends them; zero with `--fast`).
     pub pacing: Duration,
     /// How long to wait for a server close after the last frame before closing ourselves.
     pub linger: Duration,
@@ -80,14 +81,22 @@ fn ws_config() -> WebSocketConfig {
     c
 }
 
-/// Connects, plays `script`, and reports.
-pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, SimError> {
+/// `message` with the query string of `url` (which may carry a stream token) blanked out.
+fn redact(message: String, url: &str) -> String {
+    match url.split_once('?') {
+        Some((_, query)) if !query.is_empty() => message.replace(query, "<redacted>"),
+        _ => message,
+    }
+}
+
+/// Connects, plays `script`, and reports. `ws://` and `wss://` (TLS with the system's roots).
+pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport, SimError> {
     let started = Instant::now();
     let mut request = handshake
         .url
         .as_str()
         .into_client_request()
-        .map_err(|e| SimError::Request(e.to_string()))?;
+        .map_err(|e| SimError::Request(redact(e.to_string(), &handshake.url)))?;
     let headers = request.headers_mut();
     headers.insert(
         "user-agent",
@@ -103,8 +112,21 @@ pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, Sim
             })?,
         );
     }
-    let ws = match tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
-        .await
+    // wss:// through the tools' own TLS configuration (system roots); ws:// in the clear.
+    let connector = if handshake.url.starts_with("wss://") {
+        Some(Connector::Rustls(
+            crate::tls::client_config().map_err(SimError::Connect)?,
+        ))
+    } else {
+        None
+    };
+    let ws = match tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(ws_config()),
+        true,
+        connector,
+    )
+    .await
     {
         Ok((ws, _)) => ws,
         Err(WsError::Http(resp)) => {
@@ -118,7 +140,7 @@ pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, Sim
                 elapsed: started.elapsed(),
             })
         }
-        Err(e) => return Err(SimError::Connect(e.to_string())),
+        Err(e) => return Err(SimError::Connect(redact(e.to_string(), &handshake.url))),
     };
     let opened = Instant::now();
     let (mut sink, mut stream) = ws.split();
@@ -144,12 +166,23 @@ pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, Sim
         (received, close)
     });
 
+    // `media` frames go out on a fixed cadence (a late tick delays the rest, never bunches them).
+    let mut ticker = (!script.pacing.is_zero()).then(|| {
+        let mut t = tokio::time::interval(script.pacing);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     let mut sent = 0usize;
     for frame in script.frames {
         if *closed_rx.borrow() {
             break;
         }
-        let is_media = matches!(&frame, Outgoing::Media(_));
+        if let (Outgoing::Media(_), Some(t)) = (&frame, ticker.as_mut()) {
+            t.tick().await;
+            if *closed_rx.borrow() {
+                break;
+            }
+        }
         let msg = match frame {
             Outgoing::Text(t) | Outgoing::Media(t) => Message::Text(t.into()),
             Outgoing::Binary(b) => Message::Binary(b.into()),
@@ -158,9 +191,6 @@ pub async fn run(handshake: &Handshake, script: Script) -> Result<SimReport, Sim
             break;
         }
         sent += 1;
-        if is_media && !script.pacing.is_zero() {
-            tokio::time::sleep(script.pacing).await;
-        }
     }
     let server_closed_first = tokio::time::timeout(script.linger, closed_rx.wait_for(|c| *c))
         .await

@@ -91,29 +91,67 @@ pub async fn apply(
     let Some(stream) = stream_sid else {
         return Step::Accept; // connected, unknown events: no start needed
     };
-    let recorded = match state.verified.get(connection_id, now) {
-        Some(r) => Some(r),
-        None => match store.started(connection_id, now).await {
-            Ok(Some(r)) => {
-                state.verified.insert(connection_id, r, now);
-                Some(r)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                unavailable(state, &e.code, now_ms);
-                return Step::Drop(DropReason::CallStateUnavailable);
-            }
-        },
-    };
     let timing = Timing {
         connected_at_ms,
         now_ms,
         grace_ms: u64::try_from(state.config.start_grace.as_millis()).unwrap_or(u64::MAX),
     };
+    let mut recorded = match lookup(state, store.as_ref(), connection_id, now).await {
+        Ok(r) => r,
+        Err(code) => {
+            unavailable(state, &code, now_ms);
+            return Step::Drop(DropReason::CallStateUnavailable);
+        }
+    };
+    // Twilio sends the first media frame right behind `start`, and API Gateway runs them as
+    // concurrent invocations: a frame that finds no start within the grace waits a little for
+    // the start's write (a few store reads, only at the beginning of a call) before it is dropped.
+    let mut polls = 0;
+    while recorded.is_none() && timing.within_grace() && polls < START_WAIT_POLLS {
+        polls += 1;
+        tokio::time::sleep(START_WAIT_INTERVAL).await;
+        recorded = match lookup(state, store.as_ref(), connection_id, now).await {
+            Ok(r) => r,
+            Err(code) => {
+                unavailable(state, &code, unix_now_ms());
+                return Step::Drop(DropReason::CallStateUnavailable);
+            }
+        };
+    }
+    let timing = Timing {
+        now_ms: if polls > 0 { unix_now_ms() } else { now_ms },
+        ..timing
+    };
     match judge_against_start(&stream, recorded.as_ref(), timing) {
         StateVerdict::Accept => Step::Accept,
         StateVerdict::Drop => Step::Drop(DropReason::StartPending),
         StateVerdict::Close(reason) => Step::Close(reason),
+    }
+}
+
+/// How often, and how many times, a frame with no recorded start re-reads it within the grace.
+pub const START_WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(15);
+/// See [`START_WAIT_INTERVAL`]: at most 60 ms of waiting per frame.
+pub const START_WAIT_POLLS: u32 = 4;
+
+/// The connection's live start: this instance's cache, else one (consistent) store read, whose
+/// positive answer is cached.
+async fn lookup(
+    state: &RouterState,
+    store: &dyn crate::adapters::CallStateStore,
+    connection_id: &str,
+    now: u64,
+) -> Result<Option<StartedStream>, String> {
+    if let Some(r) = state.verified.get(connection_id, now) {
+        return Ok(Some(r));
+    }
+    match store.started(connection_id, now).await {
+        Ok(Some(r)) => {
+            state.verified.insert(connection_id, r, now);
+            Ok(Some(r))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.code),
     }
 }
 

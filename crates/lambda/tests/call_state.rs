@@ -1,0 +1,455 @@
+//! Per-connection call state (DESIGN.md §5) through the router and webhook handlers: every rule
+//! in-process against the memory store, and again through the real AWS SDK against DynamoDB
+//! served by moto on loopback — the start race, the SDK calls per connection, and a store that
+//! fails (through the fault-injecting proxy).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use serde_json::{json, Value};
+use stream_gate_domain::CloseReason;
+use stream_gate_lambda::adapters::{
+    CallStateStore, CredentialCache, DynamoDbStore, FileSource, MemoryStore, RecordingCloser,
+};
+use stream_gate_lambda::config::{RouterConfig, WebhookConfig};
+use stream_gate_lambda::entrypoints::call_state_rules::DropReason;
+use stream_gate_lambda::entrypoints::router::{self, RouterOutcome};
+use stream_gate_lambda::entrypoints::voice_webhook;
+use stream_gate_lambda::state::{CallState, RouterState, WebhookState};
+use stream_gate_testkit::fault_proxy::{Fault, FaultProxy};
+use stream_gate_testkit::moto::moto;
+use stream_gate_testkit::{event, repo_file};
+
+const OTHER_STREAM: &str = "MZ0000000000000000000000000000000a";
+
+fn credentials() -> Arc<CredentialCache> {
+    Arc::new(CredentialCache::new(
+        Box::new(FileSource::new(repo_file("events/credentials.test.json"))),
+        Duration::from_secs(300),
+        Duration::from_secs(300),
+    ))
+}
+
+fn router_with(store: Arc<dyn CallStateStore>) -> RouterState {
+    let config = RouterConfig::from_lookup(|k| {
+        (k == "STREAM_GATE_MANAGEMENT_ENDPOINT").then(|| "http://127.0.0.1:9/prod".to_owned())
+    })
+    .expect("config");
+    RouterState::new(
+        config,
+        credentials(),
+        Arc::new(RecordingCloser::default()),
+        CallState::Store(store),
+    )
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(stream_gate_lambda::clock::unix_now_ms()).expect("ms")
+}
+
+/// A `$default` event of `file` on `connection`, connected `age_ms` ago, with `edit` applied to
+/// the frame.
+fn frame(file: &str, connection: &str, age_ms: i64, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut e = event(file);
+    e["requestContext"]["connectionId"] = json!(connection);
+    e["requestContext"]["connectedAt"] = json!(now_ms() - age_ms);
+    let mut body: Value = serde_json::from_str(e["body"].as_str().expect("body")).expect("frame");
+    edit(&mut body);
+    e["body"] = json!(body.to_string());
+    e
+}
+
+fn disconnect(connection: &str) -> Value {
+    let mut e = event("disconnect.json");
+    e["requestContext"]["connectionId"] = json!(connection);
+    e
+}
+
+async fn route(state: &RouterState, e: Value) -> RouterOutcome {
+    let (response, outcome) =
+        router::handle(state, serde_json::from_value(e).expect("event")).await;
+    assert_eq!(response.status_code, 200);
+    assert!(response.body.is_none(), "nothing is ever written back");
+    outcome
+}
+
+const CONNECTED_LONG_AGO: i64 = 60_000;
+
+/// Every rule of §5 against `store`, through the router handler.
+async fn the_rules_hold(store: Arc<dyn CallStateStore>) {
+    let state = router_with(store.clone());
+    let accepted = |o: &RouterOutcome| matches!(o, RouterOutcome::Accepted(_));
+    let closed = |r: CloseReason| RouterOutcome::Closed(r);
+
+    // Media before any start: dropped within the grace, closed after it.
+    let o = route(&state, frame("default-media.json", "c-early", 0, |_| {})).await;
+    assert_eq!(o, RouterOutcome::Dropped(DropReason::StartPending));
+    let o = route(
+        &state,
+        frame("default-media.json", "c-late", CONNECTED_LONG_AGO, |_| {}),
+    )
+    .await;
+    assert_eq!(o, closed(CloseReason::MediaBeforeStart));
+    for file in ["default-stop.json"] {
+        let o = route(&state, frame(file, "c-late2", CONNECTED_LONG_AGO, |_| {})).await;
+        assert_eq!(o, closed(CloseReason::MediaBeforeStart), "{file}");
+    }
+
+    // A verified start, then its stream's frames.
+    let o = route(&state, frame("default-start.json", "c1", 100, |_| {})).await;
+    assert!(accepted(&o), "{o:?}");
+    for file in ["default-media.json", "default-stop.json"] {
+        let o = route(&state, frame(file, "c1", CONNECTED_LONG_AGO, |_| {})).await;
+        assert!(accepted(&o), "{file}: {o:?}");
+    }
+    // Another stream's frame on that connection.
+    let o = route(
+        &state,
+        frame("default-media.json", "c1", CONNECTED_LONG_AGO, |f| {
+            f["streamSid"] = json!(OTHER_STREAM)
+        }),
+    )
+    .await;
+    assert_eq!(o, closed(CloseReason::StreamSidMismatch));
+    // A second start on the connection.
+    let o = route(&state, frame("default-start.json", "c1", 100, |_| {})).await;
+    assert_eq!(o, closed(CloseReason::StartRepeated));
+
+    // The same call token on another connection — also from another instance (fresh cache), and
+    // also after the first connection is gone.
+    let o = route(&state, frame("default-start.json", "c2", 100, |_| {})).await;
+    assert_eq!(o, closed(CloseReason::CallTokenReused));
+    let other_instance = router_with(store.clone());
+    let o = route(
+        &other_instance,
+        frame("default-start.json", "c3", 100, |_| {}),
+    )
+    .await;
+    assert_eq!(o, closed(CloseReason::CallTokenReused));
+    // ... which reads the first connection's start from the store.
+    let o = route(
+        &other_instance,
+        frame("default-media.json", "c1", CONNECTED_LONG_AGO, |_| {}),
+    )
+    .await;
+    assert!(accepted(&o), "{o:?}");
+
+    assert_eq!(
+        route(&state, disconnect("c1")).await,
+        RouterOutcome::Disconnected
+    );
+    let fresh = router_with(store.clone());
+    let o = route(
+        &fresh,
+        frame("default-media.json", "c1", CONNECTED_LONG_AGO, |_| {}),
+    )
+    .await;
+    assert_eq!(
+        o,
+        closed(CloseReason::MediaBeforeStart),
+        "forgotten on $disconnect"
+    );
+    let o = route(&fresh, frame("default-start.json", "c4", 100, |_| {})).await;
+    assert_eq!(
+        o,
+        closed(CloseReason::CallTokenReused),
+        "a token opens one connection, ever"
+    );
+}
+
+#[tokio::test]
+async fn the_rules_hold_in_memory() {
+    the_rules_hold(Arc::new(MemoryStore::new(1000))).await;
+}
+
+#[tokio::test]
+async fn a_racing_media_frame_is_dropped_then_accepted_once_the_start_is_recorded() {
+    let store = Arc::new(MemoryStore::new(1000));
+    let state = router_with(store.clone());
+    let started = std::time::Instant::now();
+    let o = route(&state, frame("default-media.json", "race", 0, |_| {})).await;
+    assert_eq!(o, RouterOutcome::Dropped(DropReason::StartPending));
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the wait is bounded"
+    );
+    // The start's write lands while a frame waits for it: that frame is accepted.
+    let waiting = tokio::spawn({
+        let state = router_with(store.clone());
+        async move { route(&state, frame("default-media.json", "race", 0, |_| {})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let o = route(&state, frame("default-start.json", "race", 0, |_| {})).await;
+    assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+    let o = waiting.await.expect("join");
+    assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+    let o = route(&state, frame("default-media.json", "race", 0, |_| {})).await;
+    assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+}
+
+fn webhook_with(store: Arc<dyn CallStateStore>) -> WebhookState {
+    let config = WebhookConfig::from_lookup(|k| match k {
+        "STREAM_GATE_STREAM_URL" => Some("wss://gate.example.com/prod".into()),
+        _ => None,
+    })
+    .expect("config");
+    WebhookState {
+        config,
+        credentials: credentials(),
+        call_state: CallState::Store(store),
+    }
+}
+
+async fn token_of(state: &WebhookState) -> String {
+    let request = lambda_http::request::from_str(&event("voice-webhook.json").to_string())
+        .expect("http event");
+    let response = voice_webhook::handle(state, request).await;
+    assert_eq!(response.status(), 200);
+    let lambda_http::Body::Text(twiml) = response.body() else {
+        panic!("TwiML text");
+    };
+    let at = twiml.find("name=\"token\" value=\"").expect("token") + 20;
+    twiml[at..at + twiml[at..].find('"').expect("quote")].to_owned()
+}
+
+async fn a_replayed_webhook_gets_the_same_token(store: Arc<dyn CallStateStore>) {
+    let first = token_of(&webhook_with(store.clone())).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a later second: a new exp if minted
+    let again = token_of(&webhook_with(store.clone())).await;
+    assert!(
+        first == again,
+        "a repeated webhook for one CallSid answers the same token"
+    );
+    let stateless = WebhookState {
+        call_state: CallState::Off,
+        ..webhook_with(store)
+    };
+    assert!(
+        token_of(&stateless).await != first,
+        "without state every webhook mints anew"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_webhook_gets_the_same_token_in_memory() {
+    a_replayed_webhook_gets_the_same_token(Arc::new(MemoryStore::new(1000))).await;
+}
+
+/// Counts the DynamoDB operations that go out, by `x-amz-target`.
+#[derive(Debug, Default, Clone)]
+struct Calls {
+    transact: Arc<AtomicUsize>,
+    get: Arc<AtomicUsize>,
+    delete: Arc<AtomicUsize>,
+    put: Arc<AtomicUsize>,
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "Calls"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let counter = match ctx.request().headers().get("x-amz-target") {
+            Some("DynamoDB_20120810.TransactWriteItems") => &self.transact,
+            Some("DynamoDB_20120810.GetItem") => &self.get,
+            Some("DynamoDB_20120810.DeleteItem") => &self.delete,
+            Some("DynamoDB_20120810.PutItem") => &self.put,
+            _ => return Ok(()),
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn dynamodb(endpoint: &str, calls: Calls) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .interceptor(calls)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// The table as the SAM template creates it: `pk` (S) hash key, on-demand.
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create table");
+}
+
+#[tokio::test]
+async fn the_rules_hold_on_dynamodb_through_the_real_sdk() {
+    let m = moto().await;
+    let calls = Calls::default();
+    let client = dynamodb(&m.endpoint, calls.clone());
+    create_table(&client, "stream-gate-calls").await;
+    the_rules_hold(Arc::new(DynamoDbStore::with_client(
+        client,
+        "stream-gate-calls",
+    )))
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_webhook_gets_the_same_token_on_dynamodb() {
+    let m = moto().await;
+    let client = dynamodb(&m.endpoint, Calls::default());
+    create_table(&client, "calls").await;
+    a_replayed_webhook_gets_the_same_token(Arc::new(DynamoDbStore::with_client(client, "calls")))
+        .await;
+}
+
+#[tokio::test]
+async fn sdk_calls_per_connection_stay_within_budget() {
+    let m = moto().await;
+    let calls = Calls::default();
+    let client = dynamodb(&m.endpoint, calls.clone());
+    create_table(&client, "calls").await;
+    let store: Arc<dyn CallStateStore> = Arc::new(DynamoDbStore::with_client(client, "calls"));
+    let starter = router_with(store.clone());
+    let other = router_with(store.clone());
+    let count = |c: &Arc<AtomicUsize>| c.load(Ordering::SeqCst);
+
+    let o = route(&starter, frame("default-start.json", "b1", 100, |_| {})).await;
+    assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+    assert_eq!(count(&calls.transact), 1, "one conditional write per start");
+    for _ in 0..50 {
+        route(
+            &starter,
+            frame("default-media.json", "b1", CONNECTED_LONG_AGO, |_| {}),
+        )
+        .await;
+    }
+    assert_eq!(
+        count(&calls.get),
+        0,
+        "the instance that recorded the start reads nothing"
+    );
+    for _ in 0..50 {
+        let o = route(
+            &other,
+            frame("default-media.json", "b1", CONNECTED_LONG_AGO, |_| {}),
+        )
+        .await;
+        assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+    }
+    assert_eq!(
+        count(&calls.get),
+        1,
+        "one read per connection per other warm instance"
+    );
+    route(&starter, disconnect("b1")).await;
+    assert_eq!(count(&calls.delete), 1, "one delete per disconnect");
+    assert_eq!(count(&calls.put), 0);
+}
+
+#[tokio::test]
+async fn a_failing_store_closes_starts_and_keeps_verified_calls_streaming() {
+    let m = moto().await;
+    let proxy = FaultProxy::start(&m.endpoint).await;
+    let client = dynamodb(&proxy.url, Calls::default());
+    create_table(&client, "calls").await;
+    let store: Arc<dyn CallStateStore> = Arc::new(DynamoDbStore::with_client(client, "calls"));
+    let state = router_with(store.clone());
+    let o = route(&state, frame("default-start.json", "f1", 100, |_| {})).await;
+    assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+
+    for fault in [
+        Fault::Error(500, "InternalServerError"),
+        Fault::Error(400, "ProvisionedThroughputExceededException"),
+        Fault::Delay(Duration::from_secs(5)),
+    ] {
+        proxy.set(fault.clone());
+        let started = std::time::Instant::now();
+        // A verified, cached connection keeps streaming.
+        let o = route(
+            &state,
+            frame("default-media.json", "f1", CONNECTED_LONG_AGO, |_| {}),
+        )
+        .await;
+        assert!(matches!(o, RouterOutcome::Accepted(_)), "{fault:?}: {o:?}");
+        // A start cannot be recorded: closed (fail closed).
+        let mut other = frame("default-start.json", "f2", 100, |f| {
+            f["start"]["customParameters"]
+                .as_object_mut()
+                .map(|p| p.remove("token"));
+        });
+        other["requestContext"]["connectionId"] = json!("f2");
+        let fresh = RouterState::new(
+            RouterConfig::from_lookup(|k| match k {
+                "STREAM_GATE_CALL_TOKEN" => Some("optional".into()),
+                "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".into()),
+                _ => None,
+            })
+            .expect("config"),
+            credentials(),
+            Arc::new(RecordingCloser::default()),
+            CallState::Store(store.clone()),
+        );
+        let o = route(&fresh, other).await;
+        assert_eq!(
+            o,
+            RouterOutcome::Closed(CloseReason::CallStateUnavailable),
+            "{fault:?}"
+        );
+        // An uncached connection's media is neither accepted nor closed.
+        let o = route(
+            &fresh,
+            frame("default-media.json", "f1", CONNECTED_LONG_AGO, |_| {}),
+        )
+        .await;
+        assert_eq!(
+            o,
+            RouterOutcome::Dropped(DropReason::CallStateUnavailable),
+            "{fault:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{fault:?}: bounded by the timeouts"
+        );
+    }
+    proxy.set(Fault::Pass);
+    let o = route(&state, frame("default-start.json", "f3", 100, |_| {})).await;
+    assert_eq!(
+        o,
+        RouterOutcome::Closed(CloseReason::CallTokenReused),
+        "recovered"
+    );
+}

@@ -1,0 +1,123 @@
+//! `stream-gate verify`: one legitimate call and every attack against a deployment, as a table,
+//! with a diagnosis of what failed. Exit 0 only when every row is as expected.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use stream_gate_devtools::demo;
+use stream_gate_devtools::verify::{self, VerifyOptions};
+use stream_gate_domain::AuthMode;
+
+/// Options of `stream-gate verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The deployment's WebSocket URL (the stack's `WebSocketUrl`,
+    /// `wss://<api>.execute-api.<region>.amazonaws.com/<stage>`), or a local gateway's `ws://` URL.
+    pub url: String,
+    /// The credentials document held by the deployment's secret (or `-` for standard input).
+    #[arg(long)]
+    pub credentials: PathBuf,
+    /// The voice webhook (the stack's `VoiceWebhookUrl`): the call token, and the URL Twilio
+    /// signs, come from its TwiML instead of the credentials document.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// The URL Twilio signs, when it differs from URL (the `<Stream url>` of your TwiML: a
+    /// custom domain, a tunnel).
+    #[arg(long)]
+    pub signed_url: Option<String>,
+    /// Which account of the document places the calls (0 = first).
+    #[arg(long, default_value_t = 0)]
+    pub account: usize,
+    /// Seconds of audio the legitimate call streams (a `media` frame every 20 ms).
+    #[arg(long, default_value_t = 3)]
+    pub seconds: u64,
+    /// The deployment's auth mode (stack parameter `AuthMode`): `signature` or `either`.
+    #[arg(long, default_value = "signature")]
+    pub auth_mode: String,
+    /// Seconds within which an offending frame must be closed.
+    #[arg(long, default_value_t = verify::CLOSE_DEADLINE.as_secs())]
+    pub close_timeout: u64,
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("stream-gate verify: {message}");
+    ExitCode::from(2)
+}
+
+/// Runs `stream-gate verify`: exit 0 when every row is as expected, 1 when one is not, 2 when it
+/// cannot run.
+pub fn main(args: VerifyArgs) -> ExitCode {
+    let mode_name = args.auth_mode.clone();
+    let auth_mode: AuthMode = match args.auth_mode.parse() {
+        Ok(m) => m,
+        Err(e) => return fail(&format!("--auth-mode: {e}")),
+    };
+    if args.close_timeout == 0 {
+        return fail("--close-timeout must be at least 1 second");
+    }
+    let document = match super::tools::read_secret(&args.credentials) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    let opts = VerifyOptions {
+        url: args.url,
+        signed_url: args.signed_url,
+        webhook_url: args.webhook_url,
+        document,
+        account: args.account,
+        seconds: args.seconds,
+        auth_mode,
+        close_deadline: Duration::from_secs(args.close_timeout),
+    };
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    println!(
+        "stream-gate verify: {} — one call as Twilio places it, then every attack (auth mode {})\n",
+        opts.url, mode_name
+    );
+    let report = match rt.block_on(verify::run(&opts)) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    println!(
+        "account {}, handshakes signed over {}\n",
+        report.account, report.signed_url
+    );
+    print!("{}", demo::render(&report.rows));
+    for s in &report.skipped {
+        println!("skipped: {s}");
+    }
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    if !report.diagnoses.is_empty() {
+        println!("\ndiagnosis:");
+        for d in &report.diagnoses {
+            println!("  - {d}");
+        }
+    }
+    let failed = report.failed();
+    if failed == 0 {
+        println!(
+            "\nall {} scenarios behaved as expected{}",
+            report.rows.len(),
+            if report.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} skipped)", report.skipped.len())
+            }
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "\n{failed} of {} scenarios did NOT behave as expected",
+            report.rows.len()
+        );
+        ExitCode::from(1)
+    }
+}
