@@ -32,6 +32,7 @@ API_ID = "abc123"
 STAGE = "prod"
 CONNECTION_ID = "Xk2TmdKPIAMCJqw="
 CREATED_SECRET = "stream-gate-CredentialsSecret-AbCdEf"
+TABLE = "stream-gate-CallStateTable-1A2B3C4D5E6F"
 EXISTING_SECRET_NAME = "team/stream-gate-XyZ123"
 
 
@@ -43,8 +44,8 @@ def glob_match(pattern, value, case_insensitive=False):
 
 
 class Scenario:
-    def __init__(self, mode, create_secret, partition, region):
-        self.mode, self.create_secret = mode, create_secret
+    def __init__(self, mode, create_secret, partition, region, call_state):
+        self.mode, self.create_secret, self.call_state = mode, create_secret, call_state
         self.partition, self.region = partition, region
         self.existing_secret = (
             f"arn:{partition}:secretsmanager:{region}:{ACCOUNT}:secret:{EXISTING_SECRET_NAME}"
@@ -52,14 +53,21 @@ class Scenario:
         self.created_secret = f"arn:{partition}:secretsmanager:{region}:{ACCOUNT}:secret:{CREATED_SECRET}"
 
     def __str__(self):
-        return f"AuthMode={self.mode} secret={'created' if self.create_secret else 'existing'} {self.partition}/{self.region}"
+        return (
+            f"AuthMode={self.mode} CallState={self.call_state} "
+            f"secret={'created' if self.create_secret else 'existing'} {self.partition}/{self.region}"
+        )
 
     @property
     def secret_arn(self):
         return self.created_secret if self.create_secret else self.existing_secret
 
     def parameters(self):
-        return {"AuthMode": self.mode, "ExistingSecretArn": "" if self.create_secret else self.existing_secret}
+        return {
+            "AuthMode": self.mode,
+            "CallState": self.call_state,
+            "ExistingSecretArn": "" if self.create_secret else self.existing_secret,
+        }
 
     def refs(self):
         return {
@@ -70,6 +78,8 @@ class Scenario:
             "WebSocketApi": API_ID,
             "StageName": STAGE,
             "CredentialsSecret": self.created_secret,  # Ref of a secret is its ARN
+            "CallStateTable": TABLE,  # Ref of a table is its name
+            "CallStateTable.Arn": f"arn:{self.partition}:dynamodb:{self.region}:{ACCOUNT}:table/{TABLE}",
             "ExistingSecretArn": "" if self.create_secret else self.existing_secret,
         }
 
@@ -82,6 +92,7 @@ class Scenario:
             "stage": STAGE,
             "connection_id": CONNECTION_ID,
             "secret_arn": self.secret_arn,
+            "table": TABLE,
         }
 
 
@@ -116,6 +127,12 @@ def evaluate(value, refs, conditions):
             return refs[key]
 
         return re.sub(r"\$\{([^}!]+)\}", sub, text)
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        name = ".".join(target) if isinstance(target, list) else target
+        if name not in refs:
+            raise KeyError(f"unresolved GetAtt {name}")
+        return refs[name]
     if "Fn::Join" in value:
         sep, parts = value["Fn::Join"]
         return sep.join(evaluate(parts, refs, conditions))
@@ -221,6 +238,11 @@ def check(template, calls, scenario):
         for st in sts:
             if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st or "Condition" in st:
                 problems.append(f"{scenario}: {function}: unsupported statement shape {st}")
+        params = scenario.parameters()
+        needed = [
+            c for c in needed
+            if not c.get("when") or all(params.get(k) == v for k, v in c["when"].items())
+        ]
         concrete = [
             (c["operation"], c["action"], c["resource"].format(**scenario.placeholders())) for c in needed
         ]
@@ -262,13 +284,15 @@ def main():
     for mode in ("signature", "token", "either", "both"):
         for create_secret in (True, False):
             for partition, region in (("aws", "us-east-1"), ("aws-cn", "cn-north-1")):
-                problems += check(template, calls, Scenario(mode, create_secret, partition, region))
+                for call_state in ("dynamodb", "off"):
+                    scenario = Scenario(mode, create_secret, partition, region, call_state)
+                    problems += check(template, calls, scenario)
     if problems:
         for p in dict.fromkeys(problems):
             print(f"check_iam: FAIL: {p}")
         sys.exit(1)
     n = sum(len(v) for v in calls.values())
-    print(f"check_iam: ok: {n} calls of {len(calls)} functions granted, nothing more, in 16 scenarios")
+    print(f"check_iam: ok: {n} calls of {len(calls)} functions granted, nothing more, in 32 scenarios")
 
 
 if __name__ == "__main__":

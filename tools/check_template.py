@@ -76,6 +76,7 @@ def check(template, mode):
         "CreateSecret": True,
         "HasPublicUrl": False,
         "BothTracks": False,
+        "HasCallState": True,
         "HasAlarmTopic": False,
     }
     res = resolve(rendered["Resources"], {"__conditions": conds})

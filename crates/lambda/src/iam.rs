@@ -4,7 +4,8 @@
 //! and so does a grant no call needs. Add a line here with every new SDK call.
 //!
 //! Placeholders: `{partition}`, `{region}`, `{account}`, `{api_id}`, `{stage}`, `{connection_id}`,
-//! `{secret_arn}`.
+//! `{secret_arn}`, `{table}`. A call made only under a template parameter's value says so in
+//! `when` (the DynamoDB calls happen only with `CallState=dynamodb`).
 
 use serde_json::{json, Value};
 
@@ -17,6 +18,8 @@ pub struct AwsCall {
     pub action: &'static str,
     /// The resource ARN IAM evaluates (for execute-api, the HTTP verb is part of it).
     pub resource: &'static str,
+    /// `Some((parameter, value))`: made only when the template parameter has that value.
+    pub when: Option<(&'static str, &'static str)>,
 }
 
 /// `GetSecretValue` of the credentials document (every binary, `SecretsManagerSource`).
@@ -24,6 +27,7 @@ pub const GET_SECRET_VALUE: AwsCall = AwsCall {
     operation: "GetSecretValue",
     action: "secretsmanager:GetSecretValue",
     resource: "{secret_arn}",
+    when: None,
 };
 
 /// `DeleteConnection` on `@connections` (the router's `ManagementApiCloser`): IAM authorises it on
@@ -33,13 +37,62 @@ pub const DELETE_CONNECTION: AwsCall = AwsCall {
     action: "execute-api:ManageConnections",
     resource:
         "arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/DELETE/@connections/{connection_id}",
+    when: None,
+};
+
+const TABLE: &str = "arn:{partition}:dynamodb:{region}:{account}:table/{table}";
+const WITH_CALL_STATE: Option<(&str, &str)> = Some(("CallState", "dynamodb"));
+
+/// A start (`DynamoDbStore::record_start`): `TransactWriteItems` of two conditional puts, which
+/// IAM authorises as `PutItem` on the table ("Using IAM with DynamoDB transactions").
+pub const RECORD_START: AwsCall = AwsCall {
+    operation: "TransactWriteItems",
+    action: "dynamodb:PutItem",
+    resource: TABLE,
+    when: WITH_CALL_STATE,
+};
+
+/// A connection's start read by another instance (`started`), or an issued token re-read.
+pub const GET_ITEM: AwsCall = AwsCall {
+    operation: "GetItem",
+    action: "dynamodb:GetItem",
+    resource: TABLE,
+    when: WITH_CALL_STATE,
+};
+
+/// `$disconnect` (`forget`).
+pub const DELETE_ITEM: AwsCall = AwsCall {
+    operation: "DeleteItem",
+    action: "dynamodb:DeleteItem",
+    resource: TABLE,
+    when: WITH_CALL_STATE,
+};
+
+/// The webhook's one token per CallSid (`issue_call_token`): a conditional `PutItem`.
+pub const ISSUE_CALL_TOKEN: AwsCall = AwsCall {
+    operation: "PutItem",
+    action: "dynamodb:PutItem",
+    resource: TABLE,
+    when: WITH_CALL_STATE,
 };
 
 /// The calls of each function of template.yaml, by its logical id.
 pub const CALLS: &[(&str, &[AwsCall])] = &[
     ("AuthorizerFunction", &[GET_SECRET_VALUE]),
-    ("RouterFunction", &[GET_SECRET_VALUE, DELETE_CONNECTION]),
-    ("VoiceWebhookFunction", &[GET_SECRET_VALUE]),
+    (
+        "RouterFunction",
+        &[
+            GET_SECRET_VALUE,
+            DELETE_CONNECTION,
+            RECORD_START,
+            GET_ITEM,
+            DELETE_ITEM,
+        ],
+    ),
+    (
+        "VoiceWebhookFunction",
+        &[GET_SECRET_VALUE, ISSUE_CALL_TOKEN, GET_ITEM],
+    ),
 ];
 
 /// [`CALLS`] as JSON, the input of tools/check_iam.py.
@@ -50,7 +103,12 @@ pub fn calls_json() -> Value {
             .map(|(function, calls)| {
                 let calls: Vec<Value> = calls
                     .iter()
-                    .map(|c| json!({"operation": c.operation, "action": c.action, "resource": c.resource}))
+                    .map(|c| {
+                        json!({
+                            "operation": c.operation, "action": c.action, "resource": c.resource,
+                            "when": c.when.map(|(p, v)| json!({p: v})),
+                        })
+                    })
                     .collect();
                 ((*function).to_owned(), Value::from(calls))
             })
