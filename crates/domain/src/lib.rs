@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod frame;
 pub mod messages;
 pub mod reason;
+pub mod record;
 pub mod secret;
 pub mod sid;
 pub mod signature;
