@@ -6,6 +6,7 @@ pub mod connect;
 pub mod credentials;
 pub mod frame;
 pub mod messages;
+pub mod outbound;
 pub mod reason;
 pub mod record;
 pub mod secret;
