@@ -15,6 +15,9 @@ pub const NAMESPACE: &str = "StreamGate";
 pub enum Metric {
     /// `DeleteConnection` failed (after its retry): an offender may still be connected.
     CloseFailed,
+    /// A record of a verified call was not delivered to the sink (after its retry): the
+    /// application missed a frame.
+    DeliveryFailed,
 }
 
 impl Metric {
@@ -22,6 +25,7 @@ impl Metric {
     pub const fn name(self) -> &'static str {
         match self {
             Metric::CloseFailed => "CloseFailed",
+            Metric::DeliveryFailed => "DeliveryFailed",
         }
     }
 }
@@ -69,5 +73,17 @@ mod tests {
         );
         assert_eq!(v["reason"], "AccessDeniedException");
         assert_eq!(v["CloseFailed"], 1);
+    }
+
+    #[test]
+    fn delivery_failed_is_its_own_metric() {
+        let v: serde_json::Value =
+            serde_json::from_str(&emf_line(Metric::DeliveryFailed, "timeout", 7)).expect("json");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "DeliveryFailed", "Unit": "Count"}])
+        );
+        assert_eq!(v["DeliveryFailed"], 1);
+        assert_eq!(v["reason"], "timeout");
     }
 }

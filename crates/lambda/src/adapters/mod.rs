@@ -1,8 +1,10 @@
-//! Adapters: the I/O the domain needs, each behind a small trait with a real implementation.
+//! Adapters: the I/O the domain needs, each behind a small trait with a real implementation:
+//! credentials, closing connections, delivering records.
 
 pub mod connection_closer;
 pub mod credential_cache;
 pub mod credential_source;
+pub mod delivery;
 
 pub use connection_closer::{
     CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser, RecordingCloser,
@@ -10,4 +12,8 @@ pub use connection_closer::{
 pub use credential_cache::CredentialCache;
 pub use credential_source::{
     DocumentSource, FileSource, SecretsManagerSource, SourceError, StaticSource,
+};
+pub use delivery::{
+    deliver_with_retry, DeliveryError, DeliveryRecord, DeliverySink, FileSink, HttpSink,
+    KinesisSink, KinesisStream, NoSink, RecordingSink, SinkTarget,
 };
