@@ -4,7 +4,7 @@
 //! and so does a grant no call needs. Add a line here with every new SDK call.
 //!
 //! Placeholders: `{partition}`, `{region}`, `{account}`, `{api_id}`, `{stage}`, `{connection_id}`,
-//! `{secret_arn}`.
+//! `{secret_arn}`, `{stream_name}`.
 
 use serde_json::{json, Value};
 
@@ -33,6 +33,24 @@ pub const DELETE_CONNECTION: AwsCall = AwsCall {
     action: "execute-api:ManageConnections",
     resource:
         "arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/DELETE/@connections/{connection_id}",
+};
+
+/// `PutRecord` of a delivery record (the router's `KinesisSink`, `STREAM_GATE_SINK=kinesis:...`).
+/// Authorised on the stream's ARN whether the sink names the stream or its ARN; a stream encrypted
+/// with a customer-managed KMS key also needs `kms:GenerateDataKey` on that key.
+pub const PUT_RECORD: AwsCall = AwsCall {
+    operation: "PutRecord",
+    action: "kinesis:PutRecord",
+    resource: "arn:{partition}:kinesis:{region}:{account}:stream/{stream_name}",
+};
+
+/// `PostToConnection` on `@connections` (`ConnectionPoster`: the application answering the caller
+/// with Twilio's outbound messages): authorised on `POST`.
+pub const POST_TO_CONNECTION: AwsCall = AwsCall {
+    operation: "PostToConnection",
+    action: "execute-api:ManageConnections",
+    resource:
+        "arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/POST/@connections/{connection_id}",
 };
 
 /// The calls of each function of template.yaml, by its logical id.

@@ -1,7 +1,8 @@
 //! Adapters: the I/O the domain needs, each behind a small trait with a real implementation:
-//! credentials, closing connections, delivering records.
+//! credentials, closing connections, delivering records, and posting answers to the caller.
 
 pub mod connection_closer;
+pub mod connection_poster;
 pub mod credential_cache;
 pub mod credential_source;
 pub mod delivery;
@@ -9,6 +10,7 @@ pub mod delivery;
 pub use connection_closer::{
     CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser, RecordingCloser,
 };
+pub use connection_poster::{ConnectionPoster, PostError, PostOutcome};
 pub use credential_cache::CredentialCache;
 pub use credential_source::{
     DocumentSource, FileSource, SecretsManagerSource, SourceError, StaticSource,
