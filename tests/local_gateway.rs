@@ -39,6 +39,7 @@ async fn start() -> Fixture {
         auth_mode: AuthMode::Either,
         call_token: CallTokenPolicy::Required,
         call_state: stream_gate_lambda::config::CallStateMode::Memory,
+        sink: stream_gate_lambda::adapters::SinkTarget::None,
         management_endpoint: None,
     })
     .await

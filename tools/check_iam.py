@@ -33,6 +33,7 @@ STAGE = "prod"
 CONNECTION_ID = "Xk2TmdKPIAMCJqw="
 CREATED_SECRET = "stream-gate-CredentialsSecret-AbCdEf"
 TABLE = "stream-gate-CallStateTable-1A2B3C4D5E6F"
+STREAM_NAME = "stream-gate-DeliveryStream-AbCdEfGhIjKl"
 EXISTING_SECRET_NAME = "team/stream-gate-XyZ123"
 
 
@@ -44,8 +45,9 @@ def glob_match(pattern, value, case_insensitive=False):
 
 
 class Scenario:
-    def __init__(self, mode, create_secret, partition, region, call_state):
+    def __init__(self, mode, create_secret, partition, region, call_state, delivery):
         self.mode, self.create_secret, self.call_state = mode, create_secret, call_state
+        self.delivery = delivery
         self.partition, self.region = partition, region
         self.existing_secret = (
             f"arn:{partition}:secretsmanager:{region}:{ACCOUNT}:secret:{EXISTING_SECRET_NAME}"
@@ -54,7 +56,7 @@ class Scenario:
 
     def __str__(self):
         return (
-            f"AuthMode={self.mode} CallState={self.call_state} "
+            f"AuthMode={self.mode} CallState={self.call_state} Delivery={self.delivery} "
             f"secret={'created' if self.create_secret else 'existing'} {self.partition}/{self.region}"
         )
 
@@ -66,6 +68,7 @@ class Scenario:
         return {
             "AuthMode": self.mode,
             "CallState": self.call_state,
+            "Delivery": self.delivery,
             "ExistingSecretArn": "" if self.create_secret else self.existing_secret,
         }
 
@@ -80,6 +83,8 @@ class Scenario:
             "CredentialsSecret": self.created_secret,  # Ref of a secret is its ARN
             "CallStateTable": TABLE,  # Ref of a table is its name
             "CallStateTable.Arn": f"arn:{self.partition}:dynamodb:{self.region}:{ACCOUNT}:table/{TABLE}",
+            "DeliveryStream": STREAM_NAME,
+            "DeliveryStream.Arn": f"arn:{self.partition}:kinesis:{self.region}:{ACCOUNT}:stream/{STREAM_NAME}",
             "ExistingSecretArn": "" if self.create_secret else self.existing_secret,
         }
 
@@ -93,6 +98,7 @@ class Scenario:
             "connection_id": CONNECTION_ID,
             "secret_arn": self.secret_arn,
             "table": TABLE,
+            "stream_name": STREAM_NAME,
         }
 
 
@@ -284,15 +290,15 @@ def main():
     for mode in ("signature", "token", "either", "both"):
         for create_secret in (True, False):
             for partition, region in (("aws", "us-east-1"), ("aws-cn", "cn-north-1")):
-                for call_state in ("dynamodb", "off"):
-                    scenario = Scenario(mode, create_secret, partition, region, call_state)
+                for call_state, delivery in (("dynamodb", "kinesis"), ("off", "none"), ("dynamodb", "none")):
+                    scenario = Scenario(mode, create_secret, partition, region, call_state, delivery)
                     problems += check(template, calls, scenario)
     if problems:
         for p in dict.fromkeys(problems):
             print(f"check_iam: FAIL: {p}")
         sys.exit(1)
     n = sum(len(v) for v in calls.values())
-    print(f"check_iam: ok: {n} calls of {len(calls)} functions granted, nothing more, in 32 scenarios")
+    print(f"check_iam: ok: {n} calls of {len(calls)} functions granted, nothing more, in 48 scenarios")
 
 
 if __name__ == "__main__":

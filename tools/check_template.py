@@ -77,6 +77,7 @@ def check(template, mode):
         "HasPublicUrl": False,
         "BothTracks": False,
         "HasCallState": True,
+        "HasKinesis": True,
         "HasAlarmTopic": False,
     }
     res = resolve(rendered["Resources"], {"__conditions": conds})

@@ -10,7 +10,7 @@ use stream_gate_devtools::local::{devcreds, Gateway, GatewayOptions};
 use stream_gate_devtools::sim::identity::fresh_call_sid;
 use stream_gate_devtools::sim::Identity;
 use stream_gate_domain::{AuthMode, CallTokenPolicy};
-use stream_gate_lambda::adapters::FileSource;
+use stream_gate_lambda::adapters::{FileSource, SinkTarget};
 use stream_gate_lambda::config::{
     AuthorizerConfig, CallStateMode, ConfigError, RouterConfig, SecretLocation,
 };
@@ -40,6 +40,11 @@ pub struct LocalArgs {
     /// `required`, `optional` or `off` [default: `STREAM_GATE_CALL_TOKEN`, else required].
     #[arg(long)]
     pub call_token: Option<String>,
+    /// Where accepted frames of verified calls are delivered: `http://127.0.0.1:PORT/PATH` (each
+    /// record POSTed as JSON), `file:PATH` (JSON lines) or `none` [default: `STREAM_GATE_SINK`,
+    /// else none]. Records: docs/records.md.
+    #[arg(long)]
+    pub sink: Option<String>,
 }
 
 /// The variables `local` reads (and the flag that overrides each, if any).
@@ -52,6 +57,7 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
     ("STREAM_GATE_MANAGEMENT_ENDPOINT", None),
     ("STREAM_GATE_CALL_STATE", None),
     ("STREAM_GATE_CALL_TABLE", None),
+    ("STREAM_GATE_SINK", Some("--sink")),
 ];
 
 /// What `local` runs with, from its flags over the environment.
@@ -67,6 +73,8 @@ pub struct Settings {
     pub call_token: CallTokenPolicy,
     /// `@connections` endpoint override; `None`: the gateway's own.
     pub management_endpoint: Option<String>,
+    /// Where accepted frames of verified calls go (`--sink` / `STREAM_GATE_SINK`).
+    pub sink: SinkTarget,
     /// Per-connection call state: `STREAM_GATE_CALL_STATE`, `memory` when unset (the Lambda
     /// binaries' default is `off`; the local gateway closes the stateless gaps by default).
     pub call_state: CallStateMode,
@@ -92,6 +100,7 @@ impl Settings {
             "STREAM_GATE_PUBLIC_URL" => args.public_url.clone(),
             "STREAM_GATE_AUTH_MODE" => args.auth_mode.clone(),
             "STREAM_GATE_CALL_TOKEN" => args.call_token.clone(),
+            "STREAM_GATE_SINK" => args.sink.clone(),
             _ => None,
         };
         let given = |var: &str| flag(var).is_some();
@@ -141,6 +150,7 @@ impl Settings {
             auth_mode: authorizer.auth_mode,
             call_token: router.call_token,
             management_endpoint: router.management_endpoint,
+            sink: router.sink,
             call_state: if lookup("STREAM_GATE_CALL_STATE").is_some() {
                 router.call_state
             } else {
@@ -206,6 +216,7 @@ pub fn main(args: LocalArgs) -> ExitCode {
             call_token: settings.call_token,
             management_endpoint: settings.management_endpoint.clone(),
             call_state: settings.call_state.clone(),
+            sink: settings.sink.clone(),
         })
         .await
         {
@@ -280,6 +291,7 @@ mod tests {
             credentials: None,
             auth_mode: None,
             call_token: None,
+            sink: None,
         }
     }
 
@@ -303,6 +315,7 @@ mod tests {
                 call_token: CallTokenPolicy::Required,
                 management_endpoint: None,
                 call_state: CallStateMode::Memory,
+                sink: SinkTarget::None,
                 from_env: vec![],
             }
         );

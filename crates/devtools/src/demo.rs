@@ -258,6 +258,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             auth_mode: AuthMode::Either,
             call_token: CallTokenPolicy::Required,
             call_state: stream_gate_lambda::config::CallStateMode::Memory,
+            sink: stream_gate_lambda::adapters::SinkTarget::None,
             management_endpoint: None,
         })
         .await?;

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::adapters::SinkTarget;
 use crate::domain::{AuthMode, CallTokenPolicy};
 
 /// The defaults, each in one place.
@@ -95,6 +96,8 @@ pub struct RouterConfig {
     pub call_state: CallStateMode,
     /// How long after `connectedAt` a frame may precede the recorded start (dropped, not closed).
     pub start_grace: Duration,
+    /// `STREAM_GATE_SINK`: where every accepted frame of a verified call is delivered.
+    pub sink: SinkTarget,
 }
 
 /// The voice webhook's configuration.
@@ -280,6 +283,7 @@ impl RouterConfig {
                 defaults::START_GRACE_MS,
                 60_000,
             )?,
+            sink: env.parsed("STREAM_GATE_SINK")?,
         })
     }
 }
@@ -475,6 +479,17 @@ mod tests {
             let err = RouterConfig::from_lookup(lookup(&pairs)).err();
             assert_eq!(err.map(|e| e.variable), Some(var), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn the_sink() {
+        let r = RouterConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(r.sink, SinkTarget::None);
+        let r =
+            RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SINK", "file:/tmp/records.jsonl")]));
+        assert!(matches!(r.map(|r| r.sink), Ok(SinkTarget::File(_))));
+        let err = RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SINK", "s3://bucket")])).err();
+        assert_eq!(err.map(|e| e.variable), Some("STREAM_GATE_SINK"));
     }
 
     #[test]

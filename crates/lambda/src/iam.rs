@@ -4,8 +4,8 @@
 //! and so does a grant no call needs. Add a line here with every new SDK call.
 //!
 //! Placeholders: `{partition}`, `{region}`, `{account}`, `{api_id}`, `{stage}`, `{connection_id}`,
-//! `{secret_arn}`, `{table}`. A call made only under a template parameter's value says so in
-//! `when` (the DynamoDB calls happen only with `CallState=dynamodb`).
+//! `{secret_arn}`, `{table}`, `{stream_name}`. A call made only under a template parameter's
+//! value says so in `when` (the DynamoDB calls happen only with `CallState=dynamodb`).
 
 use serde_json::{json, Value};
 
@@ -76,6 +76,26 @@ pub const ISSUE_CALL_TOKEN: AwsCall = AwsCall {
     when: WITH_CALL_STATE,
 };
 
+/// `PutRecord` of a delivery record (the router's `KinesisSink`, `STREAM_GATE_SINK=kinesis:...`).
+/// Authorised on the stream's ARN whether the sink names the stream or its ARN; a stream encrypted
+/// with a customer-managed KMS key also needs `kms:GenerateDataKey` on that key.
+pub const PUT_RECORD: AwsCall = AwsCall {
+    operation: "PutRecord",
+    action: "kinesis:PutRecord",
+    resource: "arn:{partition}:kinesis:{region}:{account}:stream/{stream_name}",
+    when: Some(("Delivery", "kinesis")),
+};
+
+/// `PostToConnection` on `@connections` (`ConnectionPoster`: the application answering the caller
+/// with Twilio's outbound messages): authorised on `POST`.
+pub const POST_TO_CONNECTION: AwsCall = AwsCall {
+    operation: "PostToConnection",
+    action: "execute-api:ManageConnections",
+    resource:
+        "arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/POST/@connections/{connection_id}",
+    when: None,
+};
+
 /// The calls of each function of template.yaml, by its logical id.
 pub const CALLS: &[(&str, &[AwsCall])] = &[
     ("AuthorizerFunction", &[GET_SECRET_VALUE]),
@@ -87,6 +107,7 @@ pub const CALLS: &[(&str, &[AwsCall])] = &[
             RECORD_START,
             GET_ITEM,
             DELETE_ITEM,
+            PUT_RECORD,
         ],
     ),
     (

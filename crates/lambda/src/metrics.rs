@@ -17,6 +17,9 @@ pub enum Metric {
     CloseFailed,
     /// The call-state store could not answer (a start was closed, or a frame dropped).
     CallStateUnavailable,
+    /// A record of a verified call was not delivered to the sink (after its retry): the
+    /// application missed a frame.
+    DeliveryFailed,
 }
 
 impl Metric {
@@ -25,6 +28,7 @@ impl Metric {
         match self {
             Metric::CloseFailed => "CloseFailed",
             Metric::CallStateUnavailable => "CallStateUnavailable",
+            Metric::DeliveryFailed => "DeliveryFailed",
         }
     }
 }
@@ -72,5 +76,17 @@ mod tests {
         );
         assert_eq!(v["reason"], "AccessDeniedException");
         assert_eq!(v["CloseFailed"], 1);
+    }
+
+    #[test]
+    fn delivery_failed_is_its_own_metric() {
+        let v: serde_json::Value =
+            serde_json::from_str(&emf_line(Metric::DeliveryFailed, "timeout", 7)).expect("json");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "DeliveryFailed", "Unit": "Count"}])
+        );
+        assert_eq!(v["DeliveryFailed"], 1);
+        assert_eq!(v["reason"], "timeout");
     }
 }

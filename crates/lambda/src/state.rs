@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::{
-    CallStateStore, ConnectionCloser, CredentialCache, DocumentSource, DynamoDbStore, FileSource,
-    ManagementApiCloser, MemoryStore, SecretsManagerSource, VerifiedCache,
+    CallStateStore, ConnectionCloser, CredentialCache, DeliverySink, DocumentSource, DynamoDbStore,
+    FileSource, ManagementApiCloser, MemoryStore, NoSink, SecretsManagerSource, VerifiedCache,
 };
 use crate::config::{
     AuthorizerConfig, CallStateMode, ConfigError, CredentialsConfig, RouterConfig, SecretLocation,
@@ -65,6 +65,8 @@ pub struct RouterState {
     pub verified: VerifiedCache,
     /// Store errors are logged once per interval, not per frame.
     pub store_errors: Throttled,
+    /// Where accepted frames of verified calls go (`STREAM_GATE_SINK`; `NoSink` = gate only).
+    pub sink: Arc<dyn DeliverySink>,
 }
 
 impl RouterState {
@@ -82,7 +84,21 @@ impl RouterState {
             call_state,
             verified: VerifiedCache::new(VERIFIED_CACHE_ENTRIES),
             store_errors: Throttled::default(),
+            sink: Arc::new(NoSink),
         }
+    }
+
+    /// The same state delivering to `sink` (a custom sink in your own router binary:
+    /// examples/custom_sink.rs).
+    pub fn with_sink(mut self, sink: Arc<dyn DeliverySink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// State for a Lambda instance from the environment, delivering to `sink` whatever
+    /// `STREAM_GATE_SINK` says.
+    pub async fn from_env_with_sink(sink: Arc<dyn DeliverySink>) -> Result<Self, ConfigError> {
+        Ok(Self::from_env().await?.with_sink(sink))
     }
 }
 
@@ -154,12 +170,14 @@ impl RouterState {
         let sdk = sdk_config().await;
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
         let call_state = CallState::from_mode(&config.call_state, &sdk);
+        let sink = config.sink.build(&sdk);
         Ok(Self::new(
             config,
             credentials,
             Arc::new(ManagementApiCloser::new(sdk)),
             call_state,
-        ))
+        )
+        .with_sink(sink))
     }
 }
 

@@ -453,3 +453,85 @@ async fn a_failing_store_closes_starts_and_keeps_verified_calls_streaming() {
         "recovered"
     );
 }
+
+/// Delivery behind the gate (docs/records.md): with call state on, every accepted frame of a
+/// verified call produces exactly one schema-valid record, a final `disconnect` closes it, and no
+/// refused frame, dropped frame or attack connection produces any; the call token never leaves.
+#[tokio::test]
+async fn only_verified_calls_reach_the_sink_one_record_per_accepted_frame() {
+    use stream_gate_lambda::adapters::RecordingSink;
+    let sink = Arc::new(RecordingSink::default());
+    let state = router_with(Arc::new(MemoryStore::new(1000))).with_sink(sink.clone());
+
+    // The legitimate call.
+    assert_eq!(
+        route(&state, frame("default-connected.json", "ok", 10, |_| {})).await,
+        RouterOutcome::Accepted(stream_gate_domain::Accepted::Connected)
+    );
+    for file in [
+        "default-start.json",
+        "default-media.json",
+        "default-media.json",
+        "default-stop.json",
+    ] {
+        let o = route(&state, frame(file, "ok", 50, |_| {})).await;
+        assert!(matches!(o, RouterOutcome::Accepted(_)), "{file}: {o:?}");
+    }
+    // Attacks on other connections: none of them is delivered.
+    route(&state, frame("default-media.json", "early", 0, |_| {})).await; // dropped in the grace
+    route(
+        &state,
+        frame("default-media.json", "late", CONNECTED_LONG_AGO, |_| {}),
+    )
+    .await;
+    route(
+        &state,
+        frame("default-start-wrong-account.json", "foreign", 50, |_| {}),
+    )
+    .await;
+    route(&state, frame("default-start.json", "reuse", 50, |_| {})).await; // token reused
+    route(
+        &state,
+        frame("default-media.json", "ok", 50, |f| {
+            f["streamSid"] = json!(OTHER_STREAM)
+        }),
+    )
+    .await;
+    for c in ["early", "late", "foreign", "reuse"] {
+        route(&state, disconnect(c)).await;
+    }
+    route(&state, disconnect("ok")).await;
+
+    let records = sink.records();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind().as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["start", "media", "media", "stop", "disconnect"],
+        "exactly one record per accepted frame"
+    );
+    assert!(
+        records.iter().all(|r| r.partition_key() == "ok"),
+        "no attack connection reached the sink"
+    );
+    let values: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::from_str(r.json()).expect("record JSON"))
+        .collect();
+    let start: Value =
+        serde_json::from_str(event("default-start.json")["body"].as_str().expect("body"))
+            .expect("start");
+    let token = start["start"]["customParameters"]["token"]
+        .as_str()
+        .expect("token");
+    assert!(
+        records.iter().all(|r| !r.json().contains(token)),
+        "the call token never leaves the gate"
+    );
+    assert_eq!(
+        values[1]["callSid"], start["start"]["callSid"],
+        "media records carry the call"
+    );
+    let verdicts =
+        stream_gate_testkit::schema::validate(&repo_file("docs/record-v1.schema.json"), &values);
+    assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
+}

@@ -8,6 +8,7 @@ pub mod fault_proxy;
 pub mod moto;
 pub mod oracle;
 pub mod runtime_api;
+pub mod schema;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -124,6 +125,7 @@ pub struct Seen {
 pub struct ManagementEndpoint {
     pub url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -136,6 +138,7 @@ impl Drop for ManagementEndpoint {
 #[derive(Clone)]
 struct Ep {
     seen: Arc<Mutex<Vec<Seen>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
     status: StatusCode,
 }
 
@@ -144,7 +147,9 @@ async fn record(
     method: Method,
     Path((stage, id)): Path<(String, String)>,
     headers: HeaderMap,
+    body: String,
 ) -> StatusCode {
+    ep.bodies.lock().expect("lock").push(body);
     let signed = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -160,10 +165,12 @@ async fn record(
 impl ManagementEndpoint {
     pub async fn start(status: StatusCode) -> ManagementEndpoint {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new()
             .route("/{stage}/@connections/{id}", axum::routing::any(record))
             .with_state(Ep {
                 seen: seen.clone(),
+                bodies: bodies.clone(),
                 status,
             });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
@@ -176,11 +183,17 @@ impl ManagementEndpoint {
         ManagementEndpoint {
             url: format!("http://{addr}/prod"),
             seen,
+            bodies,
             server,
         }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
+    }
+
+    /// The request bodies, in the order of [`seen`](Self::seen) (`PostToConnection` data).
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().expect("lock").clone()
     }
 }

@@ -1,4 +1,5 @@
-//! A moto server (Secrets Manager API emulator) on a free loopback port.
+//! A moto server (AWS API emulator: the tests use its Secrets Manager and Kinesis) on a free
+//! loopback port.
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -30,7 +30,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{AuthMode, CallTokenPolicy};
 use records::{GatewayStats, Records, StatsSnapshot};
-use stream_gate_lambda::adapters::{CredentialCache, DocumentSource, ManagementApiCloser};
+use stream_gate_lambda::adapters::{
+    CredentialCache, DocumentSource, ManagementApiCloser, SinkTarget,
+};
 use stream_gate_lambda::config::{
     AuthorizerConfig, CallStateMode, CredentialsConfig, RouterConfig, SecretLocation,
 };
@@ -60,6 +62,8 @@ pub struct GatewayOptions {
     pub call_token: CallTokenPolicy,
     /// Per-connection call state (`memory` by default for the local gateway).
     pub call_state: CallStateMode,
+    /// Where accepted frames of verified calls are delivered (`http://…`, `file:…`, `none`).
+    pub sink: SinkTarget,
     /// Where the router sends `DeleteConnection`; default the gateway's own Management API
     /// (`http://{addr}/{stage}`). A test and diagnosis aid: pointed at an endpoint that refuses,
     /// the router's closes fail and offending connections stay open, as on a deployment whose
@@ -236,11 +240,13 @@ impl Gateway {
                 start_grace: Duration::from_millis(
                     stream_gate_lambda::config::defaults::START_GRACE_MS,
                 ),
+                sink: opts.sink.clone(),
             },
             cache,
-            Arc::new(ManagementApiCloser::new(sdk)),
+            Arc::new(ManagementApiCloser::new(sdk.clone())),
             call_state,
-        );
+        )
+        .with_sink(opts.sink.build(&sdk));
         let shared = Arc::new(Shared {
             authorizer,
             router,

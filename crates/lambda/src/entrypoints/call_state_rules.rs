@@ -14,8 +14,8 @@ use crate::state::{CallState, RouterState};
 /// What the step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// The stateless verdict stands.
-    Accept,
+    /// The stateless verdict stands; with call state, the connection's recorded start.
+    Accept(Option<StartedStream>),
     /// Neither accepted nor closed: no start recorded yet within the grace, or the store could
     /// not say (an outage must neither admit an unverified frame nor close a verified call).
     Drop(DropReason),
@@ -53,7 +53,7 @@ pub async fn apply(
     connected_at_ms: Option<u64>,
 ) -> Step {
     let CallState::Store(store) = &state.call_state else {
-        return Step::Accept;
+        return Step::Accept(None);
     };
     let now_ms = unix_now_ms();
     let now = now_ms / 1000;
@@ -78,7 +78,7 @@ pub async fn apply(
         {
             Ok(StartClaim::Recorded) => {
                 state.verified.insert(connection_id, started, now);
-                Step::Accept
+                Step::Accept(Some(started))
             }
             Ok(StartClaim::StartRepeated) => Step::Close(CloseReason::StartRepeated),
             Ok(StartClaim::CallTokenReused) => Step::Close(CloseReason::CallTokenReused),
@@ -89,7 +89,7 @@ pub async fn apply(
         };
     }
     let Some(stream) = stream_sid else {
-        return Step::Accept; // connected, unknown events: no start needed
+        return Step::Accept(None); // connected, unknown events: no start needed
     };
     let timing = Timing {
         connected_at_ms,
@@ -123,7 +123,7 @@ pub async fn apply(
         ..timing
     };
     match judge_against_start(&stream, recorded.as_ref(), timing) {
-        StateVerdict::Accept => Step::Accept,
+        StateVerdict::Accept => Step::Accept(recorded),
         StateVerdict::Drop => Step::Drop(DropReason::StartPending),
         StateVerdict::Close(reason) => Step::Close(reason),
     }
@@ -155,14 +155,22 @@ async fn lookup(
     }
 }
 
-/// `$disconnect`: forget the connection here and in the store (token claims stay).
-pub async fn forget(state: &RouterState, connection_id: &str) {
+/// `$disconnect`: forget the connection here and in the store (token claims stay). Returns
+/// whether the connection had a verified start (`None` without call state: unknown).
+pub async fn forget(state: &RouterState, connection_id: &str) -> Option<Option<StartedStream>> {
+    let CallState::Store(store) = &state.call_state else {
+        return None;
+    };
+    let now = unix_now_ms() / 1000;
+    let known = match state.verified.get(connection_id, now) {
+        Some(s) => Some(s),
+        None => store.started(connection_id, now).await.ok().flatten(),
+    };
     state.verified.remove(connection_id);
-    if let CallState::Store(store) = &state.call_state {
-        if let Err(e) = store.forget(connection_id).await {
-            unavailable(state, &e.code, unix_now_ms());
-        }
+    if let Err(e) = store.forget(connection_id).await {
+        unavailable(state, &e.code, unix_now_ms());
     }
+    Some(known)
 }
 
 fn unavailable(state: &RouterState, code: &str, now_ms: u64) {

@@ -12,10 +12,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::call_state_rules::{self, DropReason, Step};
+use crate::adapters::{deliver_with_retry, DeliveryRecord, DeliverySink as _, NoSink};
 use crate::clock::unix_now;
+use crate::domain::record::RecordMeta;
 use crate::domain::{
-    judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CloseReason, StreamSid,
-    Verdict,
+    judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CallSid, CloseReason,
+    StreamSid, Verdict,
 };
 use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
@@ -119,7 +121,39 @@ pub async fn handle_until(
             }
         },
         "$disconnect" => {
-            call_state_rules::forget(state, connection_id).await;
+            // A final record for a call the application has seen: with call state, only for a
+            // connection with a verified start (an attack's socket never reaches the application);
+            // without it, for any admitted connection.
+            let started = call_state_rules::forget(state, connection_id).await;
+            match (started, account) {
+                (Some(Some(s)), _) => {
+                    deliver(
+                        state,
+                        &event,
+                        connection_id,
+                        &s.account_sid,
+                        Some(s.call_sid),
+                        Some(s.stream_sid),
+                        None,
+                        deadline,
+                    )
+                    .await;
+                }
+                (None, Some(acc)) => {
+                    deliver(
+                        state,
+                        &event,
+                        connection_id,
+                        &acc,
+                        None,
+                        None,
+                        None,
+                        deadline,
+                    )
+                    .await;
+                }
+                _ => {}
+            }
             tracing::info!(
                 route,
                 event = "audit",
@@ -141,7 +175,7 @@ pub async fn handle_until(
                     call_state_rules::apply(state, connection_id, acc, a, stream_sid, connected_at)
                         .await
                 }
-                _ => Step::Accept,
+                _ => Step::Accept(None),
             };
             let verdict = match (verdict, step) {
                 (Verdict::Accept(_), Step::Close(reason)) => Verdict::Close(reason),
@@ -156,9 +190,39 @@ pub async fn handle_until(
                 }
                 (v, _) => v,
             };
+            let recorded = match step {
+                Step::Accept(r) => r,
+                _ => None,
+            };
             let outcome = match verdict {
                 Verdict::Accept(a) => {
                     log_accept(connection_id, account.as_ref(), &a);
+                    if let Some(acc) = account.as_ref() {
+                        let call_sid = match &a {
+                            Accepted::Start { call_sid, .. } | Accepted::Stop { call_sid } => {
+                                Some(*call_sid)
+                            }
+                            _ => recorded.map(|r| r.call_sid),
+                        };
+                        let stream = match &a {
+                            Accepted::Start { stream_sid, .. } => Some(*stream_sid),
+                            _ => stream_sid.or(recorded.map(|r| r.stream_sid)),
+                        };
+                        if delivers(&a) {
+                            let body = event.body.as_deref();
+                            deliver(
+                                state,
+                                &event,
+                                connection_id,
+                                acc,
+                                call_sid,
+                                stream,
+                                body,
+                                deadline,
+                            )
+                            .await;
+                        }
+                    }
                     RouterOutcome::Accepted(a)
                 }
                 Verdict::Close(reason) => {
@@ -176,6 +240,67 @@ pub async fn handle_until(
             };
             (response(200), outcome)
         }
+    }
+}
+
+/// Whether an accepted frame is delivered: start, media, mark, dtmf and stop. `connected` precedes
+/// any verified start, and unknown events are ignored (docs/records.md).
+fn delivers(accepted: &Accepted) -> bool {
+    matches!(
+        accepted,
+        Accepted::Start { .. }
+            | Accepted::Media
+            | Accepted::Mark
+            | Accepted::Dtmf
+            | Accepted::Stop { .. }
+    )
+}
+
+/// Builds the record v1 of an accepted frame (or, with no body, of `$disconnect`) and delivers it
+/// before the invocation answers: one retry within the deadline, then `delivery_failed` (the frame
+/// is lost, the call goes on: a lost 20 ms frame is better than a closed call).
+#[allow(clippy::too_many_arguments)] // one call site each, all fields of the record
+async fn deliver(
+    state: &RouterState,
+    event: &ApiGatewayWebsocketProxyRequest,
+    connection_id: &str,
+    account: &AccountSid,
+    call_sid: Option<CallSid>,
+    stream_sid: Option<StreamSid>,
+    body: Option<&str>,
+    deadline: Instant,
+) {
+    if state.sink.kind() == NoSink.kind() {
+        return;
+    }
+    let endpoint = management_endpoint(
+        state.config.management_endpoint.as_deref(),
+        state.config.region.as_deref(),
+        event,
+    )
+    .unwrap_or_default();
+    let received_at_ms = u64::try_from(event.request_context.request_time_epoch)
+        .ok()
+        .filter(|t| *t > 0)
+        .unwrap_or_else(crate::clock::unix_now_ms);
+    let meta = RecordMeta {
+        connection_id,
+        management_endpoint: &endpoint,
+        account_sid: *account,
+        call_sid,
+        stream_sid,
+        received_at_ms,
+    };
+    match DeliveryRecord::build(&meta, body) {
+        Ok(record) => {
+            deliver_with_retry(state.sink.as_ref(), &record, deadline).await;
+        }
+        Err(e) => tracing::error!(
+            route = "$default",
+            event = "record_refused",
+            connection_id,
+            reason = e.code()
+        ),
     }
 }
 

@@ -1,0 +1,114 @@
+//! Answering the caller: an application posts Twilio's outbound `media`, `mark` and `clear` to the
+//! connection with `PostToConnection` on the `@connections` endpoint its records name
+//! (`managementEndpoint`). Only [`Outbound`] values can be posted, so nothing Twilio would reject
+//! (warning 31951) is ever written to the socket.
+//!
+//! IAM: `execute-api:ManageConnections` on
+//! `arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/POST/@connections/{connection_id}`
+//! ([`crate::iam::POST_TO_CONNECTION`]).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+
+use crate::domain::outbound::Outbound;
+
+/// What happened to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// API Gateway took it for the connection.
+    Sent,
+    /// The connection is gone (410): the call ended; stop answering it.
+    Gone,
+}
+
+/// Why a post failed: the service error code (`ForbiddenException`, `LimitExceededException`,
+/// `PayloadTooLargeException`, ...) or the transport failure kind; never the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("post failed: {code}")]
+pub struct PostError {
+    /// The code.
+    pub code: String,
+}
+
+/// Posts outbound messages through the AWS SDK's Management API client, built once per endpoint
+/// and reused. One request per call (no SDK retries: a repeated `media` would play twice), each
+/// bounded (1 s per attempt, 1.5 s in all).
+pub struct ConnectionPoster {
+    base: aws_config::SdkConfig,
+    client: Mutex<Option<(String, aws_sdk_apigatewaymanagement::Client)>>,
+}
+
+impl ConnectionPoster {
+    /// A poster signing with the credentials and region of `base`.
+    pub fn new(base: aws_config::SdkConfig) -> Self {
+        Self {
+            base,
+            client: Mutex::new(None),
+        }
+    }
+
+    fn client_for(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some((e, c)) if e == endpoint => c.clone(),
+            _ => {
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(1000))
+                    .operation_timeout(Duration::from_millis(1500))
+                    .build();
+                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
+                    .endpoint_url(endpoint)
+                    .timeout_config(timeouts)
+                    .retry_config(aws_config::retry::RetryConfig::disabled())
+                    .build();
+                let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
+                *slot = Some((endpoint.to_owned(), client.clone()));
+                client
+            }
+        }
+    }
+
+    /// Sends `message` to `connection_id` at the `@connections` `endpoint` (a record's
+    /// `managementEndpoint`, `https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub async fn post(
+        &self,
+        endpoint: &str,
+        connection_id: &str,
+        message: &Outbound,
+    ) -> Result<PostOutcome, PostError> {
+        let client = self.client_for(endpoint.trim_end_matches('/'));
+        match client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(message.to_json()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(PostOutcome::Sent),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PostToConnectionError::GoneException(_))
+                    || e.raw().status().as_u16() == 410 =>
+            {
+                Ok(PostOutcome::Gone)
+            }
+            Err(e) => {
+                let code = match &e {
+                    SdkError::ServiceError(s) => s
+                        .err()
+                        .code()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("http_{}", s.raw().status().as_u16())),
+                    SdkError::TimeoutError(_) => "timeout".into(),
+                    SdkError::DispatchFailure(_) => "dispatch_failure".into(),
+                    SdkError::ResponseError(_) => "response_error".into(),
+                    _ => "sdk_error".into(),
+                };
+                Err(PostError { code })
+            }
+        }
+    }
+}
