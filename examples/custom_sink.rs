@@ -42,18 +42,9 @@ impl DeliverySink for CallEventsOnly {
     }
 }
 
-/// The router's state with `sink`.
-///
-/// INTEGRATION (#13): once `RouterState::from_env_with_sink(sink: Arc<dyn DeliverySink>)` exists,
-/// this body is `Ok(RouterState::from_env_with_sink(sink).await?)`. Until then the router has no
-/// sink to take, and this says so in the log.
+/// The router's state (everything `STREAM_GATE_*` configures) delivering to `sink`.
 async fn router_state_with(sink: Arc<dyn DeliverySink>) -> Result<RouterState, Error> {
-    tracing::warn!(
-        event = "sink_not_wired",
-        sink = sink.kind(),
-        "this router does not deliver records yet"
-    );
-    Ok(RouterState::from_env().await?)
+    Ok(RouterState::from_env_with_sink(sink).await?)
 }
 
 #[tokio::main]
