@@ -560,3 +560,117 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn call_token_policy_parses_exactly_its_three_names() {
+    // STREAM_GATE_CALL_TOKEN: a typo must be a configuration error, never the default.
+    for (text, policy) in [
+        ("required", CallTokenPolicy::Required),
+        ("optional", CallTokenPolicy::Optional),
+        ("off", CallTokenPolicy::Off),
+    ] {
+        assert_eq!(text.parse::<CallTokenPolicy>(), Ok(policy), "{text}");
+    }
+    for text in [
+        "",
+        "Required",
+        "OFF",
+        " off",
+        "off ",
+        "none",
+        "false",
+        "0",
+        "optional,off",
+    ] {
+        assert_eq!(
+            text.parse::<CallTokenPolicy>(),
+            Err("expected required, optional or off".to_string()),
+            "{text:?}"
+        );
+    }
+    assert_eq!(CallTokenPolicy::default(), CallTokenPolicy::Required);
+}
+
+/// One frame of each kind, plus a start without a token.
+fn one_of_each() -> Vec<(&'static str, String)> {
+    let (a, c, s) = sids();
+    let mut no_token = good_start();
+    no_token["start"]["customParameters"] = json!({});
+    vec![
+        ("connected", messages::connected()),
+        ("start", good_start().to_string()),
+        ("start without token", no_token.to_string()),
+        ("media", good_media().to_string()),
+        ("mark", messages::mark(&s, 3, "m")),
+        ("dtmf", messages::dtmf(&s, 4, '1')),
+        ("stop", messages::stop(&a, &c, &s, 5)),
+        ("unknown", r#"{"event":"futureThing"}"#.to_string()),
+    ]
+}
+
+#[test]
+fn credentials_are_needed_only_for_a_start_whose_token_is_checked() {
+    use CallTokenPolicy::{Off, Optional, Required};
+    let expected = [
+        // (frame, Required, Optional, Off)
+        ("connected", false, false, false),
+        ("start", true, true, false),
+        ("start without token", true, false, false),
+        ("media", false, false, false),
+        ("mark", false, false, false),
+        ("dtmf", false, false, false),
+        ("stop", false, false, false),
+        ("unknown", false, false, false),
+    ];
+    for ((name, frame), (row, required, optional, off)) in one_of_each().iter().zip(expected) {
+        assert_eq!(*name, row);
+        let parsed = parse_frame(frame.as_bytes()).expect("parses");
+        assert_eq!(
+            [Required, Optional, Off].map(|p| needs_credentials(&parsed, p)),
+            [required, optional, off],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_frame_that_needs_no_credentials_is_judged_the_same_without_them() {
+    // The router loads the credentials document only when `needs_credentials` says so (media
+    // must never wait on it): every other frame must get the same verdict with `None`.
+    let (a, _, _) = sids();
+    let other = AccountSid::parse(AC_OTHER).expect("ac");
+    let creds = creds();
+    for (name, frame) in one_of_each() {
+        let parsed = parse_frame(frame.as_bytes()).expect("parses");
+        for policy in [
+            CallTokenPolicy::Required,
+            CallTokenPolicy::Optional,
+            CallTokenPolicy::Off,
+        ] {
+            if needs_credentials(&parsed, policy) {
+                continue;
+            }
+            for expected in [&a, &other] {
+                assert_eq!(
+                    judge_parsed(&parsed, expected, policy, Some(&creds), NOW),
+                    judge_parsed(&parsed, expected, policy, None, NOW),
+                    "{name} under {policy:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn event_names_are_twilios_and_never_echo_an_unknown_one() {
+    for (name, frame) in one_of_each() {
+        let parsed = parse_frame(frame.as_bytes()).expect("parses");
+        let sent: Value = serde_json::from_str(&frame).expect("json");
+        let sent = sent["event"].as_str().expect("event");
+        if name == "unknown" {
+            assert_eq!(parsed.event_name(), "unknown", "{sent} is attacker-chosen");
+        } else {
+            assert_eq!(parsed.event_name(), sent);
+        }
+    }
+}
