@@ -674,3 +674,101 @@ fn event_names_are_twilios_and_never_echo_an_unknown_one() {
         }
     }
 }
+
+#[test]
+fn a_frame_of_exactly_64_kib_is_read() {
+    // Whitespace after the object is still JSON: pad a real media frame to the limit.
+    let media = good_media().to_string();
+    let at_limit = media.clone() + &" ".repeat(frame::MAX_FRAME_BYTES - media.len());
+    assert_eq!(at_limit.len(), 64 * 1024);
+    assert_eq!(judge(&at_limit), Verdict::Accept(Accepted::Media));
+    assert_eq!(closes(&format!("{at_limit} ")), CloseReason::FrameTooLarge);
+}
+
+/// `{"event":"future","x":<x>,"y":<y>}`: an unknown event, so only the envelope rules apply.
+fn future(x: &str, y: &str) -> String {
+    format!(r#"{{"event":"future","x":{x},"y":{y}}}"#)
+}
+
+fn arrays(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[test]
+fn nesting_of_16_levels_is_allowed_and_17_refused() {
+    // The frame's object is level 1, so `x` holds 15 more levels at most. `y` adds openers (more
+    // than 16 in all) without adding depth.
+    assert_eq!(
+        judge(&future(&arrays(15), "[]")),
+        Verdict::Accept(Accepted::Unknown)
+    );
+    assert_eq!(
+        closes(&future(&arrays(16), "[]")),
+        CloseReason::FrameTooDeep
+    );
+    let objects = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    assert_eq!(
+        judge(&future(&objects(15), "{}")),
+        Verdict::Accept(Accepted::Unknown)
+    );
+    assert_eq!(
+        closes(&future(&objects(16), "{}")),
+        CloseReason::FrameTooDeep
+    );
+    // Depth is refused before JSON is parsed: an unclosed run of 17 openers is too deep, of
+    // either kind, while 16 are merely not JSON.
+    for opener in ["[", "{"] {
+        assert_eq!(closes(&opener.repeat(17)), CloseReason::FrameTooDeep);
+        assert_eq!(closes(&opener.repeat(16)), CloseReason::FrameNotJson);
+    }
+}
+
+#[test]
+fn closed_levels_do_not_count_towards_the_nesting_limit() {
+    // Many shallow containers side by side: wide, not deep.
+    let siblings = |item: &str| format!("[{}]", vec![item; 40].join(","));
+    for item in ["[]", "{}", r#"{"a":[1]}"#, "[[[[]]]]"] {
+        assert_eq!(
+            judge(&future(&siblings(item), "[]")),
+            Verdict::Accept(Accepted::Unknown),
+            "{item}"
+        );
+    }
+}
+
+#[test]
+fn counters_are_1_to_20_ascii_digits() {
+    let m = good_media();
+    let twenty = "1".repeat(20);
+    let twentyone = "1".repeat(21);
+    for field in ["chunk", "timestamp"] {
+        for ok in ["0", twenty.as_str()] {
+            let mut v = m.clone();
+            v["media"][field] = json!(ok);
+            assert_eq!(
+                judge(&v.to_string()),
+                Verdict::Accept(Accepted::Media),
+                "{field}={ok}"
+            );
+        }
+        for bad in ["", twentyone.as_str(), "1e3", "+1", " 1", "0x1"] {
+            assert_eq!(
+                closes_after(&m, |v| v["media"][field] = json!(bad)),
+                CloseReason::MediaCounterInvalid,
+                "{field}={bad}"
+            );
+        }
+    }
+    for ok in ["0", twenty.as_str()] {
+        let mut v = m.clone();
+        v["sequenceNumber"] = json!(ok);
+        assert_eq!(judge(&v.to_string()), Verdict::Accept(Accepted::Media));
+    }
+    for bad in ["", twentyone.as_str(), "+1", "1 "] {
+        assert_eq!(
+            closes_after(&m, |v| v["sequenceNumber"] = json!(bad)),
+            CloseReason::SequenceNumberInvalid,
+            "{bad}"
+        );
+    }
+}
