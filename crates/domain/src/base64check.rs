@@ -60,6 +60,10 @@ mod tests {
         assert_eq!(decoded_len(b"AAA="), Some(2));
         assert_eq!(decoded_len(b"AA=="), Some(1));
         assert_eq!(decoded_len(b"AB=="), None); // non-zero unused bits
+        assert_eq!(decoded_len(b"AAE="), Some(2));
+        assert_eq!(decoded_len(b"AAB="), None); // one `=`: two unused bits, not zero
+        assert_eq!(decoded_len(b"AAAAAAC="), None);
+        assert_eq!(decoded_len(b"AAAAAQ=="), Some(4));
         assert_eq!(decoded_len(b"A==="), None);
         assert_eq!(decoded_len(b"===="), None);
         assert_eq!(decoded_len(b""), None);

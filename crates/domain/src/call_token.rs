@@ -277,6 +277,114 @@ mod tests {
         assert!(mint_call_token(&no_keys, &a, &call, 1000, 300).is_none());
     }
 
+    /// A token with expiry `exp` whose MAC is genuine under the first key of `c` (what only the
+    /// webhook could produce), with `exp_text` written in place of the canonical decimal.
+    fn genuine(c: &Credentials, exp: u64, exp_text: &str) -> String {
+        let (a, call) = sids();
+        let tag = URL_SAFE_NO_PAD.encode(mac(&c.call_token_keys[0], &a, &call, exp));
+        format!("v1.{exp_text}.{tag}")
+    }
+
+    #[test]
+    fn expiry_is_one_to_twelve_canonical_digits() {
+        let (c, (a, call)) = (creds(&[K0]), sids());
+        // The largest expiry mintable (12 digits) verifies.
+        let t = mint_call_token(&c, &a, &call, MAX_EXP - 300, 300).expect("minted");
+        assert_eq!(
+            verify_call_token(&c, t.expose(), &a, &call, 1000),
+            Ok(VerifiedCallToken {
+                key_index: 0,
+                expires_at: MAX_EXP
+            })
+        );
+        // `0` is a single digit, not a leading zero: a genuine token, valid within the skew.
+        let t = mint_call_token(&c, &a, &call, 0, 0).expect("minted");
+        assert_eq!(t.expose(), genuine(&c, 0, "0"));
+        assert_eq!(
+            verify_call_token(&c, t.expose(), &a, &call, CLOCK_SKEW_SECS).map(|v| v.expires_at),
+            Ok(0)
+        );
+        assert_eq!(
+            verify_call_token(&c, t.expose(), &a, &call, CLOCK_SKEW_SECS + 1),
+            Err(CallTokenFailure::Expired)
+        );
+        // Genuine MACs, but spellings the webhook never mints: each is refused as malformed, so a
+        // token cannot be re-spelled (and no expiry past 12 digits exists).
+        assert_eq!(
+            verify_call_token(&c, &genuine(&c, 1300, "1300"), &a, &call, 1000)
+                .map(|v| v.expires_at),
+            Ok(1300)
+        );
+        for (exp, spelled) in [
+            (1300, "01300"),
+            (1300, "001300"),
+            (1300, "+1300"),
+            (1300, " 1300"),
+            (1_000_000_000_000, "1000000000000"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            assert_eq!(
+                verify_call_token(&c, &genuine(&c, exp, spelled), &a, &call, 1000),
+                Err(CallTokenFailure::Malformed),
+                "{spelled}"
+            );
+        }
+        assert_eq!(
+            verify_call_token(&c, &genuine(&c, 0, ""), &a, &call, 0),
+            Err(CallTokenFailure::Malformed)
+        );
+    }
+
+    #[test]
+    fn mac_is_exactly_43_canonical_base64url_characters() {
+        let (c, (a, call)) = (creds(&[K0]), sids());
+        let t = genuine(&c, 1300, "1300");
+        let tag = &t["v1.1300.".len()..];
+        assert_eq!(tag.len(), MAC_B64_LEN);
+        // The last character carries 2 unused bits, which must be zero: one spelling per MAC.
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let last = ALPHABET
+            .iter()
+            .position(|&b| b == tag.as_bytes()[MAC_B64_LEN - 1])
+            .expect("base64url");
+        assert_eq!(last & 0b11, 0);
+        let noncanonical = format!(
+            "v1.1300.{}{}",
+            &tag[..MAC_B64_LEN - 1],
+            ALPHABET[last | 1] as char
+        );
+        for bad in [
+            format!("v1.1300.{}", &tag[..MAC_B64_LEN - 1]),
+            format!("v1.1300.{tag}A"),
+            format!("v1.1300.{tag}="),
+            format!("v1.1300.{tag}.x"),
+            // A standard-alphabet character is not base64url.
+            format!("v1.1300.+{}", &tag[1..]),
+            noncanonical,
+        ] {
+            assert_eq!(
+                verify_call_token(&c, &bad, &a, &call, 1000),
+                Err(CallTokenFailure::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_current_key_is_named_when_both_keys_are_the_same() {
+        // A document may list one key twice (a rotation that copied the current key into the
+        // previous slot). The token is then reported as verified by the current key, index 0: the
+        // index is what tells an operator whether the previous key is still in use.
+        let (a, call) = sids();
+        let c = creds(&[K0, K0]);
+        let t = mint_call_token(&c, &a, &call, 1000, 300).expect("minted");
+        assert_eq!(
+            verify_call_token(&c, t.expose(), &a, &call, 1000).map(|v| v.key_index),
+            Ok(0)
+        );
+    }
+
     #[test]
     fn never_mints_an_expiry_verify_refuses() {
         let (c, (a, call)) = (creds(&[K0]), sids());

@@ -118,4 +118,55 @@ mod tests {
             Err(StreamTokenFailure::Unknown)
         );
     }
+
+    #[test]
+    fn tokens_of_32_and_512_characters_match() {
+        let (short, long) = ("a".repeat(32), "z".repeat(512));
+        let c = Credentials::from_json(&format!(
+            r#"{{"streamTokens":[{{"token":"{short}","accountSid":"AC0123456789abcdef0123456789abcdef"}},
+                                 {{"token":"{long}","accountSid":"ACffffffffffffffffffffffffffffffff"}}]}}"#
+        ))
+        .expect("valid");
+        assert_eq!(verify_stream_token(&c, &short).map(|m| m.index), Ok(0));
+        assert_eq!(verify_stream_token(&c, &long).map(|m| m.index), Ok(1));
+        assert_eq!(
+            verify_stream_token(&c, &"z".repeat(513)),
+            Err(StreamTokenFailure::Malformed)
+        );
+    }
+
+    #[test]
+    fn length_is_counted_in_characters_not_bytes() {
+        // Malformed means "not 32 to 512 characters" (DESIGN.md, reason codes); a value within
+        // those bounds is Unknown whatever its bytes, up to 512 four-byte characters.
+        let c = creds();
+        for presented in [
+            "é".repeat(32),
+            "é".repeat(512),
+            "\u{1F600}".repeat(32),
+            "\u{1F600}".repeat(512),
+            "x".repeat(512),
+        ] {
+            assert_eq!(
+                verify_stream_token(&c, &presented),
+                Err(StreamTokenFailure::Unknown),
+                "{} characters, {} bytes",
+                presented.chars().count(),
+                presented.len()
+            );
+        }
+        for presented in [
+            "\u{1F600}".repeat(31),
+            "\u{1F600}".repeat(513),
+            "x".repeat(513),
+        ] {
+            assert_eq!(
+                verify_stream_token(&c, &presented),
+                Err(StreamTokenFailure::Malformed),
+                "{} characters, {} bytes",
+                presented.chars().count(),
+                presented.len()
+            );
+        }
+    }
 }

@@ -560,3 +560,215 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn call_token_policy_parses_exactly_its_three_names() {
+    // STREAM_GATE_CALL_TOKEN: a typo must be a configuration error, never the default.
+    for (text, policy) in [
+        ("required", CallTokenPolicy::Required),
+        ("optional", CallTokenPolicy::Optional),
+        ("off", CallTokenPolicy::Off),
+    ] {
+        assert_eq!(text.parse::<CallTokenPolicy>(), Ok(policy), "{text}");
+    }
+    for text in [
+        "",
+        "Required",
+        "OFF",
+        " off",
+        "off ",
+        "none",
+        "false",
+        "0",
+        "optional,off",
+    ] {
+        assert_eq!(
+            text.parse::<CallTokenPolicy>(),
+            Err("expected required, optional or off".to_string()),
+            "{text:?}"
+        );
+    }
+    assert_eq!(CallTokenPolicy::default(), CallTokenPolicy::Required);
+}
+
+/// One frame of each kind, plus a start without a token.
+fn one_of_each() -> Vec<(&'static str, String)> {
+    let (a, c, s) = sids();
+    let mut no_token = good_start();
+    no_token["start"]["customParameters"] = json!({});
+    vec![
+        ("connected", messages::connected()),
+        ("start", good_start().to_string()),
+        ("start without token", no_token.to_string()),
+        ("media", good_media().to_string()),
+        ("mark", messages::mark(&s, 3, "m")),
+        ("dtmf", messages::dtmf(&s, 4, '1')),
+        ("stop", messages::stop(&a, &c, &s, 5)),
+        ("unknown", r#"{"event":"futureThing"}"#.to_string()),
+    ]
+}
+
+#[test]
+fn credentials_are_needed_only_for_a_start_whose_token_is_checked() {
+    use CallTokenPolicy::{Off, Optional, Required};
+    let expected = [
+        // (frame, Required, Optional, Off)
+        ("connected", false, false, false),
+        ("start", true, true, false),
+        ("start without token", true, false, false),
+        ("media", false, false, false),
+        ("mark", false, false, false),
+        ("dtmf", false, false, false),
+        ("stop", false, false, false),
+        ("unknown", false, false, false),
+    ];
+    for ((name, frame), (row, required, optional, off)) in one_of_each().iter().zip(expected) {
+        assert_eq!(*name, row);
+        let parsed = parse_frame(frame.as_bytes()).expect("parses");
+        assert_eq!(
+            [Required, Optional, Off].map(|p| needs_credentials(&parsed, p)),
+            [required, optional, off],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_frame_that_needs_no_credentials_is_judged_the_same_without_them() {
+    // The router loads the credentials document only when `needs_credentials` says so (media
+    // must never wait on it): every other frame must get the same verdict with `None`.
+    let (a, _, _) = sids();
+    let other = AccountSid::parse(AC_OTHER).expect("ac");
+    let creds = creds();
+    for (name, frame) in one_of_each() {
+        let parsed = parse_frame(frame.as_bytes()).expect("parses");
+        for policy in [
+            CallTokenPolicy::Required,
+            CallTokenPolicy::Optional,
+            CallTokenPolicy::Off,
+        ] {
+            if needs_credentials(&parsed, policy) {
+                continue;
+            }
+            for expected in [&a, &other] {
+                assert_eq!(
+                    judge_parsed(&parsed, expected, policy, Some(&creds), NOW),
+                    judge_parsed(&parsed, expected, policy, None, NOW),
+                    "{name} under {policy:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn event_names_are_twilios_and_never_echo_an_unknown_one() {
+    for (name, frame) in one_of_each() {
+        let parsed = parse_frame(frame.as_bytes()).expect("parses");
+        let sent: Value = serde_json::from_str(&frame).expect("json");
+        let sent = sent["event"].as_str().expect("event");
+        if name == "unknown" {
+            assert_eq!(parsed.event_name(), "unknown", "{sent} is attacker-chosen");
+        } else {
+            assert_eq!(parsed.event_name(), sent);
+        }
+    }
+}
+
+#[test]
+fn a_frame_of_exactly_64_kib_is_read() {
+    // Whitespace after the object is still JSON: pad a real media frame to the limit.
+    let media = good_media().to_string();
+    let at_limit = media.clone() + &" ".repeat(frame::MAX_FRAME_BYTES - media.len());
+    assert_eq!(at_limit.len(), 64 * 1024);
+    assert_eq!(judge(&at_limit), Verdict::Accept(Accepted::Media));
+    assert_eq!(closes(&format!("{at_limit} ")), CloseReason::FrameTooLarge);
+}
+
+/// `{"event":"future","x":<x>,"y":<y>}`: an unknown event, so only the envelope rules apply.
+fn future(x: &str, y: &str) -> String {
+    format!(r#"{{"event":"future","x":{x},"y":{y}}}"#)
+}
+
+fn arrays(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[test]
+fn nesting_of_16_levels_is_allowed_and_17_refused() {
+    // The frame's object is level 1, so `x` holds 15 more levels at most. `y` adds openers (more
+    // than 16 in all) without adding depth.
+    assert_eq!(
+        judge(&future(&arrays(15), "[]")),
+        Verdict::Accept(Accepted::Unknown)
+    );
+    assert_eq!(
+        closes(&future(&arrays(16), "[]")),
+        CloseReason::FrameTooDeep
+    );
+    let objects = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    assert_eq!(
+        judge(&future(&objects(15), "{}")),
+        Verdict::Accept(Accepted::Unknown)
+    );
+    assert_eq!(
+        closes(&future(&objects(16), "{}")),
+        CloseReason::FrameTooDeep
+    );
+    // Depth is refused before JSON is parsed: an unclosed run of 17 openers is too deep, of
+    // either kind, while 16 are merely not JSON.
+    for opener in ["[", "{"] {
+        assert_eq!(closes(&opener.repeat(17)), CloseReason::FrameTooDeep);
+        assert_eq!(closes(&opener.repeat(16)), CloseReason::FrameNotJson);
+    }
+}
+
+#[test]
+fn closed_levels_do_not_count_towards_the_nesting_limit() {
+    // Many shallow containers side by side: wide, not deep.
+    let siblings = |item: &str| format!("[{}]", vec![item; 40].join(","));
+    for item in ["[]", "{}", r#"{"a":[1]}"#, "[[[[]]]]"] {
+        assert_eq!(
+            judge(&future(&siblings(item), "[]")),
+            Verdict::Accept(Accepted::Unknown),
+            "{item}"
+        );
+    }
+}
+
+#[test]
+fn counters_are_1_to_20_ascii_digits() {
+    let m = good_media();
+    let twenty = "1".repeat(20);
+    let twentyone = "1".repeat(21);
+    for field in ["chunk", "timestamp"] {
+        for ok in ["0", twenty.as_str()] {
+            let mut v = m.clone();
+            v["media"][field] = json!(ok);
+            assert_eq!(
+                judge(&v.to_string()),
+                Verdict::Accept(Accepted::Media),
+                "{field}={ok}"
+            );
+        }
+        for bad in ["", twentyone.as_str(), "1e3", "+1", " 1", "0x1"] {
+            assert_eq!(
+                closes_after(&m, |v| v["media"][field] = json!(bad)),
+                CloseReason::MediaCounterInvalid,
+                "{field}={bad}"
+            );
+        }
+    }
+    for ok in ["0", twenty.as_str()] {
+        let mut v = m.clone();
+        v["sequenceNumber"] = json!(ok);
+        assert_eq!(judge(&v.to_string()), Verdict::Accept(Accepted::Media));
+    }
+    for bad in ["", twentyone.as_str(), "+1", "1 "] {
+        assert_eq!(
+            closes_after(&m, |v| v["sequenceNumber"] = json!(bad)),
+            CloseReason::SequenceNumberInvalid,
+            "{bad}"
+        );
+    }
+}
