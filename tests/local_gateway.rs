@@ -40,6 +40,7 @@ async fn start() -> Fixture {
         call_token: CallTokenPolicy::Required,
         call_state: stream_gate_lambda::config::CallStateMode::Memory,
         management_endpoint: None,
+        webhook_url: None,
     })
     .await
     .expect("gateway");

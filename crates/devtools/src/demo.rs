@@ -259,6 +259,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             call_token: CallTokenPolicy::Required,
             call_state: stream_gate_lambda::config::CallStateMode::Memory,
             management_endpoint: None,
+            webhook_url: None,
         })
         .await?;
         let rows = run_scenarios(&gateway, &me, &other, opts).await;
