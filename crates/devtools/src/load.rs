@@ -191,6 +191,8 @@ async fn call(
         audio: &audio,
         pacing: Duration::from_millis(20),
         linger: Duration::from_millis(300),
+        start_grace: Duration::ZERO, // a legitimate call starts at once
+        webhook: None,
     };
     let (handshake, script) = attacks::legit(&setup);
     match client::run(&handshake, script).await {
