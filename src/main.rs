@@ -79,7 +79,7 @@ enum Command {
     /// Place a simulated Twilio call (or play a hostile client) against a ws:// URL.
     Sim(commands::sim::SimArgs),
     /// Run the whole system on this machine: one legitimate call and every attack, as a table.
-    Demo,
+    Demo(commands::demo::DemoArgs),
     /// Load test: the local gateway (own process) under real-time calls and a flood of bad
     /// handshakes; reports frames/s, refusals/s, per-frame latency and memory (exit 1 on a failed check).
     Load(commands::load::LoadArgs),
@@ -179,7 +179,7 @@ fn main() -> ExitCode {
         }
         Command::Local(args) => commands::local::main(args),
         Command::Sim(args) => commands::sim::main(args),
-        Command::Demo => commands::demo::main(),
+        Command::Demo(args) => commands::demo::main(args),
         Command::Load(args) => commands::load::main(args),
         Command::Verify(args) => commands::verify::main(args),
     }

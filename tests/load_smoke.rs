@@ -1,18 +1,19 @@
 //! `stream-gate load`, scaled down for CI: a real gateway process, real WebSockets, real-time calls
-//! and a stream of bad handshakes. The full run (200 calls x 60 s, 1,000 bad handshakes/s) is
-//! documented in BENCHMARKS.md.
+//! and a stream of bad handshakes, with call state (the default) and without. The full run (200
+//! calls x 60 s, 1,000 bad handshakes/s) is documented in BENCHMARKS.md.
 
 use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn a_short_load_run_loses_nothing_and_admits_nothing() {
-    let dir = std::env::temp_dir().join(format!("stream-gate-load-{}", std::process::id()));
+/// Runs a short load with `extra` arguments; returns the JSON report.
+fn short_load(name: &str, extra: &[&str]) -> Value {
+    let dir = std::env::temp_dir().join(format!("stream-gate-load-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let json = dir.join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_stream-gate"))
         .current_dir(&dir)
+        .env_remove("STREAM_GATE_CALL_STATE")
         .args([
             "load",
             "--calls",
@@ -21,8 +22,9 @@ fn a_short_load_run_loses_nothing_and_admits_nothing() {
             "4",
             "--bad-per-second",
             "200",
-            "--json",
         ])
+        .args(extra)
+        .arg("--json")
         .arg(&json)
         .output()
         .expect("run stream-gate load");
@@ -34,6 +36,12 @@ fn a_short_load_run_loses_nothing_and_admits_nothing() {
     );
     let r: Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// What every run must show, with or without call state.
+fn nothing_lost_nothing_admitted(r: &Value) {
     // 20 calls x (connected + start + 200 media + stop).
     assert_eq!(r["frames_sent"], 20 * 203);
     assert_eq!(r["frames_accepted"], r["frames_sent"]);
@@ -43,5 +51,21 @@ fn a_short_load_run_loses_nothing_and_admits_nothing() {
     assert_eq!(r["bad_refused"], r["bad_attempted"]);
     assert!(r["latency_p99_us"].as_u64().unwrap_or(0) > 0);
     assert!(r["peak_rss_kib"].as_u64().unwrap_or(0) > 0);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r["frames_closed"], 0);
+    assert_eq!(r["frames_dropped"], 0, "{r}");
+}
+
+#[test]
+fn a_short_load_run_loses_nothing_and_admits_nothing() {
+    // The default: call state in memory, every frame after `start` checked against it.
+    let r = short_load("memory", &[]);
+    assert_eq!(r["call_state"], "memory");
+    nothing_lost_nothing_admitted(&r);
+}
+
+#[test]
+fn a_short_stateless_load_run_too() {
+    let r = short_load("off", &["--call-state", "off"]);
+    assert_eq!(r["call_state"], "off");
+    nothing_lost_nothing_admitted(&r);
 }

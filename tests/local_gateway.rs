@@ -1,5 +1,6 @@
 //! End-to-end tests of the local gateway over real loopback sockets: the legitimate call, every
-//! attack, the Management API through the real SDK client, and the event documents it builds.
+//! attack (with and without call state), the voice webhook sharing the router's call state, the
+//! Management API through the real SDK client, and the event documents it builds.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -28,6 +29,10 @@ struct Fixture {
 }
 
 async fn start() -> Fixture {
+    start_with(stream_gate_lambda::config::CallStateMode::Memory).await
+}
+
+async fn start_with(call_state: stream_gate_lambda::config::CallStateMode) -> Fixture {
     let doc = devcreds::generate();
     let me = Identity::from_document(doc.expose(), 0).expect("account 0");
     let other = Identity::from_document(doc.expose(), 1).expect("account 1");
@@ -38,9 +43,10 @@ async fn start() -> Fixture {
         source: Box::new(StaticSource::new(Secret::new(doc.expose().to_owned()))),
         auth_mode: AuthMode::Either,
         call_token: CallTokenPolicy::Required,
-        call_state: stream_gate_lambda::config::CallStateMode::Memory,
+        call_state,
         sink: stream_gate_lambda::adapters::SinkTarget::None,
         management_endpoint: None,
+        webhook_url: None,
     })
     .await
     .expect("gateway");
@@ -53,6 +59,7 @@ async fn legitimate_call_and_every_attack_get_exactly_the_expected_outcome() {
     let opts = DemoOptions {
         legit_frames: 30,
         pacing: Duration::from_millis(2),
+        ..DemoOptions::default()
     };
     let rows = demo::run_scenarios(&f.gateway, &f.me, &f.other, &opts)
         .await
@@ -91,15 +98,48 @@ async fn legitimate_call_and_every_attack_get_exactly_the_expected_outcome() {
     assert_eq!(got["binary-frame"], ("closed 1003", "frame_not_text"));
     assert_eq!(got["oversized-frame"], ("closed 1009", "frame_too_large"));
     assert_eq!(got["event-flood"], ("not closed, 0 frames echoed", "-"));
-    assert_eq!(rows.len(), 12);
+    // Call state: media without a start is dropped for the grace, then closed; the second
+    // connection with a used token is closed and the first streams on; the replayed webhook gets
+    // the token it got the first time.
+    assert_eq!(
+        got["media-before-start"],
+        ("closed 1008", "media_before_start")
+    );
+    assert_eq!(
+        got["reuse-call-token"],
+        ("closed 1008; first untouched", "call_token_reused")
+    );
+    assert_eq!(got["replay-webhook"], ("the same call token twice", "-"));
+    assert_eq!(rows.len(), 15);
     assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
+    // The close comes once the grace has run out, not before, and not long after.
+    let media = rows
+        .iter()
+        .find(|r| r.scenario == "media-before-start")
+        .expect("row");
+    let grace = f.gateway.start_grace().as_millis();
+    assert!(
+        (grace..grace + 1500).contains(&media.time_ms),
+        "closed after {} ms, grace {grace} ms",
+        media.time_ms
+    );
+    // The dropped frames of the grace were counted as such, never as accepted.
+    let records = f.gateway.records();
+    let early = records
+        .iter()
+        .find(|r| r.close_reason == Some("media_before_start"))
+        .expect("record");
+    assert_eq!(early.accepted, 1, "only `connected` needs no start");
+    assert!(early.dropped >= 50, "{early:?}");
+    assert_eq!(f.gateway.shared().stats.snapshot().webhooks, 2);
 
-    // The five router-closed scenarios each sent a signed DELETE through the real SDK client
-    // (foreign-start usually a second one, for its `stop` of the other account, when that frame
-    // left before the close arrived); the gateway's own closes (1003, 1009) sent none.
+    // The seven router-closed scenarios each sent a signed DELETE through the real SDK client
+    // (some a few more, for frames that left before the close arrived: foreign-start's `stop` of
+    // the other account, media-before-start's next media frames); the gateway's own closes
+    // (1003, 1009) sent none.
     let m = &f.gateway.shared().management;
     let deletes = m.deletes.load(Ordering::Relaxed);
-    assert!((5..=6).contains(&deletes), "{deletes} DELETE requests");
+    assert!((7..=30).contains(&deletes), "{deletes} DELETE requests");
     assert_eq!(m.unsigned.load(Ordering::Relaxed), 0);
     // Every admitted connection ran $disconnect.
     assert!(f.gateway.settle(Duration::from_secs(5)).await);
@@ -207,6 +247,8 @@ async fn a_paced_call_is_admitted_and_frames_may_be_handled_concurrently() {
         audio: &audio,
         pacing: Duration::from_millis(20),
         linger: Duration::from_millis(100),
+        start_grace: f.gateway.start_grace(),
+        webhook: None,
     };
     let (h, s) = attacks::legit(&setup);
     let report = client::run(&h, s).await.expect("run");
@@ -323,9 +365,238 @@ fn demo_binary_prints_a_row_per_scenario_and_exits_zero() {
         assert!(row.trim_end().ends_with("| yes"), "{row}");
     }
     assert!(
-        stdout.contains("all 12 scenarios behaved as expected"),
+        stdout.contains("all 15 scenarios behaved as expected"),
         "{stdout}"
     );
+    assert!(stdout.contains("call state memory"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_call_state_the_gaps_are_expected_and_shown() {
+    let f = start_with(stream_gate_lambda::config::CallStateMode::Off).await;
+    let opts = DemoOptions {
+        legit_frames: 10,
+        pacing: Duration::from_millis(2),
+        ..DemoOptions::default()
+    };
+    let rows = demo::run_scenarios(&f.gateway, &f.me, &f.other, &opts)
+        .await
+        .expect("scenarios");
+    assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r.scenario == name)
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+    // A stateless gate accepts media that no start announced ...
+    let media = row("media-before-start");
+    assert!(
+        media.observed.starts_with("admitted, ")
+            && media.observed.ends_with(" accepted, client stop"),
+        "{media:?}"
+    );
+    assert!(
+        media.expected.ends_with("(no call state: not stopped)"),
+        "{media:?}"
+    );
+    // ... a second connection on a used call token ...
+    let reuse = row("reuse-call-token");
+    assert!(
+        reuse.observed.starts_with("admitted, ") && reuse.observed.ends_with("; first untouched"),
+        "{reuse:?}"
+    );
+    // ... and its webhook mints a new token for a replayed request.
+    assert_eq!(
+        row("replay-webhook").observed,
+        "a new call token for the replay"
+    );
+    // Those three rows, and only those, say that the gate leaves them open.
+    for r in &rows {
+        let stateful_only = ["media-before-start", "reuse-call-token", "replay-webhook"];
+        let marked = r.expected.ends_with(" (no call state: not stopped)");
+        assert_eq!(
+            marked,
+            stateful_only.contains(&r.scenario.as_str()),
+            "{r:?}"
+        );
+    }
+    f.gateway.shutdown().await;
+}
+
+/// Counts how a stream of server messages ends: the close frame's code and reason, if any.
+async fn close_of(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Option<(u16, String)> {
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Close(Some(frame)) = msg {
+            return Some((u16::from(frame.code), frame.reason.to_string()));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_voice_webhook_is_served_and_shares_the_call_state_with_the_router() {
+    use stream_gate_devtools::sim::webhook::call_webhook;
+    let f = start().await;
+    let hook = f.gateway.local_webhook_url();
+    assert_eq!(hook, format!("http://{}/voice", f.gateway.addr()));
+    assert_eq!(
+        f.gateway.webhook_url(),
+        hook,
+        "on loopback it verifies its own URL"
+    );
+
+    // Twilio's request, signed: TwiML streaming to the gateway's public URL, with a token.
+    let call = stream_gate_devtools::sim::identity::fresh_call_sid();
+    let first = call_webhook(&hook, &f.me, &call).await.expect("answer");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.stream_url.as_deref(), Some(f.gateway.public_url()));
+    let token = first.token.expect("a call token");
+    // Replayed (later, in another second): the same token.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = call_webhook(&hook, &f.me, &call).await.expect("answer");
+    assert!(
+        again.token.as_ref().map(Secret::expose) == Some(token.expose()),
+        "the same token for the same CallSid"
+    );
+    // Another call: another token.
+    let other_call = stream_gate_devtools::sim::identity::fresh_call_sid();
+    let other = call_webhook(&hook, &f.me, &other_call)
+        .await
+        .expect("answer");
+    assert!(other.token.as_ref().map(Secret::expose) != Some(token.expose()));
+
+    // The webhook's token opens the call ...
+    let url = f.gateway.ws_url();
+    let audio = audio::tone(440.0, 5);
+    let setup = CallSetup {
+        url: &url,
+        signed_url: f.gateway.public_url(),
+        me: &f.me,
+        other: None,
+        audio: &audio,
+        pacing: Duration::ZERO,
+        linger: Duration::from_millis(300),
+        start_grace: f.gateway.start_grace(),
+        webhook: None,
+    };
+    let (h, s) = attacks::legit_with(&setup, call, Some(&token));
+    let report = client::run(&h, s).await.expect("run");
+    assert!(
+        report.admitted && report.server_close.is_none(),
+        "{report:?}"
+    );
+    // ... once: the router claimed it in the store the webhook answered from.
+    let (h, s) = attacks::legit_with(&setup, call, Some(&token));
+    let report = client::run(&h, s).await.expect("run");
+    assert_eq!(
+        report.server_close.map(|(c, r, _)| (c, r)),
+        Some((1008, "call_token_reused".to_owned()))
+    );
+
+    // What the function refuses, the gateway answers as the function does; Host and
+    // X-Forwarded-Proto are the gateway's, whatever the client says.
+    let http = reqwest::Client::new();
+    let unsigned = http
+        .post(&hook)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("host", "evil example")
+        .header("x-forwarded-proto", "gopher://x y")
+        .body(format!("AccountSid={}&CallSid={call}", f.me.account))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(unsigned.status().as_u16(), 403);
+    let other_path = http
+        .post(format!("http://{}/hooks", f.gateway.addr()))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(other_path.status().as_u16(), 404);
+    assert_eq!(f.gateway.shared().stats.snapshot().webhooks, 4);
+    f.gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
+    use futures_util::SinkExt as _;
+    use stream_gate_domain::messages;
+    use tokio_tungstenite::tungstenite::Message;
+    let f = start().await;
+    let url = f.gateway.ws_url();
+    let call = stream_gate_devtools::sim::identity::fresh_call_sid();
+    let token =
+        f.me.call_token(&call, stream_gate_lambda::clock::unix_now(), 300)
+            .expect("token");
+    let open = || async {
+        let h = attacks::signed_handshake(&f.me, &url, f.gateway.public_url(), None);
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                h.url.as_str(),
+            )
+            .expect("request");
+        let sig = h.signature.as_ref().map(Secret::expose).expect("signed");
+        req.headers_mut()
+            .insert("x-twilio-signature", sig.parse().expect("header"));
+        tokio_tungstenite::connect_async(req)
+            .await
+            .expect("admitted")
+            .0
+    };
+    let frame = [0xFFu8; audio::FRAME_BYTES];
+    let start_on = |stream: &stream_gate_domain::StreamSid| {
+        Message::Text(messages::start(&f.me.account, &call, stream, Some(token.expose())).into())
+    };
+    let s1 = stream_gate_devtools::sim::identity::fresh_stream_sid();
+    let s2 = stream_gate_devtools::sim::identity::fresh_stream_sid();
+    let mut first = open().await;
+    first.send(start_on(&s1)).await.expect("send");
+    first
+        .send(Message::Text(messages::media(&s1, 2, 1, &frame).into()))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut second = open().await;
+    second.send(start_on(&s2)).await.expect("send");
+    assert_eq!(
+        close_of(&mut second).await,
+        Some((1008, "call_token_reused".to_owned()))
+    );
+    // The first streams on, every frame accepted, and is never closed by the gate.
+    for seq in 3..13u64 {
+        first
+            .send(Message::Text(
+                messages::media(&s1, seq, seq - 1, &frame).into(),
+            ))
+            .await
+            .expect("the first is still open");
+    }
+    first
+        .send(Message::Text(
+            messages::stop(&f.me.account, &call, &s1, 13).into(),
+        ))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.close(None).await.expect("client close");
+    assert!(f.gateway.settle(Duration::from_secs(5)).await);
+    let records = f.gateway.records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        (
+            records[0].accepted,
+            records[0].close_reason,
+            records[0].close_code
+        ),
+        (13, None, None),
+        "{:?}",
+        records[0]
+    );
+    assert_eq!(records[1].close_reason, Some("call_token_reused"));
+    f.gateway.shutdown().await;
 }
 
 /// `stream-gate local` as its own process; killed on drop.
@@ -428,6 +699,14 @@ fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
     );
     let b = &local.banner;
     assert!(b.contains(&format!("URL Twilio signs {public}\n")), "{b}");
+    // The webhook is served on the gateway's port and verifies the public host's /voice.
+    assert!(
+        b.contains(&format!(
+            "voice webhook:   POST http://{addr}/voice (signatures over https://gate.example.test/voice)\n"
+        )),
+        "{b}"
+    );
+    assert!(b.contains("call state:      memory\n"), "{b}");
     assert!(b.contains(&format!("credentials:     {creds_s}\n")), "{b}");
     assert!(b.contains("from environment STREAM_GATE_SECRET_FILE, STREAM_GATE_PUBLIC_URL, STREAM_GATE_AUTH_MODE, STREAM_GATE_CALL_TOKEN"), "{b}");
     assert!(
@@ -456,6 +735,20 @@ fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
     let refused = sim(&format!("ws://{addr}/dev"));
     let out = String::from_utf8_lossy(&refused.stdout);
     assert!(out.contains("refused with HTTP 403"), "{out}");
+    // The webhook, posted locally and signed over the public URL as behind a tunnel, replayed.
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"))
+        .args([
+            "sim",
+            &format!("ws://{addr}/dev"),
+            "--attack",
+            "replay-webhook",
+        ])
+        .args(["--credentials", &creds_s, "--signed-url", public])
+        .output()
+        .expect("sim");
+    let out = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{out}");
+    assert!(out.contains("call tokens:        the same"), "{out}");
     drop(local);
 
     // A deployment's Secrets Manager id is not silently replaced by development credentials.

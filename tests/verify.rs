@@ -1,8 +1,9 @@
 //! `stream-gate verify` against `stream-gate local` started as its own process on loopback: a
 //! healthy gateway, a gateway whose closes fail (its router's `DeleteConnection` goes to a
 //! stand-in that answers 403, as a router without the `ManageConnections` permission gets), a
-//! gateway that verifies another public URL, and a voice webhook that answers (or refuses) the
-//! signed request.
+//! gateway that verifies another public URL, a gateway without call state (verified as such, and
+//! diagnosed when it is taken for a stateful one), and a voice webhook that answers (or refuses)
+//! the signed request — a stand-in, or the local gateway's own.
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::TcpListener;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use stream_gate_devtools::local::devcreds;
-use stream_gate_devtools::verify::{CLOSE_MISSING, SIGNATURE_MISMATCH};
+use stream_gate_devtools::verify::{CLOSE_MISSING, SIGNATURE_MISMATCH, STATELESS};
 use stream_gate_domain::signature::webhook_urls;
 use stream_gate_domain::webhook::{precheck_webhook, twiml, verify_webhook, WebhookForm};
 use stream_gate_domain::{compute_signature, mint_call_token, Credentials, Secret};
@@ -195,10 +196,26 @@ fn a_healthy_gateway_passes_every_row() {
         assert!(ok(&out, scenario), "{}\n{out}", row(&out, scenario));
     }
     assert!(
-        out.contains("all 12 scenarios behaved as expected"),
+        out.contains("all 15 scenarios behaved as expected (1 skipped)"),
         "{out}"
     );
     assert!(!out.contains("diagnosis"), "{out}");
+    // Call state: closed with the reason, the first connection untouched.
+    assert!(
+        row(&out, "media-before-start").contains("| media_before_start "),
+        "{out}"
+    );
+    let reuse = row(&out, "reuse-call-token");
+    assert!(
+        reuse.contains("| closed 1008; first untouched ") && reuse.contains("| call_token_reused "),
+        "{out}"
+    );
+    // Without the webhook the replay has nothing to post to: skipped, and said so.
+    assert!(row(&out, "replay-webhook").contains("| skipped "), "{out}");
+    assert!(
+        out.contains("skipped: replay-webhook: it posts to the voice webhook: pass --webhook-url"),
+        "{out}"
+    );
     // The local gateway writes the close reason: verify shows it.
     assert!(
         row(&out, "expired-token").contains("| call_token_expired "),
@@ -209,14 +226,84 @@ fn a_healthy_gateway_passes_every_row() {
     assert!(!out.contains(&sig), "{out}");
 
     // In signature mode (the stack's default) the stream-token attack proves nothing: skipped,
-    // said so, and not a failure.
-    let (code, out) = verify(&s, &gate.url, &[]);
+    // said so, and not a failure. With the gateway's own voice webhook, the call token comes from
+    // its TwiML and the replayed webhook gets the same token.
+    let hook = gate
+        .url
+        .replace("ws://", "http://")
+        .replace("/dev", "/voice");
+    let (code, out) = verify(&s, &gate.url, &["--webhook-url", &hook]);
     assert_eq!(code, 0, "{out}");
     assert!(
         row(&out, "foreign-stream-token").contains("| skipped "),
         "{out}"
     );
     assert!(out.contains("skipped: foreign-stream-token"), "{out}");
+    assert!(
+        row(&out, "voice-webhook").contains("HTTP 200, TwiML with a token"),
+        "{out}"
+    );
+    assert!(
+        row(&out, "replay-webhook").contains("| the same call token twice "),
+        "{out}"
+    );
+    assert!(ok(&out, "replay-webhook"), "{out}");
+    assert!(
+        out.contains("all 16 scenarios behaved as expected (1 skipped)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_stateless_gateway_is_diagnosed_and_verified_as_such() {
+    let s = Scratch::new("stateless");
+    let gate = local(&s, &["--call-state", "off"], &[]);
+    let hook = gate
+        .url
+        .replace("ws://", "http://")
+        .replace("/dev", "/voice");
+    let args = ["--auth-mode", "either", "--webhook-url", hook.as_str()];
+    // Taken for a stateful gate (the stack's default), its gaps are failures, with a diagnosis.
+    let (code, out) = verify(
+        &s,
+        &gate.url,
+        &[&args[..], &["--close-timeout", "1"]].concat(),
+    );
+    assert_eq!(code, 1, "{out}");
+    for scenario in ["media-before-start", "reuse-call-token", "replay-webhook"] {
+        assert!(row(&out, scenario).ends_with("| NO"), "{out}");
+    }
+    assert!(out.contains(STATELESS), "{out}");
+    assert!(
+        out.contains("the voice webhook answered a replayed request with a new call token"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 of 16 scenarios did NOT behave as expected"),
+        "{out}"
+    );
+    // Verified as what it is, every row is as expected, and the gaps are said out loud.
+    let (code, out) = verify(
+        &s,
+        &gate.url,
+        &[&args[..], &["--call-state", "off"]].concat(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("call state off"), "{out}");
+    assert!(
+        out.contains("note: --call-state off: a stateless gate admits media before start"),
+        "{out}"
+    );
+    for scenario in ["media-before-start", "reuse-call-token", "replay-webhook"] {
+        assert!(
+            row(&out, scenario).contains("(no call state: not stopped)"),
+            "{out}"
+        );
+    }
+    assert!(
+        row(&out, "replay-webhook").contains("| a new call token for the replay "),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,10 +330,14 @@ async fn a_gateway_whose_closes_fail_is_diagnosed() {
         "expired-token",
         "missing-token",
         "malformed-json",
+        "media-before-start",
+        "reuse-call-token",
     ] {
         let r = row(&out, scenario);
-        assert!(r.contains("| not closed ") && r.ends_with("| NO"), "{r}");
+        assert!(r.contains("| not closed") && r.ends_with("| NO"), "{r}");
     }
+    // The closes only call state asks for point at either cause.
+    assert!(out.contains(STATELESS), "{out}");
     // What API Gateway closes itself, and what is never closed, are unaffected.
     for scenario in [
         "legit-call",
@@ -260,12 +351,12 @@ async fn a_gateway_whose_closes_fail_is_diagnosed() {
         assert!(ok(&out, scenario), "{}", row(&out, scenario));
     }
     assert!(
-        out.contains("5 of 12 scenarios did NOT behave as expected"),
+        out.contains("7 of 15 scenarios did NOT behave as expected"),
         "{out}"
     );
     // The router did ask, through the SDK (signed), and was refused.
     let seen = endpoint.seen();
-    assert!(seen.len() >= 5, "{seen:?}");
+    assert!(seen.len() >= 7, "{seen:?}");
     assert!(
         seen.iter().all(|r| r.method == "DELETE" && r.signed),
         "{seen:?}"
@@ -307,8 +398,8 @@ fn a_wrong_public_url_is_diagnosed_as_a_signature_mismatch() {
 }
 
 /// A voice webhook stand-in on loopback that checks the request as the `voice-webhook` function
-/// does (the domain's own form, signature and token functions) and answers its TwiML; or
-/// answers `refuse` when set. Records the tokens it minted.
+/// does (the domain's own form, signature and token functions) and answers its TwiML, one token
+/// per CallSid (as with call state); or answers `refuse` when set. Records the tokens it minted.
 struct Webhook {
     url: String,
     minted: Arc<Mutex<Vec<String>>>,
@@ -321,6 +412,7 @@ fn webhook(document: &str, stream_url: &str, refuse: Option<u16>) -> Webhook {
     let minted = Arc::new(Mutex::new(Vec::new()));
     let (hook_url, stream_url, record) = (url.clone(), stream_url.to_owned(), minted.clone());
     std::thread::spawn(move || {
+        let mut issued: std::collections::HashMap<String, String> = Default::default();
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
             let (headers, body) = read_request(&mut conn);
@@ -346,11 +438,15 @@ fn webhook(document: &str, stream_url: &str, refuse: Option<u16>) -> Webhook {
                     });
                     match checked {
                         Ok((account, call)) => {
-                            let now = stream_gate_lambda::clock::unix_now();
                             let token =
-                                mint_call_token(&creds, &account, &call, now, 300).expect("keys");
-                            record.lock().expect("lock").push(token.expose().to_owned());
-                            answer(200, &twiml(&stream_url, &[("token", token.expose())]))
+                                issued.entry(call.as_str().to_owned()).or_insert_with(|| {
+                                    let now = stream_gate_lambda::clock::unix_now();
+                                    let token = mint_call_token(&creds, &account, &call, now, 300)
+                                        .expect("keys");
+                                    record.lock().expect("lock").push(token.expose().to_owned());
+                                    token.expose().to_owned()
+                                });
+                            answer(200, &twiml(&stream_url, &[("token", token.as_str())]))
                         }
                         Err(_) => answer(403, ""),
                     }
@@ -424,8 +520,15 @@ fn the_call_token_and_the_signed_url_come_from_the_webhooks_twiml() {
         "{out}"
     );
     let minted = hook.minted.lock().expect("lock").clone();
-    assert_eq!(minted.len(), 1, "one webhook request");
-    assert!(!out.contains(&minted[0]), "the call token is never printed");
+    assert_eq!(
+        minted.len(),
+        2,
+        "one token for the legitimate call, one for the replayed call"
+    );
+    assert!(ok(&out, "replay-webhook"), "{out}");
+    for token in &minted {
+        assert!(!out.contains(token), "a call token is never printed");
+    }
 }
 
 #[test]

@@ -2,10 +2,30 @@
 
 use std::process::ExitCode;
 
+use clap::Args;
+
 use stream_gate_devtools::demo::{self, DemoOptions};
+use stream_gate_lambda::config::CallStateMode;
+
+/// Options of `stream-gate demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The gateway's call state: `memory` (closes the stateless gaps) or `off` (stateless: the
+    /// table then expects those attacks to succeed, and says so).
+    #[arg(long, default_value = "memory")]
+    pub call_state: String,
+}
 
 /// Runs the demo (its own runtime; no logging, so the table stays readable).
-pub fn main() -> ExitCode {
+pub fn main(args: DemoArgs) -> ExitCode {
+    let call_state = match args.call_state.as_str() {
+        "memory" => CallStateMode::Memory,
+        "off" => CallStateMode::Off,
+        other => {
+            eprintln!("stream-gate demo: --call-state: {other:?} is not memory or off");
+            return ExitCode::from(2);
+        }
+    };
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -13,8 +33,17 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("stream-gate demo: local gateway on loopback, fresh development credentials, one call and every attack\n");
-    match rt.block_on(demo::run(&DemoOptions::default())) {
+    let state = if call_state == CallStateMode::Off {
+        "off"
+    } else {
+        "memory"
+    };
+    println!("stream-gate demo: local gateway on loopback, fresh development credentials, call state {state}, one call and every attack\n");
+    let opts = DemoOptions {
+        call_state,
+        ..DemoOptions::default()
+    };
+    match rt.block_on(demo::run(&opts)) {
         Ok((rows, deletes)) => {
             print!("{}", demo::render(&rows));
             println!("\nrouter closes sent through the Management API client (DELETE @connections): {deletes}");

@@ -26,6 +26,10 @@ pub struct LoadArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The gateway's call state: `memory` (the local gateway's default: every frame after the
+    /// start is checked against the recorded start) or `off` (stateless).
+    #[arg(long, default_value = "memory")]
+    pub call_state: String,
 }
 
 /// Runs `stream-gate load`; exit 1 when a check fails.
@@ -50,7 +54,14 @@ pub fn main(args: LoadArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(format!("cannot find own executable: {}", e.kind())),
     };
+    if !matches!(args.call_state.as_str(), "memory" | "off") {
+        return fail(format!(
+            "--call-state: {:?} is not memory or off",
+            args.call_state
+        ));
+    }
     let opts = LoadOptions {
+        call_state: args.call_state.clone(),
         exe,
         credentials,
         calls: args.calls,
@@ -62,8 +73,8 @@ pub fn main(args: LoadArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     println!(
-        "load: {} calls x {} s in real time, {} bad handshakes/s, gateway in its own process",
-        opts.calls, opts.seconds, opts.bad_per_second
+        "load: {} calls x {} s in real time, {} bad handshakes/s, gateway in its own process, call state {}",
+        opts.calls, opts.seconds, opts.bad_per_second, opts.call_state
     );
     let report = match rt.block_on(run(opts)) {
         Ok(r) => r,

@@ -12,12 +12,13 @@ use stream_gate_devtools::sim::Identity;
 use stream_gate_domain::{AuthMode, CallTokenPolicy};
 use stream_gate_lambda::adapters::{FileSource, SinkTarget};
 use stream_gate_lambda::config::{
-    AuthorizerConfig, CallStateMode, ConfigError, RouterConfig, SecretLocation,
+    AuthorizerConfig, CallStateMode, ConfigError, RouterConfig, SecretLocation, WebhookConfig,
 };
 
 /// Options of `stream-gate local`. Unset options fall back on the Lambda functions' variables
 /// (`STREAM_GATE_SECRET_FILE`, `STREAM_GATE_PUBLIC_URL`, `STREAM_GATE_AUTH_MODE`,
-/// `STREAM_GATE_CALL_TOKEN`, `STREAM_GATE_MANAGEMENT_ENDPOINT`); a flag wins over its variable.
+/// `STREAM_GATE_CALL_TOKEN`, `STREAM_GATE_CALL_STATE`, `STREAM_GATE_WEBHOOK_URL`,
+/// `STREAM_GATE_MANAGEMENT_ENDPOINT`); a flag wins over its variable.
 #[derive(Args, Debug)]
 pub struct LocalArgs {
     /// Loopback address to listen on.
@@ -45,6 +46,14 @@ pub struct LocalArgs {
     /// else none]. Records: docs/records.md.
     #[arg(long)]
     pub sink: Option<String>,
+    /// Per-connection call state: `memory` or `off` (or `dynamodb` with `STREAM_GATE_CALL_TABLE`)
+    /// [default: `STREAM_GATE_CALL_STATE`, else memory].
+    #[arg(long)]
+    pub call_state: Option<String>,
+    /// The URL Twilio posts the voice webhook to, as it signs it [default:
+    /// `STREAM_GATE_WEBHOOK_URL`, else `http(s)://{host of the public URL}/voice`].
+    #[arg(long)]
+    pub webhook_url: Option<String>,
 }
 
 /// The variables `local` reads (and the flag that overrides each, if any).
@@ -55,9 +64,10 @@ const VARIABLES: &[(&str, Option<&str>)] = &[
     ("STREAM_GATE_AUTH_MODE", Some("--auth-mode")),
     ("STREAM_GATE_CALL_TOKEN", Some("--call-token")),
     ("STREAM_GATE_MANAGEMENT_ENDPOINT", None),
-    ("STREAM_GATE_CALL_STATE", None),
+    ("STREAM_GATE_CALL_STATE", Some("--call-state")),
     ("STREAM_GATE_CALL_TABLE", None),
     ("STREAM_GATE_SINK", Some("--sink")),
+    ("STREAM_GATE_WEBHOOK_URL", Some("--webhook-url")),
 ];
 
 /// What `local` runs with, from its flags over the environment.
@@ -78,6 +88,8 @@ pub struct Settings {
     /// Per-connection call state: `STREAM_GATE_CALL_STATE`, `memory` when unset (the Lambda
     /// binaries' default is `off`; the local gateway closes the stateless gaps by default).
     pub call_state: CallStateMode,
+    /// The URL the voice webhook verifies signatures over; `None`: derived from the public URL.
+    pub webhook_url: Option<String>,
     /// The variables that were used (set, and not overridden by a flag).
     pub from_env: Vec<&'static str>,
 }
@@ -101,6 +113,8 @@ impl Settings {
             "STREAM_GATE_AUTH_MODE" => args.auth_mode.clone(),
             "STREAM_GATE_CALL_TOKEN" => args.call_token.clone(),
             "STREAM_GATE_SINK" => args.sink.clone(),
+            "STREAM_GATE_CALL_STATE" => args.call_state.clone(),
+            "STREAM_GATE_WEBHOOK_URL" => args.webhook_url.clone(),
             _ => None,
         };
         let given = |var: &str| flag(var).is_some();
@@ -124,6 +138,16 @@ impl Settings {
         };
         let authorizer = AuthorizerConfig::from_lookup(lookup).map_err(named)?;
         let router = RouterConfig::from_lookup(lookup).map_err(named)?;
+        // The webhook's own parser; its stream URL is the gateway's public URL.
+        let stream_url = authorizer
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{}/{}", args.listen, args.stage));
+        let webhook = WebhookConfig::from_lookup(|var| match var {
+            "STREAM_GATE_STREAM_URL" => Some(stream_url.clone()),
+            other => lookup(other),
+        })
+        .map_err(named)?;
         let credentials = match authorizer.credentials.secret {
             SecretLocation::File(path) => Some(path),
             SecretLocation::None => None,
@@ -151,6 +175,7 @@ impl Settings {
             call_token: router.call_token,
             management_endpoint: router.management_endpoint,
             sink: router.sink,
+            webhook_url: webhook.webhook_url,
             call_state: if lookup("STREAM_GATE_CALL_STATE").is_some() {
                 router.call_state
             } else {
@@ -217,6 +242,7 @@ pub fn main(args: LocalArgs) -> ExitCode {
             management_endpoint: settings.management_endpoint.clone(),
             call_state: settings.call_state.clone(),
             sink: settings.sink.clone(),
+            webhook_url: settings.webhook_url.clone(),
         })
         .await
         {
@@ -243,6 +269,17 @@ fn print_banner(
     println!("  WebSocket:       {}", gateway.ws_url());
     println!("  URL Twilio signs {}", gateway.public_url());
     println!("  Management API:  http://{}/{{stage}}/@connections/{{id}} (SigV4 header required, not verified)", gateway.addr());
+    println!(
+        "  voice webhook:   POST {} (signatures over {})",
+        gateway.local_webhook_url(),
+        gateway.webhook_url()
+    );
+    let state = match gateway.call_state() {
+        CallStateMode::Off => "off (stateless: media before start, reused call tokens and replayed webhooks are not stopped)".to_owned(),
+        CallStateMode::Memory => "memory".to_owned(),
+        CallStateMode::DynamoDb { table } => format!("dynamodb, table {table}"),
+    };
+    println!("  call state:      {state}");
     if !settings.from_env.is_empty() {
         println!("  from environment {}", settings.from_env.join(", "));
     }
@@ -256,8 +293,10 @@ fn print_banner(
     println!();
     println!("TwiML for a Twilio number (the call token below is minted for {call}; a real call");
     println!(
-        "has its own CallSid, so mint per call in your voice webhook, or run --call-token off):"
+        "has its own CallSid: set the number's voice webhook to {} instead, which answers",
+        gateway.webhook_url()
     );
+    println!("this TwiML with a token for each call, or run --call-token off):");
     println!(
         "  <Response><Connect><Stream url=\"{}\"><Parameter name=\"token\" value=\"{}\"/></Stream></Connect></Response>",
         gateway.public_url(),
@@ -292,6 +331,8 @@ mod tests {
             auth_mode: None,
             call_token: None,
             sink: None,
+            call_state: None,
+            webhook_url: None,
         }
     }
 
@@ -316,6 +357,7 @@ mod tests {
                 management_endpoint: None,
                 call_state: CallStateMode::Memory,
                 sink: SinkTarget::None,
+                webhook_url: None,
                 from_env: vec![],
             }
         );
@@ -354,6 +396,8 @@ mod tests {
         a.public_url = Some("wss://abcd.ngrok.app/dev".into());
         a.auth_mode = Some("both".into());
         a.call_token = Some("optional".into());
+        a.call_state = Some("off".into());
+        a.webhook_url = Some("https://abcd.ngrok.app/voice".into());
         let s = Settings::resolve(
             &a,
             env(&[
@@ -361,9 +405,16 @@ mod tests {
                 ("STREAM_GATE_PUBLIC_URL", "wss://gate.example.com/prod"),
                 ("STREAM_GATE_AUTH_MODE", "signature"),
                 ("STREAM_GATE_CALL_TOKEN", "nonsense"),
+                ("STREAM_GATE_CALL_STATE", "memory"),
+                ("STREAM_GATE_WEBHOOK_URL", "ftp://not-used"),
             ]),
         )
         .expect("flags win");
+        assert_eq!(s.call_state, CallStateMode::Off);
+        assert_eq!(
+            s.webhook_url.as_deref(),
+            Some("https://abcd.ngrok.app/voice")
+        );
         assert_eq!(s.credentials, Some(PathBuf::from("mine.json")));
         assert_eq!(s.public_url.as_deref(), Some("wss://abcd.ngrok.app/dev"));
         assert_eq!(s.auth_mode, AuthMode::Both);
@@ -391,6 +442,41 @@ mod tests {
         )
         .expect("file wins");
         assert_eq!(s.credentials, Some(PathBuf::from("c.json")));
+    }
+
+    #[test]
+    fn call_state_and_webhook_url_come_from_their_variables() {
+        let s = Settings::resolve(
+            &args(),
+            env(&[
+                ("STREAM_GATE_CALL_STATE", "off"),
+                ("STREAM_GATE_WEBHOOK_URL", "https://hooks.example.com/voice"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.call_state, CallStateMode::Off);
+        assert_eq!(
+            s.webhook_url.as_deref(),
+            Some("https://hooks.example.com/voice")
+        );
+        let mut a = args();
+        a.webhook_url = Some("wss://x/voice".into());
+        let e = Settings::resolve(&a, env(&[]));
+        assert!(
+            e.as_ref()
+                .err()
+                .is_some_and(|e| e.starts_with("--webhook-url: ")),
+            "{e:?}"
+        );
+        let mut a = args();
+        a.call_state = Some("redis".into());
+        let e = Settings::resolve(&a, env(&[]));
+        assert!(
+            e.as_ref()
+                .err()
+                .is_some_and(|e| e.starts_with("--call-state: ")),
+            "{e:?}"
+        );
     }
 
     #[test]

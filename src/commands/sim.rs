@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use clap::Args;
 
-use stream_gate_devtools::demo::{describe, judge};
+use stream_gate_devtools::demo::{describe_scenario, judge_observed};
 use stream_gate_devtools::local::devcreds;
-use stream_gate_devtools::sim::attacks::{self, Attack, CallSetup, Scenario, ATTACKS};
-use stream_gate_devtools::sim::{audio, client, Identity};
+use stream_gate_devtools::local::webhook::webhook_url_for;
+use stream_gate_devtools::sim::attacks::{
+    self, Attack, CallSetup, GateState, Plan, Scenario, WebhookTarget, ATTACKS,
+};
+use stream_gate_devtools::sim::{audio, play, Identity, Observed, ReplayVerdict, SimReport};
 
 /// Options of `stream-gate sim`.
 #[derive(Args, Debug)]
@@ -37,6 +40,70 @@ pub struct SimArgs {
     /// Play a hostile client instead (`all` for every one).
     #[arg(long)]
     pub attack: Option<String>,
+    /// Whether the gate keeps call state (`on`: `stream-gate local`'s default, the stack's
+    /// `dynamodb`; `off`: stateless). Decides what `media-before-start`, `reuse-call-token` and
+    /// `replay-webhook` are expected to do.
+    #[arg(long, default_value = "on")]
+    pub call_state: String,
+    /// The voice webhook for `replay-webhook`; default the local gateway's, `http://{host}/voice`
+    /// of the URL (signed over the one of `--signed-url`, as behind a tunnel).
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// The gate's start grace in milliseconds (`STREAM_GATE_START_GRACE_MS`):
+    /// `media-before-start` streams this long and 2 s more.
+    #[arg(long, default_value_t = stream_gate_lambda::config::defaults::START_GRACE_MS)]
+    pub start_grace_ms: u64,
+}
+
+fn print_socket(label: &str, report: &SimReport) {
+    println!("{label}handshake admitted: {}", report.admitted);
+    if let Some(s) = report.refused_status {
+        println!("{label}refused with HTTP {s}");
+    }
+    println!("{label}frames sent:        {}", report.frames_sent);
+    println!("{label}frames received:    {}", report.frames_received);
+    match &report.server_close {
+        Some((code, text, at)) => println!(
+            "{label}server closed:      code {code}, reason {:?}, after {} ms",
+            text,
+            at.as_millis()
+        ),
+        None if report.admitted => {
+            println!("{label}server closed:      no (client closed after its script)")
+        }
+        None => {}
+    }
+}
+
+fn print_observed(observed: &Observed) {
+    match observed {
+        Observed::Socket(r) => print_socket("  ", r),
+        Observed::TokenReuse { first, second } => {
+            println!("  first connection (started with the token):");
+            print_socket("    ", first);
+            println!("  second connection (the same token):");
+            print_socket("    ", second);
+        }
+        Observed::WebhookReplay(r) => {
+            let status = |a: &Result<_, String>| match a {
+                Ok(stream_gate_devtools::sim::webhook::WebhookAnswer { status, .. }) => {
+                    format!("HTTP {status}")
+                }
+                Err(e) => e.clone(),
+            };
+            println!("  webhook request:    {}", status(&r.first));
+            if let Some(replay) = &r.replay {
+                println!("  webhook replay:     {}", status(replay));
+            }
+            // The tokens are compared, never printed.
+            let tokens = match r.verdict() {
+                ReplayVerdict::SameToken => "the same".to_owned(),
+                ReplayVerdict::NewToken => "different".to_owned(),
+                ReplayVerdict::NoToken(_, what) => format!("not both answered ({what})"),
+            };
+            println!("  call tokens:        {tokens}");
+        }
+    }
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -85,7 +152,19 @@ pub fn main(args: SimArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
+    let state: GateState = match args.call_state.parse() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("--call-state: {e}")),
+    };
     let signed_url = args.signed_url.clone().unwrap_or_else(|| args.url.clone());
+    let (hook_url, hook_signed) = match &args.webhook_url {
+        Some(u) => (Some(u.clone()), Some(u.clone())),
+        None => (webhook_url_for(&args.url), webhook_url_for(&signed_url)),
+    };
+    let webhook = match (&hook_url, &hook_signed) {
+        (Some(url), Some(signed_url)) => Some(WebhookTarget { url, signed_url }),
+        _ => None,
+    };
     let mut all_ok = true;
     for scenario in scenarios {
         let setup = CallSetup {
@@ -100,41 +179,33 @@ pub fn main(args: SimArgs) -> ExitCode {
                 Duration::from_millis(20)
             },
             linger: Duration::from_millis(1000),
+            start_grace: Duration::from_millis(args.start_grace_ms),
+            webhook,
         };
-        let expected = scenario.expected();
+        let expected = scenario.expected_under(state);
         let built = match scenario {
-            Scenario::Legit => Ok(attacks::legit(&setup)),
+            Scenario::Legit => {
+                let (h, s) = attacks::legit(&setup);
+                Ok(Plan::Socket(h, s))
+            }
             Scenario::Attack(a) => attacks::attack(a, &setup),
         };
-        let (handshake, script) = match built {
+        let plan = match built {
             Ok(b) => b,
             Err(e) => return fail(&e.to_string()),
         };
-        let report = match rt.block_on(client::run(&handshake, script)) {
+        let observed = match rt.block_on(play(plan, &me)) {
             Ok(r) => r,
             Err(e) => return fail(&e.to_string()),
         };
-        let j = judge(expected, &report, None);
+        let j = judge_observed(expected, &observed, None);
         all_ok &= j.ok;
         println!("{scenario}:");
-        println!("  handshake admitted: {}", report.admitted);
-        if let Some(s) = report.refused_status {
-            println!("  refused with HTTP {s}");
-        }
-        println!("  frames sent:        {}", report.frames_sent);
-        println!("  frames received:    {}", report.frames_received);
-        match &report.server_close {
-            Some((code, text, at)) => println!(
-                "  server closed:      code {code}, reason {:?}, after {} ms",
-                text,
-                at.as_millis()
-            ),
-            None if report.admitted => {
-                println!("  server closed:      no (client closed after its script)")
-            }
-            None => {}
-        }
-        println!("  expected:           {}", describe(expected));
+        print_observed(&observed);
+        println!(
+            "  expected:           {}",
+            describe_scenario(scenario, state)
+        );
         println!(
             "  observed:           {} (reason {}, {} ms) -> {}",
             j.observed,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use stream_gate_devtools::demo;
+use stream_gate_devtools::sim::GateState;
 use stream_gate_devtools::verify::{self, VerifyOptions};
 use stream_gate_domain::AuthMode;
 
@@ -40,6 +41,16 @@ pub struct VerifyArgs {
     /// Seconds within which an offending frame must be closed.
     #[arg(long, default_value_t = verify::CLOSE_DEADLINE.as_secs())]
     pub close_timeout: u64,
+    /// Whether the deployment keeps call state (the stack's `CallState`): `on` (`dynamodb`, the
+    /// stack's default) or `off`. With `off`, `media-before-start` and `reuse-call-token` are
+    /// expected to be admitted and `replay-webhook` to get a new token: the gaps of a stateless
+    /// gate, shown as such.
+    #[arg(long, default_value = "on")]
+    pub call_state: String,
+    /// The deployment's start grace in milliseconds (`STREAM_GATE_START_GRACE_MS`):
+    /// `media-before-start` streams this long and 2 s more.
+    #[arg(long, default_value_t = stream_gate_lambda::config::defaults::START_GRACE_MS)]
+    pub start_grace_ms: u64,
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -58,6 +69,10 @@ pub fn main(args: VerifyArgs) -> ExitCode {
     if args.close_timeout == 0 {
         return fail("--close-timeout must be at least 1 second");
     }
+    let call_state: GateState = match args.call_state.parse() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("--call-state: {e}")),
+    };
     let document = match super::tools::read_secret(&args.credentials) {
         Ok(d) => d,
         Err(e) => return fail(&e),
@@ -71,14 +86,18 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         seconds: args.seconds,
         auth_mode,
         close_deadline: Duration::from_secs(args.close_timeout),
+        call_state,
+        start_grace: Duration::from_millis(args.start_grace_ms),
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
     println!(
-        "stream-gate verify: {} — one call as Twilio places it, then every attack (auth mode {})\n",
-        opts.url, mode_name
+        "stream-gate verify: {} — one call as Twilio places it, then every attack (auth mode {}, call state {})\n",
+        opts.url,
+        mode_name,
+        call_state.name()
     );
     let report = match rt.block_on(verify::run(&opts)) {
         Ok(r) => r,

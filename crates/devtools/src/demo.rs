@@ -1,16 +1,19 @@
 //! `stream-gate demo`: the whole system on one machine. Starts the local gateway on a free loopback
 //! port with a fresh development credentials document (in a temporary directory, not the user's),
 //! places one legitimate simulated call and then every attack, and tabulates expected against
-//! observed outcomes.
+//! observed outcomes. The gateway keeps call state in memory unless told otherwise
+//! ([`DemoOptions::call_state`]); without it, the attacks only call state stops are expected to
+//! succeed, and their rows say so.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::{AuthMode, CallTokenPolicy};
 use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
-use crate::sim::attacks::{self, CallSetup, Expected, Scenario};
-use crate::sim::{audio, client, Identity, SimReport};
+use crate::sim::attacks::{self, Attack, CallSetup, Expected, GateState, Scenario, WebhookTarget};
+use crate::sim::{audio, play, Identity, Observed, ReplayReport, ReplayVerdict, SimReport};
 use stream_gate_lambda::adapters::FileSource;
+use stream_gate_lambda::config::CallStateMode;
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,9 @@ pub struct DemoOptions {
     pub legit_frames: usize,
     /// Pacing of the legitimate call's media frames.
     pub pacing: Duration,
+    /// The gateway's call state (`memory` by default; `off` shows what a stateless gate leaves
+    /// open).
+    pub call_state: CallStateMode,
 }
 
 impl Default for DemoOptions {
@@ -43,6 +49,7 @@ impl Default for DemoOptions {
         Self {
             legit_frames: 50,
             pacing: Duration::from_millis(20),
+            call_state: CallStateMode::Memory,
         }
     }
 }
@@ -68,7 +75,24 @@ pub fn describe(expected: Expected) -> String {
         Expected::Refused(r) => format!("refused 403 {}", r.code()),
         Expected::Closed(code, reason) => format!("closed {code} {}", reason.code()),
         Expected::Ignored => "not closed, 0 frames echoed".into(),
+        Expected::SameCallToken => "the same call token twice".into(),
+        Expected::NewCallToken => "a new call token for the replay".into(),
     }
+}
+
+/// The expectation of `scenario` against a gate in `state`, in words: [`describe`], plus what the
+/// row is about when it is an attack only call state stops.
+pub fn describe_scenario(scenario: Scenario, state: GateState) -> String {
+    let mut expected = describe(scenario.expected_under(state));
+    if scenario == Scenario::Attack(Attack::ReuseCallToken) {
+        expected.push_str("; first untouched");
+    }
+    if matches!(scenario, Scenario::Attack(a) if a.needs_call_state())
+        && state == GateState::Stateless
+    {
+        expected.push_str(" (no call state: not stopped)");
+    }
+    expected
 }
 
 /// The verdict on one scenario: what was seen, and whether it is what was expected.
@@ -156,6 +180,58 @@ pub fn judge(
     }
 }
 
+/// Judges `replay-webhook`'s two answers. The tokens are compared, never shown.
+pub fn judge_replay(expected: Expected, report: &ReplayReport) -> Judgement {
+    let (ok, observed) = match report.verdict() {
+        ReplayVerdict::SameToken => (
+            expected == Expected::SameCallToken,
+            "the same call token twice".to_owned(),
+        ),
+        ReplayVerdict::NewToken => (
+            expected == Expected::NewCallToken,
+            "a new call token for the replay".to_owned(),
+        ),
+        ReplayVerdict::NoToken(_, what) => (false, what),
+    };
+    Judgement {
+        ok,
+        observed,
+        reason: "-".into(),
+        time_ms: report.elapsed.as_millis(),
+    }
+}
+
+/// Judges whatever a scenario showed; `records` are the gateway's records of its connections, in
+/// the order they connected, when the gateway is at hand.
+pub fn judge_observed(
+    expected: Expected,
+    observed: &Observed,
+    records: Option<&[ConnectionRecord]>,
+) -> Judgement {
+    match observed {
+        Observed::Socket(report) => judge(expected, report, records.and_then(|r| r.first())),
+        Observed::TokenReuse { first, second } => {
+            let mut j = judge(expected, second, records.and_then(|r| r.get(1)));
+            // The token's rightful connection must stream on as a legitimate call does.
+            let holder = judge(Expected::Admitted, first, records.and_then(|r| r.first()));
+            if holder.ok {
+                j.observed.push_str("; first untouched");
+            } else {
+                j.ok = false;
+                let why = if holder.reason == "-" {
+                    String::new()
+                } else {
+                    format!(" {}", holder.reason)
+                };
+                j.observed
+                    .push_str(&format!("; first {}{why}", holder.observed));
+            }
+            j
+        }
+        Observed::WebhookReplay(report) => judge_replay(expected, report),
+    }
+}
+
 /// Renders the table (plain text, fixed columns).
 pub fn render(rows: &[Row]) -> String {
     let w = |f: &dyn Fn(&Row) -> usize, min: usize| rows.iter().map(f).max().unwrap_or(0).max(min);
@@ -195,7 +271,8 @@ pub fn scenario_names() -> Vec<&'static str> {
     Scenario::all().map(Scenario::name).collect()
 }
 
-/// Runs the legitimate call and every attack against `gateway`, one after the other.
+/// Runs the legitimate call and every attack against `gateway`, one after the other, expecting
+/// what a gate with the gateway's call state does.
 pub async fn run_scenarios(
     gateway: &Gateway,
     me: &Identity,
@@ -205,6 +282,8 @@ pub async fn run_scenarios(
     let legit_audio = audio::tone(440.0, opts.legit_frames);
     let short_audio = audio::tone(440.0, 3);
     let url = gateway.ws_url();
+    let local_webhook = gateway.local_webhook_url();
+    let state = GateState::of(gateway.call_state());
     let mut rows = Vec::new();
     for scenario in Scenario::all() {
         let name = scenario.name();
@@ -217,21 +296,33 @@ pub async fn run_scenarios(
             audio: if legit { &legit_audio } else { &short_audio },
             pacing: if legit { opts.pacing } else { Duration::ZERO },
             linger: Duration::from_millis(if legit { 200 } else { 500 }),
+            start_grace: gateway.start_grace(),
+            webhook: Some(WebhookTarget {
+                url: &local_webhook,
+                signed_url: gateway.webhook_url(),
+            }),
         };
-        let (handshake, script) = match scenario {
-            Scenario::Legit => attacks::legit(&setup),
+        let plan = match scenario {
+            Scenario::Legit => {
+                let (h, s) = attacks::legit(&setup);
+                attacks::Plan::Socket(h, s)
+            }
             Scenario::Attack(a) => {
                 attacks::attack(a, &setup).map_err(|e| DemoError::Scenario(e.to_string()))?
             }
         };
         let before = gateway.records().len();
-        let report = client::run(&handshake, script)
+        let observed = play(plan, me)
             .await
             .map_err(|e| DemoError::Scenario(format!("{name}: {e}")))?;
         gateway.settle(Duration::from_secs(5)).await;
-        let record = gateway.records().get(before).cloned();
-        let expected = scenario.expected();
-        rows.push(judge(expected, &report, record.as_ref()).into_row(name, describe(expected)));
+        let records: Vec<ConnectionRecord> =
+            gateway.records().get(before..).unwrap_or_default().to_vec();
+        let expected = scenario.expected_under(state);
+        rows.push(
+            judge_observed(expected, &observed, Some(&records))
+                .into_row(name, describe_scenario(scenario, state)),
+        );
     }
     Ok(rows)
 }
@@ -257,9 +348,10 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             source: Box::new(FileSource::new(path.clone())),
             auth_mode: AuthMode::Either,
             call_token: CallTokenPolicy::Required,
-            call_state: stream_gate_lambda::config::CallStateMode::Memory,
+            call_state: opts.call_state.clone(),
             sink: stream_gate_lambda::adapters::SinkTarget::None,
             management_endpoint: None,
+            webhook_url: None,
         })
         .await?;
         let rows = run_scenarios(&gateway, &me, &other, opts).await;

@@ -2,7 +2,9 @@
 //! in real time (one `media` frame every 20 ms, as Twilio sends) while a second client opens
 //! unsigned or wrongly signed handshakes at a fixed rate. Reports what the gateway saw (frames,
 //! refusals, arrival-to-verdict latency from `GET /_local/stats`) and its resident memory, sampled
-//! from `/proc` once a second.
+//! from `/proc` once a second. The gateway keeps call state in memory (its default: every frame
+//! after `start` is checked against the recorded start) unless `call_state` is `off`; a frame
+//! the router drops for want of a recorded start counts as lost.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ pub struct LoadOptions {
     pub seconds: u64,
     /// Bad handshakes per second, for the whole run.
     pub bad_per_second: u64,
+    /// The gateway's call state (`memory` or `off`), passed as `local --call-state`.
+    pub call_state: String,
 }
 
 /// What was measured. Rates are over the streaming window.
@@ -46,6 +50,8 @@ pub struct LoadReport {
     pub calls: usize,
     /// Seconds each call streamed.
     pub seconds: u64,
+    /// The gateway's call state (`memory` or `off`).
+    pub call_state: String,
     /// Calls that streamed to the end and were never closed by the gateway.
     pub calls_completed: usize,
     /// Calls that failed to connect or were closed early (must be zero).
@@ -56,6 +62,8 @@ pub struct LoadReport {
     pub frames_accepted: u64,
     /// Frames the router closed a connection for (must be zero).
     pub frames_closed: u64,
+    /// Frames the router dropped: call state found no recorded start (must be zero).
+    pub frames_dropped: u64,
     /// Accepted frames per second.
     pub frames_per_second: f64,
     /// Bad handshakes attempted.
@@ -144,6 +152,8 @@ async fn start_gateway(opts: &LoadOptions) -> Result<(Child, SocketAddr), LoadEr
         .arg(addr.to_string())
         .arg("--credentials")
         .arg(&opts.credentials)
+        .arg("--call-state")
+        .arg(&opts.call_state)
         // The gateway under load is configured by these flags alone, not by a Lambda
         // configuration the user has in the environment.
         .env_remove("STREAM_GATE_SECRET_FILE")
@@ -152,6 +162,9 @@ async fn start_gateway(opts: &LoadOptions) -> Result<(Child, SocketAddr), LoadEr
         .env_remove("STREAM_GATE_AUTH_MODE")
         .env_remove("STREAM_GATE_CALL_TOKEN")
         .env_remove("STREAM_GATE_MANAGEMENT_ENDPOINT")
+        .env_remove("STREAM_GATE_CALL_STATE")
+        .env_remove("STREAM_GATE_CALL_TABLE")
+        .env_remove("STREAM_GATE_WEBHOOK_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -191,6 +204,8 @@ async fn call(
         audio: &audio,
         pacing: Duration::from_millis(20),
         linger: Duration::from_millis(300),
+        start_grace: Duration::ZERO, // a legitimate call starts at once
+        webhook: None,
     };
     let (handshake, script) = attacks::legit(&setup);
     match client::run(&handshake, script).await {
@@ -342,7 +357,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let mut snapshot = stats(addr).await;
     for _ in 0..50 {
         match &snapshot {
-            Some(s) if s.accepted + s.closed >= frames_sent => break,
+            Some(s) if s.accepted + s.closed + s.dropped >= frames_sent => break,
             _ => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 snapshot = stats(addr).await;
@@ -356,11 +371,13 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let mut report = LoadReport {
         calls: opts.calls,
         seconds: opts.seconds,
+        call_state: opts.call_state.clone(),
         calls_completed,
         calls_failed: opts.calls - calls_completed,
         frames_sent,
         frames_accepted: s.accepted,
         frames_closed: s.closed,
+        frames_dropped: s.dropped,
         frames_per_second: s.accepted as f64 / window,
         bad_attempted: count(&counts.attempted),
         bad_refused: count(&counts.refused),
@@ -386,10 +403,10 @@ fn check(r: &LoadReport) -> Vec<String> {
     if r.calls_failed > 0 {
         f.push(format!("{} calls failed or were cut", r.calls_failed));
     }
-    if r.frames_accepted != r.frames_sent || r.frames_closed > 0 {
+    if r.frames_accepted != r.frames_sent || r.frames_closed > 0 || r.frames_dropped > 0 {
         f.push(format!(
-            "frames: {} sent, {} accepted, {} closed",
-            r.frames_sent, r.frames_accepted, r.frames_closed
+            "frames: {} sent, {} accepted, {} closed, {} dropped",
+            r.frames_sent, r.frames_accepted, r.frames_closed, r.frames_dropped
         ));
     }
     if r.bad_admitted > 0 || r.bad_refused != r.bad_attempted {
@@ -416,19 +433,21 @@ impl LoadReport {
         let rss_first = self.rss_kib.first().copied().unwrap_or(0);
         let rss_last = self.rss_kib.last().copied().unwrap_or(0);
         format!(
-            "calls        {} x {} s: {} completed, {} failed\n\
-             frames       {} sent, {} accepted, {} closed: {:.0} frames/s\n\
+            "calls        {} x {} s, call state {}: {} completed, {} failed\n\
+             frames       {} sent, {} accepted, {} closed, {} dropped: {:.0} frames/s\n\
              handshakes   {} bad: {} refused ({:.0}/s), {} admitted, {} errors\n\
              latency      frame arrival to verdict: p50 {} us, p99 {} us, max {} us\n\
              memory       gateway RSS {} KiB at start, {} KiB at end, peak {} KiB\n\
              result       {}\n",
             self.calls,
             self.seconds,
+            self.call_state,
             self.calls_completed,
             self.calls_failed,
             self.frames_sent,
             self.frames_accepted,
             self.frames_closed,
+            self.frames_dropped,
             self.frames_per_second,
             self.bad_attempted,
             self.bad_refused,

@@ -9,31 +9,37 @@
 //! with a code of API Gateway's choosing (1001, 1005, ...) and no reason. So an attack meant to be
 //! closed passes when the socket is closed within the close deadline (5 s), and fails on a reason
 //! only when a reason code is visible and differs (the local gateway writes it).
+//!
+//! The attacks only call state stops (`media-before-start`, `reuse-call-token`,
+//! `replay-webhook`) are expected to be stopped unless `--call-state off` says the deployment runs
+//! stateless; then they are expected to succeed, and a note says which gaps that leaves open.
+//! `replay-webhook` needs the webhook (`--webhook-url`) and is skipped without it.
 
 use std::time::{Duration, Instant};
 
-use crate::demo::{Judgement, Row};
+use crate::demo::{judge_replay, Judgement, Row};
 use crate::domain::signature::{handshake_urls, webhook_urls};
-use crate::domain::{
-    compute_signature, AccountSid, AuthMode, CallSid, CloseReason, Credentials, Secret,
+use crate::domain::{AccountSid, AuthMode, CallSid, CloseReason, Credentials, Secret};
+use crate::sim::attacks::{
+    self, Attack, CallSetup, Expected, GateState, Plan, Scenario, ScenarioError, WebhookTarget,
 };
-use crate::sim::attacks::{self, Attack, CallSetup, Expected, Scenario, ScenarioError};
 use crate::sim::identity::{fresh_call_sid, Identity, IdentityError};
-use crate::sim::{audio, client, Handshake, Script, SimReport};
+pub use crate::sim::webhook::{call_webhook, parse_twiml, WebhookAnswer};
+use crate::sim::{audio, client, play, Observed, ReplayReport, ReplayVerdict, Script, SimReport};
 use stream_gate_lambda::clock::unix_now;
 
 /// How long after an offending frame the socket must be closed.
 pub const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long an admitted call, or the flood of unknown events, waits for a close that must not come.
 const QUIET: Duration = Duration::from_secs(2);
-/// How long the voice webhook may take to answer.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest webhook answer read (TwiML is a few hundred bytes).
-const WEBHOOK_MAX_BYTES: usize = 64 * 1024;
 
 /// The diagnosis of a close that never came.
 pub const CLOSE_MISSING: &str = "close did not happen — check the router's ManageConnections \
     permission on DELETE and the `close_failed` logs";
+/// The diagnosis of an attack only call state stops, left open.
+pub const STATELESS: &str = "not stopped — the gate keeps no call state (the stack's CallState \
+    parameter, STREAM_GATE_CALL_STATE=dynamodb on the router) or its closes fail; pass \
+    --call-state off to verify a stateless gate as such";
 /// The diagnosis of a refused legitimate handshake.
 pub const SIGNATURE_MISMATCH: &str =
     "signature mismatch — check STREAM_GATE_PUBLIC_URL against the URL in your TwiML";
@@ -58,6 +64,10 @@ pub struct VerifyOptions {
     pub auth_mode: AuthMode,
     /// How long after an offending frame a close must come.
     pub close_deadline: Duration,
+    /// Whether the deployment keeps call state (the stack's `CallState`: `dynamodb` by default).
+    pub call_state: GateState,
+    /// The deployment's start grace (`STREAM_GATE_START_GRACE_MS`, default 2 s).
+    pub start_grace: Duration,
 }
 
 /// Why verify could not run at all.
@@ -102,7 +112,23 @@ pub fn describe(expected: Expected, deadline: Duration, frames: usize) -> String
         Expected::Refused(r) => format!("refused 401/403 ({})", r.code()),
         Expected::Closed(_, r) => format!("closed within {} s ({})", deadline.as_secs(), r.code()),
         Expected::Ignored => "not closed, 0 frames echoed".into(),
+        Expected::SameCallToken | Expected::NewCallToken => crate::demo::describe(expected),
     }
+}
+
+/// [`describe`] for `scenario` against a gate in `state` (as [`crate::demo::describe_scenario`]
+/// marks the rows of attacks only call state stops).
+fn describe_row(scenario: Scenario, state: GateState, deadline: Duration, frames: usize) -> String {
+    let mut expected = describe(scenario.expected_under(state), deadline, frames);
+    if scenario == Scenario::Attack(Attack::ReuseCallToken) {
+        expected.push_str("; first untouched");
+    }
+    if matches!(scenario, Scenario::Attack(a) if a.needs_call_state())
+        && state == GateState::Stateless
+    {
+        expected.push_str(" (no call state: not stopped)");
+    }
+    expected
 }
 
 /// What a row's failure points at.
@@ -124,6 +150,15 @@ pub enum Finding {
     Echoed(usize),
     /// The connection ended without a close frame.
     Dropped,
+    /// `reuse-call-token`: the first connection, the token's rightful user, did not stream on
+    /// undisturbed (what it showed, in words, and the reason when visible).
+    HolderDisturbed(String),
+    /// `replay-webhook`: the replay got another token than the request (a stateless webhook).
+    NewToken,
+    /// `replay-webhook`: the replay got the same token, where a stateless webhook was expected.
+    SameToken,
+    /// `replay-webhook`: an answer without a token (status, 0 for none; what it was).
+    NoToken(u16, String),
 }
 
 /// A close reason code the client can see (the local gateway writes it; API Gateway does not).
@@ -164,7 +199,10 @@ pub fn judge(expected: Expected, report: &SimReport) -> (Judgement, Option<Findi
                 _ => (true, None),
             },
             Expected::Refused(_) => (false, Some(Finding::Admitted)),
-            Expected::Admitted | Expected::Ignored => (false, Some(Finding::Closed(seen))),
+            Expected::Admitted
+            | Expected::Ignored
+            | Expected::SameCallToken
+            | Expected::NewCallToken => (false, Some(Finding::Closed(seen))),
         };
         return (
             judgement(ok, format!("closed {code}"), reason, at.as_millis()),
@@ -212,7 +250,50 @@ pub fn judge(expected: Expected, report: &SimReport) -> (Judgement, Option<Findi
             ),
             (echoed > 0).then_some(Finding::Echoed(echoed)),
         ),
+        // A socket where webhook answers were expected: not a scenario this module builds.
+        Expected::SameCallToken | Expected::NewCallToken => (
+            judgement(false, "a socket, not the webhook".into(), "-", total),
+            None,
+        ),
     }
+}
+
+/// Judges `replay-webhook` against a deployment: the two answers' tokens, compared.
+pub fn judge_webhook_replay(
+    expected: Expected,
+    report: &ReplayReport,
+) -> (Judgement, Option<Finding>) {
+    let j = judge_replay(expected, report);
+    let finding = match (j.ok, report.verdict()) {
+        (true, _) => None,
+        (false, ReplayVerdict::NewToken) => Some(Finding::NewToken),
+        (false, ReplayVerdict::SameToken) => Some(Finding::SameToken),
+        (false, ReplayVerdict::NoToken(status, what)) => Some(Finding::NoToken(status, what)),
+    };
+    (j, finding)
+}
+
+/// Judges `reuse-call-token`: the second connection as `expected`, and the first, the token's
+/// rightful user, as a legitimate call that must stream on undisturbed.
+pub fn judge_token_reuse(
+    expected: Expected,
+    first: &SimReport,
+    second: &SimReport,
+) -> (Judgement, Option<Finding>) {
+    let (mut j, finding) = judge(expected, second);
+    let (holder, _) = judge(Expected::Admitted, first);
+    if holder.ok {
+        j.observed.push_str("; first untouched");
+        return (j, finding);
+    }
+    j.ok = false;
+    let what = if holder.reason == "-" {
+        holder.observed
+    } else {
+        format!("{} {}", holder.observed, holder.reason)
+    };
+    j.observed.push_str(&format!("; first {what}"));
+    (j, finding.or(Some(Finding::HolderDisturbed(what))))
 }
 
 /// Diagnoses in order of first appearance, each with the scenarios it concerns.
@@ -237,7 +318,14 @@ impl Diagnoses {
 
 /// The message for a finding on `scenario` (the refused legitimate call has its own, with probes).
 fn explain(finding: &Finding, scenario: Scenario) -> String {
+    let stateful_only = matches!(scenario, Scenario::Attack(a) if a.needs_call_state());
     match finding {
+        Finding::CloseMissing if stateful_only => STATELESS.into(),
+        Finding::Closed(r) if stateful_only => format!(
+            "the gate closed it (reason {}): it keeps call state — verify it without \
+             --call-state off",
+            r.map_or("not visible", CloseReason::code)
+        ),
         Finding::CloseMissing => CLOSE_MISSING.into(),
         Finding::Refused(status) => format!(
             "signed handshakes were refused (HTTP {status}): their frames never reached the router"
@@ -277,171 +365,25 @@ fn explain(finding: &Finding, scenario: Scenario) -> String {
              and clear may be written (Twilio warning 31951)"
         ),
         Finding::Dropped => "the connection ended without a close frame".into(),
-    }
-}
-
-/// What the voice webhook answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookAnswer {
-    /// HTTP status.
-    pub status: u16,
-    /// `<Stream url="...">` of the TwiML, if it has one.
-    pub stream_url: Option<String>,
-    /// `<Parameter name="token" value="...">` of the TwiML, if it has one.
-    pub token: Option<Secret>,
-}
-
-/// The attribute list of every `<name ...>` element of `xml` (the text up to its `>`, quotes
-/// respected).
-fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let open = format!("<{name}");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        rest = after;
-        if !after.starts_with(|c: char| c.is_whitespace() || c == '/' || c == '>') {
-            continue; // `<StreamX`, not `<Stream`
-        }
-        let mut quote = None;
-        let end = after.char_indices().find(|&(_, c)| match quote {
-            Some(q) if c == q => {
-                quote = None;
-                false
-            }
-            Some(_) => false,
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                false
-            }
-            None => c == '>',
-        });
-        match end {
-            Some((j, _)) => {
-                out.push(&after[..j]);
-                rest = &after[j..];
-            }
-            None => break,
+        Finding::HolderDisturbed(what) => format!(
+            "the first connection, which started with the call token, was {what}: a second \
+             connection presenting a used token must be closed, never the connection that used \
+             it first (if the reason is call_token_reused, the second start was recorded first: \
+             the router took longer than {} s to record the first)",
+            attacks::REUSE_AFTER.as_secs()
+        ),
+        Finding::NewToken => "the voice webhook answered a replayed request with a new call \
+            token: it keeps no call state (STREAM_GATE_CALL_STATE=dynamodb and \
+            STREAM_GATE_CALL_TABLE on the voice-webhook function, the stack's CallState), so a \
+            captured webhook request mints fresh tokens for that call"
+            .into(),
+        Finding::SameToken => "the voice webhook answered the replay with the same token: it \
+            keeps call state — verify it without --call-state off"
+            .into(),
+        Finding::NoToken(_, what) => {
+            format!("the voice webhook answered no call token to the replay test ({what})")
         }
     }
-    out
-}
-
-/// The value of attribute `name` in an element's attribute text, unescaped.
-fn attribute(attrs: &str, name: &str) -> Option<String> {
-    let mut rest = attrs;
-    loop {
-        let eq = rest.find('=')?;
-        let key = rest[..eq].trim_end();
-        let key = key
-            .rsplit(|c: char| c.is_whitespace())
-            .next()
-            .unwrap_or(key);
-        let value = rest[eq + 1..].trim_start();
-        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-        let body = &value[1..];
-        let end = body.find(quote)?;
-        if key == name {
-            return Some(unescape(&body[..end]));
-        }
-        rest = &body[end + 1..];
-    }
-}
-
-/// XML's five named entities and numeric character references.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let entity = tail.find(';').map(|j| (&tail[1..j], j));
-        let decoded = entity.and_then(|(e, j)| {
-            let c = match e {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => e
-                    .strip_prefix("#x")
-                    .or_else(|| e.strip_prefix("#X"))
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| e.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, j))
-        });
-        match decoded {
-            Some((c, j)) => {
-                out.push(c);
-                rest = &tail[j + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The `<Stream url>` and the `token` `<Parameter>` of a TwiML answer.
-pub fn parse_twiml(body: &str) -> (Option<String>, Option<Secret>) {
-    let stream_url = elements(body, "Stream")
-        .first()
-        .and_then(|a| attribute(a, "url"));
-    let token = elements(body, "Parameter")
-        .into_iter()
-        .find(|a| attribute(a, "name").as_deref() == Some("token"))
-        .and_then(|a| attribute(a, "value"))
-        .map(Secret::new);
-    (stream_url, token)
-}
-
-/// Posts Twilio's voice webhook request for `call` of `me`, signed as Twilio signs it (the exact
-/// URL plus the sorted form parameters), and reads the TwiML.
-pub async fn call_webhook(
-    url: &str,
-    me: &Identity,
-    call: &CallSid,
-) -> Result<WebhookAnswer, String> {
-    let params: Vec<(&str, &str)> = vec![
-        ("AccountSid", me.account.as_str()),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", call.as_str()),
-        ("CallStatus", "ringing"),
-        ("Called", "+15005550006"),
-        ("Caller", "+15005550001"),
-        ("Direction", "inbound"),
-        ("From", "+15005550001"),
-        ("To", "+15005550006"),
-    ];
-    let signature = compute_signature(me.auth_token.expose(), url, &params);
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter())
-        .finish();
-    let headers = [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("User-Agent", "TwilioProxy/1.1"),
-        ("X-Twilio-Signature", signature.as_str()),
-    ];
-    let response = crate::http::post(url, &headers, &body, WEBHOOK_TIMEOUT, WEBHOOK_MAX_BYTES)
-        .await
-        .map_err(|e| format!("cannot reach the voice webhook: {e}"))?;
-    let (status, bytes) = (response.status, response.body);
-    let text = String::from_utf8_lossy(&bytes);
-    let (stream_url, token) = if status == 200 {
-        parse_twiml(&text)
-    } else {
-        (None, None)
-    };
-    Ok(WebhookAnswer {
-        status,
-        stream_url,
-        token,
-    })
 }
 
 /// A second account for the cross-account attacks when the document has only one: a random
@@ -671,15 +613,27 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let frames = usize::try_from(opts.seconds.saturating_mul(50)).unwrap_or(usize::MAX);
     let legit_audio = audio::tone(440.0, frames);
     let short_audio = audio::tone(440.0, 3);
+    let state = opts.call_state;
+    if state == GateState::Stateless {
+        notes.push(
+            "--call-state off: a stateless gate admits media before start and a reused call \
+             token, and its webhook mints a new token for a replayed request — the rows say so; \
+             SECURITY.md lists these gaps, the stack's CallState=dynamodb closes them"
+                .into(),
+        );
+    }
     let mut legit_refused = None;
     for scenario in Scenario::all() {
         let name = scenario.name();
-        let expected = scenario.expected();
+        let expected = scenario.expected_under(state);
         let legit = scenario == Scenario::Legit;
         let linger = match expected {
             Expected::Closed(..) => opts.close_deadline,
             Expected::Ignored => QUIET,
-            Expected::Admitted | Expected::Refused(_) => Duration::from_secs(1),
+            Expected::Admitted
+            | Expected::Refused(_)
+            | Expected::SameCallToken
+            | Expected::NewCallToken => Duration::from_secs(1),
         };
         let setup = CallSetup {
             url: &opts.url,
@@ -693,8 +647,13 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
                 Duration::ZERO
             },
             linger,
+            start_grace: opts.start_grace,
+            webhook: opts.webhook_url.as_deref().map(|u| WebhookTarget {
+                url: u,
+                signed_url: u,
+            }),
         };
-        let described = describe(expected, opts.close_deadline, frames + 3);
+        let described = describe_row(scenario, state, opts.close_deadline, frames + 3);
         let skip = |why: String, rows: &mut Vec<Row>, skipped: &mut Vec<String>| {
             skipped.push(format!("{name}: {why}"));
             rows.push(Row {
@@ -707,7 +666,10 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
             });
         };
         let built = match scenario {
-            Scenario::Legit => Ok(attacks::legit_with(&setup, call, token.as_ref())),
+            Scenario::Legit => {
+                let (h, s) = attacks::legit_with(&setup, call, token.as_ref());
+                Ok(Plan::Socket(h, s))
+            }
             // In signature mode a stream token is never looked at: nothing to prove.
             Scenario::Attack(Attack::ForeignStreamToken)
                 if opts.auth_mode == AuthMode::Signature =>
@@ -723,7 +685,7 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
             }
             Scenario::Attack(a) => attacks::attack(a, &setup),
         };
-        let (handshake, script): (Handshake, Script<'_>) = match built {
+        let plan = match built {
             Ok(b) => b,
             Err(ScenarioError::Needs(_, what)) => {
                 skip(
@@ -733,8 +695,18 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
                 );
                 continue;
             }
+            Err(ScenarioError::NoWebhook(_)) => {
+                skip(
+                    "it posts to the voice webhook: pass --webhook-url (the stack's \
+                     VoiceWebhookUrl)"
+                        .into(),
+                    &mut rows,
+                    &mut skipped,
+                );
+                continue;
+            }
         };
-        let report = match client::run(&handshake, script).await {
+        let observed = match play(plan, &me).await {
             Ok(r) => r,
             Err(e) => {
                 diagnoses.add(format!("cannot connect: {e}"), name);
@@ -749,7 +721,11 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
                 continue;
             }
         };
-        let (judgement, finding) = judge(expected, &report);
+        let (judgement, finding) = match &observed {
+            Observed::Socket(report) => judge(expected, report),
+            Observed::TokenReuse { first, second } => judge_token_reuse(expected, first, second),
+            Observed::WebhookReplay(report) => judge_webhook_replay(expected, report),
+        };
         match (&finding, legit) {
             (Some(Finding::Refused(status)), true) => legit_refused = Some(*status),
             (Some(f), _) => diagnoses.add(explain(f, scenario), name),
@@ -878,27 +854,85 @@ mod tests {
     }
 
     #[test]
-    fn twiml_is_read_like_twilio_reads_it() {
-        let twiml = stream_gate_domain::webhook::twiml(
-            "wss://gate.example.com/prod?x=1&y=2",
-            &[("other", "a\"b"), ("token", "v1.1795000000.abc<&>")],
+    fn a_reused_token_must_close_the_second_connection_and_spare_the_first() {
+        let reused = Expected::Closed(1008, CloseReason::CallTokenReused);
+        let (j, f) = judge_token_reuse(reused, &report(true), &closed(1008, "call_token_reused"));
+        assert!(j.ok);
+        assert_eq!(j.observed, "closed 1008; first untouched");
+        assert_eq!(f, None);
+        // The first closed instead (the second start won the race, or the gate closed both).
+        let (j, f) = judge_token_reuse(
+            reused,
+            &closed(1008, "call_token_reused"),
+            &closed(1008, "call_token_reused"),
         );
-        let (url, token) = parse_twiml(&twiml);
-        assert_eq!(url.as_deref(), Some("wss://gate.example.com/prod?x=1&y=2"));
+        assert!(!j.ok);
         assert_eq!(
-            token.as_ref().map(Secret::expose),
-            Some("v1.1795000000.abc<&>")
+            j.observed,
+            "closed 1008; first closed 1008 call_token_reused"
         );
-        let (url, token) = parse_twiml(
-            "<Response><Connect><Stream name='s' url='wss://h/p'>\
-             <Parameter value='t&#x41;&#66;' name='token' /></Stream></Connect></Response>",
+        assert!(
+            matches!(f, Some(Finding::HolderDisturbed(ref w)) if w == "closed 1008 call_token_reused")
         );
-        assert_eq!(url.as_deref(), Some("wss://h/p"));
-        assert_eq!(token.as_ref().map(Secret::expose), Some("tAB"));
-        assert_eq!(parse_twiml("<html>Forbidden</html>"), (None, None));
+        // Neither closed: a gate without call state.
+        let (j, f) = judge_token_reuse(reused, &report(true), &report(true));
         assert_eq!(
-            parse_twiml("<Response><Say>hi</Say></Response>"),
-            (None, None)
+            (j.ok, j.observed.as_str()),
+            (false, "not closed; first untouched")
+        );
+        assert_eq!(f, Some(Finding::CloseMissing));
+        assert_eq!(
+            explain(
+                &Finding::CloseMissing,
+                Scenario::Attack(Attack::ReuseCallToken)
+            ),
+            STATELESS
+        );
+        // ... which is what is expected of a gate verified as stateless.
+        assert!(
+            judge_token_reuse(Expected::Admitted, &report(true), &report(true))
+                .0
+                .ok
+        );
+    }
+
+    #[test]
+    fn a_replayed_webhook_is_judged_by_its_tokens_which_are_never_shown() {
+        let answer = |token: Option<&str>| {
+            Ok(WebhookAnswer {
+                status: 200,
+                stream_url: Some("wss://h/dev".into()),
+                token: token.map(|t| Secret::new(t.to_owned())),
+            })
+        };
+        let replay = |a: Option<&str>, b: Option<&str>| ReplayReport {
+            first: answer(a),
+            replay: Some(answer(b)),
+            elapsed: Duration::from_millis(1100),
+        };
+        let same = replay(Some("v1.9.secret-a"), Some("v1.9.secret-a"));
+        let new = replay(Some("v1.9.secret-a"), Some("v1.10.secret-b"));
+        let (j, f) = judge_webhook_replay(Expected::SameCallToken, &same);
+        assert_eq!(
+            (j.ok, j.observed.as_str(), f),
+            (true, "the same call token twice", None)
+        );
+        let (j, f) = judge_webhook_replay(Expected::SameCallToken, &new);
+        assert_eq!((j.ok, f), (false, Some(Finding::NewToken)));
+        assert!(!j.observed.contains("secret"), "{}", j.observed);
+        assert!(judge_webhook_replay(Expected::NewCallToken, &new).0.ok);
+        assert_eq!(
+            judge_webhook_replay(Expected::NewCallToken, &same).1,
+            Some(Finding::SameToken)
+        );
+        let (j, f) = judge_webhook_replay(Expected::SameCallToken, &replay(Some("t"), None));
+        assert!(!j.ok);
+        assert_eq!(
+            f,
+            Some(Finding::NoToken(
+                200,
+                "replay: HTTP 200, TwiML without a token".into()
+            ))
         );
     }
 

@@ -288,6 +288,10 @@ async fn frame(
             shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
             shared.record(&info.connection_id, |r| r.accepted += 1);
         }
+        RouterOutcome::Dropped(_) => {
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            shared.record(&info.connection_id, |r| r.dropped += 1);
+        }
         RouterOutcome::Closed(why) => {
             shared.stats.closed.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut slot) = reason.lock() {

@@ -1,9 +1,11 @@
 //! `stream-gate local`: a development gateway that behaves like API Gateway for this WebSocket API
 //! and runs the same entrypoint code as the Lambda binaries.
 //!
-//! One loopback port serves the WebSocket endpoint `GET /{stage}` and the Management API
-//! `/{stage}/@connections/{id}`. The router's closes travel through the real
-//! `aws-sdk-apigatewaymanagement` client to that same port.
+//! One loopback port serves the WebSocket endpoint `GET /{stage}`, the Management API
+//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice` ([`webhook`]). The router's
+//! closes travel through the real `aws-sdk-apigatewaymanagement` client to that same port; the
+//! webhook and the router share one credentials cache and one call-state store, as the functions
+//! of one stack share one secret and one table.
 //!
 //! Close frames written by the gateway (API Gateway writes them in production):
 //! - binary frame: 1003, reason `frame_not_text`;
@@ -16,6 +18,7 @@ pub mod devcreds;
 pub mod events;
 pub mod management;
 pub mod records;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,9 +37,9 @@ use stream_gate_lambda::adapters::{
     CredentialCache, DocumentSource, ManagementApiCloser, SinkTarget,
 };
 use stream_gate_lambda::config::{
-    AuthorizerConfig, CallStateMode, CredentialsConfig, RouterConfig, SecretLocation,
+    AuthorizerConfig, CallStateMode, CredentialsConfig, RouterConfig, SecretLocation, WebhookConfig,
 };
-use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState};
+use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState, WebhookState};
 
 /// Largest text frame API Gateway accepts (32 KB); larger ones are closed with 1009 before any
 /// Lambda runs. (The domain's own `MAX_FRAME_BYTES` is a larger parser bound.)
@@ -69,6 +72,9 @@ pub struct GatewayOptions {
     /// the router's closes fail and offending connections stay open, as on a deployment whose
     /// router lacks the `ManageConnections` permission.
     pub management_endpoint: Option<String>,
+    /// The URL Twilio posts the voice webhook to and signs (`STREAM_GATE_WEBHOOK_URL`); default
+    /// [`webhook::webhook_url_for`] the public URL (`http://{listen}/voice` on loopback).
+    pub webhook_url: Option<String>,
 }
 
 /// A command to a live connection (from the Management API).
@@ -106,6 +112,8 @@ pub struct ConnectionRecord {
     pub frames: u64,
     /// Frames the router accepted.
     pub accepted: u64,
+    /// Frames the router dropped (call state: no start recorded yet, within the grace).
+    pub dropped: u64,
     /// First close reason code (router or gateway).
     pub close_reason: Option<&'static str>,
     /// Close code the gateway wrote, if it closed.
@@ -135,6 +143,12 @@ pub struct Shared {
     pub authorizer: AuthorizerState,
     /// The router's state.
     pub router: RouterState,
+    /// The voice webhook's state (the same credentials cache and call-state store).
+    pub webhook: WebhookState,
+    /// The URL the webhook verifies signatures over.
+    pub webhook_url: String,
+    /// The bound address (the webhook event's `domainName`).
+    pub addr: SocketAddr,
     /// Stage served.
     pub stage: String,
     /// Live connections by id.
@@ -166,6 +180,7 @@ pub struct Gateway {
     addr: SocketAddr,
     public_url: String,
     management_endpoint: String,
+    webhook_url: String,
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -208,6 +223,11 @@ impl Gateway {
             .management_endpoint
             .clone()
             .unwrap_or_else(|| format!("http://{addr}/{stage}"));
+        let webhook_url = opts
+            .webhook_url
+            .clone()
+            .or_else(|| webhook::webhook_url_for(&public_url))
+            .unwrap_or_else(|| format!("http://{addr}{}", webhook::WEBHOOK_PATH));
         // The source is re-read every 2 s, so an edited credentials file takes effect at once.
         let credentials = CredentialsConfig {
             secret: SecretLocation::None,
@@ -230,6 +250,21 @@ impl Gateway {
         };
         let sdk = local_sdk_config().await;
         let call_state = CallState::from_mode(&opts.call_state, &sdk);
+        let webhook = WebhookState {
+            config: WebhookConfig {
+                credentials: credentials.clone(),
+                stream_url: public_url.clone(),
+                webhook_url: Some(webhook_url.clone()),
+                call_token_ttl: Duration::from_secs(
+                    stream_gate_lambda::config::defaults::CALL_TOKEN_TTL_SECS,
+                ),
+                call_state: opts.call_state.clone(),
+            },
+            credentials: cache.clone(),
+            // The very store the router uses: a token the webhook answered is the token whose
+            // claim the router records.
+            call_state: call_state.clone(),
+        };
         let router = RouterState::new(
             RouterConfig {
                 credentials,
@@ -250,6 +285,9 @@ impl Gateway {
         let shared = Arc::new(Shared {
             authorizer,
             router,
+            webhook,
+            webhook_url: webhook_url.clone(),
+            addr,
             stage,
             live: Mutex::new(HashMap::new()),
             records: Records::default(),
@@ -257,7 +295,7 @@ impl Gateway {
             management: ManagementCounters::default(),
         });
         let app = Router::new()
-            .route("/{stage}", get(connection::upgrade))
+            .route("/{stage}", get(connection::upgrade).post(webhook::post))
             .route("/_local/stats", get(stats))
             .route(
                 "/{stage}/@connections/{id}",
@@ -283,6 +321,7 @@ impl Gateway {
             addr,
             public_url,
             management_endpoint,
+            webhook_url,
             shared,
             shutdown: Some(tx),
             task,
@@ -308,6 +347,27 @@ impl Gateway {
     /// overridden).
     pub fn management_endpoint(&self) -> &str {
         &self.management_endpoint
+    }
+
+    /// The voice webhook's URL as Twilio posts to it and signs it (`POST /voice` on this port
+    /// unless the public URL or `STREAM_GATE_WEBHOOK_URL` says otherwise).
+    pub fn webhook_url(&self) -> &str {
+        &self.webhook_url
+    }
+
+    /// Where to POST the webhook on this machine: `http://{addr}/voice`.
+    pub fn local_webhook_url(&self) -> String {
+        format!("http://{}{}", self.addr, webhook::WEBHOOK_PATH)
+    }
+
+    /// How long after `connectedAt` the router drops (rather than closes) a frame with no start.
+    pub fn start_grace(&self) -> Duration {
+        self.shared.router.config.start_grace
+    }
+
+    /// Whether the gateway keeps call state (`memory`, or `dynamodb` with a table).
+    pub fn call_state(&self) -> &CallStateMode {
+        &self.shared.router.config.call_state
     }
 
     /// Shared state (records, counters).

@@ -79,6 +79,11 @@ pub struct GatewayStats {
     pub accepted: AtomicU64,
     /// Frames the router closed the connection for.
     pub closed: AtomicU64,
+    /// Frames the router dropped (call state: no start recorded yet within the grace, or the
+    /// store could not say).
+    pub dropped: AtomicU64,
+    /// Voice webhook requests served (`POST /voice`, any answer).
+    pub webhooks: AtomicU64,
     /// Time from a frame's arrival to the router's verdict, in microseconds.
     latency_us: Mutex<Histogram<u64>>,
 }
@@ -91,6 +96,8 @@ impl Default for GatewayStats {
             frames: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             closed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            webhooks: AtomicU64::new(0),
             // 1 µs to 60 s at 3 significant digits; `saturating_record` clamps anything beyond.
             latency_us: Mutex::new(
                 Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant, valid bounds"),
@@ -112,6 +119,12 @@ pub struct StatsSnapshot {
     pub accepted: u64,
     /// Frames that closed their connection.
     pub closed: u64,
+    /// Frames dropped (neither accepted nor closed).
+    #[serde(default)]
+    pub dropped: u64,
+    /// Voice webhook requests served.
+    #[serde(default)]
+    pub webhooks: u64,
     /// Median frame latency (arrival to verdict), µs.
     pub latency_p50_us: u64,
     /// 99th percentile frame latency, µs.
@@ -143,6 +156,8 @@ impl GatewayStats {
             frames: get(&self.frames),
             accepted: get(&self.accepted),
             closed: get(&self.closed),
+            dropped: get(&self.dropped),
+            webhooks: get(&self.webhooks),
             latency_p50_us: p50,
             latency_p99_us: p99,
             latency_max_us: max,

@@ -1,12 +1,24 @@
 //! The legitimate call and the hostile clients, as (handshake, script) pairs.
 //!
 //! Every hostile client is a variant of [`Attack`]: its `--attack` name, description and expected
-//! outcome are `match`es on the variant, and so is the script [`attack`] builds, so the compiler
+//! outcome are `match`es on the variant, and so is the [`Plan`] [`attack`] builds, so the compiler
 //! checks that each one has all four. [`ATTACKS`] lists them in demo order.
+//!
+//! Most attacks are one socket (a handshake and a script). `reuse-call-token` is two sockets that
+//! present one call token, and `replay-webhook` is no socket at all but the voice webhook posted
+//! twice for one CallSid; [`crate::sim::play`] runs any plan.
+//!
+//! Three attacks are stopped only by a gate that keeps call state (DESIGN.md §5:
+//! `STREAM_GATE_CALL_STATE=memory|dynamodb`): [`Attack::needs_call_state`]. Against a stateless
+//! gate their expected outcome ([`Attack::expected_under`] with [`GateState::Stateless`]) is the
+//! open gap itself — admitted, or a new token — so a table run against such a gate says so
+//! instead of failing or hiding the row.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use super::audio::FRAME_BYTES;
 use super::client::{Handshake, Outgoing, Script};
@@ -32,6 +44,52 @@ pub enum Expected {
     Closed(u16, CloseReason),
     /// Admitted, never closed by the server, nothing written back (unknown events are ignored).
     Ignored,
+    /// The voice webhook, posted twice for one CallSid, answered the same call token both times.
+    SameCallToken,
+    /// The voice webhook answered a new call token to the replayed request (a stateless gate).
+    NewCallToken,
+}
+
+/// Whether the gate under test keeps per-connection call state (DESIGN.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GateState {
+    /// `STREAM_GATE_CALL_STATE=memory` (the local gateway's default) or `dynamodb` (the SAM
+    /// template's).
+    #[default]
+    Stateful,
+    /// `STREAM_GATE_CALL_STATE=off` (the binaries' default): stateless.
+    Stateless,
+}
+
+impl GateState {
+    /// The state of a gate running `mode`.
+    pub fn of(mode: &stream_gate_lambda::config::CallStateMode) -> Self {
+        match mode {
+            stream_gate_lambda::config::CallStateMode::Off => GateState::Stateless,
+            _ => GateState::Stateful,
+        }
+    }
+
+    /// `on` or `off`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            GateState::Stateful => "on",
+            GateState::Stateless => "off",
+        }
+    }
+}
+
+impl FromStr for GateState {
+    type Err = String;
+
+    /// `on` (also `memory`, `dynamodb`) or `off`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "on" | "memory" | "dynamodb" => Ok(GateState::Stateful),
+            "off" => Ok(GateState::Stateless),
+            _ => Err(format!("{s:?} is not on or off")),
+        }
+    }
 }
 
 /// A hostile client.
@@ -59,6 +117,12 @@ pub enum Attack {
     OversizedFrame,
     /// 200 frames of a non-Twilio event.
     EventFlood,
+    /// An admitted, signed socket that streams `media` without ever sending `start`.
+    MediaBeforeStart,
+    /// A second connection presenting the call token a first (still open) connection started with.
+    ReuseCallToken,
+    /// The voice webhook posted twice for one CallSid (a captured request, replayed).
+    ReplayWebhook,
 }
 
 /// Every attack, in demo order.
@@ -74,7 +138,24 @@ pub const ATTACKS: &[Attack] = &[
     Attack::BinaryFrame,
     Attack::OversizedFrame,
     Attack::EventFlood,
+    Attack::MediaBeforeStart,
+    Attack::ReuseCallToken,
+    Attack::ReplayWebhook,
 ];
+
+/// How long after the first connection of `reuse-call-token` has sent its `start` the second one
+/// connects: time for the gate to record the first start (a warm router takes milliseconds; this
+/// leaves room for a cold one).
+pub const REUSE_AFTER: Duration = Duration::from_secs(1);
+
+/// How long `replay-webhook` waits before the replay: into another second, so that a stateless
+/// webhook (whose token is a function of the call and the expiry, `now + ttl`) mints a different
+/// one.
+pub const REPLAY_AFTER: Duration = Duration::from_millis(1100);
+
+/// How long `media-before-start` streams after the start grace has run out: a gate that closes
+/// must have done so well within this.
+pub const BEYOND_GRACE: Duration = Duration::from_secs(2);
 
 impl Attack {
     /// The `--attack` name.
@@ -91,6 +172,9 @@ impl Attack {
             Attack::BinaryFrame => "binary-frame",
             Attack::OversizedFrame => "oversized-frame",
             Attack::EventFlood => "event-flood",
+            Attack::MediaBeforeStart => "media-before-start",
+            Attack::ReuseCallToken => "reuse-call-token",
+            Attack::ReplayWebhook => "replay-webhook",
         }
     }
 
@@ -108,11 +192,36 @@ impl Attack {
             Attack::BinaryFrame => "a binary frame",
             Attack::OversizedFrame => "a 40 KiB text frame",
             Attack::EventFlood => "200 frames of a non-Twilio event",
+            Attack::MediaBeforeStart => "media on a signed socket, never a start",
+            Attack::ReuseCallToken => {
+                "a second connection with the call token of a first, open one"
+            }
+            Attack::ReplayWebhook => "the voice webhook posted twice for one CallSid",
         }
     }
 
-    /// The gate's expected answer (with call tokens `required` and auth mode `either`, as `demo`
-    /// and `stream-gate local` run by default).
+    /// Whether only a gate with call state stops it (DESIGN.md §5).
+    pub const fn needs_call_state(self) -> bool {
+        matches!(
+            self,
+            Attack::MediaBeforeStart | Attack::ReuseCallToken | Attack::ReplayWebhook
+        )
+    }
+
+    /// The gate's expected answer under `state`: [`Attack::expected`] with call state; without,
+    /// the attacks of [`Attack::needs_call_state`] succeed, and that is what is expected.
+    pub const fn expected_under(self, state: GateState) -> Expected {
+        match (state, self) {
+            (GateState::Stateless, Attack::MediaBeforeStart | Attack::ReuseCallToken) => {
+                Expected::Admitted
+            }
+            (GateState::Stateless, Attack::ReplayWebhook) => Expected::NewCallToken,
+            _ => self.expected(),
+        }
+    }
+
+    /// The gate's expected answer (with call tokens `required`, auth mode `either` and call state
+    /// on, as `demo` and `stream-gate local` run by default).
     pub const fn expected(self) -> Expected {
         match self {
             Attack::NoSignature => Expected::Refused(DenyReason::SignatureMissing),
@@ -128,6 +237,11 @@ impl Attack {
             Attack::BinaryFrame => Expected::Closed(CLOSE_UNSUPPORTED, CloseReason::FrameNotText),
             Attack::OversizedFrame => Expected::Closed(CLOSE_TOO_BIG, CloseReason::FrameTooLarge),
             Attack::EventFlood => Expected::Ignored,
+            Attack::MediaBeforeStart => {
+                Expected::Closed(CLOSE_POLICY, CloseReason::MediaBeforeStart)
+            }
+            Attack::ReuseCallToken => Expected::Closed(CLOSE_POLICY, CloseReason::CallTokenReused),
+            Attack::ReplayWebhook => Expected::SameCallToken,
         }
     }
 }
@@ -186,11 +300,19 @@ impl Scenario {
         }
     }
 
-    /// What the gate should do.
+    /// What the gate should do (with call state).
     pub const fn expected(self) -> Expected {
         match self {
             Scenario::Legit => Expected::Admitted,
             Scenario::Attack(a) => a.expected(),
+        }
+    }
+
+    /// What a gate with or without call state should do.
+    pub const fn expected_under(self, state: GateState) -> Expected {
+        match self {
+            Scenario::Legit => Expected::Admitted,
+            Scenario::Attack(a) => a.expected_under(state),
         }
     }
 }
@@ -217,6 +339,20 @@ pub struct CallSetup<'a> {
     pub pacing: Duration,
     /// How long to wait for a server close after the script.
     pub linger: Duration,
+    /// The gate's start grace (`STREAM_GATE_START_GRACE_MS`): how long `media-before-start` must
+    /// stream before a gate with call state closes it.
+    pub start_grace: Duration,
+    /// The voice webhook, for `replay-webhook`.
+    pub webhook: Option<WebhookTarget<'a>>,
+}
+
+/// Where the voice webhook is.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookTarget<'a> {
+    /// The URL to POST to.
+    pub url: &'a str,
+    /// The URL to sign (the one Twilio posts to: differs from `url` behind a tunnel).
+    pub signed_url: &'a str,
 }
 
 /// Why a scenario cannot be built.
@@ -225,6 +361,48 @@ pub enum ScenarioError {
     /// The credentials document lacks what the attack needs.
     #[error("attack {0} needs {1}")]
     Needs(Attack, &'static str),
+    /// The attack talks to the voice webhook, and none was given.
+    #[error("attack {0} needs the voice webhook's URL (--webhook-url)")]
+    NoWebhook(Attack),
+}
+
+/// What running a scenario takes.
+pub enum Plan<'a> {
+    /// One socket: a handshake and a script.
+    Socket(Handshake, Script<'a>),
+    /// Two sockets presenting one call token (`reuse-call-token`).
+    TokenReuse(TokenReuse<'a>),
+    /// The voice webhook posted twice for one call (`replay-webhook`).
+    WebhookReplay(WebhookReplay),
+}
+
+/// `reuse-call-token`: `first` connects, starts with the token and streams, then waits; `reached`
+/// fires when it waits. [`REUSE_AFTER`] later `second` connects and starts with the same token;
+/// when it is done, `release` lets `first` stream on and stop. `first` is the legitimate holder
+/// of the token and must not be touched.
+pub struct TokenReuse<'a> {
+    /// The first connection (the token's rightful user).
+    pub first: (Handshake, Script<'a>),
+    /// The second connection (the reuse).
+    pub second: (Handshake, Script<'a>),
+    /// Fires when `first` has sent its `start` and first frames.
+    pub reached: oneshot::Receiver<()>,
+    /// Lets `first` continue.
+    pub release: oneshot::Sender<()>,
+    /// How long after `reached` the second connects.
+    pub after: Duration,
+}
+
+/// `replay-webhook`: one signed webhook request for `call`, sent twice, `after` apart.
+pub struct WebhookReplay {
+    /// The URL to POST to.
+    pub url: String,
+    /// The URL signed.
+    pub signed_url: String,
+    /// The call.
+    pub call: CallSid,
+    /// The pause between the request and its replay.
+    pub after: Duration,
 }
 
 /// The handshake Twilio makes: `X-Twilio-Signature` over `signed_url` under `me`'s primary auth
@@ -368,10 +546,7 @@ pub fn legit_with<'a>(
 }
 
 /// The hostile client `which`.
-pub fn attack<'a>(
-    which: Attack,
-    setup: &CallSetup<'a>,
-) -> Result<(Handshake, Script<'a>), ScenarioError> {
+pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, ScenarioError> {
     let call = fresh_call_sid();
     let now = unix_now();
     let good_token = setup.me.call_token(&call, now, 300);
@@ -380,18 +555,28 @@ pub fn attack<'a>(
         CallFrames::with_extra(me, call, good_token.as_ref(), setup.audio, extra)
     };
     let hs = signed(setup, None);
+    let socket = |h: Handshake, frames: Box<dyn Iterator<Item = Outgoing> + Send + 'a>| {
+        Plan::Socket(
+            h,
+            Script {
+                frames,
+                pacing: setup.pacing,
+                linger: setup.linger,
+            },
+        )
+    };
     Ok(match which {
         Attack::NoSignature => {
             let mut h = hs;
             h.signature = None;
-            (h, script(normal(vec![]), setup))
+            socket(h, Box::new(normal(vec![])))
         }
         Attack::BadSignature => {
             let mut h = hs;
             let wrong =
                 compute_signature("0123456789abcdef0123456789abcdef", setup.signed_url, &[]);
             h.signature = Some(Secret::new(wrong));
-            (h, script(normal(vec![]), setup))
+            socket(h, Box::new(normal(vec![])))
         }
         Attack::ForeignStreamToken => {
             let other =
@@ -402,7 +587,7 @@ pub fn attack<'a>(
                         which,
                         "a second account with a stream token",
                     ))?;
-            (signed(setup, Some(other)), script(normal(vec![]), setup))
+            socket(signed(setup, Some(other)), Box::new(normal(vec![])))
         }
         Attack::ForeignStart => {
             let other = setup.other.ok_or(ScenarioError::Needs(
@@ -411,42 +596,36 @@ pub fn attack<'a>(
             ))?;
             let token = other.call_token(&call, now, 300);
             let frames = CallFrames::new(other.account, call, token.as_ref(), setup.audio);
-            (hs, script(frames, setup))
+            socket(hs, Box::new(frames))
         }
         Attack::OtherCallToken => {
             let token = setup.me.call_token(&fresh_call_sid(), now, 300);
             let frames = CallFrames::new(me, call, token.as_ref(), setup.audio);
-            (hs, script(frames, setup))
+            socket(hs, Box::new(frames))
         }
         Attack::ExpiredToken => {
             let token = setup.me.call_token(&call, now.saturating_sub(3600), 300);
             let frames = CallFrames::new(me, call, token.as_ref(), setup.audio);
-            (hs, script(frames, setup))
+            socket(hs, Box::new(frames))
         }
         Attack::MissingToken => {
             let frames = CallFrames::new(me, call, None, setup.audio);
-            (hs, script(frames, setup))
+            socket(hs, Box::new(frames))
         }
-        Attack::MalformedJson => (
+        Attack::MalformedJson => socket(
             hs,
-            script(
-                normal(vec![Outgoing::Text("{\"event\":\"media\",".into())]),
-                setup,
-            ),
+            Box::new(normal(vec![Outgoing::Text("{\"event\":\"media\",".into())])),
         ),
-        Attack::BinaryFrame => (
+        Attack::BinaryFrame => socket(
             hs,
-            script(
-                normal(vec![Outgoing::Binary(vec![0xFF; FRAME_BYTES])]),
-                setup,
-            ),
+            Box::new(normal(vec![Outgoing::Binary(vec![0xFF; FRAME_BYTES])])),
         ),
         Attack::OversizedFrame => {
             let big = format!(
                 "{{\"event\":\"media\",\"pad\":\"{}\"}}",
                 "x".repeat(40 * 1024)
             );
-            (hs, script(normal(vec![Outgoing::Text(big)]), setup))
+            socket(hs, Box::new(normal(vec![Outgoing::Text(big)])))
         }
         Attack::EventFlood => {
             let stream = fresh_stream_sid();
@@ -459,9 +638,102 @@ pub fn attack<'a>(
                     )
                 })
                 .collect();
-            (hs, script(normal(flood), setup))
+            socket(hs, Box::new(normal(flood)))
+        }
+        Attack::MediaBeforeStart => socket(hs, Box::new(media_without_start(setup))),
+        Attack::ReuseCallToken => {
+            let (reached_tx, reached) = oneshot::channel::<()>();
+            let (release, release_rx) = oneshot::channel::<()>();
+            let (head, tail) = setup.audio.split_at(setup.audio.len().min(3));
+            // The first connection: the token's rightful user. connected, start, a few media,
+            // then it waits for the second connection's turn, then the rest of the call.
+            let wait = Outgoing::Wait(Box::pin(async move {
+                let _ = reached_tx.send(());
+                let _ = release_rx.await;
+            }));
+            let stream = fresh_stream_sid();
+            let token = good_token.clone();
+            let mut first: Vec<Outgoing> = vec![
+                Outgoing::Text(messages::connected()),
+                Outgoing::Text(messages::start(
+                    &me,
+                    &call,
+                    &stream,
+                    token.as_ref().map(Secret::expose),
+                )),
+            ];
+            let media = |i: usize, audio: &[u8; FRAME_BYTES]| {
+                Outgoing::Media(messages::media(&stream, i as u64 + 2, i as u64 + 1, audio))
+            };
+            first.extend(head.iter().enumerate().map(|(i, a)| media(i, a)));
+            first.push(wait);
+            first.extend(
+                tail.iter()
+                    .enumerate()
+                    .map(|(i, a)| media(i + head.len(), a)),
+            );
+            first.push(Outgoing::Text(messages::stop(
+                &me,
+                &call,
+                &stream,
+                setup.audio.len() as u64 + 2,
+            )));
+            // The second connection: the same call, the same token, its own stream.
+            let second = CallFrames::new(me, call, good_token.as_ref(), setup.audio);
+            Plan::TokenReuse(TokenReuse {
+                first: (
+                    signed(setup, None),
+                    Script {
+                        frames: Box::new(first.into_iter()),
+                        pacing: setup.pacing,
+                        linger: setup.linger,
+                    },
+                ),
+                second: (
+                    hs,
+                    Script {
+                        frames: Box::new(second),
+                        pacing: setup.pacing,
+                        linger: setup.linger,
+                    },
+                ),
+                reached,
+                release,
+                after: REUSE_AFTER,
+            })
+        }
+        Attack::ReplayWebhook => {
+            let hook = setup.webhook.ok_or(ScenarioError::NoWebhook(which))?;
+            Plan::WebhookReplay(WebhookReplay {
+                url: hook.url.to_owned(),
+                signed_url: hook.signed_url.to_owned(),
+                call,
+                after: REPLAY_AFTER,
+            })
         }
     })
+}
+
+/// `media-before-start`: `connected`, then a `media` frame every 20 ms — never a `start` — for the
+/// start grace plus [`BEYOND_GRACE`] (the client stops early when the server closes).
+fn media_without_start<'a>(setup: &CallSetup<'a>) -> impl Iterator<Item = Outgoing> + Send + 'a {
+    const SILENCE: [u8; FRAME_BYTES] = [0xFF; FRAME_BYTES];
+    const EVERY: Duration = Duration::from_millis(20);
+    let stream = fresh_stream_sid();
+    let count = (setup.start_grace + BEYOND_GRACE).as_millis() / EVERY.as_millis();
+    let audio = setup.audio;
+    std::iter::once(Outgoing::Text(messages::connected())).chain(
+        (0..u64::try_from(count).unwrap_or(u64::MAX)).flat_map(move |i| {
+            let frame = usize::try_from(i)
+                .ok()
+                .and_then(|i| audio.get(i % audio.len().max(1)))
+                .unwrap_or(&SILENCE);
+            [
+                Outgoing::Pause(EVERY),
+                Outgoing::Text(messages::media(&stream, i + 2, i + 1, frame)),
+            ]
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -487,14 +759,147 @@ mod tests {
                 | Attack::MalformedJson
                 | Attack::BinaryFrame
                 | Attack::OversizedFrame
-                | Attack::EventFlood => {}
+                | Attack::EventFlood
+                | Attack::MediaBeforeStart
+                | Attack::ReuseCallToken
+                | Attack::ReplayWebhook => {}
             }
         }
-        assert_eq!(ATTACKS.len(), 11);
+        assert_eq!(ATTACKS.len(), 14);
         let err = "legit-call".parse::<Attack>().err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("unknown attack \"legit-call\"; known: no-signature, bad-signature, foreign-stream-token, foreign-start, other-call-token, expired-token, missing-token, malformed-json, binary-frame, oversized-frame, event-flood")
+            Some("unknown attack \"legit-call\"; known: no-signature, bad-signature, foreign-stream-token, foreign-start, other-call-token, expired-token, missing-token, malformed-json, binary-frame, oversized-frame, event-flood, media-before-start, reuse-call-token, replay-webhook")
+        );
+    }
+
+    #[test]
+    fn without_call_state_only_the_call_state_attacks_expect_otherwise() {
+        for a in ATTACKS {
+            let (on, off) = (
+                a.expected_under(GateState::Stateful),
+                a.expected_under(GateState::Stateless),
+            );
+            assert_eq!(on, a.expected());
+            assert_eq!(on != off, a.needs_call_state(), "{a}");
+        }
+        assert_eq!(
+            Attack::MediaBeforeStart.expected(),
+            Expected::Closed(1008, CloseReason::MediaBeforeStart)
+        );
+        assert_eq!(
+            Attack::ReuseCallToken.expected(),
+            Expected::Closed(1008, CloseReason::CallTokenReused)
+        );
+        assert_eq!(Attack::ReplayWebhook.expected(), Expected::SameCallToken);
+        assert_eq!(
+            Attack::ReplayWebhook.expected_under(GateState::Stateless),
+            Expected::NewCallToken
+        );
+        assert_eq!("off".parse(), Ok(GateState::Stateless));
+        assert_eq!("dynamodb".parse(), Ok(GateState::Stateful));
+        assert!("maybe".parse::<GateState>().is_err());
+    }
+
+    fn setup_with<'a>(
+        me: &'a Identity,
+        audio: &'a [[u8; FRAME_BYTES]],
+        webhook: Option<WebhookTarget<'a>>,
+    ) -> CallSetup<'a> {
+        CallSetup {
+            url: "ws://127.0.0.1:9/dev",
+            signed_url: "ws://127.0.0.1:9/dev",
+            me,
+            other: None,
+            audio,
+            pacing: Duration::ZERO,
+            linger: Duration::ZERO,
+            start_grace: Duration::from_millis(100),
+            webhook,
+        }
+    }
+
+    fn texts(frames: impl Iterator<Item = Outgoing>) -> Vec<serde_json::Value> {
+        frames
+            .filter_map(|f| match f {
+                Outgoing::Text(t) | Outgoing::Media(t) => serde_json::from_str(&t).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_call_state_attacks_are_built_as_described() {
+        let doc = crate::local::devcreds::generate();
+        let me = Identity::from_document(doc.expose(), 0).expect("identity");
+        let audio = [[0xFFu8; FRAME_BYTES]; 5];
+
+        // media-before-start: connected, then media for the grace + 2 s at 20 ms, never a start.
+        let Ok(Plan::Socket(h, script)) =
+            attack(Attack::MediaBeforeStart, &setup_with(&me, &audio, None))
+        else {
+            panic!("one socket");
+        };
+        assert!(h.signature.is_some(), "a signed, admissible handshake");
+        let steps: Vec<Outgoing> = script.frames.collect();
+        let pauses = steps
+            .iter()
+            .filter(|s| matches!(s, Outgoing::Pause(d) if *d == Duration::from_millis(20)))
+            .count();
+        assert_eq!(pauses, 105, "(100 ms + 2 s) / 20 ms");
+        let frames = texts(steps.into_iter());
+        assert_eq!(frames.len(), 106);
+        assert_eq!(frames[0]["event"], "connected");
+        assert!(frames[1..].iter().all(|f| f["event"] == "media"));
+
+        // reuse-call-token: two sockets, one start token.
+        let Ok(Plan::TokenReuse(plan)) =
+            attack(Attack::ReuseCallToken, &setup_with(&me, &audio, None))
+        else {
+            panic!("two sockets");
+        };
+        let token_of = |frames: &[serde_json::Value]| {
+            frames
+                .iter()
+                .find(|f| f["event"] == "start")
+                .map(|f| f["start"]["customParameters"]["token"].clone())
+        };
+        let steps: Vec<Outgoing> = plan.first.1.frames.collect();
+        let at = steps
+            .iter()
+            .position(|s| matches!(s, Outgoing::Wait(_)))
+            .expect("the first waits");
+        assert_eq!(at, 5, "connected, start, 3 media, then the wait");
+        let first = texts(steps.into_iter());
+        let second = texts(plan.second.1.frames);
+        assert_eq!(first.len(), 8, "connected, start, 5 media, stop");
+        assert_eq!(second.len(), 8);
+        assert!(token_of(&first).is_some_and(|t| t.is_string()));
+        assert_eq!(token_of(&first), token_of(&second));
+        assert_ne!(first[1]["streamSid"], second[1]["streamSid"]);
+        assert_eq!(plan.after, REUSE_AFTER);
+
+        // replay-webhook: needs the webhook.
+        assert!(matches!(
+            attack(Attack::ReplayWebhook, &setup_with(&me, &audio, None)),
+            Err(ScenarioError::NoWebhook(Attack::ReplayWebhook))
+        ));
+        let hook = WebhookTarget {
+            url: "http://127.0.0.1:9/voice",
+            signed_url: "https://tunnel.example/voice",
+        };
+        let Ok(Plan::WebhookReplay(r)) =
+            attack(Attack::ReplayWebhook, &setup_with(&me, &audio, Some(hook)))
+        else {
+            panic!("webhook");
+        };
+        assert_eq!(
+            (r.url.as_str(), r.signed_url.as_str(), r.after),
+            (
+                "http://127.0.0.1:9/voice",
+                "https://tunnel.example/voice",
+                REPLAY_AFTER
+            )
         );
     }
 
@@ -513,7 +918,7 @@ mod tests {
         let frames: Vec<String> = CallFrames::new(account, fresh_call_sid(), None, &audio)
             .map(|f| match f {
                 Outgoing::Text(t) | Outgoing::Media(t) => t,
-                Outgoing::Binary(_) => String::new(),
+                _ => String::new(),
             })
             .collect();
         assert_eq!(frames.len(), 6);

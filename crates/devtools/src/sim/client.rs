@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -24,7 +25,7 @@ pub struct Handshake {
     pub user_agent: String,
 }
 
-/// One frame to send.
+/// One step of a script: a frame to send, or a pause.
 pub enum Outgoing {
     /// A text frame.
     Text(String),
@@ -32,6 +33,37 @@ pub enum Outgoing {
     Media(String),
     /// A binary frame.
     Binary(Vec<u8>),
+    /// Send nothing for this long (cut short when the server closes).
+    Pause(Duration),
+    /// Send nothing until this completes (cut short when the server closes): a script that waits
+    /// for another connection's turn.
+    Wait(BoxFuture<'static, ()>),
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outgoing::Text(t) => f.debug_tuple("Text").field(t).finish(),
+            Outgoing::Media(t) => f.debug_tuple("Media").field(t).finish(),
+            Outgoing::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
+            Outgoing::Pause(d) => f.debug_tuple("Pause").field(d).finish(),
+            Outgoing::Wait(_) => f.write_str("Wait"),
+        }
+    }
+}
+
+/// Waits for `step` unless the server closes first; `true` when it closed.
+async fn closed_during(
+    step: impl std::future::Future<Output = ()>,
+    closed: &mut watch::Receiver<bool>,
+) -> bool {
+    if *closed.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = step => false,
+        _ = closed.wait_for(|c| *c) => true,
+    }
 }
 
 /// What to send after the handshake.
@@ -186,6 +218,18 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
         let msg = match frame {
             Outgoing::Text(t) | Outgoing::Media(t) => Message::Text(t.into()),
             Outgoing::Binary(b) => Message::Binary(b.into()),
+            Outgoing::Pause(d) => {
+                if closed_during(tokio::time::sleep(d), &mut closed_rx).await {
+                    break;
+                }
+                continue;
+            }
+            Outgoing::Wait(step) => {
+                if closed_during(step, &mut closed_rx).await {
+                    break;
+                }
+                continue;
+            }
         };
         if sink.send(msg).await.is_err() {
             break;

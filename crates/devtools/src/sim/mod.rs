@@ -4,7 +4,10 @@ pub mod attacks;
 pub mod audio;
 pub mod client;
 pub mod identity;
+pub mod play;
+pub mod webhook;
 
-pub use attacks::{Attack, ATTACKS};
+pub use attacks::{Attack, GateState, Plan, ATTACKS};
 pub use client::{run, Handshake, Outgoing, Script, SimError, SimReport};
 pub use identity::Identity;
+pub use play::{play, Observed, ReplayReport, ReplayVerdict};
