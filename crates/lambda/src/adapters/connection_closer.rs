@@ -2,7 +2,8 @@
 //! 410 Gone means the peer already left, which is as good as closed.
 
 use std::sync::Mutex;
-use std::time::Duration;
+
+use super::management_client::ManagementClients;
 
 use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
@@ -37,41 +38,14 @@ pub trait ConnectionCloser: Send + Sync {
 
 /// The real closer: the AWS SDK's Management API client, built once per endpoint and reused.
 pub struct ManagementApiCloser {
-    base: aws_config::SdkConfig,
-    client: Mutex<Option<(String, aws_sdk_apigatewaymanagement::Client)>>,
+    clients: ManagementClients,
 }
 
 impl ManagementApiCloser {
     /// A closer signing with the credentials and region of `base`.
     pub fn new(base: aws_config::SdkConfig) -> Self {
         Self {
-            base,
-            client: Mutex::new(None),
-        }
-    }
-
-    fn client_for(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some((e, c)) if e == endpoint => c.clone(),
-            _ => {
-                // Within the router's 5 s Lambda timeout even after a credentials fetch that ran
-                // into its own 3 s bound: 3 s + 1.5 s.
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(1000))
-                    .operation_timeout(Duration::from_millis(1500))
-                    .build();
-                // One request per attempt: the router retries a failed close itself, once, and
-                // only when the invocation has time left (entrypoints::router).
-                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
-                    .endpoint_url(endpoint)
-                    .timeout_config(timeouts)
-                    .retry_config(aws_config::retry::RetryConfig::disabled())
-                    .build();
-                let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
-                *slot = Some((endpoint.to_owned(), client.clone()));
-                client
-            }
+            clients: ManagementClients::new(base),
         }
     }
 }
@@ -83,7 +57,7 @@ impl ConnectionCloser for ManagementApiCloser {
         connection_id: &'a str,
     ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
         Box::pin(async move {
-            let client = self.client_for(endpoint);
+            let client = self.clients.client_for(endpoint);
             match client
                 .delete_connection()
                 .connection_id(connection_id)

@@ -7,8 +7,7 @@
 //! `arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/POST/@connections/{connection_id}`
 //! ([`crate::iam::POST_TO_CONNECTION`]).
 
-use std::sync::Mutex;
-use std::time::Duration;
+use super::management_client::ManagementClients;
 
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
@@ -38,37 +37,14 @@ pub struct PostError {
 /// and reused. One request per call (no SDK retries: a repeated `media` would play twice), each
 /// bounded (1 s per attempt, 1.5 s in all).
 pub struct ConnectionPoster {
-    base: aws_config::SdkConfig,
-    client: Mutex<Option<(String, aws_sdk_apigatewaymanagement::Client)>>,
+    clients: ManagementClients,
 }
 
 impl ConnectionPoster {
     /// A poster signing with the credentials and region of `base`.
     pub fn new(base: aws_config::SdkConfig) -> Self {
         Self {
-            base,
-            client: Mutex::new(None),
-        }
-    }
-
-    fn client_for(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some((e, c)) if e == endpoint => c.clone(),
-            _ => {
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(1000))
-                    .operation_timeout(Duration::from_millis(1500))
-                    .build();
-                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
-                    .endpoint_url(endpoint)
-                    .timeout_config(timeouts)
-                    .retry_config(aws_config::retry::RetryConfig::disabled())
-                    .build();
-                let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
-                *slot = Some((endpoint.to_owned(), client.clone()));
-                client
-            }
+            clients: ManagementClients::new(base),
         }
     }
 
@@ -80,7 +56,7 @@ impl ConnectionPoster {
         connection_id: &str,
         message: &Outbound,
     ) -> Result<PostOutcome, PostError> {
-        let client = self.client_for(endpoint.trim_end_matches('/'));
+        let client = self.clients.client_for(endpoint.trim_end_matches('/'));
         match client
             .post_to_connection()
             .connection_id(connection_id)

@@ -8,6 +8,7 @@ pub mod connection_poster;
 pub mod credential_cache;
 pub mod credential_source;
 pub mod delivery;
+pub mod management_client;
 
 pub use call_state::{CallStateStore, MemoryStore, StartClaim, StoreError, VerifiedCache};
 pub use call_state_dynamodb::DynamoDbStore;
