@@ -7,6 +7,7 @@
 pub mod fault_proxy;
 pub mod moto;
 pub mod oracle;
+pub mod python;
 pub mod runtime_api;
 pub mod schema;
 

@@ -3,9 +3,7 @@
 //! to use, and no validator crate in the build. Without the interpreter or the package the calling
 //! test fails, never skips.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -25,19 +23,6 @@ for inst in doc["instances"]:
 json.dump(out, sys.stdout)
 "#;
 
-fn python() -> PathBuf {
-    let python = match std::env::var_os("STREAM_GATE_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => crate::repo_file(".venv/bin/python"),
-    };
-    assert!(
-        python.is_file(),
-        "no Python at {}: run scripts/setup (installs jsonschema into .venv)",
-        python.display()
-    );
-    python
-}
-
 /// Validates each of `instances` against the JSON Schema in `schema` (a file). Returns, per
 /// instance, `None` when valid or the first error. Panics (fails the test) when the schema is not
 /// a valid draft 2020-12 schema or the validator cannot run.
@@ -46,26 +31,8 @@ pub fn validate(schema: &Path, instances: &[Value]) -> Vec<Option<String>> {
         serde_json::from_str(&std::fs::read_to_string(schema).expect("read the schema"))
             .expect("the schema is JSON");
     let input = serde_json::json!({"schema": schema, "instances": instances});
-    let mut child = Command::new(python())
-        .args(["-c", VALIDATE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run Python (scripts/setup)");
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.to_string().as_bytes())
-            .expect("write to the validator");
-    }
-    let out = child.wait_with_output().expect("validator output");
-    assert!(
-        out.status.success(),
-        "the validator failed ({:?}): {} — run scripts/setup",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Vec<Option<String>> = serde_json::from_slice(&out.stdout).expect("validator JSON");
+    let output = crate::python::run_json(&["-c", VALIDATE], &input);
+    let results: Vec<Option<String>> = serde_json::from_value(output).expect("validator JSON");
     assert_eq!(results.len(), instances.len());
     results
 }
