@@ -9,6 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use stream_gate_domain::base64check::decoded_len;
 use stream_gate_domain::messages;
+use stream_gate_domain::record::{DeliveryRecord, RecordMeta};
 use stream_gate_domain::stream_token::verify_stream_token;
 use stream_gate_domain::{
     decide_connect, judge_frame, mint_call_token, AccountSid, AuthMode, CallSid, CallTokenPolicy,
@@ -119,6 +120,20 @@ fn verdicts(c: &mut Criterion) {
     assert!(verify_stream_token(&creds, wrong).is_err());
     c.bench_function("stream_token_miss", |b| {
         b.iter(|| verify_stream_token(&creds, black_box(wrong)))
+    });
+
+    // Delivery (docs/records.md): what the router adds per delivered frame, excluding the network.
+    let meta = RecordMeta {
+        connection_id: "Xk2TmdKPIAMCJqw=",
+        management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+        account_sid: account,
+        call_sid: Some(call),
+        stream_sid: Some(stream),
+        received_at_ms: NOW * 1000,
+    };
+    assert!(DeliveryRecord::build(&meta, Some(&media)).is_ok());
+    c.bench_function("record_v1_media", |b| {
+        b.iter(|| DeliveryRecord::build(black_box(&meta), Some(black_box(media.as_str()))))
     });
 }
 
