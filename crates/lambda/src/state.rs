@@ -88,6 +88,11 @@ impl RouterState {
         }
     }
 
+    /// Whether accepted frames go anywhere (a sink other than `none`).
+    pub fn delivers(&self) -> bool {
+        self.sink.kind() != NoSink.kind()
+    }
+
     /// The same state delivering to `sink` (a custom sink in your own router binary:
     /// examples/custom_sink.rs).
     pub fn with_sink(mut self, sink: Arc<dyn DeliverySink>) -> Self {

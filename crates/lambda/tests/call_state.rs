@@ -377,6 +377,24 @@ async fn sdk_calls_per_connection_stay_within_budget() {
     );
     route(&starter, disconnect("b1")).await;
     assert_eq!(count(&calls.delete), 1, "one delete per disconnect");
+    // A disconnect on an instance that never saw the call, with no sink: no read, one delete.
+    route(
+        &starter,
+        frame("default-start.json", "b2", 100, |f| {
+            f["start"]["customParameters"]
+                .as_object_mut()
+                .map(|p| p.remove("token"));
+        }),
+    )
+    .await;
+    let reads = count(&calls.get);
+    route(&router_with(store.clone()), disconnect("b2")).await;
+    assert_eq!(
+        count(&calls.get),
+        reads,
+        "no read at $disconnect without a sink"
+    );
+    assert_eq!(count(&calls.delete), 2);
     assert_eq!(count(&calls.put), 0);
 }
 

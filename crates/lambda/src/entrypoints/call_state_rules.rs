@@ -156,15 +156,22 @@ async fn lookup(
 }
 
 /// `$disconnect`: forget the connection here and in the store (token claims stay). Returns
-/// whether the connection had a verified start (`None` without call state: unknown).
-pub async fn forget(state: &RouterState, connection_id: &str) -> Option<Option<StartedStream>> {
+/// whether the connection had a verified start (`None` without call state: unknown). The store is
+/// read for that only when `want_start` (a sink will get the `disconnect` record): with no sink a
+/// disconnect costs one `DeleteItem` and nothing else.
+pub async fn forget(
+    state: &RouterState,
+    connection_id: &str,
+    want_start: bool,
+) -> Option<Option<StartedStream>> {
     let CallState::Store(store) = &state.call_state else {
         return None;
     };
     let now = unix_now_ms() / 1000;
     let known = match state.verified.get(connection_id, now) {
         Some(s) => Some(s),
-        None => store.started(connection_id, now).await.ok().flatten(),
+        None if want_start => store.started(connection_id, now).await.ok().flatten(),
+        None => None,
     };
     state.verified.remove(connection_id);
     if let Err(e) = store.forget(connection_id).await {

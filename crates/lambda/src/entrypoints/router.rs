@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::call_state_rules::{self, DropReason, Step};
-use crate::adapters::{deliver_with_retry, DeliveryRecord, DeliverySink as _, NoSink};
+use crate::adapters::{deliver_with_retry, DeliveryRecord};
 use crate::clock::unix_now;
 use crate::domain::record::RecordMeta;
 use crate::domain::{
@@ -124,7 +124,7 @@ pub async fn handle_until(
             // A final record for a call the application has seen: with call state, only for a
             // connection with a verified start (an attack's socket never reaches the application);
             // without it, for any admitted connection.
-            let started = call_state_rules::forget(state, connection_id).await;
+            let started = call_state_rules::forget(state, connection_id, state.delivers()).await;
             match (started, account) {
                 (Some(Some(s)), _) => {
                     deliver(
@@ -270,7 +270,7 @@ async fn deliver(
     body: Option<&str>,
     deadline: Instant,
 ) {
-    if state.sink.kind() == NoSink.kind() {
+    if !state.delivers() {
         return;
     }
     let endpoint = management_endpoint(
