@@ -1,0 +1,226 @@
+//! Reading a Record v1 (docs/records.md) as a consumer: only what the echo needs, checked.
+//!
+//! Records come from the gate, but a consumer still reads them defensively: a record it cannot
+//! read is skipped with a reason code, never a panic.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use stream_gate_domain::sid::StreamSid;
+
+/// Longest record the echo reads (a record is one frame of at most 64 KiB plus its envelope).
+pub const MAX_RECORD_BYTES: usize = 96 * 1024;
+
+/// Why a record was skipped. A short code, never the record's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// Longer than [`MAX_RECORD_BYTES`].
+    #[error("record_too_large")]
+    TooLarge,
+    /// Not JSON, or a required field missing or of the wrong type.
+    #[error("record_malformed")]
+    Malformed,
+    /// `v` is not 1.
+    #[error("record_version_unknown")]
+    VersionUnknown,
+}
+
+impl ReadError {
+    /// The stable code used in logs.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::TooLarge => "record_too_large",
+            Self::Malformed => "record_malformed",
+            Self::VersionUnknown => "record_version_unknown",
+        }
+    }
+}
+
+/// One record, as far as the echo cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRecord {
+    /// `type`: `start`, `media`, `mark`, `dtmf`, `stop`, `disconnect` (or a later type).
+    pub kind: String,
+    /// `connectionId`: where to answer, and the unit of ordering.
+    pub connection_id: String,
+    /// `managementEndpoint`: the `@connections` endpoint of the connection's stage.
+    pub management_endpoint: String,
+    /// `streamSid`, when the record carries a valid one.
+    pub stream_sid: Option<StreamSid>,
+    /// Twilio's `sequenceNumber`, as a number (`None` for `disconnect`, or when it does not fit).
+    pub sequence_number: Option<u64>,
+    /// For `media` records: the frame's track and base64 payload.
+    pub media: Option<InboundMedia>,
+}
+
+/// The audio of a `media` record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundMedia {
+    /// `inbound` (the caller) or `outbound` (what was played to the caller).
+    pub track: String,
+    /// Base64 of 8 kHz mu-law, as Twilio sent it.
+    pub payload: String,
+}
+
+impl std::fmt::Debug for InboundMedia {
+    /// The track and the payload's size; not the audio.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundMedia")
+            .field("track", &self.track)
+            .field("payload_chars", &self.payload.len())
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    v: u64,
+    #[serde(rename = "type")]
+    kind: String,
+    connection_id: String,
+    management_endpoint: String,
+    #[serde(default)]
+    stream_sid: Option<String>,
+    #[serde(default)]
+    sequence_number: Option<String>,
+    #[serde(default, borrow)]
+    twilio: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct TwilioMedia {
+    media: MediaWire,
+}
+
+#[derive(Deserialize)]
+struct MediaWire {
+    track: String,
+    payload: String,
+}
+
+impl InboundRecord {
+    /// Reads one record (a JSON object, as the gate writes it).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ReadError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|_| ReadError::Malformed)?;
+        if wire.v != 1 {
+            return Err(ReadError::VersionUnknown);
+        }
+        let media = match (wire.kind.as_str(), wire.twilio) {
+            ("media", Some(raw)) => {
+                let t: TwilioMedia =
+                    serde_json::from_str(raw.get()).map_err(|_| ReadError::Malformed)?;
+                Some(InboundMedia {
+                    track: t.media.track,
+                    payload: t.media.payload,
+                })
+            }
+            ("media", None) => return Err(ReadError::Malformed),
+            _ => None,
+        };
+        Ok(Self {
+            kind: wire.kind,
+            connection_id: wire.connection_id,
+            management_endpoint: wire.management_endpoint,
+            stream_sid: wire
+                .stream_sid
+                .as_deref()
+                .and_then(|s| StreamSid::parse(s).ok()),
+            sequence_number: wire.sequence_number.as_deref().and_then(|s| s.parse().ok()),
+            media,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stream_gate_domain::record::{DeliveryRecord, RecordMeta};
+    use stream_gate_domain::sid::AccountSid;
+
+    const MZ: &str = "MZ00112233445566778899aabbccddeeff";
+
+    fn meta() -> RecordMeta<'static> {
+        RecordMeta {
+            connection_id: "Xk2TmdKPIAMCJqw=",
+            management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+            account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").expect("sid"),
+            call_sid: None,
+            stream_sid: None,
+            received_at_ms: 1_795_881_600_433,
+        }
+    }
+
+    #[test]
+    fn reads_what_the_gate_writes() {
+        let frame = format!(
+            r#"{{"event":"media","sequenceNumber":"12","media":{{"track":"inbound","chunk":"11","timestamp":"220","payload":"//79"}},"streamSid":"{MZ}"}}"#
+        );
+        let record = DeliveryRecord::build(&meta(), Some(&frame)).expect("record");
+        let r = InboundRecord::parse(record.json().as_bytes()).expect("read");
+        assert_eq!(r.kind, "media");
+        assert_eq!(r.connection_id, "Xk2TmdKPIAMCJqw=");
+        assert_eq!(
+            r.management_endpoint,
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+        );
+        assert_eq!(r.stream_sid.as_ref().map(|s| s.as_str()), Some(MZ));
+        assert_eq!(r.sequence_number, Some(12));
+        let media = r.media.expect("media");
+        assert_eq!(
+            (media.track.as_str(), media.payload.as_str()),
+            ("inbound", "//79")
+        );
+    }
+
+    #[test]
+    fn a_disconnect_has_no_sequence_number_and_no_media() {
+        let record = DeliveryRecord::build(&meta(), None).expect("record");
+        let r = InboundRecord::parse(record.json().as_bytes()).expect("read");
+        assert_eq!(r.kind, "disconnect");
+        assert_eq!((r.sequence_number, r.media), (None, None));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read() {
+        let ok = r#"{"v":1,"type":"media","connectionId":"c","managementEndpoint":"e","twilio":{"media":{"track":"inbound","payload":"AA=="}}}"#;
+        assert!(InboundRecord::parse(ok.as_bytes()).is_ok());
+        for (bad, why) in [
+            (
+                ok.replace(r#""v":1"#, r#""v":2"#),
+                ReadError::VersionUnknown,
+            ),
+            (
+                ok.replace(r#""connectionId":"c","#, ""),
+                ReadError::Malformed,
+            ),
+            (
+                ok.replace(
+                    r#","twilio":{"media":{"track":"inbound","payload":"AA=="}}"#,
+                    "",
+                ),
+                ReadError::Malformed,
+            ),
+            (
+                ok.replace(r#""payload":"AA==""#, r#""payload":7"#),
+                ReadError::Malformed,
+            ),
+            ("not json".to_owned(), ReadError::Malformed),
+            (" ".repeat(MAX_RECORD_BYTES + 1), ReadError::TooLarge),
+        ] {
+            assert_eq!(InboundRecord::parse(bad.as_bytes()), Err(why), "{why}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_audio() {
+        let m = InboundMedia {
+            track: "inbound".into(),
+            payload: "c2VjcmV0IGF1ZGlv".into(),
+        };
+        assert!(!format!("{m:?}").contains("c2VjcmV0"));
+    }
+}

@@ -1,0 +1,15 @@
+//! The classic Twilio echo, as an application behind the gate: every inbound `media` frame of a
+//! verified call is played back to the caller, in the caller's order.
+//!
+//! The same logic runs in two places: the `echo` Lambda, which reads the gate's records from
+//! Kinesis, and `stream-gate echo`, which receives them from the local gateway's HTTP sink. Both
+//! answer through the Management API with [`stream_gate_lambda::adapters::ConnectionPoster`], so
+//! only Twilio's own outbound messages ever reach the socket.
+
+#![warn(missing_docs)]
+
+pub mod inbound;
+pub mod replies;
+
+pub use inbound::{InboundRecord, ReadError};
+pub use replies::{echo_replies, send_replies, Reply, SendSummary};
