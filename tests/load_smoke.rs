@@ -1,6 +1,6 @@
 //! `stream-gate load`, scaled down for CI: a real gateway process, real WebSockets, real-time calls
-//! and a stream of bad handshakes, with call state (the default) and without. The full run (200
-//! calls x 60 s, 1,000 bad handshakes/s) is documented in BENCHMARKS.md.
+//! and a stream of bad handshakes, with call state and an HTTP sink (the defaults) and without
+//! either. The full run (200 calls x 60 s, 1,000 bad handshakes/s) is documented in BENCHMARKS.md.
 
 use std::process::Command;
 
@@ -55,17 +55,30 @@ fn nothing_lost_nothing_admitted(r: &Value) {
     assert_eq!(r["frames_dropped"], 0, "{r}");
 }
 
+/// With the HTTP sink (the default): every record of every call arrived, and nothing else.
+fn everything_delivered(r: &Value) {
+    assert_eq!(r["sink"], "http");
+    // Per call: start, 200 media, stop and disconnect (`connected` has no record).
+    assert_eq!(r["records_expected"], 20 * 203);
+    assert_eq!(r["records_delivered"], r["records_expected"], "{r}");
+    assert_eq!(r["records_media"], 20 * 200);
+    assert_eq!(r["records_malformed"], 0);
+}
+
 #[test]
 fn a_short_load_run_loses_nothing_and_admits_nothing() {
     // The default: call state in memory, every frame after `start` checked against it.
     let r = short_load("memory", &[]);
     assert_eq!(r["call_state"], "memory");
     nothing_lost_nothing_admitted(&r);
+    everything_delivered(&r);
 }
 
 #[test]
 fn a_short_stateless_load_run_too() {
-    let r = short_load("off", &["--call-state", "off"]);
+    let r = short_load("off", &["--call-state", "off", "--sink", "none"]);
     assert_eq!(r["call_state"], "off");
     nothing_lost_nothing_admitted(&r);
+    assert_eq!(r["sink"], "none");
+    assert_eq!(r["records_delivered"], 0);
 }

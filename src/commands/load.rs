@@ -30,6 +30,10 @@ pub struct LoadArgs {
     /// start is checked against the recorded start) or `off` (stateless).
     #[arg(long, default_value = "memory")]
     pub call_state: String,
+    /// Where the gateway delivers records: `http` (the default: an HTTP sink in this process,
+    /// which must receive every record of every call) or `none` (the gate alone).
+    #[arg(long, default_value = "http")]
+    pub sink: String,
 }
 
 /// Runs `stream-gate load`; exit 1 when a check fails.
@@ -60,7 +64,13 @@ pub fn main(args: LoadArgs) -> ExitCode {
             args.call_state
         ));
     }
+    let deliver = match args.sink.as_str() {
+        "http" => true,
+        "none" => false,
+        other => return fail(format!("--sink: {other:?} is not http or none")),
+    };
     let opts = LoadOptions {
+        deliver,
         call_state: args.call_state.clone(),
         exe,
         credentials,
@@ -73,8 +83,8 @@ pub fn main(args: LoadArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     println!(
-        "load: {} calls x {} s in real time, {} bad handshakes/s, gateway in its own process, call state {}",
-        opts.calls, opts.seconds, opts.bad_per_second, opts.call_state
+        "load: {} calls x {} s in real time, {} bad handshakes/s, gateway in its own process, call state {}, sink {}",
+        opts.calls, opts.seconds, opts.bad_per_second, opts.call_state, args.sink
     );
     let report = match rt.block_on(run(opts)) {
         Ok(r) => r,

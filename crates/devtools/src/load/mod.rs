@@ -5,6 +5,14 @@
 //! from `/proc` once a second. The gateway keeps call state in memory (its default: every frame
 //! after `start` is checked against the recorded start) unless `call_state` is `off`; a frame
 //! the router drops for want of a recorded start counts as lost.
+//!
+//! With `deliver` (the default of `stream-gate load`), the gateway also delivers every record to an
+//! HTTP sink in this process ([`receiver`]), as an application behind the gate would receive them:
+//! every accepted frame but `connected`, and one `disconnect` per call, must arrive. The router
+//! answers a frame only after the sink's 2xx, so the arrival-to-verdict latency then includes the
+//! delivery.
+
+pub mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -41,6 +49,8 @@ pub struct LoadOptions {
     pub bad_per_second: u64,
     /// The gateway's call state (`memory` or `off`), passed as `local --call-state`.
     pub call_state: String,
+    /// Deliver every record to an HTTP sink in this process (`local --sink http://…`).
+    pub deliver: bool,
 }
 
 /// What was measured. Rates are over the streaming window.
@@ -64,6 +74,17 @@ pub struct LoadReport {
     pub frames_closed: u64,
     /// Frames the router dropped: call state found no recorded start (must be zero).
     pub frames_dropped: u64,
+    /// Where records went: `http` (this process's sink) or `none`.
+    pub sink: String,
+    /// Records the sink must receive: every accepted frame but `connected`, and one `disconnect`
+    /// per call (zero without a sink).
+    pub records_expected: u64,
+    /// Records the sink received (must equal `records_expected`).
+    pub records_delivered: u64,
+    /// Of those, `media` records.
+    pub records_media: u64,
+    /// Bodies the sink received that were not a Record v1 (must be zero).
+    pub records_malformed: u64,
     /// Accepted frames per second.
     pub frames_per_second: f64,
     /// Bad handshakes attempted.
@@ -76,7 +97,8 @@ pub struct LoadReport {
     pub bad_errors: u64,
     /// Refusals per second.
     pub refusals_per_second: f64,
-    /// Median arrival-to-verdict time of a frame in the gateway, µs.
+    /// Median arrival-to-verdict time of a frame in the gateway, µs; with a sink, the verdict
+    /// comes after the sink's 2xx, so this is arrival to delivered.
     pub latency_p50_us: u64,
     /// 99th percentile, µs.
     pub latency_p99_us: u64,
@@ -101,6 +123,15 @@ pub enum LoadError {
     /// The credentials document is unusable.
     #[error("credentials: {0}")]
     Credentials(String),
+}
+
+/// Stops the sink's server on drop.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Kills the gateway process on drop.
@@ -140,20 +171,28 @@ async fn stats(addr: SocketAddr) -> Option<StatsSnapshot> {
     serde_json::from_str(body).ok()
 }
 
-async fn start_gateway(opts: &LoadOptions) -> Result<(Child, SocketAddr), LoadError> {
+async fn start_gateway(
+    opts: &LoadOptions,
+    sink: Option<SocketAddr>,
+) -> Result<(Child, SocketAddr), LoadError> {
     let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| LoadError::Gateway(e.kind().to_string()))?
         .port();
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let child = std::process::Command::new(&opts.exe)
+    let mut command = std::process::Command::new(&opts.exe);
+    command
         .arg("local")
         .arg("--listen")
         .arg(addr.to_string())
         .arg("--credentials")
         .arg(&opts.credentials)
         .arg("--call-state")
-        .arg(&opts.call_state)
+        .arg(&opts.call_state);
+    if let Some(sink) = sink {
+        command.arg("--sink").arg(format!("http://{sink}/records"));
+    }
+    let child = command
         // The gateway under load is configured by these flags alone, not by a Lambda
         // configuration the user has in the environment.
         .env_remove("STREAM_GATE_SECRET_FILE")
@@ -165,6 +204,7 @@ async fn start_gateway(opts: &LoadOptions) -> Result<(Child, SocketAddr), LoadEr
         .env_remove("STREAM_GATE_CALL_STATE")
         .env_remove("STREAM_GATE_CALL_TABLE")
         .env_remove("STREAM_GATE_WEBHOOK_URL")
+        .env_remove("STREAM_GATE_SINK")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -303,7 +343,15 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
     let identity = Arc::new(
         Identity::from_document(&document, 0).map_err(|e| LoadError::Credentials(e.to_string()))?,
     );
-    let (child, addr) = start_gateway(&opts).await?;
+    let sink = if opts.deliver {
+        let (addr, received, task) = receiver::start()
+            .await
+            .map_err(|e| LoadError::Gateway(format!("sink: {}", e.kind())))?;
+        Some((addr, received, AbortOnDrop(task)))
+    } else {
+        None
+    };
+    let (child, addr) = start_gateway(&opts, sink.as_ref().map(|s| s.0)).await?;
     let pid = child.0.id();
     let url = format!("ws://{addr}/dev");
 
@@ -354,10 +402,18 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
 
     // Wait for the gateway to finish the last invocations.
     let frames_sent: u64 = outcomes.iter().map(|o| o.sent).sum();
+    // Each call's frames but `connected`, and its `disconnect`.
+    let records_expected = if sink.is_some() { frames_sent } else { 0 };
+    let delivered = || sink.as_ref().map_or(0, |s| s.1.total());
     let mut snapshot = stats(addr).await;
     for _ in 0..50 {
         match &snapshot {
-            Some(s) if s.accepted + s.closed + s.dropped >= frames_sent => break,
+            Some(s)
+                if s.accepted + s.closed + s.dropped >= frames_sent
+                    && delivered() >= records_expected =>
+            {
+                break
+            }
             _ => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 snapshot = stats(addr).await;
@@ -378,6 +434,15 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         frames_accepted: s.accepted,
         frames_closed: s.closed,
         frames_dropped: s.dropped,
+        sink: if sink.is_some() { "http" } else { "none" }.to_owned(),
+        records_expected,
+        records_delivered: delivered(),
+        records_media: sink
+            .as_ref()
+            .map_or(0, |s| s.1.media.load(Ordering::Relaxed)),
+        records_malformed: sink
+            .as_ref()
+            .map_or(0, |s| s.1.malformed.load(Ordering::Relaxed)),
         frames_per_second: s.accepted as f64 / window,
         bad_attempted: count(&counts.attempted),
         bad_refused: count(&counts.refused),
@@ -409,6 +474,12 @@ fn check(r: &LoadReport) -> Vec<String> {
             r.frames_sent, r.frames_accepted, r.frames_closed, r.frames_dropped
         ));
     }
+    if r.records_delivered != r.records_expected || r.records_malformed > 0 {
+        f.push(format!(
+            "records: {} expected, {} delivered, {} malformed",
+            r.records_expected, r.records_delivered, r.records_malformed
+        ));
+    }
     if r.bad_admitted > 0 || r.bad_refused != r.bad_attempted {
         f.push(format!(
             "bad handshakes: {} attempted, {} refused, {} admitted, {} errors",
@@ -435,8 +506,9 @@ impl LoadReport {
         format!(
             "calls        {} x {} s, call state {}: {} completed, {} failed\n\
              frames       {} sent, {} accepted, {} closed, {} dropped: {:.0} frames/s\n\
+             records      sink {}: {} expected, {} delivered ({} media), {} malformed\n\
              handshakes   {} bad: {} refused ({:.0}/s), {} admitted, {} errors\n\
-             latency      frame arrival to verdict: p50 {} us, p99 {} us, max {} us\n\
+             latency      frame arrival to verdict{}: p50 {} us, p99 {} us, max {} us\n\
              memory       gateway RSS {} KiB at start, {} KiB at end, peak {} KiB\n\
              result       {}\n",
             self.calls,
@@ -449,11 +521,21 @@ impl LoadReport {
             self.frames_closed,
             self.frames_dropped,
             self.frames_per_second,
+            self.sink,
+            self.records_expected,
+            self.records_delivered,
+            self.records_media,
+            self.records_malformed,
             self.bad_attempted,
             self.bad_refused,
             self.refusals_per_second,
             self.bad_admitted,
             self.bad_errors,
+            if self.sink == "none" {
+                ""
+            } else {
+                " (after the sink's 2xx)"
+            },
             self.latency_p50_us,
             self.latency_p99_us,
             self.latency_max_us,
