@@ -1,4 +1,5 @@
-//! The delivery sinks and the connection poster against real counterparts on loopback: Kinesis
+//! The delivery sinks, the router binary delivering, and the connection poster against real
+//! counterparts on loopback: Kinesis
 //! (moto server) through the real AWS SDK, HTTP servers that accept, fail and never answer, a
 //! file written by concurrent deliveries, and the `@connections` stand-in of the testkit.
 
@@ -160,6 +161,71 @@ async fn kinesis_sink_puts_each_record_keyed_by_connection() {
             assert_eq!(v["connectionId"], key.as_str());
         }
     }
+}
+
+/// The real `router` binary, run through the Lambda Runtime API with the `events/` documents and
+/// `STREAM_GATE_SINK=kinesis:<stream>`, against moto's Kinesis through the SDK's configured
+/// endpoint (`AWS_ENDPOINT_URL_KINESIS`): one record per accepted frame but `connected`, and one for
+/// `$disconnect`, keyed by the connection id, in the order the frames came, without the call token.
+#[tokio::test]
+async fn router_binary_delivers_each_accepted_frame_to_kinesis() {
+    let m = moto().await;
+    let sdk = sdk(&m.endpoint).await;
+    let admin = aws_sdk_kinesis::Client::new(&sdk);
+    admin
+        .create_stream()
+        .stream_name("calls")
+        .shard_count(1)
+        .send()
+        .await
+        .expect("create stream");
+    let mgmt = ManagementEndpoint::start(StatusCode::NO_CONTENT).await;
+    let creds = stream_gate_testkit::repo_file("events/credentials.test.json");
+    let creds = creds.display().to_string();
+    let f = stream_gate_testkit::Function::start(
+        env!("CARGO_BIN_EXE_router"),
+        &[
+            ("STREAM_GATE_SECRET_FILE", &creds),
+            ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
+            ("STREAM_GATE_SINK", "kinesis:calls"),
+            ("AWS_ENDPOINT_URL_KINESIS", &m.endpoint),
+        ],
+    )
+    .await;
+    for name in [
+        "connect.json",
+        "default-connected.json",
+        "default-start.json",
+        "default-media.json",
+        "default-stop.json",
+        "disconnect.json",
+    ] {
+        let r = f.respond(stream_gate_testkit::event(name)).await;
+        assert_eq!(r["statusCode"], 200, "{name}: {:?}", f.output().await);
+    }
+    assert!(mgmt.seen().is_empty(), "nothing closed: {:?}", mgmt.seen());
+
+    let got = read_stream(&admin, "calls").await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|(_, key, data)| {
+            assert_eq!(key, "Xk2TmdKPIAMCJqw=", "partition key = connectionId");
+            let v: Value = serde_json::from_str(data).expect("record JSON");
+            assert_eq!(v["connectionId"], key.as_str());
+            assert_eq!(v["accountSid"], AC);
+            v["type"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(types, ["start", "media", "stop", "disconnect"]);
+    let start: Value = serde_json::from_str(&got[0].2).expect("start");
+    assert!(
+        start["twilio"]["start"]["customParameters"]
+            .get("token")
+            .is_none(),
+        "the call token never leaves the gate"
+    );
+    let out = f.output().await.join("\n");
+    assert!(!out.contains("delivery_failed"), "{out}");
 }
 
 #[tokio::test]
