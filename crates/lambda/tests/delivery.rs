@@ -1,7 +1,7 @@
 //! The delivery sinks, the router binary delivering, and the connection poster against real
-//! counterparts on loopback: Kinesis
-//! (moto server) through the real AWS SDK, HTTP servers that accept, fail and never answer, a
-//! file written by concurrent deliveries, and the `@connections` stand-in of the testkit.
+//! counterparts on loopback: Kinesis (moto server) through the real AWS SDK, HTTP servers that
+//! accept, fail and never answer, a file written by concurrent deliveries, and the `@connections`
+//! stand-in of the testkit.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
