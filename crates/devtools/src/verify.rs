@@ -423,6 +423,7 @@ async fn admitted_when_signed_over(me: &Identity, url: &str, signed: &str) -> Op
         frames: Box::new(std::iter::empty()),
         pacing: Duration::ZERO,
         linger: Duration::ZERO,
+        echo: None,
     };
     client::run(&handshake, script)
         .await
@@ -762,6 +763,7 @@ mod tests {
             refused_status: (!admitted).then_some(403),
             frames_sent: 4,
             frames_received: 0,
+            answers: Default::default(),
             server_close: None,
             closed_by_client: admitted,
             elapsed: Duration::from_millis(30),
