@@ -515,6 +515,15 @@ impl EchoServer {
             .unwrap_or_default()
     }
 
+    /// The records received so far, per connection (the most recent [`MAX_COUNTED`] connections).
+    pub fn all_records(&self) -> Vec<(String, RecordCounts)> {
+        let c = lock(&self.inner.counted);
+        c.order
+            .iter()
+            .filter_map(|id| c.by_connection.get(id).map(|n| (id.clone(), n.clone())))
+            .collect()
+    }
+
     /// Requests refused (4xx or 503).
     pub fn refused(&self) -> u64 {
         self.inner.refused.load(Ordering::Relaxed)
