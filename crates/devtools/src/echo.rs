@@ -651,6 +651,73 @@ mod tests {
         assert_eq!(check_record(&r), Err("endpoint_not_loopback"));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuses_what_it_cannot_use_with_a_reason_and_takes_the_rest_at_once() {
+        let echo = EchoServer::start(EchoOptions {
+            listen: ([127, 0, 0, 1], 0).into(),
+            on_call_end: None,
+        })
+        .await
+        .expect("echo");
+        assert_ne!(echo.addr().port(), 0);
+        let post = |body: String| {
+            let url = echo.sink_url();
+            async move {
+                crate::http::post(
+                    &url,
+                    &[("content-type", "application/json")],
+                    &body,
+                    Duration::from_secs(5),
+                    1024,
+                )
+                .await
+                .expect("answer")
+            }
+        };
+        let record = |endpoint: &str| {
+            format!(
+                r#"{{"v":1,"type":"start","connectionId":"c1","managementEndpoint":"{endpoint}","sequenceNumber":"1","twilio":{{}}}}"#
+            )
+        };
+        for (body, status, code) in [
+            ("not json".to_owned(), 400, "record_malformed"),
+            (
+                record("http://127.0.0.1:1/dev").replace(r#""v":1"#, r#""v":2"#),
+                400,
+                "record_version_unknown",
+            ),
+            (
+                record("https://abc.execute-api.us-east-1.amazonaws.com/prod"),
+                400,
+                "endpoint_not_loopback",
+            ),
+            (" ".repeat(MAX_RECORD_BYTES + 1), 413, "record_too_large"),
+        ] {
+            let r = post(body).await;
+            assert_eq!(
+                (r.status, String::from_utf8_lossy(&r.body).as_ref()),
+                (status, code)
+            );
+        }
+        assert_eq!(echo.refused(), 4);
+        // A good record: 202 at once, counted; its call ends with the disconnect record.
+        let r = post(record("http://127.0.0.1:1/dev")).await;
+        assert_eq!(r.status, 202);
+        let disconnect = r#"{"v":1,"type":"disconnect","connectionId":"c1","managementEndpoint":"http://127.0.0.1:1/dev"}"#;
+        assert_eq!(post(disconnect.to_owned()).await.status, 202);
+        let summary = echo
+            .call_ended("c1", Duration::from_secs(5))
+            .await
+            .expect("summary");
+        assert_eq!(
+            (summary.records, summary.echoed, summary.ended),
+            (2, 0, CallEnd::Disconnect)
+        );
+        let counts = echo.records_for("c1");
+        assert_eq!((counts.total, counts.start, counts.disconnect), (2, 1, 1));
+        echo.shutdown().await;
+    }
+
     #[test]
     fn the_summary_is_one_line_without_audio() {
         let s = CallSummary {
