@@ -159,9 +159,9 @@ pub fn judge(
     }
     let accepted = record.map(|r| r.accepted);
     let clean = record.is_none_or(|r| r.close_reason.is_none());
-    // What came back other than the application's echo of this client's own audio (counted only
-    // when the client kept it: `sim --record`, the demo's echo): the gate itself never writes.
-    let written = report.frames_received - report.answers.echoed().min(report.frames_received);
+    // What came back other than Twilio's own answers (`media`, `mark`, `clear` for the stream),
+    // which come from an application behind the gate (the echo): the gate itself never writes.
+    let written = report.frames_received - report.answers.legal().min(report.frames_received);
     let (ok, observed) = match expected {
         Expected::Admitted => {
             let all = record.is_none_or(|r| {

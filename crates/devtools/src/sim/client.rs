@@ -126,6 +126,12 @@ impl Answers {
     pub fn echoed(&self) -> usize {
         self.echo.as_ref().map_or(0, |e| e.echoed)
     }
+
+    /// Answers Twilio accepts (`media`, `mark`, `clear` for the stream): an application's, through
+    /// PostToConnection; the gate itself never writes to the socket.
+    pub fn legal(&self) -> usize {
+        self.media + self.marks + self.clears
+    }
 }
 
 /// The audio that came back, against the audio sent.
