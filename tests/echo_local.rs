@@ -247,7 +247,7 @@ fn the_caller_hears_exactly_what_they_said_through_local_and_echo() {
             "{name}: the recorded audio differs from the audio sent"
         );
         // The echo's summary of the call, at its disconnect record.
-        let summary = echo.until(Duration::from_secs(10), |l| l.contains("frames echoed"));
+        let summary = echo.until(Duration::from_secs(10), |l| l.starts_with("echo: call "));
         assert!(
             summary.contains(": 50 frames echoed from 53 records"),
             "{summary}"

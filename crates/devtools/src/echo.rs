@@ -101,11 +101,13 @@ impl std::fmt::Display for CallSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "call {} ({}): {} frames echoed from {} records",
+            "call {} ({}): {} frame{} echoed from {} record{}",
             self.connection_id,
             self.stream_sid.as_deref().unwrap_or("no stream"),
             self.echoed,
-            self.records
+            if self.echoed == 1 { "" } else { "s" },
+            self.records,
+            if self.records == 1 { "" } else { "s" },
         )?;
         let extra: Vec<String> = [
             (self.gone, "gone"),
