@@ -76,6 +76,9 @@ enum Command {
     },
     /// Run the local development gateway (API Gateway stand-in on loopback) until Ctrl-C.
     Local(commands::local::LocalArgs),
+    /// The example application: receive the local gateway's HTTP sink and play each caller's
+    /// audio back to them through the Management API (`local --sink http://127.0.0.1:PORT/records`).
+    Echo(commands::echo::EchoArgs),
     /// Place a simulated Twilio call (or play a hostile client) against a ws:// URL.
     Sim(commands::sim::SimArgs),
     /// Run the whole system on this machine: one legitimate call and every attack, as a table.
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Local(args) => commands::local::main(args),
+        Command::Echo(args) => commands::echo::main(args),
         Command::Sim(args) => commands::sim::main(args),
         Command::Demo(args) => commands::demo::main(args),
         Command::Load(args) => commands::load::main(args),

@@ -12,6 +12,7 @@ use aws_lambda_events::apigw::{
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use stream_gate_devtools::demo::{self, DemoOptions};
+use stream_gate_devtools::echo::{EchoOptions, EchoServer};
 use stream_gate_devtools::local::events::{self, ConnectionInfo};
 use stream_gate_devtools::local::{devcreds, local_sdk_config, Gateway, GatewayOptions};
 use stream_gate_devtools::sim::attacks::{self, CallSetup};
@@ -33,6 +34,13 @@ async fn start() -> Fixture {
 }
 
 async fn start_with(call_state: stream_gate_lambda::config::CallStateMode) -> Fixture {
+    start_with_sink(call_state, stream_gate_lambda::adapters::SinkTarget::None).await
+}
+
+async fn start_with_sink(
+    call_state: stream_gate_lambda::config::CallStateMode,
+    sink: stream_gate_lambda::adapters::SinkTarget,
+) -> Fixture {
     let doc = devcreds::generate();
     let me = Identity::from_document(doc.expose(), 0).expect("account 0");
     let other = Identity::from_document(doc.expose(), 1).expect("account 1");
@@ -44,7 +52,7 @@ async fn start_with(call_state: stream_gate_lambda::config::CallStateMode) -> Fi
         auth_mode: AuthMode::Either,
         call_token: CallTokenPolicy::Required,
         call_state,
-        sink: stream_gate_lambda::adapters::SinkTarget::None,
+        sink,
         management_endpoint: None,
         webhook_url: None,
     })
@@ -364,11 +372,73 @@ fn demo_binary_prints_a_row_per_scenario_and_exits_zero() {
             .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
         assert!(row.trim_end().ends_with("| yes"), "{row}");
     }
+    // And the rows of the application behind the gate: the call heard itself, no attack reached it.
+    for name in ["legit-call-echo", "attack-records"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
+        assert!(row.trim_end().ends_with("| yes"), "{row}");
+    }
     assert!(
-        stdout.contains("all 15 scenarios behaved as expected"),
+        stdout.contains("all 17 scenarios behaved as expected"),
         "{stdout}"
     );
     assert!(stdout.contains("call state memory"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_the_gate_the_call_hears_itself_and_no_attack_reaches_the_application() {
+    let echo = EchoServer::start(EchoOptions {
+        listen: ([127, 0, 0, 1], 0).into(),
+        on_call_end: None,
+    })
+    .await
+    .expect("echo");
+    let sink = echo.sink_url().parse().expect("sink");
+    let f = start_with_sink(stream_gate_lambda::config::CallStateMode::Memory, sink).await;
+    let opts = DemoOptions {
+        legit_frames: 30,
+        pacing: Duration::from_millis(2),
+        ..DemoOptions::default()
+    };
+    let rows = demo::run_scenarios_with_echo(&f.gateway, Some(&echo), &f.me, &f.other, &opts)
+        .await
+        .expect("scenarios");
+    assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r.scenario == name)
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+    assert!(
+        row("legit-call-echo")
+            .observed
+            .starts_with("30 of 30 frames echoed back, in order, round-trip p50 "),
+        "{:?}",
+        row("legit-call-echo")
+    );
+    // Refused handshakes, rejected starts, media without a start, the second user of a call
+    // token: not one record reaches the application. The verified calls that then misbehave
+    // deliver their own start (and what preceded the offending frame), never the offending frame.
+    let attacks = row("attack-records");
+    assert!(
+        attacks
+            .observed
+            .starts_with("0 records from 9 hostile sockets; "),
+        "{attacks:?}"
+    );
+    assert_eq!(attacks.reason, "-");
+    let all = echo.all_records();
+    assert!(all.iter().all(|(_, n)| n.other == 0), "{all:?}");
+    // Every record the echo got belongs to a connection whose start was verified.
+    assert!(
+        all.iter().all(|(_, n)| n.start == 1),
+        "a record without a verified start: {all:?}"
+    );
+    assert_eq!(echo.refused(), 0);
+    f.gateway.shutdown().await;
+    echo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -603,6 +673,8 @@ async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
 struct LocalProcess {
     child: std::process::Child,
     banner: String,
+    /// The address it bound (from the banner's WebSocket URL), empty when it did not start.
+    addr: String,
 }
 
 impl Drop for LocalProcess {
@@ -621,17 +693,13 @@ const VARIABLES: [&str; 6] = [
     "STREAM_GATE_MANAGEMENT_ENDPOINT",
 ];
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
-
-/// Starts `local` in `dir` with exactly `env` of the gate's variables; returns once its banner is
-/// printed (or the process ended: then `banner` holds what it said).
-fn local_process(dir: &std::path::Path, addr: &str, env: &[(&str, &str)]) -> LocalProcess {
+/// Starts `local` on a port of its choosing in `dir` with exactly `env` of the gate's variables;
+/// returns once its banner is printed (or the process ended: then `banner` holds what it said).
+fn local_process(dir: &std::path::Path, env: &[(&str, &str)]) -> LocalProcess {
     use std::io::BufRead as _;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"));
-    cmd.args(["local", "--listen", addr]).current_dir(dir);
+    cmd.args(["local", "--listen", "127.0.0.1:0"])
+        .current_dir(dir);
     for v in VARIABLES {
         cmd.env_remove(v);
     }
@@ -674,7 +742,18 @@ fn local_process(dir: &std::path::Path, addr: &str, env: &[(&str, &str)]) -> Loc
             break;
         }
     }
-    LocalProcess { child, banner }
+    let addr = banner
+        .lines()
+        .find_map(|l| l.split_once("WebSocket:"))
+        .and_then(|(_, url)| url.trim().strip_prefix("ws://"))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    LocalProcess {
+        child,
+        banner,
+        addr,
+    }
 }
 
 #[test]
@@ -686,10 +765,8 @@ fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
     devcreds::write_private(&creds, &devcreds::generate()).expect("creds");
     let creds_s = creds.to_string_lossy().into_owned();
     let public = "wss://gate.example.test/prod";
-    let addr = free_addr();
     let local = local_process(
         &dir,
-        &addr,
         &[
             ("STREAM_GATE_SECRET_FILE", &creds_s),
             ("STREAM_GATE_PUBLIC_URL", public),
@@ -698,6 +775,11 @@ fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
         ],
     );
     let b = &local.banner;
+    let addr = local.addr.clone();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{b}"
+    );
     assert!(b.contains(&format!("URL Twilio signs {public}\n")), "{b}");
     // The webhook is served on the gateway's port and verifies the public host's /voice.
     assert!(
@@ -754,7 +836,6 @@ fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
     // A deployment's Secrets Manager id is not silently replaced by development credentials.
     let local = local_process(
         &dir,
-        &free_addr(),
         &[(
             "STREAM_GATE_SECRET_ID",
             "arn:aws:secretsmanager:us-east-1:1:secret:x",

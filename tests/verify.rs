@@ -108,12 +108,10 @@ fn local(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Local {
 }
 
 fn local_on(s: &Scratch, creds: &Path, args: &[&str], env: &[(&str, &str)]) -> Local {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .to_string();
+    // Port 0: the gateway binds a free port itself and its banner names it (no probe socket to
+    // race another test for the port).
     let mut cmd = Command::new(BIN);
-    cmd.args(["local", "--listen", &addr, "--credentials"])
+    cmd.args(["local", "--listen", "127.0.0.1:0", "--credentials"])
         .arg(creds)
         .args(args)
         .current_dir(&s.dir);
@@ -138,19 +136,23 @@ fn local_on(s: &Scratch, creds: &Path, args: &[&str], env: &[(&str, &str)]) -> L
         }
     });
     let mut banner = String::new();
+    let mut url = None;
     loop {
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(line) if line.starts_with("try a simulated call") => break,
-            Ok(line) => banner.push_str(&line),
+            Ok(line) => {
+                if let Some((_, u)) = line.split_once("WebSocket:") {
+                    url = Some(u.trim().to_owned());
+                }
+                banner.push_str(&line);
+            }
             Err(_) => panic!("local did not start: {banner}"),
         }
     }
+    let url = url.unwrap_or_else(|| panic!("no WebSocket URL in the banner: {banner}"));
     // Keep draining its output (the JSON log) so the gateway never blocks on a full pipe.
     std::thread::spawn(move || while rx.recv().is_ok() {});
-    Local {
-        child,
-        url: format!("ws://{addr}/dev"),
-    }
+    Local { child, url }
 }
 
 /// Runs `stream-gate verify URL --credentials ... args`: (exit code, stdout + stderr).

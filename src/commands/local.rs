@@ -280,6 +280,12 @@ fn print_banner(
         CallStateMode::DynamoDb { table } => format!("dynamodb, table {table}"),
     };
     println!("  call state:      {state}");
+    match &settings.sink {
+        SinkTarget::None => println!("  sink:            none (gate only; --sink http://127.0.0.1:PORT/records for `stream-gate echo`)"),
+        SinkTarget::Http(uri) => println!("  sink:            POST {uri} (every record of a verified call)"),
+        SinkTarget::File(path) => println!("  sink:            file {} (JSON lines)", path.display()),
+        SinkTarget::Kinesis(_) => println!("  sink:            kinesis (with the gateway's dummy credentials: a local endpoint only)"),
+    }
     if !settings.from_env.is_empty() {
         println!("  from environment {}", settings.from_env.join(", "));
     }

@@ -3,6 +3,7 @@
 //! gateway, the Twilio call simulator and the demo.
 
 pub mod demo;
+pub mod echo;
 pub mod load;
 pub mod local;
 pub mod sim;

@@ -12,7 +12,9 @@ use stream_gate_devtools::local::webhook::webhook_url_for;
 use stream_gate_devtools::sim::attacks::{
     self, Attack, CallSetup, GateState, Plan, Scenario, WebhookTarget, ATTACKS,
 };
-use stream_gate_devtools::sim::{audio, play, Identity, Observed, ReplayVerdict, SimReport};
+use stream_gate_devtools::sim::{
+    audio, play, EchoWait, Identity, Observed, ReplayVerdict, SimReport,
+};
 
 /// Options of `stream-gate sim`.
 #[derive(Args, Debug)]
@@ -31,6 +33,11 @@ pub struct SimArgs {
     /// 16-bit PCM WAV file to stream (converted to 8 kHz mu-law); default a 440 Hz tone.
     #[arg(long)]
     pub wav: Option<PathBuf>,
+    /// Write the audio received back (outbound `media`, in arrival order) to this WAV file (8 kHz
+    /// mono mu-law, the bytes as received); waits for the echoes before `stop`, and reports the
+    /// round trip of each frame.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     /// Frames of generated tone (20 ms each) when no WAV is given.
     #[arg(long, default_value_t = 100)]
     pub frames: usize,
@@ -62,6 +69,33 @@ fn print_socket(label: &str, report: &SimReport) {
     }
     println!("{label}frames sent:        {}", report.frames_sent);
     println!("{label}frames received:    {}", report.frames_received);
+    let a = &report.answers;
+    if report.frames_received > 0 || a.echo.is_some() {
+        let invalid = match a.first_invalid {
+            Some(code) => format!("{} Twilio would refuse (first: {code})", a.invalid),
+            None => "0 Twilio would refuse".to_owned(),
+        };
+        println!(
+            "{label}answers:            {} media, {} mark, {} clear; {invalid}",
+            a.media, a.marks, a.clears
+        );
+    }
+    if let Some(e) = &a.echo {
+        let ms = |d: Option<std::time::Duration>| {
+            d.map_or("-".to_owned(), |d| {
+                format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+            })
+        };
+        println!(
+            "{label}echo:               {} of {} frames echoed back, {}, round trip p50 {} max {} (waited {} ms before stop)",
+            e.echoed,
+            e.sent,
+            if e.in_order { "in order" } else { "NOT in order" },
+            ms(e.rtt_p50),
+            ms(e.rtt_max),
+            e.waited.as_millis()
+        );
+    }
     match &report.server_close {
         Some((code, text, at)) => println!(
             "{label}server closed:      code {code}, reason {:?}, after {} ms",
@@ -140,6 +174,9 @@ pub fn main(args: SimArgs) -> ExitCode {
         },
         None => audio::tone(440.0, args.frames),
     };
+    if args.record.is_some() && args.attack.is_some() {
+        return fail("--record records the legitimate call: leave out --attack");
+    }
     let scenarios: Vec<Scenario> = match args.attack.as_deref() {
         None => vec![Scenario::Legit],
         Some("all") => ATTACKS.iter().copied().map(Scenario::Attack).collect(),
@@ -185,7 +222,10 @@ pub fn main(args: SimArgs) -> ExitCode {
         let expected = scenario.expected_under(state);
         let built = match scenario {
             Scenario::Legit => {
-                let (h, s) = attacks::legit(&setup);
+                let (h, mut s) = attacks::legit(&setup);
+                if args.record.is_some() {
+                    s.echo = Some(EchoWait::default());
+                }
                 Ok(Plan::Socket(h, s))
             }
             Scenario::Attack(a) => attacks::attack(a, &setup),
@@ -202,6 +242,22 @@ pub fn main(args: SimArgs) -> ExitCode {
         all_ok &= j.ok;
         println!("{scenario}:");
         print_observed(&observed);
+        if let (Some(path), Observed::Socket(report)) = (&args.record, &observed) {
+            let heard = report
+                .answers
+                .echo
+                .as_ref()
+                .map_or(&[][..], |e| e.audio.as_slice());
+            if let Err(e) = std::fs::write(path, audio::mulaw_wav(heard)) {
+                return fail(&format!("cannot write {}: {}", path.display(), e.kind()));
+            }
+            println!(
+                "  recorded:           {} ({} bytes of 8 kHz mu-law, {:.2} s)",
+                path.display(),
+                heard.len(),
+                heard.len() as f64 / 8000.0
+            );
+        }
         println!(
             "  expected:           {}",
             describe_scenario(scenario, state)

@@ -9,10 +9,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::{AuthMode, CallTokenPolicy};
+use crate::echo::{EchoOptions, EchoServer};
 use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
 use crate::sim::attacks::{self, Attack, CallSetup, Expected, GateState, Scenario, WebhookTarget};
-use crate::sim::{audio, play, Identity, Observed, ReplayReport, ReplayVerdict, SimReport};
+use crate::sim::{
+    audio, play, EchoWait, Identity, Observed, ReplayReport, ReplayVerdict, SimReport,
+};
 use stream_gate_lambda::adapters::FileSource;
+use stream_gate_lambda::adapters::SinkTarget;
 use stream_gate_lambda::config::CallStateMode;
 
 /// One row of the table.
@@ -155,6 +159,9 @@ pub fn judge(
     }
     let accepted = record.map(|r| r.accepted);
     let clean = record.is_none_or(|r| r.close_reason.is_none());
+    // What came back other than Twilio's own answers (`media`, `mark`, `clear` for the stream),
+    // which come from an application behind the gate (the echo): the gate itself never writes.
+    let written = report.frames_received - report.answers.legal().min(report.frames_received);
     let (ok, observed) = match expected {
         Expected::Admitted => {
             let all = record.is_none_or(|r| {
@@ -164,11 +171,11 @@ pub fn judge(
                 Some(a) => format!("admitted, {a}/{} accepted, client stop", report.frames_sent),
                 None => format!("admitted, {} sent, client stop", report.frames_sent),
             };
-            (all && clean && report.frames_received == 0, observed)
+            (all && clean && written == 0, observed)
         }
         _ => {
-            let observed = format!("not closed, {} frames echoed", report.frames_received);
-            let ok = expected == Expected::Ignored && clean && report.frames_received == 0;
+            let observed = format!("not closed, {written} frames echoed");
+            let ok = expected == Expected::Ignored && clean && written == 0;
             (ok, observed)
         }
     };
@@ -279,12 +286,174 @@ pub async fn run_scenarios(
     other: &Identity,
     opts: &DemoOptions,
 ) -> Result<Vec<Row>, DemoError> {
+    run_scenarios_with_echo(gateway, None, me, other, opts).await
+}
+
+/// Where a scenario's connections are allowed to deliver records (the application behind the
+/// gate sees them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Never: the socket has no verified call.
+    Never,
+    /// The socket is a verified call (Twilio's signature, a valid call token for that call) that
+    /// then misbehaves: its own frames up to the offending one are the call's.
+    OwnCall,
+    /// A gate without call state does not stop it (SECURITY.md lists the gaps).
+    Stateless,
+}
+
+/// What the demo's echo saw of the attacks.
+#[derive(Debug, Default)]
+struct AttackRecords {
+    /// Connections that must deliver nothing, and the records they delivered.
+    hostile: (usize, u64),
+    /// Verified calls carrying an attack, and their records.
+    own_call: (usize, u64),
+    /// Admitted sockets a stateless gate does not stop, and their records.
+    stateless: (usize, u64),
+    /// Attacks with a record where none may be.
+    leaked: Vec<String>,
+}
+
+impl AttackRecords {
+    fn add(&mut self, attack: Attack, delivery: Delivery, records: u64) {
+        let slot = match delivery {
+            Delivery::Never => &mut self.hostile,
+            Delivery::OwnCall => &mut self.own_call,
+            Delivery::Stateless => &mut self.stateless,
+        };
+        slot.0 += 1;
+        slot.1 += records;
+        if delivery == Delivery::Never && records > 0 {
+            self.leaked.push(attack.name().to_owned());
+        }
+    }
+
+    fn row(&self, state: GateState) -> Row {
+        let mut expected = "0 records from any socket without a verified call".to_owned();
+        if state == GateState::Stateless {
+            expected.push_str(" (no call state: admitted ones not stopped)");
+        }
+        let mut observed = format!(
+            "{} records from {} hostile sockets",
+            self.hostile.1, self.hostile.0
+        );
+        if self.own_call.0 > 0 {
+            observed.push_str(&format!(
+                "; {} from {} verified calls that misbehave",
+                self.own_call.1, self.own_call.0
+            ));
+        }
+        if self.stateless.0 > 0 {
+            observed.push_str(&format!(
+                "; {} from {} sockets no call state stops",
+                self.stateless.1, self.stateless.0
+            ));
+        }
+        Row {
+            scenario: "attack-records".into(),
+            expected,
+            observed,
+            reason: if self.leaked.is_empty() {
+                "-".into()
+            } else {
+                self.leaked.join(",")
+            },
+            time_ms: 0,
+            ok: self.leaked.is_empty() && self.hostile.0 > 0,
+        }
+    }
+}
+
+/// Whether the `index`-th connection of `attack` may deliver records to the application.
+fn delivery(attack: Attack, index: usize, state: GateState) -> Delivery {
+    match attack.expected_under(state) {
+        // Refused at the handshake: no connection, whatever the call state.
+        Expected::Refused(_) => return Delivery::Never,
+        Expected::SameCallToken | Expected::NewCallToken => return Delivery::Never,
+        _ => {}
+    }
+    if state == GateState::Stateless {
+        // Media without a verified start is accepted by a stateless gate, on any admitted socket.
+        return Delivery::Stateless;
+    }
+    match attack {
+        // A verified start, then the offending frame (which itself is never delivered).
+        Attack::MalformedJson
+        | Attack::BinaryFrame
+        | Attack::OversizedFrame
+        | Attack::EventFlood => Delivery::OwnCall,
+        // The token's rightful connection is a call; the second one is the attack.
+        Attack::ReuseCallToken if index == 0 => Delivery::OwnCall,
+        _ => Delivery::Never,
+    }
+}
+
+/// The row of the legitimate call's echo: every frame back, in order, the same bytes.
+fn echo_row(report: Option<&SimReport>, sent_audio: &[u8]) -> Row {
+    let expected = format!(
+        "{0} of {0} frames echoed back, in order",
+        sent_audio.len() / audio::FRAME_BYTES
+    );
+    let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let (ok, observed, time_ms) = match report.and_then(|r| r.answers.echo.as_ref().map(|e| (r, e)))
+    {
+        Some((r, e)) => {
+            let same = e.audio == sent_audio;
+            let ok = same && e.in_order && e.echoed == e.sent && r.answers.invalid == 0;
+            let mut observed = format!(
+                "{} of {} frames echoed back, {}, round-trip p50 {:.1} ms (max {:.1})",
+                e.echoed,
+                e.sent,
+                if e.in_order {
+                    "in order"
+                } else {
+                    "NOT in order"
+                },
+                ms(e.rtt_p50),
+                ms(e.rtt_max)
+            );
+            if !same {
+                observed.push_str(", audio differs");
+            }
+            if r.answers.invalid > 0 {
+                observed.push_str(&format!(
+                    ", {} answers Twilio would refuse",
+                    r.answers.invalid
+                ));
+            }
+            (ok, observed, r.elapsed.as_millis())
+        }
+        None => (false, "the call did not run".to_owned(), 0),
+    };
+    Row {
+        scenario: "legit-call-echo".into(),
+        expected,
+        observed,
+        reason: "-".into(),
+        time_ms,
+        ok,
+    }
+}
+
+/// As [`run_scenarios`]; with `echo` (the gateway's HTTP sink), the legitimate call waits for and
+/// records what comes back, the echo answers it (and only it), and two rows follow: the call heard
+/// itself (`legit-call-echo`), and no attack delivered a record to the application
+/// (`attack-records`).
+pub async fn run_scenarios_with_echo(
+    gateway: &Gateway,
+    echo: Option<&EchoServer>,
+    me: &Identity,
+    other: &Identity,
+    opts: &DemoOptions,
+) -> Result<Vec<Row>, DemoError> {
     let legit_audio = audio::tone(440.0, opts.legit_frames);
     let short_audio = audio::tone(440.0, 3);
     let url = gateway.ws_url();
     let local_webhook = gateway.local_webhook_url();
     let state = GateState::of(gateway.call_state());
     let mut rows = Vec::new();
+    let mut attack_records = AttackRecords::default();
     for scenario in Scenario::all() {
         let name = scenario.name();
         let legit = scenario == Scenario::Legit;
@@ -304,13 +473,21 @@ pub async fn run_scenarios(
         };
         let plan = match scenario {
             Scenario::Legit => {
-                let (h, s) = attacks::legit(&setup);
+                let (h, mut s) = attacks::legit(&setup);
+                if echo.is_some() {
+                    s.echo = Some(EchoWait::default());
+                }
                 attacks::Plan::Socket(h, s)
             }
             Scenario::Attack(a) => {
                 attacks::attack(a, &setup).map_err(|e| DemoError::Scenario(e.to_string()))?
             }
         };
+        // The echo answers the legitimate call only: the attack rows judge what the gate itself
+        // writes back, and the echo counts the attacks' records.
+        if let Some(e) = echo {
+            e.set_answering(legit);
+        }
         let before = gateway.records().len();
         let observed = play(plan, me)
             .await
@@ -323,6 +500,29 @@ pub async fn run_scenarios(
             judge_observed(expected, &observed, Some(&records))
                 .into_row(name, describe_scenario(scenario, state)),
         );
+        let Some(e) = echo else { continue };
+        match scenario {
+            Scenario::Legit => {
+                let report = match &observed {
+                    Observed::Socket(r) => Some(r),
+                    _ => None,
+                };
+                rows.push(echo_row(report, &legit_audio.concat()));
+            }
+            Scenario::Attack(a) => {
+                for (i, r) in records.iter().enumerate() {
+                    attack_records.add(
+                        a,
+                        delivery(a, i, state),
+                        e.records_for(&r.connection_id).total,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(e) = echo {
+        e.set_answering(true);
+        rows.push(attack_records.row(state));
     }
     Ok(rows)
 }
@@ -341,6 +541,17 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
     let result = async {
         let me = Identity::from_document(doc.expose(), 0)?;
         let other = Identity::from_document(doc.expose(), 1)?;
+        // The example application behind the gate, in-process: the gateway's HTTP sink posts
+        // every record of a verified call to it, and it answers through the Management API.
+        let echo = EchoServer::start(EchoOptions {
+            listen: ([127, 0, 0, 1], 0).into(),
+            on_call_end: None,
+        })
+        .await?;
+        let sink: SinkTarget = echo
+            .sink_url()
+            .parse()
+            .map_err(|e: String| DemoError::Scenario(format!("echo sink: {e}")))?;
         let gateway = Gateway::start(GatewayOptions {
             listen: ([127, 0, 0, 1], 0).into(),
             stage: "dev".into(),
@@ -349,18 +560,19 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             auth_mode: AuthMode::Either,
             call_token: CallTokenPolicy::Required,
             call_state: opts.call_state.clone(),
-            sink: stream_gate_lambda::adapters::SinkTarget::None,
+            sink,
             management_endpoint: None,
             webhook_url: None,
         })
         .await?;
-        let rows = run_scenarios(&gateway, &me, &other, opts).await;
+        let rows = run_scenarios_with_echo(&gateway, Some(&echo), &me, &other, opts).await;
         let deletes = gateway
             .shared()
             .management
             .deletes
             .load(std::sync::atomic::Ordering::Relaxed);
         gateway.shutdown().await;
+        echo.shutdown().await;
         Ok((rows?, deletes))
     }
     .await;

@@ -4,9 +4,11 @@
 //! and calls the Lambda entrypoints of `stream-gate-lambda` in-process; [`sim`] is a Twilio Media
 //! Streams client and a set of hostile ones; [`demo`] runs one legitimate call and every attack
 //! against a local gateway; [`load`] measures the gateway under real-time calls; [`verify`] places
-//! the same call and attacks against a deployment and says what a failure means.
+//! the same call and attacks against a deployment and says what a failure means; [`echo`] is the
+//! example application (the caller hears themselves) behind the local gateway's HTTP sink.
 
 pub mod demo;
+pub mod echo;
 pub mod http;
 pub mod load;
 pub mod local;

@@ -222,7 +222,10 @@ pub fn judge(expected: Expected, report: &SimReport) -> (Judgement, Option<Findi
             finding,
         );
     }
-    let echoed = report.frames_received;
+    // Twilio's own answers (`media`, `mark`, `clear` for the call's stream) come from an
+    // application behind the gate through PostToConnection (the `echo` example plays the caller's
+    // audio back); anything else on the socket was written by something that must not write.
+    let echoed = report.frames_received - report.answers.legal().min(report.frames_received);
     match expected {
         Expected::Closed(..) => (
             judgement(false, "not closed".into(), "-", total),
@@ -361,8 +364,9 @@ fn explain(finding: &Finding, scenario: Scenario) -> String {
                 .into()
         }
         Finding::Echoed(n) => format!(
-            "the gate wrote {n} frames to the socket: nothing but the application's media, mark \
-             and clear may be written (Twilio warning 31951)"
+            "{n} frames that Twilio would refuse were written to the socket: nothing but the \
+             application's media, mark and clear for the call's stream may be written (Twilio \
+             warning 31951)"
         ),
         Finding::Dropped => "the connection ended without a close frame".into(),
         Finding::HolderDisturbed(what) => format!(
@@ -423,6 +427,7 @@ async fn admitted_when_signed_over(me: &Identity, url: &str, signed: &str) -> Op
         frames: Box::new(std::iter::empty()),
         pacing: Duration::ZERO,
         linger: Duration::ZERO,
+        echo: None,
     };
     client::run(&handshake, script)
         .await
@@ -762,6 +767,7 @@ mod tests {
             refused_status: (!admitted).then_some(403),
             frames_sent: 4,
             frames_received: 0,
+            answers: Default::default(),
             server_close: None,
             closed_by_client: admitted,
             elapsed: Duration::from_millis(30),
@@ -851,6 +857,13 @@ mod tests {
             judge(Expected::Ignored, &echoed).1,
             Some(Finding::Echoed(2))
         );
+        // The application's answers (an echo of the caller's audio) are not the gate's writing.
+        echoed.answers.media = 1;
+        let (j, f) = judge(Expected::Admitted, &echoed);
+        assert_eq!((j.ok, f), (false, Some(Finding::Echoed(1))));
+        echoed.answers.media = 2;
+        let (j, f) = judge(Expected::Admitted, &echoed);
+        assert_eq!((j.ok, f), (true, None));
     }
 
     #[test]

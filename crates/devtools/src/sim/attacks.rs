@@ -525,6 +525,7 @@ fn script<'a>(
         frames: Box::new(frames),
         pacing: setup.pacing,
         linger: setup.linger,
+        echo: None,
     }
 }
 
@@ -562,6 +563,7 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
                 frames,
                 pacing: setup.pacing,
                 linger: setup.linger,
+                echo: None,
             },
         )
     };
@@ -687,6 +689,7 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
                         frames: Box::new(first.into_iter()),
                         pacing: setup.pacing,
                         linger: setup.linger,
+                        echo: None,
                     },
                 ),
                 second: (
@@ -695,6 +698,7 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
                         frames: Box::new(second),
                         pacing: setup.pacing,
                         linger: setup.linger,
+                        echo: None,
                     },
                 ),
                 reached,

@@ -45,8 +45,45 @@ pub fn tone(hz: f64, frames: usize) -> Vec<[u8; FRAME_BYTES]> {
 #[error("WAV: {0}")]
 pub struct WavError(&'static str);
 
+/// WAV format tag of G.711 mu-law.
+pub const WAVE_FORMAT_MULAW: u16 = 7;
+
+/// A WAV file holding `mulaw` as it is: 8 kHz mono G.711 mu-law (format tag 7, 8 bits per sample,
+/// a `fact` chunk as non-PCM formats require). The bytes are kept exactly — what `sim --record`
+/// heard is what the file holds — and common players (sox, ffmpeg, Audacity, VLC) play it.
+pub fn mulaw_wav(mulaw: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(mulaw.len()).unwrap_or(u32::MAX - 64);
+    let data = &mulaw[..len as usize];
+    let pad = len & 1;
+    // "WAVE" + fmt (8 + 18) + fact (8 + 4) + data (8 + len + pad).
+    let riff = 4 + 26 + 12 + 8 + len + pad;
+    let mut v = Vec::with_capacity(riff as usize + 8);
+    v.extend(b"RIFF");
+    v.extend(riff.to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(18u32.to_le_bytes());
+    v.extend(WAVE_FORMAT_MULAW.to_le_bytes());
+    v.extend(1u16.to_le_bytes()); // mono
+    v.extend(8000u32.to_le_bytes()); // samples per second
+    v.extend(8000u32.to_le_bytes()); // bytes per second
+    v.extend(1u16.to_le_bytes()); // block align
+    v.extend(8u16.to_le_bytes()); // bits per sample
+    v.extend(0u16.to_le_bytes()); // no extension
+    v.extend(b"fact");
+    v.extend(4u32.to_le_bytes());
+    v.extend(len.to_le_bytes()); // samples
+    v.extend(b"data");
+    v.extend(len.to_le_bytes());
+    v.extend(data);
+    if pad == 1 {
+        v.push(0);
+    }
+    v
+}
+
 /// Reads a 16-bit PCM WAV (any rate, mono or multi-channel), mixes to mono, resamples to 8 kHz
-/// (linear interpolation) and encodes mu-law frames (the last one padded with silence).
+/// (linear interpolation) and encodes mu-law frames (the last one padded with silence); an 8 kHz
+/// mono mu-law WAV (what `sim --record` writes) is framed as it is.
 pub fn wav_to_frames(bytes: &[u8]) -> Result<Vec<[u8; FRAME_BYTES]>, WavError> {
     if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return Err(WavError("not a RIFF/WAVE file"));
@@ -78,6 +115,15 @@ pub fn wav_to_frames(bytes: &[u8]) -> Result<Vec<[u8; FRAME_BYTES]>, WavError> {
     }
     let (format, channels, rate, bits) = fmt.ok_or(WavError("no fmt chunk"))?;
     let data = data.ok_or(WavError("no data chunk"))?;
+    if format == WAVE_FORMAT_MULAW {
+        if (channels, rate, bits) != (1, 8000, 8) {
+            return Err(WavError("mu-law must be 8 kHz mono, 8 bits"));
+        }
+        if data.is_empty() {
+            return Err(WavError("no samples"));
+        }
+        return Ok(frames_of(data));
+    }
     if format != 1 || bits != 16 {
         return Err(WavError("only 16-bit PCM is supported"));
     }
@@ -108,14 +154,19 @@ pub fn wav_to_frames(bytes: &[u8]) -> Result<Vec<[u8; FRAME_BYTES]>, WavError> {
             mulaw((a + (b - a) * (x - j as f64)) as i16)
         })
         .collect();
-    Ok(encoded
+    Ok(frames_of(&encoded))
+}
+
+/// `mulaw` in 20 ms frames, the last one padded with silence (0xFF).
+fn frames_of(mulaw: &[u8]) -> Vec<[u8; FRAME_BYTES]> {
+    mulaw
         .chunks(FRAME_BYTES)
         .map(|c| {
             let mut out = [0xFFu8; FRAME_BYTES]; // 0xFF is mu-law silence
             out[..c.len()].copy_from_slice(c);
             out
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -164,6 +215,34 @@ mod tests {
         let mut w = wav(8000, 1, &[1, 2, 3]);
         w.truncate(30);
         assert!(wav_to_frames(&w).is_err());
+    }
+
+    #[test]
+    fn a_recording_is_a_valid_mulaw_wav_that_reads_back_exactly() {
+        let audio: Vec<u8> = (0..=255u8).cycle().take(3 * FRAME_BYTES + 1).collect();
+        let w = mulaw_wav(&audio);
+        let u32at = |i: usize| u32::from_le_bytes([w[i], w[i + 1], w[i + 2], w[i + 3]]);
+        let u16at = |i: usize| u16::from_le_bytes([w[i], w[i + 1]]);
+        assert_eq!(&w[..4], b"RIFF");
+        assert_eq!(u32at(4) as usize, w.len() - 8);
+        assert_eq!(w.len() % 2, 0);
+        assert_eq!(&w[8..16], b"WAVEfmt ");
+        assert_eq!(
+            (u32at(16), u16at(20), u16at(22), u32at(24)),
+            (18, 7, 1, 8000)
+        );
+        assert_eq!((u32at(28), u16at(32), u16at(34)), (8000, 1, 8));
+        assert_eq!((&w[38..42], u32at(42), u32at(46)), (&b"fact"[..], 4, 481));
+        assert_eq!(
+            (&w[50..54], u32at(54) as usize),
+            (&b"data"[..], audio.len())
+        );
+        assert_eq!(&w[58..58 + audio.len()], &audio[..]);
+        let frames = wav_to_frames(&w).expect("reads back");
+        assert_eq!(frames.len(), 4);
+        assert_eq!(&frames.concat()[..audio.len()], &audio[..]);
+        assert!(frames[3][1..].iter().all(|b| *b == 0xFF));
+        assert!(wav_to_frames(&mulaw_wav(&[])).is_err());
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The simulator's socket side: a handshake as Twilio makes it, then a script of frames, while a
 //! reader task watches for frames and the server's close.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -74,6 +78,295 @@ pub struct Script<'a> {
     pub pacing: Duration,
     /// How long to wait for a server close after the last frame before closing ourselves.
     pub linger: Duration,
+    /// Keep what comes back (`sim --record`, the demo's echo): every `media` payload in arrival
+    /// order, matched with the frame it echoes; before `stop`, wait for the echoes. `None`: only
+    /// count and judge what comes back (a long call then holds no audio).
+    pub echo: Option<EchoWait>,
+}
+
+/// How long to wait for the echoes before `stop`: until every `media` frame sent has come back,
+/// or nothing has come back for `quiet`, and never longer than `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoWait {
+    /// Give up after this long without an answer.
+    pub quiet: Duration,
+    /// Never wait longer than this.
+    pub max: Duration,
+}
+
+impl Default for EchoWait {
+    fn default() -> Self {
+        Self {
+            quiet: Duration::from_millis(500),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the server wrote back, judged as Twilio judges a bidirectional stream's answers: only
+/// `media`, `mark` and `clear` for the stream's own `streamSid`, in exactly Twilio's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// Valid `media` messages.
+    pub media: usize,
+    /// Valid `mark` messages.
+    pub marks: usize,
+    /// Valid `clear` messages.
+    pub clears: usize,
+    /// Frames Twilio would refuse (warning 31951; binary frames 31950).
+    pub invalid: usize,
+    /// The first refused frame's reason code.
+    pub first_invalid: Option<&'static str>,
+    /// With [`Script::echo`]: the audio that came back.
+    pub echo: Option<Box<EchoReport>>,
+}
+
+impl Answers {
+    /// `media` answers that echo a frame this client sent (0 without [`Script::echo`]).
+    pub fn echoed(&self) -> usize {
+        self.echo.as_ref().map_or(0, |e| e.echoed)
+    }
+
+    /// Answers Twilio accepts (`media`, `mark`, `clear` for the stream): an application's, through
+    /// PostToConnection; the gate itself never writes to the socket.
+    pub fn legal(&self) -> usize {
+        self.media + self.marks + self.clears
+    }
+}
+
+/// The audio that came back, against the audio sent.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct EchoReport {
+    /// `media` frames sent.
+    pub sent: usize,
+    /// `media` answers carrying the payload of a frame sent (each frame matched once).
+    pub echoed: usize,
+    /// Every answer so far carried the payload of the next frame sent, in order.
+    pub in_order: bool,
+    /// Round trip (frame sent → its echo arrived): median.
+    pub rtt_p50: Option<Duration>,
+    /// Round trip: largest.
+    pub rtt_max: Option<Duration>,
+    /// How long the client waited for the echoes before `stop`.
+    pub waited: Duration,
+    /// The mu-law audio of every `media` answer, in arrival order.
+    pub audio: Vec<u8>,
+}
+
+impl std::fmt::Debug for EchoReport {
+    /// Counts and times; not the audio.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EchoReport")
+            .field("sent", &self.sent)
+            .field("echoed", &self.echoed)
+            .field("in_order", &self.in_order)
+            .field("rtt_p50", &self.rtt_p50)
+            .field("rtt_max", &self.rtt_max)
+            .field("waited", &self.waited)
+            .field("audio_bytes", &self.audio.len())
+            .finish()
+    }
+}
+
+/// One answer Twilio accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `media`: the base64 payload as sent, and its bytes.
+    Media(String, Vec<u8>),
+    /// `mark`.
+    Mark,
+    /// `clear`.
+    Clear,
+}
+
+/// Judges one text frame from the server as Twilio does: `{"event":"media","streamSid":..,
+/// "media":{"payload":<base64>}}`, `{"event":"mark","streamSid":..,"mark":{"name":..}}` or
+/// `{"event":"clear","streamSid":..}`, nothing more, for `stream` (`None`: no `start` sent yet, so
+/// nothing is legal). The reason code on refusal.
+pub fn judge_answer(text: &str, stream: Option<&str>) -> Result<Answer, &'static str> {
+    use serde_json::Value;
+    let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
+        return Err("answer_not_json");
+    };
+    let event = msg.get("event").and_then(Value::as_str);
+    let keys = |allowed: &[&str]| msg.keys().all(|k| allowed.contains(&k.as_str()));
+    match (msg.get("streamSid").and_then(Value::as_str), stream) {
+        (Some(got), Some(want)) if got == want => {}
+        _ => return Err("answer_stream_mismatch"),
+    }
+    let only = |v: Option<&Value>, key: &str| -> Option<String> {
+        let Some(Value::Object(o)) = v else {
+            return None;
+        };
+        if o.len() != 1 {
+            return None;
+        }
+        o.get(key).and_then(Value::as_str).map(str::to_owned)
+    };
+    match event {
+        Some("media") if keys(&["event", "streamSid", "media"]) => {
+            let payload = only(msg.get("media"), "payload").ok_or("answer_shape")?;
+            let bytes = STANDARD
+                .decode(payload.as_bytes())
+                .map_err(|_| "answer_payload_invalid")?;
+            if bytes.is_empty() {
+                return Err("answer_payload_invalid");
+            }
+            Ok(Answer::Media(payload, bytes))
+        }
+        Some("mark") if keys(&["event", "streamSid", "mark"]) => {
+            only(msg.get("mark"), "name").ok_or("answer_shape")?;
+            Ok(Answer::Mark)
+        }
+        Some("clear") if keys(&["event", "streamSid"]) => Ok(Answer::Clear),
+        Some("media" | "mark" | "clear") => Err("answer_shape"),
+        _ => Err("answer_event_unknown"),
+    }
+}
+
+/// What the reader and the writer share: the stream (from the `start` sent), the frames sent (with
+/// [`Script::echo`]) and what came back.
+#[derive(Default)]
+struct Tracker {
+    stream: Option<String>,
+    keep_audio: bool,
+    /// Payloads sent, with their send time, and whether an answer matched them.
+    sent: Vec<(String, Instant, bool)>,
+    answers: Answers,
+    in_order: bool,
+    rtts: Vec<Duration>,
+    last_answer: Option<Instant>,
+    audio: Vec<u8>,
+}
+
+impl Tracker {
+    fn answered(&mut self, text: &str, now: Instant) {
+        match judge_answer(text, self.stream.as_deref()) {
+            Ok(Answer::Media(payload, bytes)) => {
+                self.answers.media += 1;
+                self.last_answer = Some(now);
+                if !self.keep_audio {
+                    return;
+                }
+                self.audio.extend_from_slice(&bytes);
+                let position = self.answers.media - 1;
+                let next_in_order = self
+                    .sent
+                    .get(position)
+                    .filter(|(p, _, used)| !used && *p == payload)
+                    .map(|_| position);
+                if next_in_order.is_none() {
+                    self.in_order = false;
+                }
+                // Out of order: the first frame sent with this payload not yet answered.
+                let matched = next_in_order.or_else(|| {
+                    self.sent
+                        .iter()
+                        .position(|(p, _, used)| !used && *p == payload)
+                });
+                if let Some(i) = matched {
+                    if let Some(entry) = self.sent.get_mut(i) {
+                        entry.2 = true;
+                        self.rtts.push(now.saturating_duration_since(entry.1));
+                    }
+                }
+            }
+            Ok(Answer::Mark) => self.answers.marks += 1,
+            Ok(Answer::Clear) => self.answers.clears += 1,
+            Err(code) => self.invalid(code),
+        }
+    }
+
+    fn invalid(&mut self, code: &'static str) {
+        self.answers.invalid += 1;
+        self.answers.first_invalid.get_or_insert(code);
+    }
+
+    /// Notes a frame about to be sent; returns whether it is a `stop`.
+    fn sending(&mut self, frame: &Outgoing) -> bool {
+        match frame {
+            Outgoing::Media(text) if self.keep_audio => {
+                let payload = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.pointer("/media/payload")?.as_str().map(str::to_owned));
+                if let Some(p) = payload {
+                    self.sent.push((p, Instant::now(), false));
+                }
+                false
+            }
+            Outgoing::Text(text) => {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+                    return false;
+                };
+                match v.get("event").and_then(serde_json::Value::as_str) {
+                    Some("start") => {
+                        if let Some(s) = v.pointer("/start/streamSid").and_then(|s| s.as_str()) {
+                            self.stream = Some(s.to_owned());
+                        }
+                        false
+                    }
+                    Some("stop") => true,
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn all_back(&self) -> bool {
+        self.answers.media >= self.sent.len()
+    }
+
+    fn finish(&mut self, waited: Duration) -> Answers {
+        let mut answers = std::mem::take(&mut self.answers);
+        if self.keep_audio {
+            self.rtts.sort_unstable();
+            let echoed = self.sent.iter().filter(|(_, _, used)| *used).count();
+            answers.echo = Some(Box::new(EchoReport {
+                sent: self.sent.len(),
+                echoed,
+                in_order: self.in_order && echoed == answers.media,
+                rtt_p50: self
+                    .rtts
+                    .get(self.rtts.len().saturating_sub(1) / 2)
+                    .copied(),
+                rtt_max: self.rtts.last().copied(),
+                waited,
+                audio: std::mem::take(&mut self.audio),
+            }));
+        }
+        answers
+    }
+}
+
+fn track(t: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits (before `stop`) until every frame sent has come back, or `wait.quiet` without an answer,
+/// or `wait.max`, or the server closes. How long it waited.
+async fn await_echoes(
+    tracker: &Mutex<Tracker>,
+    wait: EchoWait,
+    closed: &watch::Receiver<bool>,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = Instant::now();
+        let (done, last) = {
+            let t = track(tracker);
+            (t.all_back(), t.last_answer)
+        };
+        let quiet_since = last.map_or(started, |l| l.max(started));
+        if done
+            || *closed.borrow()
+            || now.duration_since(started) >= wait.max
+            || now.duration_since(quiet_since) >= wait.quiet
+        {
+            return now.duration_since(started);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// What the simulator observed.
@@ -87,6 +380,8 @@ pub struct SimReport {
     pub frames_sent: usize,
     /// Frames received from the server (Twilio would warn 31951 on anything unexpected).
     pub frames_received: usize,
+    /// What those frames were, judged as Twilio would.
+    pub answers: Answers,
     /// The server's close: code, reason text, and when (since the handshake).
     pub server_close: Option<(u16, String, Duration)>,
     /// We closed first (after the script).
@@ -167,6 +462,7 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
                 refused_status: Some(resp.status().as_u16()),
                 frames_sent: 0,
                 frames_received: 0,
+                answers: Answers::default(),
                 server_close: None,
                 closed_by_client: false,
                 elapsed: started.elapsed(),
@@ -177,6 +473,12 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
     let opened = Instant::now();
     let (mut sink, mut stream) = ws.split();
     let (closed_tx, mut closed_rx) = watch::channel(false);
+    let tracker = Arc::new(Mutex::new(Tracker {
+        keep_audio: script.echo.is_some(),
+        in_order: true,
+        ..Tracker::default()
+    }));
+    let reading = tracker.clone();
     let reader = tokio::spawn(async move {
         let mut received = 0usize;
         let mut close = None;
@@ -189,7 +491,14 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
                     close.get_or_insert((code, text, opened.elapsed()));
                     let _ = closed_tx.send(true);
                 }
-                Ok(Message::Text(_) | Message::Binary(_)) => received += 1,
+                Ok(Message::Text(text)) => {
+                    received += 1;
+                    track(&reading).answered(text.as_str(), Instant::now());
+                }
+                Ok(Message::Binary(_)) => {
+                    received += 1;
+                    track(&reading).invalid("answer_binary");
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -205,12 +514,21 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
         t
     });
     let mut sent = 0usize;
+    let mut waited = Duration::ZERO;
     for frame in script.frames {
         if *closed_rx.borrow() {
             break;
         }
         if let (Outgoing::Media(_), Some(t)) = (&frame, ticker.as_mut()) {
             t.tick().await;
+            if *closed_rx.borrow() {
+                break;
+            }
+        }
+        let is_stop = track(&tracker).sending(&frame);
+        if let (true, Some(wait)) = (is_stop, script.echo) {
+            // As a caller who stays on the line until they have heard themselves.
+            waited = await_echoes(&tracker, wait, &closed_rx).await;
             if *closed_rx.borrow() {
                 break;
             }
@@ -255,13 +573,102 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
     };
     // When we closed first, the close we then receive is the server's echo, not its decision.
     let server_close = if closed_by_client { None } else { close };
+    let answers = track(&tracker).finish(waited);
     Ok(SimReport {
         admitted: true,
         refused_status: None,
         frames_sent: sent,
         frames_received: received,
+        answers,
         server_close,
         closed_by_client,
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MZ: &str = "MZ00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn only_twilios_three_answers_for_the_stream_are_legal() {
+        let ok = format!(r#"{{"event":"media","streamSid":"{MZ}","media":{{"payload":"//79"}}}}"#);
+        assert_eq!(
+            judge_answer(&ok, Some(MZ)),
+            Ok(Answer::Media("//79".into(), vec![0xFF, 0xFE, 0xFD]))
+        );
+        let mark = format!(r#"{{"event":"mark","streamSid":"{MZ}","mark":{{"name":"x"}}}}"#);
+        assert_eq!(judge_answer(&mark, Some(MZ)), Ok(Answer::Mark));
+        let clear = format!(r#"{{"event":"clear","streamSid":"{MZ}"}}"#);
+        assert_eq!(judge_answer(&clear, Some(MZ)), Ok(Answer::Clear));
+        let other = "MZffeeddccbbaa99887766554433221100";
+        for (bad, why) in [
+            ("not json".to_owned(), "answer_not_json"),
+            (ok.replace(MZ, other), "answer_stream_mismatch"),
+            (
+                ok.replace("media\",", "surprise\","),
+                "answer_event_unknown",
+            ),
+            (
+                ok.replace(
+                    r#""payload":"//79""#,
+                    r#""payload":"//79","track":"outbound""#,
+                ),
+                "answer_shape",
+            ),
+            (ok.replace("//79", "not base64!"), "answer_payload_invalid"),
+            (ok.replace("//79", ""), "answer_payload_invalid"),
+            (clear.replace('}', r#","extra":1}"#), "answer_shape"),
+            (mark.replace(r#""x""#, "7"), "answer_shape"),
+        ] {
+            assert_eq!(judge_answer(&bad, Some(MZ)), Err(why), "{bad}");
+        }
+        // Before a start there is no stream to answer.
+        assert_eq!(judge_answer(&ok, None), Err("answer_stream_mismatch"));
+    }
+
+    #[test]
+    fn echoes_are_matched_in_order_with_their_round_trip() {
+        let t0 = Instant::now();
+        let mut t = Tracker {
+            stream: Some(MZ.into()),
+            keep_audio: true,
+            in_order: true,
+            ..Tracker::default()
+        };
+        for p in ["AAAA", "AQEB", "AAAA"] {
+            t.sent.push((p.into(), t0, false));
+        }
+        let answer = |p: &str| {
+            format!(r#"{{"event":"media","streamSid":"{MZ}","media":{{"payload":"{p}"}}}}"#)
+        };
+        let later = t0 + Duration::from_millis(8);
+        t.answered(&answer("AAAA"), later);
+        t.answered(&answer("AQEB"), later);
+        assert!(!t.all_back());
+        t.answered(&answer("AAAA"), later);
+        assert!(t.all_back());
+        let a = t.finish(Duration::ZERO);
+        let e = a.echo.expect("echo");
+        assert_eq!((e.sent, e.echoed, e.in_order), (3, 3, true));
+        assert_eq!(e.audio, [0, 0, 0, 1, 1, 1, 0, 0, 0]);
+        assert_eq!(e.rtt_max, Some(Duration::from_millis(8)));
+        assert!(!format!("{e:?}").contains("[0, 0, 0"));
+
+        let mut swapped = Tracker {
+            stream: Some(MZ.into()),
+            keep_audio: true,
+            in_order: true,
+            ..Tracker::default()
+        };
+        for p in ["AAAA", "AQEB"] {
+            swapped.sent.push((p.into(), t0, false));
+        }
+        swapped.answered(&answer("AQEB"), later);
+        swapped.answered(&answer("AAAA"), later);
+        let e = swapped.finish(Duration::ZERO).echo.expect("echo");
+        assert_eq!((e.echoed, e.in_order), (2, false));
+    }
 }

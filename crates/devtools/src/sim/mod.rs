@@ -8,6 +8,9 @@ pub mod play;
 pub mod webhook;
 
 pub use attacks::{Attack, GateState, Plan, ATTACKS};
-pub use client::{run, Handshake, Outgoing, Script, SimError, SimReport};
+pub use client::{
+    judge_answer, run, Answer, Answers, EchoReport, EchoWait, Handshake, Outgoing, Script,
+    SimError, SimReport,
+};
 pub use identity::Identity;
 pub use play::{play, Observed, ReplayReport, ReplayVerdict};
