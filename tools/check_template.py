@@ -23,7 +23,8 @@ class Loader(yaml.SafeLoader):
 
 
 def _tag(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else "Fn::" + suffix
+    # `!Ref X` is {"Ref": X} and `!Condition X` is {"Condition": X}; every other tag is Fn::<tag>.
+    name = suffix if suffix in ("Ref", "Condition") else "Fn::" + suffix
     if isinstance(node, yaml.ScalarNode):
         v = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -78,6 +79,7 @@ def check(template, mode):
         "BothTracks": False,
         "HasCallState": True,
         "HasKinesis": True,
+        "HasEcho": True,
         "HasAlarmTopic": False,
     }
     res = resolve(rendered["Resources"], {"__conditions": conds})
@@ -98,28 +100,84 @@ def check(template, mode):
     if got != IDENTITY[mode]:
         fail(f"{mode}: identity sources {got!r}, expected {IDENTITY[mode]!r}")
 
+    # Who may use @connections, and with which verb: the router closes (DELETE), the echo example
+    # answers (POST). IAM matches the verb, so a wildcard there would let either do both.
+    verbs = {"RouterFunctionRole": "DELETE", "EchoFunctionRole": "POST"}
+    basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     for name, role in by_type("AWS::IAM::Role").items():
+        # Only the runtime's own logs may come from a managed policy. SAM attaches more when a
+        # function has event sources of its own (a `Kinesis` event adds AWSLambdaKinesisExecutionRole,
+        # kinesis reads on Resource "*"): every grant beyond logs must be an inline statement.
+        managed = role["Properties"].get("ManagedPolicyArns", [])
+        if [m for m in managed if m != basic]:
+            fail(f"{mode}: {name} has managed policies beyond {basic}: {managed}")
         for pol in role["Properties"].get("Policies", []):
             for st in pol["PolicyDocument"]["Statement"]:
                 resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
                 if any(r == "*" for r in resources):
                     fail(f"{mode}: {name} has a policy with a * resource: {st}")
-                if "execute-api:ManageConnections" in actions and not name.startswith("RouterFunction"):
-                    fail(f"{mode}: {name} may manage connections; only the router may")
-    manage = [
+                if any("*" in a for a in actions):
+                    fail(f"{mode}: {name} has a wildcard action: {st}")
+                if "execute-api:ManageConnections" in actions:
+                    if name not in verbs:
+                        fail(f"{mode}: {name} may manage connections; only the router and the echo may")
+                    for r in resources:
+                        text = r.get("Fn::Sub") if isinstance(r, dict) else r
+                        if not isinstance(text, str) or not text.endswith(f"/{verbs[name]}/@connections/*"):
+                            fail(f"{mode}: {name} manages connections beyond {verbs[name]}: {r}")
+    manage = sorted(
         n for n, r in by_type("AWS::IAM::Role").items()
         for p in r["Properties"].get("Policies", [])
         for s in p["PolicyDocument"]["Statement"]
         if "execute-api:ManageConnections" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-    ]
-    if manage != ["RouterFunctionRole"]:
+    )
+    if manage != ["EchoFunctionRole", "RouterFunctionRole"]:
         fail(f"{mode}: roles with ManageConnections: {manage}")
+    check_echo(rendered, res, mode)
     # A failed close is loud: the CloseFailed alarm exists on the router's metric.
     alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
     if not any(a.get("Namespace") == "StreamGate" and a.get("MetricName") == "CloseFailed" for a in alarms):
         fail(f"{mode}: no CloudWatch alarm on StreamGate/CloseFailed")
     print(f"check_template: {mode}: ok")
+
+
+def check_echo(rendered, res, mode):
+    """The echo example: deployed only with the delivery stream, fed by its own enhanced fan-out
+    consumer through a mapping that never replays a batch."""
+    rule = rendered.get("Rules", {}).get("EchoNeedsKinesis", {})
+    if rule.get("RuleCondition") != {"Fn::Equals": [{"Ref": "EchoExample"}, "enabled"]} or rule.get(
+        "Assertions", [{}]
+    )[0].get("Assert") != {"Fn::Equals": [{"Ref": "Delivery"}, "kinesis"]}:
+        fail(f"{mode}: no Rule refusing EchoExample=enabled without Delivery=kinesis: {rule}")
+    has_echo = rendered["Conditions"].get("HasEcho", {}).get("Fn::And", [])
+    if {"Condition": "HasKinesis"} not in has_echo:
+        fail(f"{mode}: HasEcho does not require HasKinesis: {has_echo}")
+    for name in ("EchoFunction", "EchoFunctionRole", "EchoConsumer", "EchoEventSourceMapping", "EchoLogGroup"):
+        if rendered["Resources"].get(name, {}).get("Condition") != "HasEcho":
+            fail(f"{mode}: {name} is not conditional on HasEcho")
+    mappings = {k: v for k, v in res.items() if v["Type"] == "AWS::Lambda::EventSourceMapping"}
+    if list(mappings) != ["EchoEventSourceMapping"]:
+        fail(f"{mode}: event source mappings {list(mappings)}; expected only EchoEventSourceMapping")
+    esm = mappings["EchoEventSourceMapping"]["Properties"]
+    want = {
+        "FunctionName": {"Ref": "EchoFunction"},
+        "EventSourceArn": {"Fn::GetAtt": ["EchoConsumer", "ConsumerARN"]},
+        "StartingPosition": "LATEST",
+        "MaximumBatchingWindowInSeconds": 0,
+        "MaximumRetryAttempts": 0,
+    }
+    for k, v in want.items():
+        if esm.get(k) != v:
+            fail(f"{mode}: EchoEventSourceMapping {k} is {esm.get(k)!r}, expected {v!r}")
+    consumer = res["EchoConsumer"]["Properties"]
+    if consumer.get("StreamARN") != {"Fn::GetAtt": ["DeliveryStream", "Arn"]}:
+        fail(f"{mode}: EchoConsumer is not a consumer of the DeliveryStream: {consumer}")
+    fn = res["EchoFunction"]["Properties"]
+    if fn.get("LoggingConfig", {}).get("LogGroup") != {"Ref": "EchoLogGroup"}:
+        fail(f"{mode}: EchoFunction does not log to EchoLogGroup")
+    if res["EchoLogGroup"]["Properties"].get("RetentionInDays") != {"Ref": "LogRetentionDays"}:
+        fail(f"{mode}: EchoLogGroup has no retention")
 
 
 def main():

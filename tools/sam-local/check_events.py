@@ -27,10 +27,12 @@ class Outcome:
     def __init__(self, stdout, stderr):
         self.stdout, self.stderr = stdout, stderr
         lines = [l for l in stdout.splitlines() if l.strip()]
+        # `answered`: the last line is JSON (the echo's answer is `null`, so answer alone cannot say).
         try:
             self.answer = json.loads(lines[-1]) if lines else None
+            self.answered = bool(lines)
         except json.JSONDecodeError:
-            self.answer = None
+            self.answer, self.answered = None, False
         # tracing's JSON lines; SAM may glue one to its own output, so look inside each line.
         self.logs = []
         for line in stderr.splitlines():
@@ -53,6 +55,8 @@ def function_for(name):
         return "RouterFunction"
     if name == "voice-webhook.json":
         return "VoiceWebhookFunction"
+    if name == "echo-kinesis.json":
+        return "EchoFunction"
     return None
 
 
@@ -159,6 +163,20 @@ def twiml(o, _):
     return "200 text/xml, <Connect><Stream> with a call token"
 
 
+def echo_batch(o, _):
+    # events/sam-local-env.json points the echo at http://127.0.0.1:9/prod, where nothing listens
+    # in the container: each of the five replies is attempted once and fails, and the batch still
+    # succeeds (the mapping must never replay audio).
+    assert o.answer is None, f"answer {o.answer}, expected null"
+    (s,) = o.log(event="echo_batch")
+    got = {k: s.get(k) for k in ("kinesis_records", "skipped", "replies", "sent", "failed")}
+    want = {"kinesis_records": 9, "skipped": 1, "replies": 5, "sent": 0, "failed": 5}
+    assert got == want, f"summary {got}, expected {want}"
+    assert len(o.log(reason="record_malformed")) == 1, "no record_malformed skip line"
+    assert len(o.log(reason="post_failed")) == 5, "not one post_failed line per reply"
+    return "null, 9 records, 1 skipped, 5 replies attempted once each (nothing listens)"
+
+
 EXPECT = {
     "authorizer-signed.json": allow("twilio-signature", "twilioAccounts[0].authTokens[0]"),
     "authorizer-token.json": allow("stream-token", "streamTokens[0]"),
@@ -173,6 +191,7 @@ EXPECT = {
     "default-start-wrong-account.json": closed("start_account_mismatch"),
     "disconnect.json": disconnect,
     "voice-webhook.json": twiml,
+    "echo-kinesis.json": echo_batch,
 }
 
 
@@ -200,7 +219,7 @@ def main():
             assert proc.returncode == 0, f"exit status {proc.returncode}"
             assert "Runtime exited" not in proc.stderr and "panicked" not in proc.stderr, "the runtime failed"
             assert re.search(r"^END RequestId: ", proc.stderr, re.M), "no END line: the invocation did not complete"
-            assert o.answer is not None, "no JSON answer on the last line of stdout"
+            assert o.answered, "no JSON answer on the last line of stdout"
             said = check(o, json.loads((EVENTS / name).read_text()))
             print(f"ok   {name:34} {function:21} {said} ({took:.1f}s)")
         except (AssertionError, KeyError, TypeError, ValueError) as e:

@@ -9,7 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod inbound;
+pub mod kinesis;
 pub mod replies;
 
 pub use inbound::{InboundRecord, ReadError};
-pub use replies::{echo_replies, send_replies, Reply, SendSummary};
+pub use replies::{echo_replies, send_replies, Answer, Reply, SendSummary};

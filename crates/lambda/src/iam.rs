@@ -1,10 +1,11 @@
 //! Every AWS API call each binary can make, with the IAM action and the resource ARN that call is
-//! authorised against. `crates/lambda/tests/iam_policy.rs` evaluates the SAM template's policy
+//! authorised against — and the calls Lambda's event source mapping makes with a function's role
+//! on its behalf (the echo example's Kinesis reads). `crates/lambda/tests/iam_policy.rs` evaluates the SAM template's policy
 //! statements for each function against this list (tools/check_iam.py): a call not granted fails,
 //! and so does a grant no call needs. Add a line here with every new SDK call.
 //!
 //! Placeholders: `{partition}`, `{region}`, `{account}`, `{api_id}`, `{stage}`, `{connection_id}`,
-//! `{secret_arn}`, `{table}`, `{stream_name}`. A call made only under a template parameter's
+//! `{secret_arn}`, `{table}`, `{stream_name}`, `{consumer_name}`, `{consumer_created}`. A call made only under a template parameter's
 //! value says so in `when` (the DynamoDB calls happen only with `CallState=dynamodb`).
 
 use serde_json::{json, Value};
@@ -82,9 +83,58 @@ pub const ISSUE_CALL_TOKEN: AwsCall = AwsCall {
 pub const PUT_RECORD: AwsCall = AwsCall {
     operation: "PutRecord",
     action: "kinesis:PutRecord",
-    resource: "arn:{partition}:kinesis:{region}:{account}:stream/{stream_name}",
+    resource: DELIVERY_STREAM,
     when: Some(("Delivery", "kinesis")),
 };
+
+const DELIVERY_STREAM: &str = "arn:{partition}:kinesis:{region}:{account}:stream/{stream_name}";
+const ECHO_CONSUMER: &str = "arn:{partition}:kinesis:{region}:{account}:stream/{stream_name}/consumer/{consumer_name}:{consumer_created}";
+
+const fn mapping_read(
+    operation: &'static str,
+    action: &'static str,
+    resource: &'static str,
+) -> AwsCall {
+    AwsCall {
+        operation,
+        action,
+        resource,
+        when: None,
+    }
+}
+
+/// What the echo's event source mapping (an enhanced fan-out consumer of the delivery stream) calls
+/// with the echo function's role — Lambda's service, not the echo's code. The list of the Lambda
+/// Developer Guide ("Process Amazon Kinesis Data Streams records with Lambda": DescribeStream,
+/// DescribeStreamSummary, GetRecords, GetShardIterator, ListShards, SubscribeToShard), plus
+/// DescribeStreamConsumer on the consumer. `SubscribeToShard` and `DescribeStreamConsumer` are
+/// authorised on the consumer's ARN, the others on the stream's (Service Authorization Reference,
+/// Kinesis Data Streams: resource types `consumer` and `stream`).
+pub const ECHO_MAPPING_READS: [AwsCall; 7] = [
+    mapping_read("DescribeStream", "kinesis:DescribeStream", DELIVERY_STREAM),
+    mapping_read(
+        "DescribeStreamSummary",
+        "kinesis:DescribeStreamSummary",
+        DELIVERY_STREAM,
+    ),
+    mapping_read("GetRecords", "kinesis:GetRecords", DELIVERY_STREAM),
+    mapping_read(
+        "GetShardIterator",
+        "kinesis:GetShardIterator",
+        DELIVERY_STREAM,
+    ),
+    mapping_read("ListShards", "kinesis:ListShards", DELIVERY_STREAM),
+    mapping_read(
+        "SubscribeToShard",
+        "kinesis:SubscribeToShard",
+        ECHO_CONSUMER,
+    ),
+    mapping_read(
+        "DescribeStreamConsumer",
+        "kinesis:DescribeStreamConsumer",
+        ECHO_CONSUMER,
+    ),
+];
 
 /// `PostToConnection` on `@connections` (`ConnectionPoster`: the application answering the caller
 /// with Twilio's outbound messages): authorised on `POST`.
@@ -96,7 +146,9 @@ pub const POST_TO_CONNECTION: AwsCall = AwsCall {
     when: None,
 };
 
-/// The calls of each function of template.yaml, by its logical id.
+/// The calls of each function of template.yaml, by its logical id. A function deployed only under
+/// a condition (`EchoFunction`: `EchoExample=enabled` with `Delivery=kinesis`) is checked in the
+/// scenarios that deploy it.
 pub const CALLS: &[(&str, &[AwsCall])] = &[
     ("AuthorizerFunction", &[GET_SECRET_VALUE]),
     (
@@ -113,6 +165,20 @@ pub const CALLS: &[(&str, &[AwsCall])] = &[
     (
         "VoiceWebhookFunction",
         &[GET_SECRET_VALUE, ISSUE_CALL_TOKEN, GET_ITEM],
+    ),
+    // The example application (crates/echo): answers the caller, and its mapping reads the stream.
+    (
+        "EchoFunction",
+        &[
+            POST_TO_CONNECTION,
+            ECHO_MAPPING_READS[0],
+            ECHO_MAPPING_READS[1],
+            ECHO_MAPPING_READS[2],
+            ECHO_MAPPING_READS[3],
+            ECHO_MAPPING_READS[4],
+            ECHO_MAPPING_READS[5],
+            ECHO_MAPPING_READS[6],
+        ],
     ),
 ];
 

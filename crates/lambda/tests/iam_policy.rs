@@ -1,7 +1,8 @@
 //! The SAM template grants each function exactly the AWS calls its code makes
 //! (`stream_gate_lambda::iam::CALLS`), evaluated with IAM's matching rules by tools/check_iam.py
 //! after the SAM transform, for every AuthMode, with a created or an existing secret, in the `aws`
-//! and `aws-cn` partitions. The checker is also shown to fail on the defects it exists for.
+//! and `aws-cn` partitions, with and without the echo example (whose role the event source
+//! mapping's Kinesis reads use too). The checker is also shown to fail on the defects it exists for.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -99,4 +100,53 @@ fn a_grant_no_call_needs_is_caught() {
     let (ok, out) = check(&broad);
     assert!(!ok, "{out}");
     assert!(out.contains("which no call needs"), "{out}");
+}
+
+#[test]
+fn an_echo_answering_on_another_verb_is_caught() {
+    // PostToConnection is a POST: the echo granted DELETE could not answer, and could hang up.
+    let broken = template().replace("/POST/@connections/*", "/DELETE/@connections/*");
+    assert_ne!(
+        broken,
+        template(),
+        "the template grants the echo POST on @connections"
+    );
+    let (ok, out) = check(&broken);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("EchoFunction: PostToConnection") && out.contains("is not granted"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_consumer_read_granted_on_the_stream_is_caught() {
+    // SubscribeToShard is authorised on the consumer's ARN: granted on the stream it would fail,
+    // and would be a grant no call needs.
+    let broken = template().replace(
+        "Action: [kinesis:SubscribeToShard, kinesis:DescribeStreamConsumer]\n              Resource: !GetAtt EchoConsumer.ConsumerARN",
+        "Action: [kinesis:SubscribeToShard, kinesis:DescribeStreamConsumer]\n              Resource: !GetAtt DeliveryStream.Arn",
+    );
+    assert_ne!(broken, template());
+    let (ok, out) = check(&broken);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("EchoFunction: SubscribeToShard") && out.contains("which no call needs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_echo_role_reading_every_consumer_is_caught() {
+    let broad = template().replace(
+        "Resource: !GetAtt EchoConsumer.ConsumerARN\n",
+        "Resource: !Sub \"${DeliveryStream.Arn}/consumer/*\"\n",
+    );
+    assert_ne!(broad, template());
+    let (ok, out) = check(&broad);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("which also allows kinesis:SubscribeToShard"),
+        "{out}"
+    );
 }

@@ -1,0 +1,28 @@
+//! Lambda: the example application behind the gate. Consumes the gate's Kinesis stream (an event
+//! source mapping on an enhanced fan-out consumer) and plays each caller's inbound audio back to
+//! them through `PostToConnection`. The logic is `stream_gate_echo::kinesis::handle`.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use stream_gate_echo::kinesis;
+use stream_gate_lambda::adapters::ConnectionPoster;
+use stream_gate_lambda::logging::init_logging;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let poster = ConnectionPoster::new(stream_gate_lambda::state::sdk_config().await);
+    // Blank or unset: each record's own managementEndpoint (what a deployment uses).
+    let endpoint = std::env::var("STREAM_GATE_MANAGEMENT_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let (poster, endpoint) = (&poster, endpoint.as_deref());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let budget = kinesis::budget_until(event.context.deadline());
+        kinesis::handle(poster, &event.payload, endpoint, budget).await;
+        // Always success, even when records were skipped or posts failed: the event source
+        // mapping retries a failed batch, and a replayed batch would play the audio twice.
+        Ok::<(), Error>(())
+    }))
+    .await
+}

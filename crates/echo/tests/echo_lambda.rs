@@ -1,0 +1,261 @@
+//! The real `echo` binary under the loopback Lambda Runtime API, fed `events/echo-kinesis.json` (a
+//! Kinesis event in the shape the event source mapping delivers it), posting through the real AWS
+//! SDK client (`ConnectionPoster`) to Management API stand-ins: exactly which outbound messages
+//! reach which connection, in which order, and nothing else.
+//!
+//! The fixture: two connections, records out of Twilio's order, a `start`, an outbound-track
+//! `media`, a `mark` and a record cut off mid-JSON. Each record's `managementEndpoint` is the
+//! execute-api URL a deployed gate writes; the tests put a stand-in's URL there (decoding and
+//! re-encoding `kinesis.data`), one stand-in per connection so each sees one ordered conversation.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use http::StatusCode;
+use serde_json::Value;
+use stream_gate_testkit::runtime_api::Invocation;
+use stream_gate_testkit::{event, Function, ManagementEndpoint, Seen};
+
+const ECHO: &str = env!("CARGO_BIN_EXE_echo");
+const FIXTURE_ENDPOINT: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
+const A: &str = "Xk2TmdKPIAMCJqw=";
+const B: &str = "YB7cRd3pIAMCKxQ=";
+const MZ_A: &str = "MZ00112233445566778899aabbccddeeff";
+const MZ_B: &str = "MZffeeddccbbaa99887766554433221100";
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// The fixture with each connection's `managementEndpoint` replaced by `endpoints[connection]`.
+fn fixture_for(endpoints: &HashMap<&str, &str>) -> Value {
+    let mut e = event("echo-kinesis.json");
+    let records = e["Records"].as_array_mut().expect("Records");
+    let mut substituted = 0;
+    for r in records {
+        let k = &mut r["kinesis"];
+        let pk = k["partitionKey"].as_str().expect("partitionKey").to_owned();
+        let data = b64()
+            .decode(k["data"].as_str().expect("data"))
+            .expect("base64");
+        let text = String::from_utf8(data).expect("utf-8");
+        substituted += usize::from(text.contains(FIXTURE_ENDPOINT));
+        let text = text.replace(FIXTURE_ENDPOINT, endpoints[pk.as_str()]);
+        k["data"] = Value::from(b64().encode(text));
+    }
+    assert_eq!(
+        substituted, 8,
+        "every record but the cut-off one names its endpoint"
+    );
+    e
+}
+
+/// The outbound `media` the echo must post: the caller's own 160 bytes, as Twilio expects it.
+fn echoed(stream_sid: &str, fill: u8) -> String {
+    format!(
+        r#"{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{}"}}}}"#,
+        b64().encode([fill; 160])
+    )
+}
+
+fn post(connection: &str) -> Seen {
+    Seen {
+        method: "POST".into(),
+        path: format!("/prod/@connections/{connection}"),
+        signed: true,
+    }
+}
+
+fn json_lines(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+fn summary(lines: &[String]) -> Value {
+    let batches: Vec<Value> = json_lines(lines)
+        .into_iter()
+        .filter(|v| v["event"] == "echo_batch")
+        .collect();
+    assert_eq!(batches.len(), 1, "one summary per batch: {lines:?}");
+    batches[0].clone()
+}
+
+/// Not one byte of the audio in the logs: no payload, in base64 or as the record's JSON.
+fn assert_no_audio(lines: &[String]) {
+    let out = lines.join("\n");
+    for fill in [0x22u8, 0x33, 0x44, 0x52, 0x55, 0x63, 0x64] {
+        let payload = b64().encode([fill; 160]);
+        assert!(!out.contains(&payload[..16]), "audio in the logs: {out}");
+    }
+    assert!(!out.contains("\"payload\""), "{out}");
+}
+
+#[tokio::test]
+async fn echoes_each_callers_inbound_audio_in_order_and_nothing_else() {
+    let to_a = ManagementEndpoint::start(StatusCode::OK).await;
+    let to_b = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = Function::start(ECHO, &[]).await;
+    let event = fixture_for(&HashMap::from([
+        (A, to_a.url.as_str()),
+        (B, to_b.url.as_str()),
+    ]));
+
+    let answer = f.invoke(event).await;
+    assert_eq!(
+        answer,
+        Invocation::Response(Value::Null),
+        "the batch succeeds"
+    );
+
+    // Connection A: its inbound frames 2 and 3 (they arrived as 3, 2), not its start, its
+    // outbound-track frame (the echo itself), its mark, or the record that could not be read.
+    assert_eq!(to_a.seen(), vec![post(A), post(A)]);
+    assert_eq!(to_a.bodies(), [echoed(MZ_A, 0x22), echoed(MZ_A, 0x33)]);
+    // Connection B: 2, 3, 4 (they arrived as 3, 2, 4).
+    assert_eq!(to_b.seen(), vec![post(B), post(B), post(B)]);
+    assert_eq!(
+        to_b.bodies(),
+        [echoed(MZ_B, 0x52), echoed(MZ_B, 0x63), echoed(MZ_B, 0x64)]
+    );
+
+    let lines = f.output().await;
+    let s = summary(&lines);
+    assert_eq!(
+        (
+            &s["kinesis_records"],
+            &s["skipped"],
+            &s["replies"],
+            &s["sent"],
+            &s["gone"],
+            &s["failed"]
+        ),
+        (
+            &Value::from(9),
+            &Value::from(1),
+            &Value::from(5),
+            &Value::from(5),
+            &Value::from(0),
+            &Value::from(0)
+        ),
+        "{s}"
+    );
+    assert_eq!(
+        s["level"], "WARN",
+        "a skipped record makes the summary a warning"
+    );
+    let skipped: Vec<Value> = json_lines(&lines)
+        .into_iter()
+        .filter(|v| v["reason"] == "record_malformed")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{lines:?}");
+    assert_eq!(
+        skipped[0]["kinesis_sequence"],
+        "49656542178123456789012345678901234567890123456780096"
+    );
+    assert_no_audio(&lines);
+}
+
+#[tokio::test]
+async fn a_gone_connection_gets_one_post_and_no_more() {
+    // 410: the call ended. One post per connection, the rest of its replies dropped; the batch
+    // still succeeds (nothing to retry: the caller is gone).
+    let gone = ManagementEndpoint::start(StatusCode::GONE).await;
+    let f = Function::start(ECHO, &[]).await;
+    let event = fixture_for(&HashMap::from([
+        (A, gone.url.as_str()),
+        (B, gone.url.as_str()),
+    ]));
+    assert_eq!(f.invoke(event).await, Invocation::Response(Value::Null));
+
+    let mut seen = gone.seen();
+    seen.sort_by(|x, y| x.path.cmp(&y.path));
+    assert_eq!(seen, vec![post(A), post(B)]);
+    let mut bodies = gone.bodies();
+    bodies.sort();
+    let mut first = vec![echoed(MZ_A, 0x22), echoed(MZ_B, 0x52)];
+    first.sort();
+    assert_eq!(bodies, first, "each connection's first reply, in order");
+
+    let lines = f.output().await;
+    let s = summary(&lines);
+    assert_eq!(
+        (&s["replies"], &s["sent"], &s["gone"], &s["failed"]),
+        (
+            &Value::from(5),
+            &Value::from(0),
+            &Value::from(5),
+            &Value::from(0)
+        ),
+        "{s}"
+    );
+    assert_no_audio(&lines);
+}
+
+#[tokio::test]
+async fn a_failing_post_is_tried_once_and_the_batch_still_succeeds() {
+    // 500 on every post: each reply is attempted exactly once (a repeated media would play twice),
+    // logged with the error code, and the invocation succeeds so the mapping does not replay it.
+    let failing = ManagementEndpoint::start(StatusCode::INTERNAL_SERVER_ERROR).await;
+    let f = Function::start(ECHO, &[]).await;
+    let event = fixture_for(&HashMap::from([
+        (A, failing.url.as_str()),
+        (B, failing.url.as_str()),
+    ]));
+    assert_eq!(f.invoke(event).await, Invocation::Response(Value::Null));
+    assert_eq!(failing.seen().len(), 5, "one attempt per reply, no retry");
+
+    let lines = f.output().await;
+    let s = summary(&lines);
+    assert_eq!(
+        (&s["sent"], &s["failed"]),
+        (&Value::from(0), &Value::from(5))
+    );
+    let failed = json_lines(&lines)
+        .into_iter()
+        .filter(|v| v["reason"] == "post_failed")
+        .count();
+    assert_eq!(failed, 5, "{lines:?}");
+    assert_no_audio(&lines);
+}
+
+#[tokio::test]
+async fn the_endpoint_override_sends_every_reply_to_one_endpoint() {
+    // STREAM_GATE_MANAGEMENT_ENDPOINT (sam local invoke, tests): the fixture as is, its
+    // execute-api endpoints replaced by the override.
+    let local = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = Function::start(
+        ECHO,
+        &[("STREAM_GATE_MANAGEMENT_ENDPOINT", local.url.as_str())],
+    )
+    .await;
+    assert_eq!(
+        f.invoke(event("echo-kinesis.json")).await,
+        Invocation::Response(Value::Null)
+    );
+    let bodies = local.bodies();
+    let a: Vec<&String> = bodies.iter().filter(|b| b.contains(MZ_A)).collect();
+    let b: Vec<&String> = bodies.iter().filter(|b| b.contains(MZ_B)).collect();
+    assert_eq!(a, [&echoed(MZ_A, 0x22), &echoed(MZ_A, 0x33)]);
+    assert_eq!(
+        b,
+        [
+            &echoed(MZ_B, 0x52),
+            &echoed(MZ_B, 0x63),
+            &echoed(MZ_B, 0x64)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_is_not_a_kinesis_batch_is_skipped_and_succeeds() {
+    let local = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = Function::start(ECHO, &[]).await;
+    assert_eq!(
+        f.invoke(serde_json::json!({"hello": "world"})).await,
+        Invocation::Response(Value::Null)
+    );
+    assert!(local.seen().is_empty());
+    assert_eq!(f.reasons().await, ["event_malformed"]);
+}
