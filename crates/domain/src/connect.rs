@@ -593,8 +593,51 @@ mod tests {
 
     #[test]
     fn auth_mode_parses() {
-        assert_eq!("both".parse::<AuthMode>(), Ok(AuthMode::Both));
-        assert!("Both".parse::<AuthMode>().is_err());
+        for (text, mode) in [
+            ("signature", AuthMode::Signature),
+            ("token", AuthMode::Token),
+            ("either", AuthMode::Either),
+            ("both", AuthMode::Both),
+        ] {
+            assert_eq!(text.parse::<AuthMode>(), Ok(mode), "{text}");
+        }
+        for text in ["Both", "", "sig", "tokens", " either"] {
+            assert_eq!(
+                text.parse::<AuthMode>(),
+                Err("expected signature, token, either or both".to_owned()),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// Each mode verifies only the credentials it looks at: one it ignores cannot spoil (or help)
+    /// the decision, however bad it is.
+    #[test]
+    fn a_mode_ignores_the_credential_it_does_not_look_at() {
+        let c = creds();
+        for tok in [One(BAD_TOKEN), One("x"), Repeated] {
+            let v = decide_connect(&req(One(GOOD_SIG), tok), Some(&c), AuthMode::Signature)
+                .expect("signature mode ignores the token");
+            assert_eq!(
+                v.credential().to_string(),
+                "twilioAccounts[0].authTokens[0]"
+            );
+            assert_eq!(v.methods(), None);
+        }
+        // A valid token of another account is not looked at either (no account mismatch).
+        let v = decide_connect(
+            &req(One(GOOD_SIG), One(TOK2)),
+            Some(&c),
+            AuthMode::Signature,
+        )
+        .expect("admit");
+        assert_eq!(v.account_sid().as_str(), AC1);
+        for sig in [One("AAAA"), One(GOOD_SIG), Repeated] {
+            let v = decide_connect(&req(sig, One(TOK2)), Some(&c), AuthMode::Token)
+                .expect("token mode ignores the signature");
+            assert_eq!(v.credential().to_string(), "streamTokens[1]");
+            assert_eq!(v.account_sid().as_str(), AC2);
+        }
     }
 
     mod shared_keys {

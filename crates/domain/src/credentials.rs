@@ -784,3 +784,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "credentials_tests.rs"]
+mod boundary_tests;

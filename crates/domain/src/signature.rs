@@ -695,6 +695,65 @@ mod tests {
         assert_eq!(SignatureSettings::parse(&long), Err(Malformed));
         let fits = format!("key={},algorithm=HMAC_SHA1", "k".repeat(128));
         assert!(SignatureSettings::parse(&fits).is_ok());
+        // The bound is on the whole value, at exactly MAX_SETTINGS_HEADER_CHARS.
+        let id = "k".repeat(MAX_SETTINGS_HEADER_CHARS - "key=,algorithm=HMAC_SHA1".len());
+        let exact = format!("key={id},algorithm=HMAC_SHA1");
+        assert_eq!(exact.len(), MAX_SETTINGS_HEADER_CHARS);
+        assert_eq!(
+            SignatureSettings::parse(&exact).map(|s| s.key_id()),
+            Ok(id.as_str())
+        );
+        let over = format!("key={id}k,algorithm=HMAC_SHA1");
+        assert_eq!(SignatureSettings::parse(&over), Err(Malformed));
+    }
+
+    /// When several credentials or URLs match, the first in document (and URL) order is reported,
+    /// as the docs of [`SignatureMatch`] and `first_match` promise.
+    #[test]
+    fn the_first_of_several_matches_is_reported() {
+        let url = "wss://example.com/media-stream";
+        let twice = vec![url.to_owned(), url.to_owned(), format!("{url}/")];
+        let c = Credentials::from_json(
+            r#"{"twilioAccounts":[
+                {"accountSid":"AC0123456789abcdef0123456789abcdef","authTokens":["aaaa","12345"]},
+                {"accountSid":"ACffffffffffffffffffffffffffffffff","authTokens":["12345","12345"]}]}"#,
+        )
+        .expect("valid");
+        let sig = compute_signature("12345", url, &[]);
+        let m = verify_signature(&c, None, &sig, &twice, &[]).expect("match");
+        assert_eq!((m.account_index, m.token_index, m.url_index), (0, 1, 0));
+        assert_eq!(m.account_sid.as_str(), "AC0123456789abcdef0123456789abcdef");
+        let second = AccountSid::parse("ACffffffffffffffffffffffffffffffff").expect("sid");
+        let m = verify_signature(&c, Some(&second), &sig, &twice, &[]).expect("match");
+        assert_eq!((m.account_index, m.token_index, m.url_index), (1, 0, 0));
+        // The same under a shared key: the first of two equal URLs.
+        let c = shared_creds();
+        for alg in SignatureAlgorithm::ALL {
+            let sig = compute_shared_key_signature("s3cr3t", alg, url, &[]);
+            let header = format!("key=k-old,algorithm={}", alg.as_str());
+            let m = verify_shared_key_signature(&c, &settings(&header), &sig, &twice, &[])
+                .expect("match");
+            assert_eq!((m.account_index, m.key_index, m.url_index), (0, 0, 0));
+            let sig = compute_shared_key_signature("s3cr3t", alg, &format!("{url}/"), &[]);
+            let m = verify_shared_key_signature(&c, &settings(&header), &sig, &twice, &[])
+                .expect("match");
+            assert_eq!(m.url_index, 2);
+        }
+    }
+
+    #[test]
+    fn the_header_bound_counts_surrounding_white_space() {
+        let c = creds();
+        let urls = handshake_urls("wss://example.com/media-stream/");
+        let sig = "XFfwGS2Ev7f9qAP9MmRoMS7C724=";
+        // Surrounding white space is trimmed, but counts towards the 64-character bound.
+        let padded = |n: usize| format!("{sig}{}", " ".repeat(n - sig.len()));
+        let m = verify_signature(&c, None, &padded(MAX_HEADER_CHARS), &urls, &[]).expect("match");
+        assert_eq!((m.account_index, m.token_index, m.url_index), (0, 1, 1));
+        assert_eq!(
+            verify_signature(&c, None, &padded(MAX_HEADER_CHARS + 1), &urls, &[]),
+            Err(SignatureFailure::Malformed)
+        );
     }
 
     fn shared_creds() -> Credentials {

@@ -379,6 +379,14 @@ mod tests {
             !shown.contains(&sig) && !shown.contains(NEW_KEY.1),
             "claim Debug leaks"
         );
+        assert_eq!(
+            shown,
+            format!(
+                "WebhookClaim {{ account: AccountSid({ACCOUNT}), signature: \"***\", settings: \
+                 Some(SignatureSettings {{ key_id: \"{}\", algorithm: HmacSha256 }}) }}",
+                NEW_KEY.0
+            )
+        );
     }
 
     fn sign(body: &str, url: &str) -> String {
@@ -426,6 +434,17 @@ mod tests {
     }
 
     #[test]
+    fn a_body_of_exactly_64_kib_is_read() {
+        let mut body = b"AccountSid=AC1&Pad=".to_vec();
+        body.resize(64 * 1024, b'x');
+        let form = WebhookForm::parse(&body).expect("64 KiB is the limit, not over it");
+        assert_eq!(form.field("AccountSid"), Some("AC1"));
+        assert_eq!(form.field("Pad").map(str::len), Some(64 * 1024 - 19));
+        body.push(b'x');
+        assert_eq!(WebhookForm::parse(&body), Err(WebhookRefusal::BodyTooLarge));
+    }
+
+    #[test]
     fn codes_are_distinct() {
         let mut codes: Vec<_> = WebhookRefusal::ALL.iter().map(|r| r.code()).collect();
         codes.sort_unstable();
@@ -443,5 +462,19 @@ mod tests {
         let t = twiml("wss://x/y?a=1&b=2", &[("token", "v1.1\"<")]);
         assert!(t.contains("url=\"wss://x/y?a=1&amp;b=2\""));
         assert!(t.contains("value=\"v1.1&quot;&lt;\""));
+    }
+
+    #[test]
+    fn drops_only_the_control_characters_xml_cannot_carry() {
+        // Every C0 control but tab, line feed and carriage return is dropped; space and DEL stay.
+        let all_c0: String = (0u8..0x20).map(char::from).collect();
+        assert_eq!(xml_escape(&all_c0), "\t\n\r");
+        assert_eq!(xml_escape("a\u{0}b\u{1f}c d\u{7f}e"), "abc d\u{7f}e");
+        assert_eq!(xml_escape("\t\n\r"), "\t\n\r");
+        assert_eq!(
+            twiml("wss://x/y", &[("n\u{1}", "v\r\n")]),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"wss://x/y\">\
+             <Parameter name=\"n\" value=\"v\r\n\"/></Stream></Connect></Response>"
+        );
     }
 }
