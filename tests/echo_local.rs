@@ -16,17 +16,7 @@ use stream_gate_devtools::sim::audio;
 const BIN: &str = env!("CARGO_BIN_EXE_stream-gate");
 
 /// The gate's variables, removed from every child so the developer's environment cannot leak in.
-const VARIABLES: [&str; 9] = [
-    "STREAM_GATE_SECRET_FILE",
-    "STREAM_GATE_SECRET_ID",
-    "STREAM_GATE_PUBLIC_URL",
-    "STREAM_GATE_AUTH_MODE",
-    "STREAM_GATE_CALL_TOKEN",
-    "STREAM_GATE_MANAGEMENT_ENDPOINT",
-    "STREAM_GATE_SINK",
-    "STREAM_GATE_CALL_STATE",
-    "STREAM_GATE_WEBHOOK_URL",
-];
+use stream_gate_lambda::config::VARIABLES;
 
 /// A child process of this test, killed on drop, with its output lines on a channel.
 struct Running {
@@ -45,7 +35,7 @@ impl Running {
     fn spawn(args: &[&str], dir: &std::path::Path) -> Running {
         let mut cmd = Command::new(BIN);
         cmd.args(args).current_dir(dir);
-        for v in VARIABLES {
+        for v in VARIABLES.iter().copied() {
             cmd.env_remove(v);
         }
         let mut child = cmd

@@ -684,14 +684,8 @@ impl Drop for LocalProcess {
     }
 }
 
-const VARIABLES: [&str; 6] = [
-    "STREAM_GATE_SECRET_FILE",
-    "STREAM_GATE_SECRET_ID",
-    "STREAM_GATE_PUBLIC_URL",
-    "STREAM_GATE_AUTH_MODE",
-    "STREAM_GATE_CALL_TOKEN",
-    "STREAM_GATE_MANAGEMENT_ENDPOINT",
-];
+/// The gate's variables, removed from every child so the developer's environment cannot leak in.
+use stream_gate_lambda::config::VARIABLES;
 
 /// Starts `local` on a port of its choosing in `dir` with exactly `env` of the gate's variables;
 /// returns once its banner is printed (or the process ended: then `banner` holds what it said).
@@ -700,7 +694,7 @@ fn local_process(dir: &std::path::Path, env: &[(&str, &str)]) -> LocalProcess {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"));
     cmd.args(["local", "--listen", "127.0.0.1:0"])
         .current_dir(dir);
-    for v in VARIABLES {
+    for v in VARIABLES.iter().copied() {
         cmd.env_remove(v);
     }
     let mut child = cmd

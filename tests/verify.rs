@@ -23,14 +23,7 @@ use stream_gate_testkit::ManagementEndpoint;
 const BIN: &str = env!("CARGO_BIN_EXE_stream-gate");
 
 /// The gate's variables, removed from every child so the developer's environment cannot leak in.
-const VARIABLES: [&str; 6] = [
-    "STREAM_GATE_SECRET_FILE",
-    "STREAM_GATE_SECRET_ID",
-    "STREAM_GATE_PUBLIC_URL",
-    "STREAM_GATE_AUTH_MODE",
-    "STREAM_GATE_CALL_TOKEN",
-    "STREAM_GATE_MANAGEMENT_ENDPOINT",
-];
+use stream_gate_lambda::config::VARIABLES;
 
 /// A scratch directory with a fresh credentials document; removed on drop.
 struct Scratch {
@@ -115,7 +108,7 @@ fn local_on(s: &Scratch, creds: &Path, args: &[&str], env: &[(&str, &str)]) -> L
         .arg(creds)
         .args(args)
         .current_dir(&s.dir);
-    for v in VARIABLES {
+    for v in VARIABLES.iter().copied() {
         cmd.env_remove(v);
     }
     let mut child = cmd
@@ -158,7 +151,7 @@ fn local_on(s: &Scratch, creds: &Path, args: &[&str], env: &[(&str, &str)]) -> L
 /// Runs `stream-gate verify URL --credentials ... args`: (exit code, stdout + stderr).
 fn verify(s: &Scratch, url: &str, args: &[&str]) -> (i32, String) {
     let mut cmd = Command::new(BIN);
-    for v in VARIABLES {
+    for v in VARIABLES.iter().copied() {
         cmd.env_remove(v);
     }
     let out = cmd

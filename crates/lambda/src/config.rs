@@ -23,6 +23,26 @@ pub mod defaults {
     pub const START_GRACE_MS: u64 = crate::domain::call_state::DEFAULT_START_GRACE_MS;
 }
 
+/// Every `STREAM_GATE_*` variable a binary reads. Tools that start the gate in a child process
+/// remove these from its environment, so a developer's shell cannot configure it by accident.
+pub const VARIABLES: &[&str] = &[
+    "STREAM_GATE_AUTH_MODE",
+    "STREAM_GATE_CALL_STATE",
+    "STREAM_GATE_CALL_TABLE",
+    "STREAM_GATE_CALL_TOKEN",
+    "STREAM_GATE_CALL_TOKEN_TTL_SECS",
+    "STREAM_GATE_MANAGEMENT_ENDPOINT",
+    "STREAM_GATE_PUBLIC_URL",
+    "STREAM_GATE_SECRET_FILE",
+    "STREAM_GATE_SECRET_ID",
+    "STREAM_GATE_SECRET_MAX_STALE_SECS",
+    "STREAM_GATE_SECRET_TTL_SECS",
+    "STREAM_GATE_SINK",
+    "STREAM_GATE_START_GRACE_MS",
+    "STREAM_GATE_STREAM_URL",
+    "STREAM_GATE_WEBHOOK_URL",
+];
+
 /// `STREAM_GATE_CALL_STATE` (DESIGN.md §5).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CallStateMode {
@@ -336,6 +356,25 @@ mod tests {
     }
 
     const STREAM: (&str, &str) = ("STREAM_GATE_STREAM_URL", "wss://h/prod");
+
+    #[test]
+    fn variables_lists_exactly_what_the_parsers_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let record = |k: &str| {
+            read.borrow_mut().insert(k.to_owned());
+            // The webhook needs a stream URL to get past its first check and read the rest.
+            (k == "STREAM_GATE_STREAM_URL").then(|| "wss://h/prod".to_owned())
+        };
+        let _ = AuthorizerConfig::from_lookup(record);
+        let _ = RouterConfig::from_lookup(record);
+        let _ = WebhookConfig::from_lookup(record);
+        let gate: Vec<String> = read
+            .into_inner()
+            .into_iter()
+            .filter(|k| k.starts_with("STREAM_GATE_"))
+            .collect();
+        assert_eq!(gate, VARIABLES);
+    }
 
     #[test]
     fn defaults_are_the_secure_ones() {

@@ -79,8 +79,11 @@ pub struct LoadReport {
     /// Records the sink must receive: every accepted frame but `connected`, and one `disconnect`
     /// per call (zero without a sink).
     pub records_expected: u64,
-    /// Records the sink received (must equal `records_expected`).
+    /// Distinct records the sink received (must equal `records_expected`).
     pub records_delivered: u64,
+    /// Records that arrived a second time (a retry after a 2xx that came too late; allowed,
+    /// docs/records.md "Rarely twice").
+    pub records_repeated: u64,
     /// Of those, `media` records.
     pub records_media: u64,
     /// Bodies the sink received that were not a Record v1 (must be zero).
@@ -175,16 +178,13 @@ async fn start_gateway(
     opts: &LoadOptions,
     sink: Option<SocketAddr>,
 ) -> Result<(Child, SocketAddr), LoadError> {
-    let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map_err(|e| LoadError::Gateway(e.kind().to_string()))?
-        .port();
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    // Port 0: the gateway binds a free port itself and names it in its banner, so no other
+    // process can take the port between a probe and the bind.
     let mut command = std::process::Command::new(&opts.exe);
     command
         .arg("local")
         .arg("--listen")
-        .arg(addr.to_string())
+        .arg("127.0.0.1:0")
         .arg("--credentials")
         .arg(&opts.credentials)
         .arg("--call-state")
@@ -192,25 +192,42 @@ async fn start_gateway(
     if let Some(sink) = sink {
         command.arg("--sink").arg(format!("http://{sink}/records"));
     }
-    let child = command
-        // The gateway under load is configured by these flags alone, not by a Lambda
-        // configuration the user has in the environment.
-        .env_remove("STREAM_GATE_SECRET_FILE")
-        .env_remove("STREAM_GATE_SECRET_ID")
-        .env_remove("STREAM_GATE_PUBLIC_URL")
-        .env_remove("STREAM_GATE_AUTH_MODE")
-        .env_remove("STREAM_GATE_CALL_TOKEN")
-        .env_remove("STREAM_GATE_MANAGEMENT_ENDPOINT")
-        .env_remove("STREAM_GATE_CALL_STATE")
-        .env_remove("STREAM_GATE_CALL_TABLE")
-        .env_remove("STREAM_GATE_WEBHOOK_URL")
-        .env_remove("STREAM_GATE_SINK")
+    // The gateway under load is configured by these flags alone, not by a Lambda configuration
+    // the user has in the environment.
+    for v in stream_gate_lambda::config::VARIABLES {
+        command.env_remove(v);
+    }
+    let mut child = command
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| LoadError::Gateway(format!("cannot start: {}", e.kind())))?;
+    let stdout = child.stdout.take();
     let child = Child(child);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if let Some(stdout) = stdout {
+        // Reads the banner's address, then keeps draining so the gateway never blocks on a
+        // full pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = banner_addr(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+            }
+        });
+    }
+    let addr = match tokio::time::timeout(Duration::from_secs(10), rx).await {
+        Ok(Ok(addr)) => addr,
+        _ => return Err(LoadError::Gateway("printed no address within 10 s".into())),
+    };
     for _ in 0..100 {
         if stats(addr).await.is_some() {
             return Ok((child, addr));
@@ -218,6 +235,17 @@ async fn start_gateway(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(LoadError::Gateway("did not answer within 10 s".into()))
+}
+
+/// The address in the banner's `  WebSocket:       ws://127.0.0.1:PORT/dev` line.
+fn banner_addr(line: &str) -> Option<SocketAddr> {
+    let (_, url) = line.split_once("WebSocket:")?;
+    url.trim()
+        .strip_prefix("ws://")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 struct CallOutcome {
@@ -437,6 +465,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
         sink: if sink.is_some() { "http" } else { "none" }.to_owned(),
         records_expected,
         records_delivered: delivered(),
+        records_repeated: sink
+            .as_ref()
+            .map_or(0, |s| s.1.repeated.load(Ordering::Relaxed)),
         records_media: sink
             .as_ref()
             .map_or(0, |s| s.1.media.load(Ordering::Relaxed)),
@@ -506,7 +537,7 @@ impl LoadReport {
         format!(
             "calls        {} x {} s, call state {}: {} completed, {} failed\n\
              frames       {} sent, {} accepted, {} closed, {} dropped: {:.0} frames/s\n\
-             records      sink {}: {} expected, {} delivered ({} media), {} malformed\n\
+             records      sink {}: {} expected, {} delivered ({} media), {} repeated, {} malformed\n\
              handshakes   {} bad: {} refused ({:.0}/s), {} admitted, {} errors\n\
              latency      frame arrival to verdict{}: p50 {} us, p99 {} us, max {} us\n\
              memory       gateway RSS {} KiB at start, {} KiB at end, peak {} KiB\n\
@@ -525,6 +556,7 @@ impl LoadReport {
             self.records_expected,
             self.records_delivered,
             self.records_media,
+            self.records_repeated,
             self.records_malformed,
             self.bad_attempted,
             self.bad_refused,
@@ -548,5 +580,26 @@ impl LoadReport {
                 format!("FAIL: {}", self.failures.join("; "))
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::banner_addr;
+
+    #[test]
+    fn reads_the_gateways_address_from_its_banner() {
+        assert_eq!(
+            banner_addr("  WebSocket:       ws://127.0.0.1:40123/dev"),
+            Some(([127, 0, 0, 1], 40123).into())
+        );
+        assert_eq!(
+            banner_addr("  URL Twilio signs ws://127.0.0.1:40123/dev"),
+            None
+        );
+        assert_eq!(
+            banner_addr("  WebSocket:       wss://gate.example.com/prod"),
+            None
+        );
     }
 }
