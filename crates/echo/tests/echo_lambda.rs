@@ -157,6 +157,37 @@ async fn echoes_each_callers_inbound_audio_in_order_and_nothing_else() {
     assert_no_audio(&lines);
 }
 
+/// `RUST_LOG=trace`: still not one byte of audio, and no raw event (lambda_runtime prints each
+/// event below INFO; stream-gate's subscriber caps every other crate at INFO).
+#[tokio::test]
+async fn nothing_of_the_audio_at_trace_level() {
+    let to_a = ManagementEndpoint::start(StatusCode::OK).await;
+    let to_b = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = Function::start(ECHO, &[("RUST_LOG", "trace")]).await;
+    let event = fixture_for(&HashMap::from([
+        (A, to_a.url.as_str()),
+        (B, to_b.url.as_str()),
+    ]));
+    assert_eq!(f.invoke(event).await, Invocation::Response(Value::Null));
+    assert_eq!(to_a.seen().len() + to_b.seen().len(), 5);
+    // A clean (empty) batch: its summary is the DEBUG line that trace level lets through.
+    assert_eq!(
+        f.invoke(serde_json::json!({"Records": []})).await,
+        Invocation::Response(Value::Null)
+    );
+    let lines = f.output().await;
+    assert!(
+        lines.iter().any(|l| l.contains("\"level\":\"DEBUG\"")),
+        "the echo logged below INFO: {lines:?}"
+    );
+    assert_no_audio(&lines);
+    let out = lines.join("\n");
+    assert!(
+        !out.contains("\"Records\"") && !out.contains("partitionKey"),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn a_gone_connection_gets_one_post_and_no_more() {
     // 410: the call ended. One post per connection, the rest of its replies dropped; the batch

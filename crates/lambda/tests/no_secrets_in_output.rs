@@ -206,7 +206,12 @@ async fn nothing_secret_at_trace_level() {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            n.ends_with(".json") && n != "credentials.test.json" && !n.starts_with("sam-local")
+            // The echo example's Kinesis batch is for the echo binary (crates/echo, its own
+            // trace-level test), not for the gate's.
+            n.ends_with(".json")
+                && n != "credentials.test.json"
+                && !n.starts_with("sam-local")
+                && !n.starts_with("echo-")
         })
         .collect();
     assert!(files.len() >= 12, "{files:?}");
