@@ -155,6 +155,72 @@ async fn authorizer_denies_with_the_exact_reason() {
 }
 
 #[tokio::test]
+async fn authorizer_header_and_url_edges() {
+    let state = authorizer_state(&[]);
+    // `handle` answers with `decide`'s response.
+    let r = authorizer::handle(&state, authorizer_event(event("authorizer-signed.json"))).await;
+    assert_eq!(effect(&r), (IamPolicyEffect::Allow, ARN.into()));
+    assert_eq!(r.principal_id.as_deref(), Some(AC));
+
+    // The same signature twice is one signature.
+    let mut e = event("authorizer-signed.json");
+    let sig = e["headers"]["X-Twilio-Signature"].clone();
+    e["multiValueHeaders"]["X-Twilio-Signature"] = json!([sig, sig]);
+    assert_eq!(authorize(&state, e).await.1, None);
+
+    // A signature header that is not visible ASCII is a malformed signature, not a missing one.
+    for place in ["headers", "multiValueHeaders"] {
+        let mut e = event("authorizer-signed.json");
+        let o = e[place].as_object_mut().expect("headers");
+        o.remove("X-Twilio-Signature");
+        let value = if place == "headers" {
+            json!("GpO6QAZTtQNIoTo8/7Esg\u{e9}Heb8A=")
+        } else {
+            json!(["GpO6QAZTtQNIoTo8/7Esg\u{e9}Heb8A="])
+        };
+        o.insert("X-Twilio-Signature".into(), value);
+        let other = if place == "headers" {
+            "multiValueHeaders"
+        } else {
+            "headers"
+        };
+        e[other]
+            .as_object_mut()
+            .map(|o| o.remove("X-Twilio-Signature"));
+        assert_eq!(
+            authorize(&state, e).await.1,
+            Some(DenyReason::SignatureMalformed),
+            "{place}"
+        );
+    }
+
+    // An empty stage or domain name leaves the signed URL unknown.
+    for (field, value) in [("stage", ""), ("domainName", "")] {
+        let mut e = event("authorizer-signed.json");
+        e["requestContext"][field] = json!(value);
+        assert_eq!(
+            authorize(&state, e).await.1,
+            Some(DenyReason::RequestIncomplete),
+            "{field}"
+        );
+    }
+    assert_eq!(
+        authorizer::signed_url(None, Some("gate.example.com"), Some("prod")).as_deref(),
+        Some("wss://gate.example.com/prod")
+    );
+    assert_eq!(
+        authorizer::signed_url(None, Some("gate.example.com"), Some("")),
+        None
+    );
+    assert_eq!(authorizer::signed_url(None, Some(""), Some("prod")), None);
+    assert_eq!(authorizer::signed_url(None, None, Some("prod")), None);
+    assert_eq!(
+        authorizer::signed_url(Some("wss://x/y"), None, None).as_deref(),
+        Some("wss://x/y")
+    );
+}
+
+#[tokio::test]
 async fn authorizer_auth_mode_and_public_url_come_from_configuration() {
     let signature = authorizer_state(&[("STREAM_GATE_AUTH_MODE", "signature")]);
     assert_eq!(
@@ -381,6 +447,115 @@ async fn webhook_refusals_have_their_status() {
         webhook(&no_credentials, event("voice-webhook.json")).await,
         (503, String::new())
     );
+}
+
+const WEBHOOK_TOKEN: &str = "test-only-auth-token-not-a-secret";
+const WEBHOOK_URL: &str = "https://hooks.example.com/voice";
+
+/// The webhook event with this form (percent-encoded by `form_urlencoded`), signed for `url`.
+fn signed_webhook(fields: &[(&str, &str)], url: &str) -> Value {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("AccountSid", AC),
+        ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+    ];
+    params.extend_from_slice(fields);
+    let body = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut e = event("voice-webhook.json");
+    e["body"] = json!(body);
+    e["headers"]["x-twilio-signature"] = json!(stream_gate_domain::compute_signature(
+        WEBHOOK_TOKEN,
+        url,
+        &params
+    ));
+    e
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn webhook_passes_who_called_only_when_present_and_short() {
+    let state = webhook_state(&[]);
+    let (status, body) = webhook(&state, event("voice-webhook.json")).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(r#"<Parameter name="from" value="+15551230000"/>"#),
+        "{body}"
+    );
+    let longest = "n".repeat(128);
+    let too_long = "n".repeat(129);
+    for (fields, from, caller_name) in [
+        (
+            vec![("From", ""), ("CallerName", longest.as_str())],
+            false,
+            true,
+        ),
+        (
+            vec![("From", "+15551230000"), ("CallerName", too_long.as_str())],
+            true,
+            false,
+        ),
+    ] {
+        let (status, body) = webhook(&state, signed_webhook(&fields, WEBHOOK_URL)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.contains(r#"name="from""#), from, "{body}");
+        assert_eq!(body.contains(r#"name="callerName""#), caller_name, "{body}");
+        if caller_name {
+            assert!(
+                body.contains(&format!(
+                    r#"<Parameter name="callerName" value="{longest}"/>"#
+                )),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn webhook_signed_url_keeps_the_query_string() {
+    let state = webhook_state(&[]);
+    let mut e = signed_webhook(&[], &format!("{WEBHOOK_URL}?tenant=a"));
+    e["rawQueryString"] = json!("tenant=a");
+    assert_eq!(webhook(&state, e).await.0, 200);
+    // Signed without it: refused.
+    let mut e = signed_webhook(&[], WEBHOOK_URL);
+    e["rawQueryString"] = json!("tenant=a");
+    assert_eq!(webhook(&state, e).await.0, 403);
+}
+
+#[tokio::test]
+async fn webhook_refusal_headers_and_too_large_bodies() {
+    let state = webhook_state(&[]);
+    let request = |value: Value| lambda_http::request::from_str(&value.to_string()).expect("event");
+    let mut e = event("voice-webhook.json");
+    e["requestContext"]["http"]["method"] = json!("GET");
+    let r = voice_webhook::handle(&state, request(e)).await;
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(
+        r.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let mut e = event("voice-webhook.json");
+    e["headers"]["x-twilio-signature"] = json!("YFfwGS2Ev7f9qAP9MmRoMS7C724=");
+    let r = voice_webhook::handle(&state, request(e)).await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("allow").is_none());
+
+    let mut e = event("voice-webhook.json");
+    e["body"] = json!("a".repeat(stream_gate_domain::webhook::MAX_BODY_BYTES + 1));
+    assert_eq!(webhook(&state, e).await, (413, String::new()));
 }
 
 // Shared-key signatures (Twilio's Webhooks configuration API), computed by Twilio's own Python
