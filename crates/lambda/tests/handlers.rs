@@ -12,7 +12,10 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::IamPolicyEffect;
 use serde_json::{json, Value};
 use stream_gate_domain::{CloseReason, DenyReason};
-use stream_gate_lambda::adapters::{CredentialCache, FileSource, RecordingCloser, StaticSource};
+use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
+use stream_gate_lambda::adapters::{
+    CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser, StaticSource,
+};
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
@@ -367,6 +370,218 @@ async fn router_close_endpoint_is_configured_or_derived_per_partition() {
     assert_eq!(
         closer.closed()[0].0,
         "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod"
+    );
+}
+
+/// A sink that keeps every record it is handed.
+#[derive(Default)]
+struct MemorySink(std::sync::Mutex<Vec<Value>>);
+
+impl MemorySink {
+    fn taken(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.0.lock().expect("sink"))
+    }
+}
+
+impl DeliverySink for MemorySink {
+    fn deliver<'a>(
+        &'a self,
+        record: &'a stream_gate_domain::record::DeliveryRecord,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let v: Value = serde_json::from_str(record.json()).expect("record");
+        self.0.lock().expect("sink").push(v);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+fn delivering_router(call_state: CallState) -> (RouterState, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::default());
+    let state = RouterState::new(
+        RouterConfig::from_lookup(lookup(&[])).expect("config"),
+        test_credentials(),
+        Arc::new(RecordingCloser::default()),
+        call_state,
+    )
+    .with_sink(sink.clone());
+    (state, sink)
+}
+
+fn kinds_and_calls(records: &[Value]) -> Vec<(String, Option<String>)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap_or("?").to_owned(),
+                r["callSid"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+const CA: &str = "CAffeeddccbbaa99887766554433221100";
+
+#[tokio::test]
+async fn router_delivers_what_it_accepts_with_the_call_it_knows() {
+    let (state, sink) = delivering_router(CallState::Off);
+    for name in [
+        "connect.json",
+        "default-connected.json",
+        "default-start.json",
+        "default-media.json",
+        "default-stop.json",
+        "disconnect.json",
+    ] {
+        route(&state, event(name)).await;
+    }
+    let records = sink.taken();
+    // `connected` is not recorded; without call state only start and stop name the call.
+    assert_eq!(
+        kinds_and_calls(&records),
+        vec![
+            ("start".to_owned(), Some(CA.to_owned())),
+            ("media".to_owned(), None),
+            ("stop".to_owned(), Some(CA.to_owned())),
+            ("disconnect".to_owned(), None),
+        ]
+    );
+    assert_eq!(records[3]["receivedAt"], 1_795_881_601_000_u64);
+    // An event without a request time is stamped with the clock.
+    let mut e = event("disconnect.json");
+    e["requestContext"]["requestTimeEpoch"] = json!(0);
+    route(&state, e).await;
+    let at = sink.taken()[0]["receivedAt"].as_u64().expect("receivedAt");
+    assert!(at > 1_795_881_601_000, "{at}");
+    // Without a sink nothing is built or handed anywhere.
+    let (state, _) = router_state(&[]);
+    assert!(!state.delivers());
+}
+
+#[tokio::test]
+async fn router_with_call_state_names_the_call_on_every_record_of_a_verified_start() {
+    let store: Arc<dyn stream_gate_lambda::adapters::CallStateStore> =
+        Arc::new(stream_gate_lambda::adapters::MemoryStore::new(100));
+    let (state, sink) = delivering_router(CallState::Store(store));
+    for name in [
+        "default-start.json",
+        "default-media.json",
+        "disconnect.json",
+    ] {
+        let (_, _, outcome) = route(&state, event(name)).await;
+        assert!(
+            matches!(
+                outcome,
+                RouterOutcome::Accepted(_) | RouterOutcome::Disconnected
+            ),
+            "{name}: {outcome:?}"
+        );
+    }
+    assert_eq!(
+        kinds_and_calls(&sink.taken()),
+        vec![
+            ("start".to_owned(), Some(CA.to_owned())),
+            ("media".to_owned(), Some(CA.to_owned())),
+            ("disconnect".to_owned(), Some(CA.to_owned())),
+        ]
+    );
+    // A media frame on a fresh connection with no start yet: dropped within the grace (which
+    // counts from `connectedAt`), closed once it is over.
+    let mut e = event("default-media.json");
+    e["requestContext"]["connectionId"] = json!("Fresh1connection=");
+    e["requestContext"]["connectedAt"] = json!(stream_gate_lambda::clock::unix_now_ms());
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Dropped(router_drop_pending())
+    );
+    let mut e = event("default-media.json");
+    e["requestContext"]["connectionId"] = json!("Stale1connection=");
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Closed(CloseReason::MediaBeforeStart)
+    );
+    assert!(
+        sink.taken().is_empty(),
+        "dropped and closed frames are not delivered"
+    );
+}
+
+fn router_drop_pending() -> stream_gate_lambda::entrypoints::call_state_rules::DropReason {
+    stream_gate_lambda::entrypoints::call_state_rules::DropReason::StartPending
+}
+
+/// A closer whose first attempt fails.
+#[derive(Default)]
+struct FlakyCloser(std::sync::Mutex<u32>);
+
+impl stream_gate_lambda::adapters::ConnectionCloser for FlakyCloser {
+    fn close<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _connection_id: &'a str,
+    ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
+        let mut n = self.0.lock().expect("closer");
+        *n += 1;
+        let first = *n == 1;
+        Box::pin(async move {
+            if first {
+                Err(CloseError {
+                    code: "ThrottlingException".into(),
+                })
+            } else {
+                Ok(CloseOutcome::Closed)
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn router_retries_a_failed_close_only_when_the_invocation_has_time() {
+    let flaky = |closer: Arc<FlakyCloser>| {
+        RouterState::new(
+            RouterConfig::from_lookup(lookup(&[])).expect("config"),
+            test_credentials(),
+            closer,
+            CallState::Off,
+        )
+    };
+    // `handle` gives the invocation its default budget: time for a second attempt.
+    let closer = Arc::new(FlakyCloser::default());
+    route(
+        &flaky(closer.clone()),
+        event("default-start-wrong-account.json"),
+    )
+    .await;
+    assert_eq!(*closer.0.lock().expect("closer"), 2);
+    // At the deadline: one attempt only.
+    let closer = Arc::new(FlakyCloser::default());
+    let e = ws_event(event("default-start-wrong-account.json"));
+    let (_, outcome) =
+        router::handle_until(&flaky(closer.clone()), e, tokio::time::Instant::now()).await;
+    assert_eq!(
+        outcome,
+        RouterOutcome::Closed(CloseReason::StartAccountMismatch)
+    );
+    assert_eq!(*closer.0.lock().expect("closer"), 1);
+}
+
+#[test]
+fn router_deadline_of_a_unix_deadline_is_that_far_ahead() {
+    let now = tokio::time::Instant::now();
+    let at = router::deadline_of(stream_gate_lambda::clock::unix_now_ms() + 10_000);
+    let ahead = at.saturating_duration_since(now);
+    assert!(
+        ahead > Duration::from_secs(9) && ahead <= Duration::from_millis(10_500),
+        "{ahead:?}"
+    );
+    // A deadline already past is now.
+    let past = router::deadline_of(1);
+    assert!(
+        past.saturating_duration_since(tokio::time::Instant::now()) < Duration::from_millis(500)
     );
 }
 
