@@ -844,6 +844,48 @@ async fn shared_key_signatures_from_twilios_library_at_the_handshake() {
 }
 
 #[tokio::test]
+async fn webhook_signature_settings_header_must_come_once_or_repeat_one_value() {
+    use stream_gate_testkit::oracle::twilio_signature;
+    let state = webhook_state(&[]);
+    let body = event("voice-webhook.json")["body"]
+        .as_str()
+        .expect("body")
+        .to_owned();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let sig = twilio_signature(SHARED_KEY, WEBHOOK_URL, &params, "HMAC_SHA256");
+    let settings = format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA256");
+    // lambda_http joins repeated headers of an HTTP API event; a `Request` can still carry two.
+    let post = |second: &str| {
+        let e = with_shared_key(event("voice-webhook.json"), &sig, &settings, "headers");
+        let mut request = lambda_http::request::from_str(&e.to_string()).expect("event");
+        request.headers_mut().append(
+            SETTINGS,
+            http::HeaderValue::from_str(second).expect("header"),
+        );
+        request
+    };
+    let ok = voice_webhook::handle(&state, post(&settings)).await;
+    assert_eq!(
+        ok.status().as_u16(),
+        200,
+        "the same settings twice count once"
+    );
+    let other = "key=KSother,algorithm=HMAC_SHA256";
+    let refused = voice_webhook::handle(&state, post(other)).await;
+    assert_eq!(
+        refused.status().as_u16(),
+        403,
+        "two different settings are refused"
+    );
+}
+
+#[tokio::test]
 async fn shared_key_signatures_from_twilios_library_at_the_webhook() {
     use stream_gate_testkit::oracle::twilio_signature;
     let state = webhook_state(&[]);
