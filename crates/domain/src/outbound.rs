@@ -429,6 +429,49 @@ mod tests {
     }
 
     #[test]
+    fn each_error_has_its_stable_code() {
+        let cases = [
+            (OutboundError::PayloadNotBase64, "payload_not_base64"),
+            (OutboundError::TooLarge, "message_too_large"),
+            (OutboundError::MarkNameEmpty, "mark_name_empty"),
+            (OutboundError::StreamSidInvalid, "stream_sid_invalid"),
+            (OutboundError::EventNotOutbound, "event_not_outbound"),
+            (OutboundError::Malformed, "message_malformed"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code);
+            assert_eq!(error.to_string(), code);
+        }
+    }
+
+    #[test]
+    fn a_message_of_exactly_one_frame_is_read() {
+        let clear = format!(r#"{{"event":"clear","streamSid":"{MZ}"}}"#);
+        let padded = format!("{clear:<MAX_OUTBOUND_BYTES$}");
+        assert_eq!(padded.len(), MAX_OUTBOUND_BYTES);
+        assert_eq!(Outbound::parse(&padded), Ok(Outbound::clear(mz())));
+        let over = format!("{padded} ");
+        assert_eq!(Outbound::parse(&over), Err(OutboundError::TooLarge));
+    }
+
+    #[test]
+    fn a_mark_of_exactly_one_frame_is_accepted_and_one_byte_more_is_not() {
+        let overhead = Outbound::mark(mz(), "x").expect("mark").to_json().len() - 1;
+        let fits = "x".repeat(MAX_OUTBOUND_BYTES - overhead);
+        let mark = Outbound::mark(mz(), fits.clone()).expect("exactly one frame");
+        assert_eq!(mark.to_json().len(), MAX_OUTBOUND_BYTES);
+        assert_eq!(
+            Outbound::mark(mz(), format!("{fits}x")),
+            Err(OutboundError::TooLarge)
+        );
+        // Escaping counts: one `"` in place of an `x` is written as two bytes.
+        assert_eq!(
+            Outbound::mark(mz(), format!("\"{}", &fits[1..])),
+            Err(OutboundError::TooLarge)
+        );
+    }
+
+    #[test]
     fn debug_shows_no_audio() {
         let m = Outbound::media_from_mulaw(mz(), &[0x55; 30]).expect("media");
         let debug = format!("{m:?}");

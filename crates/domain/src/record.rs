@@ -614,6 +614,80 @@ mod tests {
         assert!(debug.contains("Media"), "{debug}");
     }
 
+    #[test]
+    fn each_error_has_its_stable_code() {
+        let cases = [
+            (RecordError::FrameNotJson, "frame_not_json"),
+            (RecordError::EventNotRecorded, "event_not_recorded"),
+            (
+                RecordError::SequenceNumberInvalid,
+                "sequence_number_invalid",
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code);
+            assert_eq!(error.to_string(), code);
+        }
+    }
+
+    #[test]
+    fn each_type_displays_as_its_type_field() {
+        let shown: Vec<String> = RecordType::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["start", "media", "mark", "dtmf", "stop", "disconnect"]
+        );
+        for kind in RecordType::ALL {
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+    }
+
+    #[test]
+    fn the_delivery_record_holds_the_built_json() {
+        let (_, _, mz) = sids();
+        let frame = messages::mark(&mz, 4, "greeting");
+        let m = meta(true, true);
+        let expected = build_record(&m, Some(&frame)).expect("record");
+        let built = DeliveryRecord::build(&m, Some(&frame)).expect("built");
+        assert_eq!(built.kind(), RecordType::Mark);
+        assert_eq!(built.json(), expected);
+        assert_eq!(built.into_json(), expected);
+        let end = DeliveryRecord::build(&m, None).expect("built");
+        assert_eq!(end.kind(), RecordType::Disconnect);
+        assert_eq!(end.json(), build_record(&m, None).expect("record"));
+    }
+
+    #[test]
+    fn a_one_line_frame_is_copied_as_sent_without_surrounding_whitespace() {
+        // Spaces inside and an escape: not how serde_json would write it, so a re-serialised
+        // frame would differ from this one.
+        let inner = format!(
+            r#"{{"event": "mark", "sequenceNumber": "4", "streamSid": "{MZ}", "mark": {{"name": "\u0041"}}}}"#
+        );
+        let frame = format!(" \t {inner}\t ");
+        let text = build_record(&meta(true, true), Some(&frame)).expect("record");
+        let expected_head = format!(
+            r#"{{"v":1,"type":"mark","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","sequenceNumber":"4","receivedAt":1795881601000,"twilio":"#
+        );
+        assert_eq!(text, format!("{expected_head}{inner}}}"));
+    }
+
+    #[test]
+    fn a_frame_with_only_one_kind_of_line_break_is_written_on_one_line() {
+        for line_break in ["\n", "\r"] {
+            let frame = format!(
+                r#"{{"event":"mark",{line_break}"sequenceNumber":"4","mark":{{"name":"x"}}}}"#
+            );
+            // `record` refuses any line break in the record.
+            let v = record(&meta(true, true), Some(&frame));
+            assert_eq!(
+                v["twilio"],
+                serde_json::json!({"event": "mark", "sequenceNumber": "4", "mark": {"name": "x"}}),
+                "{line_break:?}"
+            );
+        }
+    }
+
     /// Not a timing test: the hot path allocates the output once, sized up front, so building a
     /// media record never reallocates (a reallocation would change the capacity).
     #[test]

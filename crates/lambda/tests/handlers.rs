@@ -12,7 +12,10 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::IamPolicyEffect;
 use serde_json::{json, Value};
 use stream_gate_domain::{CloseReason, DenyReason};
-use stream_gate_lambda::adapters::{CredentialCache, FileSource, RecordingCloser, StaticSource};
+use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
+use stream_gate_lambda::adapters::{
+    CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser, StaticSource,
+};
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
@@ -152,6 +155,72 @@ async fn authorizer_denies_with_the_exact_reason() {
     let (r, reason) = authorize(&state, e).await;
     assert_eq!(reason, Some(DenyReason::RequestIncomplete));
     assert_eq!(effect(&r), (IamPolicyEffect::Deny, "*".into()));
+}
+
+#[tokio::test]
+async fn authorizer_header_and_url_edges() {
+    let state = authorizer_state(&[]);
+    // `handle` answers with `decide`'s response.
+    let r = authorizer::handle(&state, authorizer_event(event("authorizer-signed.json"))).await;
+    assert_eq!(effect(&r), (IamPolicyEffect::Allow, ARN.into()));
+    assert_eq!(r.principal_id.as_deref(), Some(AC));
+
+    // The same signature twice is one signature.
+    let mut e = event("authorizer-signed.json");
+    let sig = e["headers"]["X-Twilio-Signature"].clone();
+    e["multiValueHeaders"]["X-Twilio-Signature"] = json!([sig, sig]);
+    assert_eq!(authorize(&state, e).await.1, None);
+
+    // A signature header that is not visible ASCII is a malformed signature, not a missing one.
+    for place in ["headers", "multiValueHeaders"] {
+        let mut e = event("authorizer-signed.json");
+        let o = e[place].as_object_mut().expect("headers");
+        o.remove("X-Twilio-Signature");
+        let value = if place == "headers" {
+            json!("GpO6QAZTtQNIoTo8/7Esg\u{e9}Heb8A=")
+        } else {
+            json!(["GpO6QAZTtQNIoTo8/7Esg\u{e9}Heb8A="])
+        };
+        o.insert("X-Twilio-Signature".into(), value);
+        let other = if place == "headers" {
+            "multiValueHeaders"
+        } else {
+            "headers"
+        };
+        e[other]
+            .as_object_mut()
+            .map(|o| o.remove("X-Twilio-Signature"));
+        assert_eq!(
+            authorize(&state, e).await.1,
+            Some(DenyReason::SignatureMalformed),
+            "{place}"
+        );
+    }
+
+    // An empty stage or domain name leaves the signed URL unknown.
+    for (field, value) in [("stage", ""), ("domainName", "")] {
+        let mut e = event("authorizer-signed.json");
+        e["requestContext"][field] = json!(value);
+        assert_eq!(
+            authorize(&state, e).await.1,
+            Some(DenyReason::RequestIncomplete),
+            "{field}"
+        );
+    }
+    assert_eq!(
+        authorizer::signed_url(None, Some("gate.example.com"), Some("prod")).as_deref(),
+        Some("wss://gate.example.com/prod")
+    );
+    assert_eq!(
+        authorizer::signed_url(None, Some("gate.example.com"), Some("")),
+        None
+    );
+    assert_eq!(authorizer::signed_url(None, Some(""), Some("prod")), None);
+    assert_eq!(authorizer::signed_url(None, None, Some("prod")), None);
+    assert_eq!(
+        authorizer::signed_url(Some("wss://x/y"), None, None).as_deref(),
+        Some("wss://x/y")
+    );
 }
 
 #[tokio::test]
@@ -304,6 +373,218 @@ async fn router_close_endpoint_is_configured_or_derived_per_partition() {
     );
 }
 
+/// A sink that keeps every record it is handed.
+#[derive(Default)]
+struct MemorySink(std::sync::Mutex<Vec<Value>>);
+
+impl MemorySink {
+    fn taken(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.0.lock().expect("sink"))
+    }
+}
+
+impl DeliverySink for MemorySink {
+    fn deliver<'a>(
+        &'a self,
+        record: &'a stream_gate_domain::record::DeliveryRecord,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let v: Value = serde_json::from_str(record.json()).expect("record");
+        self.0.lock().expect("sink").push(v);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+fn delivering_router(call_state: CallState) -> (RouterState, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::default());
+    let state = RouterState::new(
+        RouterConfig::from_lookup(lookup(&[])).expect("config"),
+        test_credentials(),
+        Arc::new(RecordingCloser::default()),
+        call_state,
+    )
+    .with_sink(sink.clone());
+    (state, sink)
+}
+
+fn kinds_and_calls(records: &[Value]) -> Vec<(String, Option<String>)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap_or("?").to_owned(),
+                r["callSid"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+const CA: &str = "CAffeeddccbbaa99887766554433221100";
+
+#[tokio::test]
+async fn router_delivers_what_it_accepts_with_the_call_it_knows() {
+    let (state, sink) = delivering_router(CallState::Off);
+    for name in [
+        "connect.json",
+        "default-connected.json",
+        "default-start.json",
+        "default-media.json",
+        "default-stop.json",
+        "disconnect.json",
+    ] {
+        route(&state, event(name)).await;
+    }
+    let records = sink.taken();
+    // `connected` is not recorded; without call state only start and stop name the call.
+    assert_eq!(
+        kinds_and_calls(&records),
+        vec![
+            ("start".to_owned(), Some(CA.to_owned())),
+            ("media".to_owned(), None),
+            ("stop".to_owned(), Some(CA.to_owned())),
+            ("disconnect".to_owned(), None),
+        ]
+    );
+    assert_eq!(records[3]["receivedAt"], 1_795_881_601_000_u64);
+    // An event without a request time is stamped with the clock.
+    let mut e = event("disconnect.json");
+    e["requestContext"]["requestTimeEpoch"] = json!(0);
+    route(&state, e).await;
+    let at = sink.taken()[0]["receivedAt"].as_u64().expect("receivedAt");
+    assert!(at > 1_795_881_601_000, "{at}");
+    // Without a sink nothing is built or handed anywhere.
+    let (state, _) = router_state(&[]);
+    assert!(!state.delivers());
+}
+
+#[tokio::test]
+async fn router_with_call_state_names_the_call_on_every_record_of_a_verified_start() {
+    let store: Arc<dyn stream_gate_lambda::adapters::CallStateStore> =
+        Arc::new(stream_gate_lambda::adapters::MemoryStore::new(100));
+    let (state, sink) = delivering_router(CallState::Store(store));
+    for name in [
+        "default-start.json",
+        "default-media.json",
+        "disconnect.json",
+    ] {
+        let (_, _, outcome) = route(&state, event(name)).await;
+        assert!(
+            matches!(
+                outcome,
+                RouterOutcome::Accepted(_) | RouterOutcome::Disconnected
+            ),
+            "{name}: {outcome:?}"
+        );
+    }
+    assert_eq!(
+        kinds_and_calls(&sink.taken()),
+        vec![
+            ("start".to_owned(), Some(CA.to_owned())),
+            ("media".to_owned(), Some(CA.to_owned())),
+            ("disconnect".to_owned(), Some(CA.to_owned())),
+        ]
+    );
+    // A media frame on a fresh connection with no start yet: dropped within the grace (which
+    // counts from `connectedAt`), closed once it is over.
+    let mut e = event("default-media.json");
+    e["requestContext"]["connectionId"] = json!("Fresh1connection=");
+    e["requestContext"]["connectedAt"] = json!(stream_gate_lambda::clock::unix_now_ms());
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Dropped(router_drop_pending())
+    );
+    let mut e = event("default-media.json");
+    e["requestContext"]["connectionId"] = json!("Stale1connection=");
+    assert_eq!(
+        route(&state, e).await.2,
+        RouterOutcome::Closed(CloseReason::MediaBeforeStart)
+    );
+    assert!(
+        sink.taken().is_empty(),
+        "dropped and closed frames are not delivered"
+    );
+}
+
+fn router_drop_pending() -> stream_gate_lambda::entrypoints::call_state_rules::DropReason {
+    stream_gate_lambda::entrypoints::call_state_rules::DropReason::StartPending
+}
+
+/// A closer whose first attempt fails.
+#[derive(Default)]
+struct FlakyCloser(std::sync::Mutex<u32>);
+
+impl stream_gate_lambda::adapters::ConnectionCloser for FlakyCloser {
+    fn close<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _connection_id: &'a str,
+    ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
+        let mut n = self.0.lock().expect("closer");
+        *n += 1;
+        let first = *n == 1;
+        Box::pin(async move {
+            if first {
+                Err(CloseError {
+                    code: "ThrottlingException".into(),
+                })
+            } else {
+                Ok(CloseOutcome::Closed)
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn router_retries_a_failed_close_only_when_the_invocation_has_time() {
+    let flaky = |closer: Arc<FlakyCloser>| {
+        RouterState::new(
+            RouterConfig::from_lookup(lookup(&[])).expect("config"),
+            test_credentials(),
+            closer,
+            CallState::Off,
+        )
+    };
+    // `handle` gives the invocation its default budget: time for a second attempt.
+    let closer = Arc::new(FlakyCloser::default());
+    route(
+        &flaky(closer.clone()),
+        event("default-start-wrong-account.json"),
+    )
+    .await;
+    assert_eq!(*closer.0.lock().expect("closer"), 2);
+    // At the deadline: one attempt only.
+    let closer = Arc::new(FlakyCloser::default());
+    let e = ws_event(event("default-start-wrong-account.json"));
+    let (_, outcome) =
+        router::handle_until(&flaky(closer.clone()), e, tokio::time::Instant::now()).await;
+    assert_eq!(
+        outcome,
+        RouterOutcome::Closed(CloseReason::StartAccountMismatch)
+    );
+    assert_eq!(*closer.0.lock().expect("closer"), 1);
+}
+
+#[test]
+fn router_deadline_of_a_unix_deadline_is_that_far_ahead() {
+    let now = tokio::time::Instant::now();
+    let at = router::deadline_of(stream_gate_lambda::clock::unix_now_ms() + 10_000);
+    let ahead = at.saturating_duration_since(now);
+    assert!(
+        ahead > Duration::from_secs(9) && ahead <= Duration::from_millis(10_500),
+        "{ahead:?}"
+    );
+    // A deadline already past is now.
+    let past = router::deadline_of(1);
+    assert!(
+        past.saturating_duration_since(tokio::time::Instant::now()) < Duration::from_millis(500)
+    );
+}
+
 fn webhook_state(env: &[(&'static str, &'static str)]) -> WebhookState {
     let mut all = vec![("STREAM_GATE_STREAM_URL", "wss://gate.example.com/prod")];
     all.extend_from_slice(env);
@@ -383,6 +664,115 @@ async fn webhook_refusals_have_their_status() {
     );
 }
 
+const WEBHOOK_TOKEN: &str = "test-only-auth-token-not-a-secret";
+const WEBHOOK_URL: &str = "https://hooks.example.com/voice";
+
+/// The webhook event with this form (percent-encoded by `form_urlencoded`), signed for `url`.
+fn signed_webhook(fields: &[(&str, &str)], url: &str) -> Value {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("AccountSid", AC),
+        ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+    ];
+    params.extend_from_slice(fields);
+    let body = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut e = event("voice-webhook.json");
+    e["body"] = json!(body);
+    e["headers"]["x-twilio-signature"] = json!(stream_gate_domain::compute_signature(
+        WEBHOOK_TOKEN,
+        url,
+        &params
+    ));
+    e
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn webhook_passes_who_called_only_when_present_and_short() {
+    let state = webhook_state(&[]);
+    let (status, body) = webhook(&state, event("voice-webhook.json")).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(r#"<Parameter name="from" value="+15551230000"/>"#),
+        "{body}"
+    );
+    let longest = "n".repeat(128);
+    let too_long = "n".repeat(129);
+    for (fields, from, caller_name) in [
+        (
+            vec![("From", ""), ("CallerName", longest.as_str())],
+            false,
+            true,
+        ),
+        (
+            vec![("From", "+15551230000"), ("CallerName", too_long.as_str())],
+            true,
+            false,
+        ),
+    ] {
+        let (status, body) = webhook(&state, signed_webhook(&fields, WEBHOOK_URL)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.contains(r#"name="from""#), from, "{body}");
+        assert_eq!(body.contains(r#"name="callerName""#), caller_name, "{body}");
+        if caller_name {
+            assert!(
+                body.contains(&format!(
+                    r#"<Parameter name="callerName" value="{longest}"/>"#
+                )),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn webhook_signed_url_keeps_the_query_string() {
+    let state = webhook_state(&[]);
+    let mut e = signed_webhook(&[], &format!("{WEBHOOK_URL}?tenant=a"));
+    e["rawQueryString"] = json!("tenant=a");
+    assert_eq!(webhook(&state, e).await.0, 200);
+    // Signed without it: refused.
+    let mut e = signed_webhook(&[], WEBHOOK_URL);
+    e["rawQueryString"] = json!("tenant=a");
+    assert_eq!(webhook(&state, e).await.0, 403);
+}
+
+#[tokio::test]
+async fn webhook_refusal_headers_and_too_large_bodies() {
+    let state = webhook_state(&[]);
+    let request = |value: Value| lambda_http::request::from_str(&value.to_string()).expect("event");
+    let mut e = event("voice-webhook.json");
+    e["requestContext"]["http"]["method"] = json!("GET");
+    let r = voice_webhook::handle(&state, request(e)).await;
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(
+        r.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let mut e = event("voice-webhook.json");
+    e["headers"]["x-twilio-signature"] = json!("YFfwGS2Ev7f9qAP9MmRoMS7C724=");
+    let r = voice_webhook::handle(&state, request(e)).await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("allow").is_none());
+
+    let mut e = event("voice-webhook.json");
+    e["body"] = json!("a".repeat(stream_gate_domain::webhook::MAX_BODY_BYTES + 1));
+    assert_eq!(webhook(&state, e).await, (413, String::new()));
+}
+
 // Shared-key signatures (Twilio's Webhooks configuration API), computed by Twilio's own Python
 // library: accepted at the handshake and at the webhook; wrong key id, wrong or missing algorithm
 // and SHA1/SHA256 confusion refused with their own reason codes.
@@ -451,6 +841,48 @@ async fn shared_key_signatures_from_twilios_library_at_the_handshake() {
         let (_, reason) = authorize(&state, handshake(sig, &settings)).await;
         assert_eq!(reason, Some(expected), "settings {settings}");
     }
+}
+
+#[tokio::test]
+async fn webhook_signature_settings_header_must_come_once_or_repeat_one_value() {
+    use stream_gate_testkit::oracle::twilio_signature;
+    let state = webhook_state(&[]);
+    let body = event("voice-webhook.json")["body"]
+        .as_str()
+        .expect("body")
+        .to_owned();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let sig = twilio_signature(SHARED_KEY, WEBHOOK_URL, &params, "HMAC_SHA256");
+    let settings = format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA256");
+    // lambda_http joins repeated headers of an HTTP API event; a `Request` can still carry two.
+    let post = |second: &str| {
+        let e = with_shared_key(event("voice-webhook.json"), &sig, &settings, "headers");
+        let mut request = lambda_http::request::from_str(&e.to_string()).expect("event");
+        request.headers_mut().append(
+            SETTINGS,
+            http::HeaderValue::from_str(second).expect("header"),
+        );
+        request
+    };
+    let ok = voice_webhook::handle(&state, post(&settings)).await;
+    assert_eq!(
+        ok.status().as_u16(),
+        200,
+        "the same settings twice count once"
+    );
+    let other = "key=KSother,algorithm=HMAC_SHA256";
+    let refused = voice_webhook::handle(&state, post(other)).await;
+    assert_eq!(
+        refused.status().as_u16(),
+        403,
+        "two different settings are refused"
+    );
 }
 
 #[tokio::test]
