@@ -57,6 +57,23 @@ fn deadline() -> Instant {
 
 // ---- Kinesis (moto) ----
 
+/// A Kinesis client of the emulator, with `stream` created (`shards` shards).
+async fn kinesis_with_stream(
+    sdk: &aws_config::SdkConfig,
+    stream: &str,
+    shards: i32,
+) -> aws_sdk_kinesis::Client {
+    let admin = aws_sdk_kinesis::Client::new(sdk);
+    admin
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("create stream");
+    admin
+}
+
 async fn read_stream(
     client: &aws_sdk_kinesis::Client,
     stream: &str,
@@ -102,14 +119,7 @@ async fn read_stream(
 async fn kinesis_sink_puts_each_record_keyed_by_connection() {
     let m = moto().await;
     let sdk = sdk(&m.endpoint).await;
-    let admin = aws_sdk_kinesis::Client::new(&sdk);
-    admin
-        .create_stream()
-        .stream_name("calls")
-        .shard_count(2)
-        .send()
-        .await
-        .expect("create stream");
+    let admin = kinesis_with_stream(&sdk, "calls", 2).await;
     let arn = admin
         .describe_stream_summary()
         .stream_name("calls")
@@ -171,14 +181,7 @@ async fn kinesis_sink_puts_each_record_keyed_by_connection() {
 async fn router_binary_delivers_each_accepted_frame_to_kinesis() {
     let m = moto().await;
     let sdk = sdk(&m.endpoint).await;
-    let admin = aws_sdk_kinesis::Client::new(&sdk);
-    admin
-        .create_stream()
-        .stream_name("calls")
-        .shard_count(1)
-        .send()
-        .await
-        .expect("create stream");
+    let admin = kinesis_with_stream(&sdk, "calls", 1).await;
     let mgmt = ManagementEndpoint::start(StatusCode::NO_CONTENT).await;
     let creds = stream_gate_testkit::repo_file("events/credentials.test.json");
     let creds = creds.display().to_string();
