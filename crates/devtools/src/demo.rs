@@ -87,16 +87,23 @@ pub fn describe(expected: Expected) -> String {
 /// The expectation of `scenario` against a gate in `state`, in words: [`describe`], plus what the
 /// row is about when it is an attack only call state stops.
 pub fn describe_scenario(scenario: Scenario, state: GateState) -> String {
-    let mut expected = describe(scenario.expected_under(state));
+    describe(scenario.expected_under(state)) + &scenario_note(scenario, state)
+}
+
+/// What a row's expectation adds for `scenario` in `state` (shared with `verify`'s rows): the
+/// reused-token attack leaves its first connection alone, and attacks only call state stops are
+/// marked as not stopped without it.
+pub fn scenario_note(scenario: Scenario, state: GateState) -> String {
+    let mut note = String::new();
     if scenario == Scenario::Attack(Attack::ReuseCallToken) {
-        expected.push_str("; first untouched");
+        note.push_str("; first untouched");
     }
     if matches!(scenario, Scenario::Attack(a) if a.needs_call_state())
         && state == GateState::Stateless
     {
-        expected.push_str(" (no call state: not stopped)");
+        note.push_str(" (no call state: not stopped)");
     }
-    expected
+    note
 }
 
 /// The verdict on one scenario: what was seen, and whether it is what was expected.

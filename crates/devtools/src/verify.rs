@@ -116,19 +116,10 @@ pub fn describe(expected: Expected, deadline: Duration, frames: usize) -> String
     }
 }
 
-/// [`describe`] for `scenario` against a gate in `state` (as [`crate::demo::describe_scenario`]
-/// marks the rows of attacks only call state stops).
+/// [`describe`] for `scenario` against a gate in `state`, with the demo's [`crate::demo::scenario_note`].
 fn describe_row(scenario: Scenario, state: GateState, deadline: Duration, frames: usize) -> String {
-    let mut expected = describe(scenario.expected_under(state), deadline, frames);
-    if scenario == Scenario::Attack(Attack::ReuseCallToken) {
-        expected.push_str("; first untouched");
-    }
-    if matches!(scenario, Scenario::Attack(a) if a.needs_call_state())
-        && state == GateState::Stateless
-    {
-        expected.push_str(" (no call state: not stopped)");
-    }
-    expected
+    describe(scenario.expected_under(state), deadline, frames)
+        + &crate::demo::scenario_note(scenario, state)
 }
 
 /// What a row's failure points at.
