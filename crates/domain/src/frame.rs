@@ -235,9 +235,9 @@ fn sequence_number(env: &Envelope<'_>) -> Result<(), CloseReason> {
 /// whether the frame is JSON at all is left to the parser.
 fn nests_deeper_than(frame: &[u8], limit: usize) -> bool {
     // Fast path for the hot media frame: with no more openers than `limit` in all, no level can be
-    // deeper. This count vectorises; the exact scan below is byte by byte.
-    let openers = frame.iter().filter(|&&b| b == b'[' || b == b'{').count();
-    if openers <= limit {
+    // deeper. memchr2 skips the base64 payload 16-32 bytes at a time and stops at opener `limit + 1`;
+    // a byte-wise count here cost a quarter of the whole media verdict (BENCHMARKS.md, issue 14).
+    if memchr::memchr2_iter(b'[', b'{', frame).nth(limit).is_none() {
         return false;
     }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
