@@ -15,10 +15,12 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use futures_util::future::BoxFuture;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use stream_gate_lambda::adapters::delivery::RecordType;
-use stream_gate_lambda::adapters::{DeliveryError, DeliveryRecord, DeliverySink, SinkTarget};
+use stream_gate_lambda::adapters::{
+    DeliveryError, DeliveryRecord, DeliverySink, LazySdk, SinkTarget,
+};
 use stream_gate_lambda::entrypoints::router;
 use stream_gate_lambda::logging::init_logging;
-use stream_gate_lambda::state::{sdk_config, RouterState};
+use stream_gate_lambda::state::RouterState;
 
 /// Passes everything but `media` records on to `inner`.
 struct CallEventsOnly {
@@ -58,7 +60,7 @@ async fn main() -> Result<(), Error> {
             .map_err(|problem: String| format!("STREAM_GATE_SINK: {problem}"))?,
     };
     let sink: Arc<dyn DeliverySink> = Arc::new(CallEventsOnly {
-        inner: target.build(&sdk_config().await),
+        inner: target.build(LazySdk::from_env()),
     });
     let state = router_state_with(sink).await?;
     let state = &state;

@@ -3,11 +3,11 @@
 //! connection closer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::adapters::{
     CallStateStore, ConnectionCloser, CredentialCache, DeliverySink, DocumentSource, DynamoDbStore,
-    FileSource, ManagementApiCloser, MemoryStore, NoSink, SecretsManagerSource, VerifiedCache,
+    FileSource, LazySdk, ManagementApiCloser, MemoryStore, NoSink, SecretsManagerSource,
+    VerifiedCache,
 };
 use crate::config::{
     AuthorizerConfig, CallStateMode, ConfigError, CredentialsConfig, RouterConfig, SecretLocation,
@@ -25,13 +25,13 @@ pub enum CallState {
 }
 
 impl CallState {
-    /// The store `mode` names. Builds the DynamoDB client without any I/O.
-    pub fn from_mode(mode: &CallStateMode, sdk: &aws_config::SdkConfig) -> Self {
+    /// The store `mode` names. The DynamoDB client is made on its first request.
+    pub fn from_mode(mode: &CallStateMode, sdk: &LazySdk) -> Self {
         match mode {
             CallStateMode::Off => Self::Off,
             CallStateMode::Memory => Self::Store(Arc::new(MemoryStore::new(MEMORY_STORE_ENTRIES))),
             CallStateMode::DynamoDb { table } => {
-                Self::Store(Arc::new(DynamoDbStore::new(sdk, table.clone())))
+                Self::Store(Arc::new(DynamoDbStore::new(sdk.clone(), table.clone())))
             }
         }
     }
@@ -117,34 +117,21 @@ pub struct WebhookState {
     pub call_state: CallState,
 }
 
-/// The AWS SDK configuration every client of a binary shares, loaded once at init. Bounded
-/// timeouts and two attempts: a slow service must never hold an invocation past its Lambda timeout.
+/// The AWS SDK configuration of a Lambda binary, loaded now (the echo example; the gate's own
+/// state loads it lazily through [`LazySdk`]).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(4))
-                .build(),
-        )
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-        .load()
-        .await
+    crate::adapters::load_sdk_config().await
 }
 
 /// The credentials cache for `config`: a file, Secrets Manager, or (neither configured) a cache
-/// that never has credentials, so every decision denies. Nothing is fetched here: the first
-/// decision that needs the document fetches it.
-pub fn credential_cache(
-    config: &CredentialsConfig,
-    sdk: &aws_config::SdkConfig,
-) -> CredentialCache {
+/// that never has credentials, so every decision denies. Nothing is fetched or loaded here: the
+/// first decision that needs the document fetches it.
+pub fn credential_cache(config: &CredentialsConfig, sdk: &LazySdk) -> CredentialCache {
     let source: Box<dyn DocumentSource> = match &config.secret {
         SecretLocation::File(path) => Box::new(FileSource::new(path.clone())),
-        SecretLocation::SecretsManager(id) => Box::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
-            id.clone(),
-        )),
+        SecretLocation::SecretsManager(id) => {
+            Box::new(SecretsManagerSource::lazy(sdk.clone(), id.clone()))
+        }
         SecretLocation::None => {
             tracing::error!(
                 event = "no_credentials_configured",
@@ -160,7 +147,7 @@ impl AuthorizerState {
     /// State for a Lambda instance, from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = AuthorizerConfig::from_env()?;
-        let credentials = Arc::new(credential_cache(&config.credentials, &sdk_config().await));
+        let credentials = Arc::new(credential_cache(&config.credentials, &LazySdk::from_env()));
         Ok(Self {
             config,
             credentials,
@@ -172,10 +159,10 @@ impl RouterState {
     /// State for a Lambda instance, from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = RouterConfig::from_env()?;
-        let sdk = sdk_config().await;
+        let sdk = LazySdk::from_env();
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
         let call_state = CallState::from_mode(&config.call_state, &sdk);
-        let sink = config.sink.build(&sdk);
+        let sink = config.sink.build(sdk.clone());
         Ok(Self::new(
             config,
             credentials,
@@ -190,7 +177,7 @@ impl WebhookState {
     /// State for a Lambda instance, from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = WebhookConfig::from_env()?;
-        let sdk = sdk_config().await;
+        let sdk = LazySdk::from_env();
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
         let call_state = CallState::from_mode(&config.call_state, &sdk);
         Ok(Self {

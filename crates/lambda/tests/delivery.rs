@@ -295,7 +295,7 @@ async fn http_server(status: StatusCode) -> (String, Received) {
 
 fn http_sink(url: &str) -> Arc<dyn DeliverySink> {
     let target: SinkTarget = url.parse().expect("sink url");
-    target.build(&aws_config::SdkConfig::builder().build())
+    target.build(aws_config::SdkConfig::builder().build())
 }
 
 #[tokio::test]
@@ -408,7 +408,7 @@ async fn file_sink_appends_whole_lines_under_concurrent_deliveries() {
     let _ = std::fs::remove_file(&path);
     std::fs::write(&path, "").expect("pre-existing file");
     let sink: Arc<dyn DeliverySink> =
-        SinkTarget::File(path.clone()).build(&aws_config::SdkConfig::builder().build());
+        SinkTarget::File(path.clone()).build(aws_config::SdkConfig::builder().build());
     let mut tasks = Vec::new();
     for seq in 1..=200u64 {
         let sink = sink.clone();

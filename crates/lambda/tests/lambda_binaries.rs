@@ -115,6 +115,51 @@ async fn authorizer_fails_closed_without_a_valid_document() {
     );
 }
 
+/// The AWS SDK configuration is loaded on the first call to AWS, not at init (issue 14): loading it
+/// builds an HTTPS client that reads the whole certificate store, and every cold start paid for
+/// that before its first answer. The trap: the AWS config and credentials files are FIFOs with no
+/// writer, so a process that opens either blocks for ever and answers nothing. An authorizer and
+/// a router that answer their events (credentials from a file, nothing to close) never opened them.
+#[tokio::test]
+async fn functions_that_call_no_aws_service_never_load_the_sdk_configuration() {
+    let dir = std::env::temp_dir().join(format!("sg-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (config, credentials) = (dir.join("config"), dir.join("credentials"));
+    for fifo in [&config, &credentials] {
+        let _ = std::fs::remove_file(fifo);
+        let made = std::process::Command::new("mkfifo").arg(fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    }
+    let (config, credentials) = (
+        config.display().to_string(),
+        credentials.display().to_string(),
+    );
+    let path = creds_path();
+    let trap = [
+        ("STREAM_GATE_SECRET_FILE", path.as_str()),
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+    ];
+
+    let authorizer = Function::start(AUTHORIZER, &trap).await;
+    let router = Function::start(ROUTER, &trap).await;
+    let answers = async {
+        let allow = authorizer.respond(event("authorizer-signed.json")).await;
+        let mut statuses = Vec::new();
+        for name in ["connect.json", "default-start.json", "default-media.json"] {
+            statuses.push(router.respond(event(name)).await["statusCode"].clone());
+        }
+        (allow, statuses)
+    };
+    // Function::respond waits 20 s; a blocked init never answers at all.
+    let (allow, statuses) = tokio::time::timeout(std::time::Duration::from_secs(30), answers)
+        .await
+        .expect("an init that opened the AWS config FIFO would never answer");
+    assert_eq!(effect(&allow).0, "Allow");
+    assert_eq!(statuses, [json!(200), json!(200), json!(200)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn router_accepts_a_legitimate_stream_and_closes_a_wrong_account_start() {
     let mgmt = ManagementEndpoint::start(StatusCode::NO_CONTENT).await;

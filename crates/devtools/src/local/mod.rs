@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::{AuthMode, CallTokenPolicy};
 use records::{GatewayStats, Records, StatsSnapshot};
 use stream_gate_lambda::adapters::{
-    CredentialCache, DocumentSource, ManagementApiCloser, SinkTarget,
+    CredentialCache, DocumentSource, LazySdk, ManagementApiCloser, SinkTarget,
 };
 use stream_gate_lambda::config::{
     AuthorizerConfig, CallStateMode, CredentialsConfig, RouterConfig, SecretLocation, WebhookConfig,
@@ -248,7 +248,7 @@ impl Gateway {
             },
             credentials: cache.clone(),
         };
-        let sdk = local_sdk_config().await;
+        let sdk = LazySdk::from(local_sdk_config().await);
         let call_state = CallState::from_mode(&opts.call_state, &sdk);
         let webhook = WebhookState {
             config: WebhookConfig {
@@ -281,7 +281,7 @@ impl Gateway {
             Arc::new(ManagementApiCloser::new(sdk.clone())),
             call_state,
         )
-        .with_sink(opts.sink.build(&sdk));
+        .with_sink(opts.sink.build(sdk.clone()));
         let shared = Arc::new(Shared {
             authorizer,
             router,

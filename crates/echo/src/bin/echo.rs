@@ -5,13 +5,16 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use stream_gate_echo::kinesis;
-use stream_gate_lambda::adapters::ConnectionPoster;
+use stream_gate_lambda::adapters::{ConnectionPoster, LazySdk};
 use stream_gate_lambda::logging::init_logging;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one invocation at a time, and a multi-threaded runtime
+// only adds thread hand-offs (futex and eventfd wake-ups) to every invocation (BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let poster = ConnectionPoster::new(stream_gate_lambda::state::sdk_config().await);
+    // The SDK configuration is loaded on the first post, not at init.
+    let poster = ConnectionPoster::new(LazySdk::from_env());
     // Blank or unset: each record's own managementEndpoint (what a deployment uses).
     let endpoint = std::env::var("STREAM_GATE_MANAGEMENT_ENDPOINT")
         .ok()

@@ -21,12 +21,13 @@ use futures_util::future::BoxFuture;
 use super::call_state::{
     CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS, ISSUED_RECORD_SECS,
 };
+use super::sdk::{LazyClient, LazySdk};
 use crate::domain::call_state::{CallTokenId, StartedStream};
 use crate::domain::{AccountSid, CallSid, StreamSid};
 
 /// The store on `table`.
 pub struct DynamoDbStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 
@@ -86,7 +87,14 @@ fn read_stream(item: &HashMap<String, AttributeValue>, now: u64) -> Option<Start
 impl DynamoDbStore {
     /// A store on `table`, with bounded timeouts and no SDK retries (a start that cannot be
     /// recorded closes the connection; media frames must not wait).
-    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+    pub fn new(sdk: impl Into<LazySdk>, table: impl Into<String>) -> Self {
+        Self {
+            client: LazyClient::new(sdk.into(), Self::make_client),
+            table: table.into(),
+        }
+    }
+
+    fn make_client(sdk: &aws_config::SdkConfig) -> Client {
         let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
@@ -96,13 +104,13 @@ impl DynamoDbStore {
             )
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
             .build();
-        Self::with_client(Client::from_conf(conf), table)
+        Client::from_conf(conf)
     }
 
     /// A store on `table` with a client of the caller's (tests point it at an emulator).
     pub fn with_client(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client),
             table: table.into(),
         }
     }
@@ -144,6 +152,8 @@ impl DynamoDbStore {
         key: AttributeValue,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         self.client
+            .get()
+            .await
             .get_item()
             .table_name(&self.table)
             .key("pk", key)
@@ -173,6 +183,8 @@ impl DynamoDbStore {
         }
         match self
             .client
+            .get()
+            .await
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
@@ -241,6 +253,8 @@ impl CallStateStore for DynamoDbStore {
     fn forget<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.client
+                .get()
+                .await
                 .delete_item()
                 .table_name(&self.table)
                 .key("pk", connection_key(connection_id))
@@ -262,6 +276,8 @@ impl CallStateStore for DynamoDbStore {
             let keep_until = now.saturating_add(ISSUED_RECORD_SECS);
             let put = self
                 .client
+                .get()
+                .await
                 .put_item()
                 .table_name(&self.table)
                 .item("pk", issued_key(account, call))

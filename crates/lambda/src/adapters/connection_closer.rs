@@ -43,7 +43,7 @@ pub struct ManagementApiCloser {
 
 impl ManagementApiCloser {
     /// A closer signing with the credentials and region of `base`.
-    pub fn new(base: aws_config::SdkConfig) -> Self {
+    pub fn new(base: impl Into<super::LazySdk>) -> Self {
         Self {
             clients: ManagementClients::new(base),
         }
@@ -57,7 +57,7 @@ impl ConnectionCloser for ManagementApiCloser {
         connection_id: &'a str,
     ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
         Box::pin(async move {
-            let client = self.clients.client_for(endpoint);
+            let client = self.clients.client_for(endpoint).await;
             match client
                 .delete_connection()
                 .connection_id(connection_id)

@@ -42,7 +42,7 @@ pub struct ConnectionPoster {
 
 impl ConnectionPoster {
     /// A poster signing with the credentials and region of `base`.
-    pub fn new(base: aws_config::SdkConfig) -> Self {
+    pub fn new(base: impl Into<super::LazySdk>) -> Self {
         Self {
             clients: ManagementClients::new(base),
         }
@@ -56,7 +56,10 @@ impl ConnectionPoster {
         connection_id: &str,
         message: &Outbound,
     ) -> Result<PostOutcome, PostError> {
-        let client = self.clients.client_for(endpoint.trim_end_matches('/'));
+        let client = self
+            .clients
+            .client_for(endpoint.trim_end_matches('/'))
+            .await;
         match client
             .post_to_connection()
             .connection_id(connection_id)

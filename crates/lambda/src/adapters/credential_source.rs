@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use futures_util::future::BoxFuture;
 
+use super::sdk::{LazyClient, LazySdk};
 use crate::domain::Secret;
 
 /// Why a document could not be fetched. Carries a short code for logs, never document content.
@@ -65,7 +66,7 @@ impl DocumentSource for StaticSource {
 
 /// `GetSecretValue` on one secret through the AWS SDK.
 pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
+    client: LazyClient<aws_sdk_secretsmanager::Client>,
     secret_id: String,
 }
 
@@ -73,7 +74,15 @@ impl SecretsManagerSource {
     /// A source for `secret_id` (name or ARN) using `client`.
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client),
+            secret_id: secret_id.into(),
+        }
+    }
+
+    /// A source for `secret_id` whose client is made from `sdk` on the first fetch.
+    pub fn lazy(sdk: LazySdk, secret_id: impl Into<String>) -> Self {
+        Self {
+            client: LazyClient::new(sdk, aws_sdk_secretsmanager::Client::new),
             secret_id: secret_id.into(),
         }
     }
@@ -84,6 +93,8 @@ impl DocumentSource for SecretsManagerSource {
         Box::pin(async move {
             let out = self
                 .client
+                .get()
+                .await
                 .get_secret_value()
                 .secret_id(&self.secret_id)
                 .send()

@@ -7,25 +7,28 @@ use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::Client;
 
+use super::sdk::LazySdk;
+
 /// A client per endpoint, with bounded timeouts and one request per attempt: callers retry
 /// themselves, once, and only when the invocation has time left (a close or an outbound `media`
 /// must never run past the Lambda timeout, and a repeated `media` would play twice).
 pub struct ManagementClients {
-    base: aws_config::SdkConfig,
+    base: LazySdk,
     client: Mutex<Option<(String, Client)>>,
 }
 
 impl ManagementClients {
-    /// Clients signing with the credentials and region of `base`.
-    pub fn new(base: aws_config::SdkConfig) -> Self {
+    /// Clients signing with the credentials and region of `base` (loaded on the first call).
+    pub fn new(base: impl Into<LazySdk>) -> Self {
         Self {
-            base,
+            base: base.into(),
             client: Mutex::new(None),
         }
     }
 
     /// The client of `endpoint` (`https://{domain}/{stage}`).
-    pub fn client_for(&self, endpoint: &str) -> Client {
+    pub async fn client_for(&self, endpoint: &str) -> Client {
+        let base = self.base.get().await;
         let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
         match slot.as_ref() {
             Some((e, c)) if e == endpoint => c.clone(),
@@ -36,7 +39,7 @@ impl ManagementClients {
                     .operation_attempt_timeout(Duration::from_millis(1000))
                     .operation_timeout(Duration::from_millis(1500))
                     .build();
-                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
+                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(base)
                     .endpoint_url(endpoint)
                     .timeout_config(timeouts)
                     .retry_config(aws_config::retry::RetryConfig::disabled())

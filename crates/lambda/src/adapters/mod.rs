@@ -9,6 +9,7 @@ pub mod credential_cache;
 pub mod credential_source;
 pub mod delivery;
 pub mod management_client;
+pub mod sdk;
 
 pub use call_state::{CallStateStore, MemoryStore, StartClaim, StoreError, VerifiedCache};
 pub use call_state_dynamodb::DynamoDbStore;
@@ -24,3 +25,4 @@ pub use delivery::{
     deliver_with_retry, DeliveryError, DeliveryRecord, DeliverySink, FileSink, HttpSink,
     KinesisSink, KinesisStream, NoSink, RecordingSink, SinkTarget,
 };
+pub use sdk::{load_sdk_config, LazyClient, LazySdk};

@@ -1,12 +1,13 @@
 //! `kinesis:<stream name or ARN>`: one `PutRecord` per record, partition key = connectionId (a
 //! connection's records land on one shard, in the order they were put).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
 use futures_util::future::BoxFuture;
+
+use crate::adapters::sdk::{LazyClient, LazySdk};
 
 use super::{DeliveryError, DeliveryRecord, DeliverySink};
 
@@ -67,37 +68,33 @@ impl KinesisStream {
 
 /// Puts each record on a Kinesis data stream.
 pub struct KinesisSink {
-    sdk: aws_config::SdkConfig,
     stream: KinesisStream,
-    client: OnceLock<aws_sdk_kinesis::Client>,
+    client: LazyClient<aws_sdk_kinesis::Client>,
 }
 
 impl KinesisSink {
     /// A sink for `stream`, signing with the credentials and region of `sdk` (and its endpoint
     /// override, if any). The client is made on the first delivery.
-    pub fn new(sdk: &aws_config::SdkConfig, stream: KinesisStream) -> Self {
+    pub fn new(sdk: impl Into<LazySdk>, stream: KinesisStream) -> Self {
         Self {
-            sdk: sdk.clone(),
             stream,
-            client: OnceLock::new(),
+            client: LazyClient::new(sdk.into(), Self::make_client),
         }
     }
 
-    fn client(&self) -> &aws_sdk_kinesis::Client {
-        self.client.get_or_init(|| {
-            // Within the delivery attempt budget (1.6 s); one request per attempt: the caller
-            // retries once, and only when the invocation has time left.
-            let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_attempt_timeout(Duration::from_millis(1000))
-                .operation_timeout(Duration::from_millis(1500))
-                .build();
-            let conf = aws_sdk_kinesis::config::Builder::from(&self.sdk)
-                .timeout_config(timeouts)
-                .retry_config(aws_config::retry::RetryConfig::disabled())
-                .build();
-            aws_sdk_kinesis::Client::from_conf(conf)
-        })
+    fn make_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+        // Within the delivery attempt budget (1.6 s); one request per attempt: the caller retries
+        // once, and only when the invocation has time left.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .operation_attempt_timeout(Duration::from_millis(1000))
+            .operation_timeout(Duration::from_millis(1500))
+            .build();
+        let conf = aws_sdk_kinesis::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_kinesis::Client::from_conf(conf)
     }
 }
 
@@ -108,7 +105,9 @@ impl DeliverySink for KinesisSink {
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let put = self
-                .client()
+                .client
+                .get()
+                .await
                 .put_record()
                 .partition_key(record.partition_key())
                 .data(Blob::new(record.json().as_bytes()));

@@ -180,7 +180,7 @@ impl SinkTarget {
 
     /// Builds the sink. Nothing is opened, connected or loaded here: clients and files are made on
     /// the first delivery (no certificate or file I/O at init).
-    pub fn build(&self, sdk: &aws_config::SdkConfig) -> Arc<dyn DeliverySink> {
+    pub fn build(&self, sdk: impl Into<crate::adapters::LazySdk>) -> Arc<dyn DeliverySink> {
         match self {
             Self::Kinesis(stream) => Arc::new(KinesisSink::new(sdk, stream.clone())),
             Self::Http(uri) => Arc::new(HttpSink::new(uri.clone())),
