@@ -8,7 +8,9 @@ use stream_gate_lambda::entrypoints::authorizer;
 use stream_gate_lambda::logging::init_logging;
 use stream_gate_lambda::state::AuthorizerState;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one invocation at a time, and a multi-threaded runtime
+// only adds thread hand-offs (futex and eventfd wake-ups) to every invocation (BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_logging();
     let state = AuthorizerState::from_env().await?;

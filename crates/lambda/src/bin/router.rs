@@ -6,7 +6,9 @@ use stream_gate_lambda::entrypoints::router;
 use stream_gate_lambda::logging::init_logging;
 use stream_gate_lambda::state::RouterState;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one invocation at a time, and a multi-threaded runtime
+// only adds thread hand-offs (futex and eventfd wake-ups) to every invocation (BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_logging();
     let state = RouterState::from_env().await?;

@@ -6,7 +6,9 @@ use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::logging::init_logging;
 use stream_gate_lambda::state::WebhookState;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one invocation at a time, and a multi-threaded runtime
+// only adds thread hand-offs (futex and eventfd wake-ups) to every invocation (BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_logging();
     let state = WebhookState::from_env().await?;
