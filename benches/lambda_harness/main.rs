@@ -1,32 +1,40 @@
-//! Cold-start and memory harness: runs the real release `authorizer` and `router` binaries under a
-//! loopback Lambda Runtime API (`stream_gate_testkit::runtime_api`), credentials from a file, and
-//! reports time to first answer, per-event latency percentiles and peak RSS (BENCHMARKS.md).
+//! Cold-start, latency, memory and CPU harness: runs the real release Lambda binaries under a
+//! loopback Lambda Runtime API (`stream_gate_testkit::runtime_api`) and reports time to first
+//! answer, per-event latency percentiles and peak RSS (credentials from a file, or from Secrets
+//! Manager on moto with `--secrets-manager`), or, with `--cpu`, CPU time and system calls per
+//! warm invocation next to a Node.js handler and a minimal runtime loop (BENCHMARKS.md).
 //!
 //! ```text
-//! cargo build --release --bin authorizer --bin router
-//! cargo run --release -p stream-gate-benches --example lambda_harness -- --runs 10 --events-count 10000
+//! cargo build --release --bin authorizer --bin router --bin voice-webhook
+//! cargo build --release -p stream-gate-benches --example lambda_harness --example minimal_runtime
+//! target/release/examples/lambda_harness --runs 20 --events-count 10000
+//! target/release/examples/lambda_harness --runs 20 --events-count 0 --secrets-manager
+//! target/release/examples/lambda_harness --cpu 10000 --rounds 3 --syscalls 2000
 //! ```
 //!
 //! Per-event latency is the full round trip through the Runtime API: the binary's long-poll GET,
 //! the handler, its POST of the answer, and this process's channel hop. It therefore includes two
 //! loopback HTTP requests and is an upper bound on handler time.
 
+mod cpu;
+mod function;
+mod moto_aws;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::Value;
 use stream_gate_domain::{messages, StreamSid};
-use stream_gate_testkit::runtime_api::{lambda_env, Invocation, RuntimeApi};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+use function::{describe, ms, percentile, us, Function, Launch};
 
 #[derive(Parser)]
-#[command(about = "Cold start, latency and peak RSS of the real Lambda binaries")]
-struct Args {
-    /// Directory holding the release `authorizer` and `router` binaries.
+#[command(
+    about = "Cold start, latency, peak RSS and CPU per invocation of the real Lambda binaries"
+)]
+pub(crate) struct Args {
+    /// Directory holding the release binaries (`authorizer`, `router`, `voice-webhook`,
+    /// `examples/minimal_runtime`).
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
     /// Directory of the event documents (and `credentials.test.json`).
@@ -38,119 +46,60 @@ struct Args {
     /// Events fed to one warm process per binary (media frames for the router).
     #[arg(long, default_value_t = 10_000)]
     events_count: usize,
+    /// Cold starts with the credentials in Secrets Manager (a moto server on loopback, started
+    /// here) instead of a file: the path a real first call takes.
+    #[arg(long)]
+    secrets_manager: bool,
+    /// Instead of cold starts: CPU time per warm invocation over this many invocations, for each
+    /// binary, a Node.js handler and the minimal runtime loop.
+    #[arg(long, value_name = "INVOCATIONS")]
+    cpu: Option<u64>,
+    /// With --cpu: measure each function this many times, interleaved; the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// With --cpu: also count system calls per warm invocation over this many invocations
+    /// (`strace -f -c` attached after the warm-up; a separate process, so it slows nothing above).
+    #[arg(long, value_name = "INVOCATIONS")]
+    syscalls: Option<u64>,
+    /// The Node.js executable for the Node handler (benches/node/router.mjs).
+    #[arg(long, default_value = "node")]
+    node: PathBuf,
 }
 
-fn read_event(dir: &Path, name: &str) -> Result<Value, String> {
+pub(crate) fn read_event(dir: &Path, name: &str) -> Result<Value, String> {
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// A binary running against its own Runtime API; killed on drop.
-struct Function {
-    api: Arc<RuntimeApi>,
-    child: Child,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Function {
-    /// Spawns `bin` with `first` already queued; returns the process and spawn -> first answer.
-    async fn cold_start(
-        bin: &Path,
-        creds: &Path,
-        first: Value,
-    ) -> Result<(Self, Duration, Invocation), String> {
-        let api = Arc::new(RuntimeApi::start().await.map_err(|e| e.to_string())?);
-        let name = bin
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("function")
-            .to_owned();
-        let queued = {
-            let api = api.clone();
-            tokio::spawn(async move { api.invoke(first, TIMEOUT).await })
-        };
-        let started = Instant::now();
-        let child = Command::new(bin)
-            .env_clear()
-            .envs(lambda_env(&api, &name))
-            .env("STREAM_GATE_SECRET_FILE", creds)
-            // A closer target that is never reached by accepted frames; keeps the SDK off the network.
-            .env("STREAM_GATE_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/prod")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{}: {e}", bin.display()))?;
-        let f = Self { api, child };
-        let answer = queued
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("{name}: {e}"))?;
-        let elapsed = started.elapsed();
-        if let Some(e) = f.api.init_error() {
-            return Err(format!("{name} reported an init error: {e}"));
-        }
-        Ok((f, elapsed, answer))
-    }
-
-    async fn invoke(&self, event: Value) -> Result<(Duration, Invocation), String> {
-        let t = Instant::now();
-        let answer = self
-            .api
-            .invoke(event, TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((t.elapsed(), answer))
-    }
-
-    /// Peak resident set size (VmHWM) in KiB.
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
-
-fn describe(answer: &Invocation) -> String {
-    match answer {
-        Invocation::Response(v) => {
-            let effect = v["policyDocument"]["Statement"][0]["Effect"].as_str();
-            match (effect, v["statusCode"].as_u64()) {
-                (Some(e), _) => e.to_owned(),
-                (None, Some(code)) => format!("status {code}"),
-                _ => "response".to_owned(),
-            }
-        }
-        Invocation::Error(_) => "LAMBDA ERROR".to_owned(),
-    }
+/// The environment every gate binary gets here: credentials from the test file, a Management API
+/// endpoint that accepted frames never reach, the voice webhook's URLs of `voice-webhook.json`.
+pub(crate) fn gate_env(args: &Args) -> Result<Vec<(String, String)>, String> {
+    let creds = std::fs::canonicalize(args.events.join("credentials.test.json"))
+        .map_err(|e| e.to_string())?;
+    Ok([
+        ("STREAM_GATE_SECRET_FILE", creds.display().to_string()),
+        (
+            "STREAM_GATE_MANAGEMENT_ENDPOINT",
+            "http://127.0.0.1:9/prod".into(),
+        ),
+        (
+            "STREAM_GATE_STREAM_URL",
+            "wss://gate.example.com/prod".into(),
+        ),
+        (
+            "STREAM_GATE_WEBHOOK_URL",
+            "https://hooks.example.com/voice".into(),
+        ),
+        ("RUST_LOG", "info".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect())
 }
 
 /// `default-media.json` with `body` replaced by a fresh media frame (160-byte payload, 20 ms).
-fn media_event(template: &Value, stream: &StreamSid, i: u64) -> Value {
+pub(crate) fn media_event(template: &Value, stream: &StreamSid, i: u64) -> Value {
     let audio: Vec<u8> = (0..160u64).map(|k| ((k * 37 + i) % 251) as u8).collect();
     let mut e = template.clone();
     e["body"] = Value::String(messages::media(stream, i + 2, i + 1, &audio));
@@ -160,6 +109,7 @@ fn media_event(template: &Value, stream: &StreamSid, i: u64) -> Value {
 struct Plan {
     binary: &'static str,
     first: &'static str,
+    first_answer: &'static str,
     documents: &'static [&'static str],
 }
 
@@ -167,6 +117,7 @@ const PLANS: [Plan; 2] = [
     Plan {
         binary: "authorizer",
         first: "authorizer-signed.json",
+        first_answer: "Allow",
         documents: &[
             "authorizer-signed.json",
             "authorizer-token.json",
@@ -178,6 +129,7 @@ const PLANS: [Plan; 2] = [
         binary: "router",
         // The first event of a call that needs the credentials (call-token check): the worst case.
         first: "default-start.json",
+        first_answer: "status 200",
         documents: &[
             "connect.json",
             "default-connected.json",
@@ -189,21 +141,27 @@ const PLANS: [Plan; 2] = [
     },
 ];
 
-async fn run(args: &Args, plan: &Plan) -> Result<(), String> {
-    let bin = args.bin_dir.join(plan.binary);
-    let creds = std::fs::canonicalize(args.events.join("credentials.test.json"))
-        .map_err(|e| e.to_string())?;
+async fn run(args: &Args, plan: &Plan, env: &[(String, String)]) -> Result<(), String> {
+    let launch = Launch {
+        name: plan.binary.to_owned(),
+        program: args.bin_dir.join(plan.binary),
+        args: Vec::new(),
+        env: env.to_vec(),
+    };
     let first = read_event(&args.events, plan.first)?;
-    println!("## {} ({})", plan.binary, bin.display());
+    println!("## {} ({})", plan.binary, launch.program.display());
 
     let mut cold = Vec::with_capacity(args.runs);
     let mut first_rss = 0;
     for _ in 0..args.runs.max(1) {
-        let (f, t, answer) = Function::cold_start(&bin, &creds, first.clone()).await?;
-        if matches!(answer, Invocation::Error(_)) {
+        let (f, t, answer) = Function::cold_start(&launch, first.clone()).await?;
+        if describe(&answer) != plan.first_answer {
             return Err(format!(
-                "{}: first event {} got a Lambda error",
-                plan.binary, plan.first
+                "{}: first event {} answered {} (expected {})",
+                plan.binary,
+                plan.first,
+                describe(&answer),
+                plan.first_answer
             ));
         }
         first_rss = f.peak_rss_kib().unwrap_or(0);
@@ -219,8 +177,12 @@ async fn run(args: &Args, plan: &Plan) -> Result<(), String> {
         ms(cold[cold.len() - 1]),
         first_rss
     );
+    if args.events_count == 0 {
+        println!();
+        return Ok(());
+    }
 
-    let (f, _, _) = Function::cold_start(&bin, &creds, first.clone()).await?;
+    let (f, _, _) = Function::cold_start(&launch, first.clone()).await?;
     for name in plan.documents {
         let (t, answer) = f.invoke(read_event(&args.events, name)?).await?;
         println!("  {name:<34} {:<14} {}", describe(&answer), us(t));
@@ -272,14 +234,42 @@ async fn run(args: &Args, plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
+async fn cold_and_latency(args: &Args) -> Result<(), String> {
+    let mut env = gate_env(args)?;
+    // Held until the end: the moto server and its secret.
+    let _moto = if args.secrets_manager {
+        let (moto, secret_env) = moto_aws::serve(&args.events).await?;
+        env.retain(|(k, _)| k != "STREAM_GATE_SECRET_FILE");
+        env.extend(secret_env);
+        println!(
+            "credentials: Secrets Manager on moto ({}); moto answers GetSecretValue to a plain \
+             HTTP client in {} (median of 5)\n",
+            moto.endpoint,
+            ms(moto_aws::get_secret_latency(&moto)?)
+        );
+        Some(moto)
+    } else {
+        println!("credentials: events/credentials.test.json\n");
+        None
+    };
+    for plan in &PLANS {
+        run(args, plan, &env).await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    for plan in &PLANS {
-        if let Err(e) = run(&args, plan).await {
+    let outcome = match args.cpu {
+        Some(n) => cpu::run(&args, n).await,
+        None => cold_and_latency(&args).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("lambda_harness: {e}");
-            return std::process::ExitCode::FAILURE;
+            std::process::ExitCode::FAILURE
         }
     }
-    std::process::ExitCode::SUCCESS
 }
