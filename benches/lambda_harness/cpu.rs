@@ -289,7 +289,7 @@ pub async fn run(args: &Args, n: u64) -> Result<(), String> {
     let mut results: Vec<Vec<PerInvocation>> = vec![Vec::new(); subjects.len()];
     for round in 0..args.rounds.max(1) {
         for (i, s) in subjects.iter().enumerate() {
-            let r = measure(args, s, n).await?;
+            let r = measure(args, s, if s.aws { args.cpu_aws } else { n }).await?;
             eprintln!(
                 "round {round}: {:<48} user {:>7.1} µs  system {:>7.1} µs",
                 s.launch.name, r.user_us, r.system_us
@@ -311,7 +311,9 @@ pub async fn run(args: &Args, n: u64) -> Result<(), String> {
     };
     let (node, floor) = (by_name("node router.mjs"), by_name("minimal runtime loop"));
     println!(
-        "CPU per warm invocation, {n} invocations per run, median of {} rounds (USER_HZ ticks of /proc/PID/stat)\n",
+        "CPU per warm invocation, {n} invocations per run ({} for the variants on moto), median of {} \
+         rounds (USER_HZ ticks of /proc/PID/stat)\n",
+        args.cpu_aws,
         args.rounds.max(1)
     );
     println!("| function | user µs | system µs | total µs | Node ÷ this | this ÷ minimal loop |");

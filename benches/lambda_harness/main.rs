@@ -54,6 +54,10 @@ pub(crate) struct Args {
     /// binary, a Node.js handler and the minimal runtime loop.
     #[arg(long, value_name = "INVOCATIONS")]
     cpu: Option<u64>,
+    /// With --cpu: invocations per run of the router variants that deliver to moto (each waits on
+    /// the emulator, so fewer; their CPU per invocation is ten times the others').
+    #[arg(long, value_name = "INVOCATIONS", default_value_t = 2_000)]
+    cpu_aws: u64,
     /// With --cpu: measure each function this many times, interleaved; the table shows medians.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
