@@ -53,6 +53,22 @@ impl PerInvocation {
     }
 }
 
+/// A function that only knows `media` frames and the Runtime API (the baselines).
+fn media_only(name: &str, program: PathBuf, args: Vec<String>) -> Subject {
+    Subject {
+        launch: Launch {
+            name: name.to_owned(),
+            program,
+            args,
+            env: Vec::new(),
+        },
+        feed: Feed::Media,
+        expect: "status 200",
+        gate: false,
+        aws: false,
+    }
+}
+
 fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
     let env = gate_env(args)?;
     let bin = |name: &str| args.bin_dir.join(name);
@@ -76,30 +92,16 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
             gate: true,
             aws: false,
         },
-        Subject {
-            launch: Launch {
-                name: "node router.mjs".into(),
-                program: args.node.clone(),
-                args: vec![router_mjs.display().to_string()],
-                env: Vec::new(),
-            },
-            feed: Feed::Media,
-            expect: "status 200",
-            gate: false,
-            aws: false,
-        },
-        Subject {
-            launch: Launch {
-                name: "minimal runtime loop".into(),
-                program: bin("examples/minimal_runtime"),
-                args: Vec::new(),
-                env: Vec::new(),
-            },
-            feed: Feed::Media,
-            expect: "status 200",
-            gate: false,
-            aws: false,
-        },
+        media_only(
+            "node router.mjs",
+            args.node.clone(),
+            vec![router_mjs.display().to_string()],
+        ),
+        media_only(
+            "minimal runtime loop",
+            bin("examples/minimal_runtime"),
+            Vec::new(),
+        ),
         Subject {
             launch: gate("authorizer", bin("authorizer"), &[]),
             feed: Feed::Document("authorizer-signed.json"),
