@@ -596,6 +596,116 @@ async fn router_with_call_state_names_the_call_on_every_record_of_a_verified_sta
     );
 }
 
+/// A call-state store that cannot answer.
+struct DownStore;
+
+impl DownStore {
+    fn error<'a, T: Send + 'a>(
+    ) -> BoxFuture<'a, Result<T, stream_gate_lambda::adapters::StoreError>> {
+        Box::pin(async {
+            Err(stream_gate_lambda::adapters::StoreError::new(
+                "ProvisionedThroughputExceededException",
+            ))
+        })
+    }
+}
+
+impl stream_gate_lambda::adapters::CallStateStore for DownStore {
+    fn record_start<'a>(
+        &'a self,
+        _connection_id: &'a str,
+        _stream: &'a stream_gate_domain::call_state::StartedStream,
+        _token: Option<&'a stream_gate_domain::call_state::CallTokenId>,
+        _now: u64,
+    ) -> BoxFuture<
+        'a,
+        Result<stream_gate_lambda::adapters::StartClaim, stream_gate_lambda::adapters::StoreError>,
+    > {
+        Self::error()
+    }
+
+    fn started<'a>(
+        &'a self,
+        _connection_id: &'a str,
+        _now: u64,
+    ) -> BoxFuture<
+        'a,
+        Result<
+            Option<stream_gate_domain::call_state::StartedStream>,
+            stream_gate_lambda::adapters::StoreError,
+        >,
+    > {
+        Self::error()
+    }
+
+    fn forget<'a>(
+        &'a self,
+        _connection_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), stream_gate_lambda::adapters::StoreError>> {
+        Self::error()
+    }
+
+    fn issue_call_token<'a>(
+        &'a self,
+        _account: &'a stream_gate_domain::AccountSid,
+        _call: &'a stream_gate_domain::CallSid,
+        _expires_at: u64,
+        _now: u64,
+    ) -> BoxFuture<'a, Result<u64, stream_gate_lambda::adapters::StoreError>> {
+        Self::error()
+    }
+}
+
+#[tokio::test]
+async fn router_logs_an_unavailable_call_state_store_once_per_interval() {
+    let state = RouterState::new(
+        RouterConfig::from_lookup(lookup(&[])).expect("config"),
+        test_credentials(),
+        Arc::new(RecordingCloser::default()),
+        CallState::Store(Arc::new(DownStore)),
+    );
+    let (outcomes, logs) = log_capture::logs_of(async {
+        let mut outcomes = Vec::new();
+        for name in [
+            "default-media.json",
+            "default-media.json",
+            "default-start.json",
+        ] {
+            outcomes.push(route(&state, event(name)).await.2);
+        }
+        outcomes
+    })
+    .await;
+    // Media is dropped (an outage neither admits an unverified frame nor closes a verified call);
+    // a start that cannot be recorded is closed.
+    assert_eq!(
+        outcomes,
+        vec![
+            RouterOutcome::Dropped(
+                stream_gate_lambda::entrypoints::call_state_rules::DropReason::CallStateUnavailable
+            ),
+            RouterOutcome::Dropped(
+                stream_gate_lambda::entrypoints::call_state_rules::DropReason::CallStateUnavailable
+            ),
+            RouterOutcome::Closed(CloseReason::CallStateUnavailable),
+        ]
+    );
+    let drops: Vec<&Value> = logs.iter().filter(|l| l["decision"] == "drop").collect();
+    assert_eq!(drops.len(), 2, "{:?}", summary(&logs));
+    assert!(drops
+        .iter()
+        .all(|l| l["reason"] == "call_state_unavailable"));
+    // Three store errors, one line: the others are counted in the next one.
+    let unavailable = events(&logs, "call_state_unavailable");
+    assert_eq!(unavailable.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(unavailable[0]["level"], "ERROR");
+    assert_eq!(
+        unavailable[0]["store_error"],
+        "ProvisionedThroughputExceededException"
+    );
+    assert_eq!(unavailable[0]["suppressed_since_last"], 0);
+}
+
 fn router_drop_pending() -> stream_gate_lambda::entrypoints::call_state_rules::DropReason {
     stream_gate_lambda::entrypoints::call_state_rules::DropReason::StartPending
 }
