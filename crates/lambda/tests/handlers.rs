@@ -11,12 +11,16 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::IamPolicyEffect;
 use serde_json::{json, Value};
+use stream_gate_domain::call_state::{CallTokenId, StartedStream};
+use stream_gate_domain::{AccountSid, CallSid};
 use stream_gate_domain::{CloseReason, DenyReason};
 use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
 use stream_gate_lambda::adapters::{
-    CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser, StaticSource,
+    CallStateStore, CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser,
+    StartClaim, StaticSource, StoreError,
 };
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
+use stream_gate_lambda::entrypoints::call_state_rules::DropReason;
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
 use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState, WebhookState};
@@ -600,27 +604,19 @@ async fn router_with_call_state_names_the_call_on_every_record_of_a_verified_sta
 struct DownStore;
 
 impl DownStore {
-    fn error<'a, T: Send + 'a>(
-    ) -> BoxFuture<'a, Result<T, stream_gate_lambda::adapters::StoreError>> {
-        Box::pin(async {
-            Err(stream_gate_lambda::adapters::StoreError::new(
-                "ProvisionedThroughputExceededException",
-            ))
-        })
+    fn error<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, StoreError>> {
+        Box::pin(async { Err(StoreError::new("ProvisionedThroughputExceededException")) })
     }
 }
 
-impl stream_gate_lambda::adapters::CallStateStore for DownStore {
+impl CallStateStore for DownStore {
     fn record_start<'a>(
         &'a self,
         _connection_id: &'a str,
-        _stream: &'a stream_gate_domain::call_state::StartedStream,
-        _token: Option<&'a stream_gate_domain::call_state::CallTokenId>,
+        _stream: &'a StartedStream,
+        _token: Option<&'a CallTokenId>,
         _now: u64,
-    ) -> BoxFuture<
-        'a,
-        Result<stream_gate_lambda::adapters::StartClaim, stream_gate_lambda::adapters::StoreError>,
-    > {
+    ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
         Self::error()
     }
 
@@ -628,30 +624,21 @@ impl stream_gate_lambda::adapters::CallStateStore for DownStore {
         &'a self,
         _connection_id: &'a str,
         _now: u64,
-    ) -> BoxFuture<
-        'a,
-        Result<
-            Option<stream_gate_domain::call_state::StartedStream>,
-            stream_gate_lambda::adapters::StoreError,
-        >,
-    > {
+    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
         Self::error()
     }
 
-    fn forget<'a>(
-        &'a self,
-        _connection_id: &'a str,
-    ) -> BoxFuture<'a, Result<(), stream_gate_lambda::adapters::StoreError>> {
+    fn forget<'a>(&'a self, _connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Self::error()
     }
 
     fn issue_call_token<'a>(
         &'a self,
-        _account: &'a stream_gate_domain::AccountSid,
-        _call: &'a stream_gate_domain::CallSid,
+        _account: &'a AccountSid,
+        _call: &'a CallSid,
         _expires_at: u64,
         _now: u64,
-    ) -> BoxFuture<'a, Result<u64, stream_gate_lambda::adapters::StoreError>> {
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Self::error()
     }
 }
@@ -681,12 +668,8 @@ async fn router_logs_an_unavailable_call_state_store_once_per_interval() {
     assert_eq!(
         outcomes,
         vec![
-            RouterOutcome::Dropped(
-                stream_gate_lambda::entrypoints::call_state_rules::DropReason::CallStateUnavailable
-            ),
-            RouterOutcome::Dropped(
-                stream_gate_lambda::entrypoints::call_state_rules::DropReason::CallStateUnavailable
-            ),
+            RouterOutcome::Dropped(DropReason::CallStateUnavailable),
+            RouterOutcome::Dropped(DropReason::CallStateUnavailable),
             RouterOutcome::Closed(CloseReason::CallStateUnavailable),
         ]
     );
