@@ -11,12 +11,16 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::IamPolicyEffect;
 use serde_json::{json, Value};
+use stream_gate_domain::call_state::{CallTokenId, StartedStream};
+use stream_gate_domain::{AccountSid, CallSid};
 use stream_gate_domain::{CloseReason, DenyReason};
 use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
 use stream_gate_lambda::adapters::{
-    CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser, StaticSource,
+    CallStateStore, CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser,
+    StartClaim, StaticSource, StoreError,
 };
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
+use stream_gate_lambda::entrypoints::call_state_rules::DropReason;
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
 use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState, WebhookState};
@@ -69,6 +73,92 @@ fn authorizer_event(value: Value) -> ApiGatewayCustomAuthorizerRequestTypeReques
 
 fn ws_event(value: Value) -> ApiGatewayWebsocketProxyRequest {
     serde_json::from_value(value).expect("websocket event")
+}
+
+/// The log lines an entrypoint writes, as JSON objects, for the assertions on logs.
+mod log_capture {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::sync::{Arc, Mutex, Once};
+
+    use serde_json::Value;
+
+    type Buffer = Arc<Mutex<Vec<u8>>>;
+
+    thread_local! {
+        /// The buffer of the capture running on this thread, if any.
+        static ACTIVE: RefCell<Option<Buffer>> = const { RefCell::new(None) };
+    }
+
+    /// Writes into this thread's active buffer; elsewhere (other tests' threads) discards.
+    struct ThreadWriter;
+
+    impl std::io::Write for ThreadWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            ACTIVE.with(|active| {
+                if let Some(buffer) = active.borrow().as_ref() {
+                    buffer
+                        .lock()
+                        .map(|mut b| b.extend_from_slice(bytes))
+                        .unwrap_or_default();
+                }
+            });
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// One global subscriber for the whole test binary, installed once: the binaries' JSON format
+    /// (one flat object per event), every level of stream-gate's own code. Not a per-test
+    /// `set_default`: tracing caches each call site's interest, and a call site first reached on
+    /// another test's thread, with no subscriber there, could be cached as "never" and miss here.
+    fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "off,stream_gate_lambda=trace,stream_gate_domain=trace",
+                ))
+                .with_writer(|| ThreadWriter)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+        });
+    }
+
+    /// Clears this thread's buffer when the capture ends, even by a panic.
+    struct Active;
+
+    impl Drop for Active {
+        fn drop(&mut self) {
+            ACTIVE.with(|active| active.borrow_mut().take());
+        }
+    }
+
+    /// Runs `f` (on this thread: `#[tokio::test]`'s runtime is single-threaded) and returns its
+    /// output with the log lines it wrote.
+    pub async fn logs_of<T>(f: impl Future<Output = T>) -> (T, Vec<Value>) {
+        install();
+        let buffer = Buffer::default();
+        ACTIVE.with(|active| *active.borrow_mut() = Some(buffer.clone()));
+        let guard = Active;
+        let out = f.await;
+        drop(guard);
+        let bytes = std::mem::take(&mut *buffer.lock().expect("log buffer"));
+        let lines = String::from_utf8(bytes)
+            .expect("UTF-8 logs")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        (out, lines)
+    }
 }
 
 fn effect(r: &ApiGatewayCustomAuthorizerResponse) -> (IamPolicyEffect, String) {
@@ -510,6 +600,95 @@ async fn router_with_call_state_names_the_call_on_every_record_of_a_verified_sta
     );
 }
 
+/// A call-state store that cannot answer.
+struct DownStore;
+
+impl DownStore {
+    fn error<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, StoreError>> {
+        Box::pin(async { Err(StoreError::new("ProvisionedThroughputExceededException")) })
+    }
+}
+
+impl CallStateStore for DownStore {
+    fn record_start<'a>(
+        &'a self,
+        _connection_id: &'a str,
+        _stream: &'a StartedStream,
+        _token: Option<&'a CallTokenId>,
+        _now: u64,
+    ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
+        Self::error()
+    }
+
+    fn started<'a>(
+        &'a self,
+        _connection_id: &'a str,
+        _now: u64,
+    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+        Self::error()
+    }
+
+    fn forget<'a>(&'a self, _connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Self::error()
+    }
+
+    fn issue_call_token<'a>(
+        &'a self,
+        _account: &'a AccountSid,
+        _call: &'a CallSid,
+        _expires_at: u64,
+        _now: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Self::error()
+    }
+}
+
+#[tokio::test]
+async fn router_logs_an_unavailable_call_state_store_once_per_interval() {
+    let state = RouterState::new(
+        RouterConfig::from_lookup(lookup(&[])).expect("config"),
+        test_credentials(),
+        Arc::new(RecordingCloser::default()),
+        CallState::Store(Arc::new(DownStore)),
+    );
+    let (outcomes, logs) = log_capture::logs_of(async {
+        let mut outcomes = Vec::new();
+        for name in [
+            "default-media.json",
+            "default-media.json",
+            "default-start.json",
+        ] {
+            outcomes.push(route(&state, event(name)).await.2);
+        }
+        outcomes
+    })
+    .await;
+    // Media is dropped (an outage neither admits an unverified frame nor closes a verified call);
+    // a start that cannot be recorded is closed.
+    assert_eq!(
+        outcomes,
+        vec![
+            RouterOutcome::Dropped(DropReason::CallStateUnavailable),
+            RouterOutcome::Dropped(DropReason::CallStateUnavailable),
+            RouterOutcome::Closed(CloseReason::CallStateUnavailable),
+        ]
+    );
+    let drops: Vec<&Value> = logs.iter().filter(|l| l["decision"] == "drop").collect();
+    assert_eq!(drops.len(), 2, "{:?}", summary(&logs));
+    assert!(drops
+        .iter()
+        .all(|l| l["reason"] == "call_state_unavailable"));
+    // Three store errors, one line: the others are counted in the next one.
+    let unavailable = events(&logs, "call_state_unavailable");
+    assert_eq!(unavailable.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(unavailable[0]["level"], "ERROR");
+    assert_eq!(
+        unavailable[0]["store_error"],
+        "ProvisionedThroughputExceededException"
+    );
+    assert_eq!(unavailable[0]["suppressed_since_last"], 0);
+}
+
 fn router_drop_pending() -> stream_gate_lambda::entrypoints::call_state_rules::DropReason {
     stream_gate_lambda::entrypoints::call_state_rules::DropReason::StartPending
 }
@@ -567,6 +746,202 @@ async fn router_retries_a_failed_close_only_when_the_invocation_has_time() {
         RouterOutcome::Closed(CloseReason::StartAccountMismatch)
     );
     assert_eq!(*closer.0.lock().expect("closer"), 1);
+}
+
+/// A closer whose every attempt fails.
+struct FailingCloser;
+
+impl stream_gate_lambda::adapters::ConnectionCloser for FailingCloser {
+    fn close<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _connection_id: &'a str,
+    ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
+        Box::pin(async {
+            Err(CloseError {
+                code: "AccessDeniedException".into(),
+            })
+        })
+    }
+}
+
+/// The lines of `logs` whose `event` field is `name`.
+fn events<'a>(logs: &'a [Value], name: &str) -> Vec<&'a Value> {
+    logs.iter().filter(|l| l["event"] == name).collect()
+}
+
+/// What an assertion may print of log lines: level, event, decision, reason and attempts (the
+/// lines hold no secret, but a failing test should not print more than it needs).
+fn summary(logs: &[Value]) -> Vec<String> {
+    logs.iter()
+        .map(|l| {
+            format!(
+                "{} {} {} {} {}",
+                l["level"], l["event"], l["decision"], l["reason"], l["attempts"]
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn router_logs_each_close_with_its_attempts_and_a_failed_close_at_error() {
+    let with_closer = |closer: Arc<dyn stream_gate_lambda::adapters::ConnectionCloser>| {
+        RouterState::new(
+            RouterConfig::from_lookup(lookup(&[])).expect("config"),
+            test_credentials(),
+            closer,
+            CallState::Off,
+        )
+    };
+    // Closed on the retry: one `close_retry` warning, then the close, after 2 attempts.
+    let state = with_closer(Arc::new(FlakyCloser::default()));
+    let (_, logs) =
+        log_capture::logs_of(route(&state, event("default-start-wrong-account.json"))).await;
+    let retry = events(&logs, "close_retry");
+    assert_eq!(retry.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(retry[0]["aws_error"], "ThrottlingException");
+    let closes: Vec<&Value> = logs.iter().filter(|l| l["decision"] == "close").collect();
+    assert_eq!(closes.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(closes[0]["level"], "WARN");
+    assert_eq!(closes[0]["reason"], "start_account_mismatch");
+    assert_eq!(closes[0]["account_sid"], AC);
+    assert_eq!(closes[0]["connection_id"], CONNECTION);
+    assert_eq!(closes[0]["attempts"], 2);
+    assert_eq!(closes[0]["close_result"], "Closed");
+    assert!(events(&logs, "close_failed").is_empty());
+
+    // Closed at the first attempt: 1 attempt, no retry.
+    let (state, _) = router_state(&[]);
+    let (_, logs) =
+        log_capture::logs_of(route(&state, event("default-start-wrong-account.json"))).await;
+    let closes: Vec<&Value> = logs.iter().filter(|l| l["decision"] == "close").collect();
+    assert_eq!(closes.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(closes[0]["attempts"], 1);
+    assert!(events(&logs, "close_retry").is_empty());
+
+    // Failing twice: `close_failed` at ERROR with the AWS error code, after 2 attempts.
+    let state = with_closer(Arc::new(FailingCloser));
+    let (_, logs) =
+        log_capture::logs_of(route(&state, event("default-start-wrong-account.json"))).await;
+    let failed = events(&logs, "close_failed");
+    assert_eq!(failed.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(failed[0]["level"], "ERROR");
+    assert_eq!(failed[0]["aws_error"], "AccessDeniedException");
+    assert_eq!(failed[0]["reason"], "start_account_mismatch");
+    assert_eq!(failed[0]["account_sid"], AC);
+    assert_eq!(failed[0]["attempts"], 2);
+
+    // Failing at the deadline: no time for a retry, 1 attempt.
+    let e = ws_event(event("default-start-wrong-account.json"));
+    let (_, logs) =
+        log_capture::logs_of(router::handle_until(&state, e, tokio::time::Instant::now())).await;
+    let failed = events(&logs, "close_failed");
+    assert_eq!(failed.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(failed[0]["attempts"], 1);
+
+    // No `@connections` endpoint to call (no domain name, none configured): no attempt at all.
+    let (state, closer) = router_state(&[]);
+    let mut e = event("default-start-wrong-account.json");
+    e["requestContext"]
+        .as_object_mut()
+        .map(|o| o.remove("domainName"));
+    let (outcome, logs) = log_capture::logs_of(route(&state, e)).await;
+    assert_eq!(
+        outcome.2,
+        RouterOutcome::Closed(CloseReason::StartAccountMismatch)
+    );
+    assert!(closer.closed().is_empty());
+    let failed = events(&logs, "close_failed");
+    assert_eq!(failed.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(failed[0]["aws_error"], "no_endpoint");
+    assert_eq!(failed[0]["attempts"], 0);
+}
+
+/// A frame of an event Twilio may add later.
+fn unknown_event() -> Value {
+    let mut e = event("default-media.json");
+    e["body"] = json!(
+        r#"{"event":"transcript","sequenceNumber":"9","streamSid":"MZ00112233445566778899aabbccddeeff"}"#
+    );
+    e
+}
+
+#[tokio::test]
+async fn router_logs_the_accepted_start_and_stop_and_the_ignored_unknown_event() {
+    let (state, _) = router_state(&[]);
+    let (outcomes, logs) = log_capture::logs_of(async {
+        let mut outcomes = Vec::new();
+        for e in [
+            event("default-start.json"),
+            event("default-stop.json"),
+            unknown_event(),
+        ] {
+            outcomes.push(route(&state, e).await.2);
+        }
+        outcomes
+    })
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, RouterOutcome::Accepted(_))),
+        "{outcomes:?}"
+    );
+    let start = events(&logs, "start");
+    assert_eq!(start.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(start[0]["level"], "INFO");
+    assert_eq!(start[0]["decision"], "accept");
+    assert_eq!(start[0]["connection_id"], CONNECTION);
+    assert_eq!(start[0]["account_sid"], AC);
+    assert_eq!(start[0]["call_sid"], CA);
+    assert_eq!(start[0]["stream_sid"], "MZ00112233445566778899aabbccddeeff");
+    // The start's call token verified with callTokenKeys[0].
+    assert_eq!(start[0]["call_token_key"], 0);
+    let stop = events(&logs, "stop");
+    assert_eq!(stop.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(
+        (
+            &stop[0]["level"],
+            &stop[0]["decision"],
+            &stop[0]["call_sid"]
+        ),
+        (&json!("INFO"), &json!("accept"), &json!(CA))
+    );
+    let unknown = events(&logs, "unknown");
+    assert_eq!(unknown.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(
+        (&unknown[0]["decision"], &unknown[0]["metric"]),
+        (&json!("ignore"), &json!("unknown_event"))
+    );
+}
+
+#[tokio::test]
+async fn router_builds_no_record_for_connected_and_unknown_events() {
+    // Neither is delivered, and neither is even handed to the record builder (which would refuse
+    // it, loudly: `record_refused` at ERROR).
+    let (state, sink) = delivering_router(CallState::Off);
+    let (outcomes, logs) = log_capture::logs_of(async {
+        let mut outcomes = Vec::new();
+        for e in [event("default-connected.json"), unknown_event()] {
+            outcomes.push(route(&state, e).await.2);
+        }
+        outcomes
+    })
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, RouterOutcome::Accepted(_))),
+        "{outcomes:?}"
+    );
+    assert!(sink.taken().is_empty());
+    assert!(
+        logs.iter().all(|l| l["level"] != "ERROR"),
+        "{:?}",
+        summary(&logs)
+    );
+    // The capture is live: the unknown event's own line is there.
+    assert_eq!(events(&logs, "unknown").len(), 1, "{:?}", summary(&logs));
 }
 
 #[test]
@@ -748,6 +1123,38 @@ async fn webhook_signed_url_keeps_the_query_string() {
     let mut e = signed_webhook(&[], WEBHOOK_URL);
     e["rawQueryString"] = json!("tenant=a");
     assert_eq!(webhook(&state, e).await.0, 403);
+}
+
+#[tokio::test]
+async fn webhook_signed_url_has_no_bare_question_mark() {
+    // lambda_http builds the URI from `rawQueryString`, and an empty one adds no `?`; a `Request`
+    // built otherwise can still end in a bare `?`, which adds nothing to the signed URL either.
+    let state = webhook_state(&[]);
+    let bare = |value: Value| {
+        let mut request = lambda_http::request::from_str(&value.to_string()).expect("event");
+        *request.uri_mut() = "https://hooks.example.com/voice?".parse().expect("uri");
+        assert_eq!(
+            request.uri().query(),
+            Some(""),
+            "the URI keeps its bare `?`"
+        );
+        request
+    };
+    let status = |value: Value| {
+        let request = bare(value);
+        let state = &state;
+        async move {
+            voice_webhook::handle(state, request)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(signed_webhook(&[], WEBHOOK_URL)).await, 200);
+    assert_eq!(
+        status(signed_webhook(&[], &format!("{WEBHOOK_URL}?"))).await,
+        403
+    );
 }
 
 #[tokio::test]

@@ -190,3 +190,7 @@ fn unavailable(state: &RouterState, code: &str, now_ms: u64) {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "call_state_rules_tests.rs"]
+mod tests;
