@@ -361,6 +361,29 @@ async fn authorizer_fails_closed_without_credentials() {
     );
 }
 
+/// Routes `events` in order with the log capture on, asserts each was accepted, and returns the
+/// log lines.
+async fn route_accepted_logged<const N: usize>(
+    state: &RouterState,
+    events: [Value; N],
+) -> Vec<Value> {
+    let (outcomes, logs) = log_capture::logs_of(async {
+        let mut outcomes = Vec::new();
+        for e in events {
+            outcomes.push(route(state, e).await.2);
+        }
+        outcomes
+    })
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, RouterOutcome::Accepted(_))),
+        "{outcomes:?}"
+    );
+    logs
+}
+
 async fn route(state: &RouterState, value: Value) -> (i64, Option<String>, RouterOutcome) {
     let (response, outcome) = router::handle(state, ws_event(value)).await;
     (
@@ -869,24 +892,15 @@ fn unknown_event() -> Value {
 #[tokio::test]
 async fn router_logs_the_accepted_start_and_stop_and_the_ignored_unknown_event() {
     let (state, _) = router_state(&[]);
-    let (outcomes, logs) = log_capture::logs_of(async {
-        let mut outcomes = Vec::new();
-        for e in [
+    let logs = route_accepted_logged(
+        &state,
+        [
             event("default-start.json"),
             event("default-stop.json"),
             unknown_event(),
-        ] {
-            outcomes.push(route(&state, e).await.2);
-        }
-        outcomes
-    })
+        ],
+    )
     .await;
-    assert!(
-        outcomes
-            .iter()
-            .all(|o| matches!(o, RouterOutcome::Accepted(_))),
-        "{outcomes:?}"
-    );
     let start = events(&logs, "start");
     assert_eq!(start.len(), 1, "{:?}", summary(&logs));
     assert_eq!(start[0]["level"], "INFO");
@@ -920,20 +934,8 @@ async fn router_builds_no_record_for_connected_and_unknown_events() {
     // Neither is delivered, and neither is even handed to the record builder (which would refuse
     // it, loudly: `record_refused` at ERROR).
     let (state, sink) = delivering_router(CallState::Off);
-    let (outcomes, logs) = log_capture::logs_of(async {
-        let mut outcomes = Vec::new();
-        for e in [event("default-connected.json"), unknown_event()] {
-            outcomes.push(route(&state, e).await.2);
-        }
-        outcomes
-    })
-    .await;
-    assert!(
-        outcomes
-            .iter()
-            .all(|o| matches!(o, RouterOutcome::Accepted(_))),
-        "{outcomes:?}"
-    );
+    let logs =
+        route_accepted_logged(&state, [event("default-connected.json"), unknown_event()]).await;
     assert!(sink.taken().is_empty());
     assert!(
         logs.iter().all(|l| l["level"] != "ERROR"),
