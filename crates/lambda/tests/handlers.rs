@@ -1252,10 +1252,9 @@ async fn shared_key_signatures_from_twilios_library_at_the_handshake() {
     }
 }
 
-#[tokio::test]
-async fn webhook_signature_settings_header_must_come_once_or_repeat_one_value() {
-    use stream_gate_testkit::oracle::twilio_signature;
-    let state = webhook_state(&[]);
+/// The shared-key signature Twilio's Python library computes over `voice-webhook.json`'s form
+/// for `url` with `algorithm`.
+fn oracle_webhook_signature(url: &str, algorithm: &str) -> String {
     let body = event("voice-webhook.json")["body"]
         .as_str()
         .expect("body")
@@ -1267,7 +1266,13 @@ async fn webhook_signature_settings_header_must_come_once_or_repeat_one_value() 
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let sig = twilio_signature(SHARED_KEY, WEBHOOK_URL, &params, "HMAC_SHA256");
+    stream_gate_testkit::oracle::twilio_signature(SHARED_KEY, url, &params, algorithm)
+}
+
+#[tokio::test]
+async fn webhook_signature_settings_header_must_come_once_or_repeat_one_value() {
+    let state = webhook_state(&[]);
+    let sig = oracle_webhook_signature(WEBHOOK_URL, "HMAC_SHA256");
     let settings = format!("key={SHARED_KEY_ID},algorithm=HMAC_SHA256");
     // lambda_http joins repeated headers of an HTTP API event; a `Request` can still carry two.
     let post = |second: &str| {
@@ -1296,25 +1301,13 @@ async fn webhook_signature_settings_header_must_come_once_or_repeat_one_value() 
 
 #[tokio::test]
 async fn shared_key_signatures_from_twilios_library_at_the_webhook() {
-    use stream_gate_testkit::oracle::twilio_signature;
     let state = webhook_state(&[]);
     let url = "https://hooks.example.com/voice";
-    let body = event("voice-webhook.json")["body"]
-        .as_str()
-        .expect("body")
-        .to_owned();
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let params: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     let post = |sig: &str, settings: &str| {
         with_shared_key(event("voice-webhook.json"), sig, settings, "headers")
     };
     for alg in ["HMAC_SHA256", "HMAC_SHA1"] {
-        let sig = twilio_signature(SHARED_KEY, url, &params, alg);
+        let sig = oracle_webhook_signature(url, alg);
         let (status, body) = webhook(
             &state,
             post(&sig, &format!("key={SHARED_KEY_ID},algorithm={alg}")),
@@ -1323,7 +1316,7 @@ async fn shared_key_signatures_from_twilios_library_at_the_webhook() {
         assert_eq!(status, 200, "{alg}");
         assert!(body.contains("<Parameter name=\"token\""), "{alg}");
     }
-    let sha1 = twilio_signature(SHARED_KEY, url, &params, "HMAC_SHA1");
+    let sha1 = oracle_webhook_signature(url, "HMAC_SHA1");
     for settings in [
         "key=KSother,algorithm=HMAC_SHA1".to_owned(),
         format!("key={SHARED_KEY_ID}"),
