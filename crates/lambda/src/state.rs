@@ -117,12 +117,6 @@ pub struct WebhookState {
     pub call_state: CallState,
 }
 
-/// The AWS SDK configuration of a Lambda binary, loaded now (the echo example; the gate's own
-/// state loads it lazily through [`LazySdk`]).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    crate::adapters::load_sdk_config().await
-}
-
 /// The credentials cache for `config`: a file, Secrets Manager, or (neither configured) a cache
 /// that never has credentials, so every decision denies. Nothing is fetched or loaded here: the
 /// first decision that needs the document fetches it.
