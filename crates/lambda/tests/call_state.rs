@@ -72,8 +72,11 @@ fn disconnect(connection: &str) -> Value {
 }
 
 async fn route(state: &RouterState, e: Value) -> RouterOutcome {
-    let (response, outcome) =
-        router::handle(state, serde_json::from_value(e).expect("event")).await;
+    let (response, outcome) = router::handle(
+        state,
+        serde_json::from_value::<router::RouterEvent>(e).expect("event"),
+    )
+    .await;
     assert_eq!(response.status_code, 200);
     assert!(response.body.is_none(), "nothing is ever written back");
     outcome

@@ -3,4 +3,5 @@
 pub mod authorizer;
 pub mod call_state_rules;
 pub mod router;
+pub mod router_event;
 pub mod voice_webhook;

@@ -4,8 +4,7 @@
 //! nothing but Twilio's own messages may ever be written to the socket); a violation is acted on by
 //! closing the connection through the Management API.
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use serde_json::Value;
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 
 use std::time::Duration;
 
@@ -22,6 +21,8 @@ use crate::domain::{
 use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
 use crate::state::RouterState;
+
+pub use super::router_event::RouterEvent;
 
 /// What the router did with one event (returned for tests and the local gateway; the Lambda runtime
 /// sends only the HTTP-style response).
@@ -42,24 +43,13 @@ pub enum RouterOutcome {
     Disconnected,
 }
 
-/// The connection's expected account, from the authorizer context API Gateway attaches.
-pub fn expected_account(event: &ApiGatewayWebsocketProxyRequest) -> Option<AccountSid> {
-    let auth = &event.request_context.authorizer;
-    let raw = auth
-        .other
-        .get("accountSid")
-        .or_else(|| auth.fields.get("accountSid"));
-    raw.and_then(Value::as_str)
-        .and_then(|s| AccountSid::parse(s).ok())
-}
-
 /// The `@connections` endpoint: configured, or derived from the event. On an execute-api host the
 /// event's own domain is used; for a custom domain, the execute-api host of the API in `region`,
 /// with the partition's DNS suffix, since `@connections` is only served there.
 pub fn management_endpoint(
     configured: Option<&str>,
     region: Option<&str>,
-    event: &ApiGatewayWebsocketProxyRequest,
+    event: &RouterEvent,
 ) -> Option<String> {
     if let Some(e) = configured {
         return Some(e.trim_end_matches('/').to_owned());
@@ -70,7 +60,7 @@ pub fn management_endpoint(
     if is_execute_api_host(domain) {
         return Some(format!("https://{domain}/{stage}"));
     }
-    match (ctx.apiid.as_deref().filter(|a| !a.is_empty()), region) {
+    match (ctx.api_id.as_deref().filter(|a| !a.is_empty()), region) {
         (Some(api), Some(region)) => Some(format!(
             "https://{api}.execute-api.{region}.{}/{stage}",
             dns_suffix(region)
@@ -86,10 +76,12 @@ fn response(status: i64) -> ApiGatewayProxyResponse {
     r
 }
 
-/// Handles one WebSocket event. Returns the response for API Gateway and what was decided.
+/// Handles one WebSocket event: the router's [`RouterEvent`], or the `aws_lambda_events`
+/// `ApiGatewayWebsocketProxyRequest` the local gateway and the tests build. Returns the response
+/// for API Gateway and what was decided.
 pub async fn handle(
     state: &RouterState,
-    event: ApiGatewayWebsocketProxyRequest,
+    event: impl Into<RouterEvent>,
 ) -> (ApiGatewayProxyResponse, RouterOutcome) {
     handle_until(state, event, Instant::now() + DEFAULT_INVOCATION_BUDGET).await
 }
@@ -97,13 +89,22 @@ pub async fn handle(
 /// [`handle`] with the invocation's deadline (the Lambda context's), which bounds the close retry.
 pub async fn handle_until(
     state: &RouterState,
-    event: ApiGatewayWebsocketProxyRequest,
+    event: impl Into<RouterEvent>,
+    deadline: Instant,
+) -> (ApiGatewayProxyResponse, RouterOutcome) {
+    // One body for both event types (the conversion is the only generic part).
+    route_event(state, event.into(), deadline).await
+}
+
+async fn route_event(
+    state: &RouterState,
+    event: RouterEvent,
     deadline: Instant,
 ) -> (ApiGatewayProxyResponse, RouterOutcome) {
     let ctx = &event.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or("-");
     let route = ctx.route_key.as_deref().unwrap_or("$default");
-    let account = expected_account(&event);
+    let account = event.expected_account();
     match route {
         "$connect" => match account {
             Some(acc) => {
@@ -262,7 +263,7 @@ fn delivers(accepted: &Accepted) -> bool {
 #[allow(clippy::too_many_arguments)] // one call site each, all fields of the record
 async fn deliver(
     state: &RouterState,
-    event: &ApiGatewayWebsocketProxyRequest,
+    event: &RouterEvent,
     connection_id: &str,
     account: &AccountSid,
     call_sid: Option<CallSid>,
@@ -307,7 +308,7 @@ async fn deliver(
 /// The stateless verdict, and the frame's `streamSid` when it must belong to a recorded start.
 async fn judge_event(
     state: &RouterState,
-    event: &ApiGatewayWebsocketProxyRequest,
+    event: &RouterEvent,
     account: &AccountSid,
 ) -> (Verdict, Option<StreamSid>) {
     if event.is_base64_encoded {
@@ -371,7 +372,11 @@ fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Acce
 }
 
 /// The instant of a Lambda deadline given in Unix milliseconds (the runtime's `Context::deadline`).
+/// 0 (no deadline given) is the default budget.
 pub fn deadline_of(deadline_ms: u64) -> Instant {
+    if deadline_ms == 0 {
+        return Instant::now() + DEFAULT_INVOCATION_BUDGET;
+    }
     let left = deadline_ms.saturating_sub(crate::clock::unix_now_ms());
     Instant::now() + Duration::from_millis(left)
 }
@@ -390,7 +395,7 @@ pub const DEFAULT_INVOCATION_BUDGET: Duration = Duration::from_millis(4500);
 /// error to the runtime (API Gateway would retry nothing, and the frame's answer is 200 anyway).
 async fn close(
     state: &RouterState,
-    event: &ApiGatewayWebsocketProxyRequest,
+    event: &RouterEvent,
     connection_id: &str,
     account: Option<&AccountSid>,
     reason: CloseReason,
