@@ -11,15 +11,15 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use futures_util::future::BoxFuture;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use stream_gate_lambda::adapters::delivery::RecordType;
 use stream_gate_lambda::adapters::{
     DeliveryError, DeliveryRecord, DeliverySink, LazySdk, SinkTarget,
 };
-use stream_gate_lambda::entrypoints::router;
+use stream_gate_lambda::entrypoints::router::{self, RouterEvent};
 use stream_gate_lambda::logging::init_logging;
+use stream_gate_lambda::runtime_api::{self, Invocation};
 use stream_gate_lambda::state::RouterState;
 
 /// Passes everything but `media` records on to `inner`.
@@ -49,9 +49,12 @@ async fn router_state_with(sink: Arc<dyn DeliverySink>) -> Result<RouterState, E
     Ok(RouterState::from_env_with_sink(sink).await?)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+// The same loop as the `router` binary: the crate's Runtime API loop on one current-thread runtime.
+fn main() -> Result<(), Error> {
     init_logging();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     // Unset or blank means `none`, as for the router.
     let target: SinkTarget = match std::env::var("STREAM_GATE_SINK").unwrap_or_default().trim() {
         "" => SinkTarget::default(),
@@ -59,18 +62,18 @@ async fn main() -> Result<(), Error> {
             .parse()
             .map_err(|problem: String| format!("STREAM_GATE_SINK: {problem}"))?,
     };
-    let sink: Arc<dyn DeliverySink> = Arc::new(CallEventsOnly {
-        inner: target.build(LazySdk::from_env()),
-    });
-    let state = router_state_with(sink).await?;
+    let state = rt.block_on(async {
+        let sink: Arc<dyn DeliverySink> = Arc::new(CallEventsOnly {
+            inner: target.build(LazySdk::from_env()),
+        });
+        router_state_with(sink).await
+    })?;
     let state = &state;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            let deadline = router::deadline_of(event.context.deadline);
-            Ok::<ApiGatewayProxyResponse, Error>(
-                router::handle_until(state, event.payload, deadline).await.0,
-            )
-        },
-    ))
-    .await
+    runtime_api::run(&rt, move |invocation: Invocation<RouterEvent>| async move {
+        let deadline = router::deadline_of(invocation.deadline_ms);
+        router::handle_until(state, invocation.event, deadline)
+            .await
+            .0
+    })?;
+    Ok(())
 }

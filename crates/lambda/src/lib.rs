@@ -13,6 +13,7 @@ pub mod iam;
 pub mod logging;
 pub mod metrics;
 pub mod partition;
+pub mod runtime_api;
 pub mod state;
 
 pub use stream_gate_domain as domain;

@@ -960,6 +960,12 @@ fn router_deadline_of_a_unix_deadline_is_that_far_ahead() {
     assert!(
         past.saturating_duration_since(tokio::time::Instant::now()) < Duration::from_millis(500)
     );
+    // No deadline from the Runtime API (0) is the default budget, not "already past".
+    let unknown = router::deadline_of(0).saturating_duration_since(tokio::time::Instant::now());
+    assert!(
+        unknown > Duration::from_secs(4) && unknown <= router::DEFAULT_INVOCATION_BUDGET,
+        "{unknown:?}"
+    );
 }
 
 fn webhook_state(env: &[(&'static str, &'static str)]) -> WebhookState {

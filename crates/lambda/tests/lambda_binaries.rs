@@ -231,6 +231,38 @@ async fn router_accepts_a_legitimate_stream_and_closes_a_wrong_account_start() {
     );
 }
 
+/// The router's own Runtime API loop: a document that is not a WebSocket event is an invocation
+/// error that names the position, never the content (it may carry a call token), and the same
+/// process goes on to answer the next event.
+#[tokio::test]
+async fn router_reports_an_unreadable_event_as_an_invocation_error_and_goes_on() {
+    let path = creds_path();
+    let mut f = Function::start(ROUTER, &[("STREAM_GATE_SECRET_FILE", &path)]).await;
+    let token = "v1.1795000000.dGhpcy1pcy1hLWNhbGwtdG9rZW4tbWFj";
+    let mut bad = event("default-media.json");
+    bad["requestContext"]["connectedAt"] = json!(token);
+    for doc in [bad, json!(token), json!([1, 2])] {
+        match f.invoke(doc.clone()).await {
+            Invocation::Error(e) => {
+                assert_eq!(e["errorType"], "Runtime.UnmarshalError", "{doc}: {e}");
+                assert!(
+                    e["errorMessage"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("column")),
+                    "{e}"
+                );
+                assert!(!e.to_string().contains(token), "{e}");
+            }
+            other => panic!("{doc}: {other:?}"),
+        }
+    }
+    assert_eq!(f.respond(event("connect.json")).await["statusCode"], 200);
+    assert!(f.is_running());
+    let out = f.output().await.join("\n");
+    assert!(out.contains("invocation_error"), "{out}");
+    assert!(!out.contains(token), "{out}");
+}
+
 #[tokio::test]
 async fn router_treats_gone_as_closed_and_a_failed_close_is_loud() {
     let path = creds_path();

@@ -1,25 +1,26 @@
 //! Lambda: the WebSocket router for `$connect`, `$default` and `$disconnect`.
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use stream_gate_lambda::entrypoints::router;
+use lambda_runtime::Error;
+use stream_gate_lambda::entrypoints::router::{self, RouterEvent};
 use stream_gate_lambda::logging::init_logging;
+use stream_gate_lambda::runtime_api::{self, Invocation};
 use stream_gate_lambda::state::RouterState;
 
-// One thread: a Lambda instance handles one invocation at a time, and a multi-threaded runtime
-// only adds thread hand-offs (futex and eventfd wake-ups) to every invocation (BENCHMARKS.md).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+// Every media frame is an invocation: the router runs the crate's lean Runtime API loop (blocking
+// HTTP on one socket, the event read straight into `RouterEvent`) and one current-thread Tokio
+// runtime for the AWS SDK calls a frame may make (BENCHMARKS.md "Round three").
+fn main() -> Result<(), Error> {
     init_logging();
-    let state = RouterState::from_env().await?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let state = rt.block_on(RouterState::from_env())?;
     let state = &state;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            let deadline = router::deadline_of(event.context.deadline);
-            Ok::<ApiGatewayProxyResponse, Error>(
-                router::handle_until(state, event.payload, deadline).await.0,
-            )
-        },
-    ))
-    .await
+    runtime_api::run(&rt, move |invocation: Invocation<RouterEvent>| async move {
+        let deadline = router::deadline_of(invocation.deadline_ms);
+        router::handle_until(state, invocation.event, deadline)
+            .await
+            .0
+    })?;
+    Ok(())
 }

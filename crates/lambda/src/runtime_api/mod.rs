@@ -1,0 +1,270 @@
+//! The router's Lambda Runtime API loop: next event, handler, answer, one invocation at a time.
+//!
+//! Every media frame is a router invocation, 50 per second per call, and what an invocation costs
+//! around the ~1 µs verdict is the runtime. Under `lambda_runtime` a media frame took 135,000
+//! instructions and 8 system calls, the handler 11,000 of them (a pooled hyper client with a
+//! connection task, tower layers, the `serde_path_to_error` deserializer, an environment variable
+//! set per event, two readiness polls per request); none of it is configurable. Under this loop:
+//! 44,000 and 4 (BENCHMARKS.md "Round three"). This loop does
+//! what the router needs of the Runtime API and nothing else: blocking HTTP/1.1 on one
+//! keep-alive socket ([`http`]), the event read straight into the handler's type, the handler's
+//! future run to completion on the binary's current-thread Tokio runtime (the AWS SDK calls it
+//! makes need one), and the answer posted. The authorizer and the voice webhook, which run once
+//! per call, keep `lambda_runtime`.
+//!
+//! Failures: an event that is not the handler's type is reported to `/invocation/{id}/error`
+//! (with the JSON position only: the document is never echoed, it may carry a call token); a
+//! handler that panics likewise; a Runtime API that cannot be reached or answers `/next` with
+//! anything but 200 ends the process with an error, and Lambda starts a new one. Not supported,
+//! since the router needs none of them: response streaming, X-Ray's `_X_AMZN_TRACE_ID` (the
+//! template enables no tracing), SnapStart hooks, concurrent invocations per instance.
+
+pub mod http;
+
+use std::future::Future;
+use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use self::http::{Connection, Response};
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+
+/// Why the loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// `AWS_LAMBDA_RUNTIME_API` is not set: not in a Lambda execution environment.
+    #[error("AWS_LAMBDA_RUNTIME_API is not set")]
+    NoRuntimeApi,
+    /// The Runtime API could not be reached or answered out of protocol.
+    #[error("Lambda Runtime API: {0}")]
+    Io(#[from] std::io::Error),
+    /// `/next` answered with a status other than 200.
+    #[error("Lambda Runtime API: /next answered {0}")]
+    NextStatus(u16),
+    /// `/next` answered without a usable request id.
+    #[error("Lambda Runtime API: an event without a valid request id")]
+    NoRequestId,
+}
+
+/// One event as the Runtime API delivered it.
+#[derive(Debug)]
+pub struct Invocation<E> {
+    /// `Lambda-Runtime-Aws-Request-Id`.
+    pub request_id: String,
+    /// `Lambda-Runtime-Deadline-Ms`: when the invocation times out, Unix milliseconds (0 if absent).
+    pub deadline_ms: u64,
+    /// The event document, read into the handler's type.
+    pub event: E,
+}
+
+/// Runs the invocation loop against `AWS_LAMBDA_RUNTIME_API` until the Runtime API fails.
+pub fn run<E, R, F, Fut>(rt: &tokio::runtime::Runtime, handler: F) -> Result<(), LoopError>
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    F: FnMut(Invocation<E>) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let address = std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| LoopError::NoRuntimeApi)?;
+    run_against(&address, rt, handler)
+}
+
+/// [`run`] against the Runtime API at `address` (`host:port`).
+pub fn run_against<E, R, F, Fut>(
+    address: &str,
+    rt: &tokio::runtime::Runtime,
+    mut handler: F,
+) -> Result<(), LoopError>
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    F: FnMut(Invocation<E>) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let mut api = RuntimeApi::new(address);
+    loop {
+        let next = api.next()?;
+        let outcome = match serde_json::from_slice::<E>(&next.body) {
+            Ok(event) => {
+                let invocation = Invocation {
+                    request_id: next.request_id.clone(),
+                    deadline_ms: next.deadline_ms,
+                    event,
+                };
+                let run = AssertUnwindSafe(|| rt.block_on(handler(invocation)));
+                match std::panic::catch_unwind(run) {
+                    Ok(answer) => serde_json::to_vec(&answer)
+                        .map_err(|_| Failure::new("Runtime.SerializeError", "answer not JSON")),
+                    Err(_) => Err(Failure::new("Runtime.HandlerPanic", "the handler panicked")),
+                }
+            }
+            Err(e) => Err(Failure::unreadable::<E>(&e)),
+        };
+        match outcome {
+            Ok(body) => api.respond(&next, &body)?,
+            Err(failure) => {
+                tracing::error!(
+                    event = "invocation_error",
+                    error_type = failure.error_type,
+                    error_message = %failure.error_message,
+                    request_id = %next.request_id
+                );
+                api.fail(&next, &failure)?
+            }
+        }
+    }
+}
+
+/// What `/error` is told (`errorType`, `errorMessage`): never the event's content.
+#[derive(Debug, Serialize)]
+struct Failure {
+    #[serde(rename = "errorType")]
+    error_type: &'static str,
+    #[serde(rename = "errorMessage")]
+    error_message: String,
+}
+
+impl Failure {
+    fn new(error_type: &'static str, message: &str) -> Self {
+        Failure {
+            error_type,
+            error_message: message.to_owned(),
+        }
+    }
+
+    /// serde_json's message can quote the document ("invalid type: string \"...\""), so only
+    /// its category and position are kept.
+    fn unreadable<E>(e: &serde_json::Error) -> Self {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "not the expected shape",
+            serde_json::error::Category::Eof => "truncated",
+        };
+        Failure {
+            error_type: "Runtime.UnmarshalError",
+            error_message: format!(
+                "the event is {kind} for {} (line {}, column {})",
+                std::any::type_name::<E>(),
+                e.line(),
+                e.column()
+            ),
+        }
+    }
+}
+
+/// An event from `/next`, with the ids its answer must carry.
+#[derive(Debug)]
+struct Next {
+    request_id: String,
+    invocation_id: Option<String>,
+    deadline_ms: u64,
+    body: Vec<u8>,
+}
+
+/// The Runtime API's three calls over one connection, with a reused request buffer.
+struct RuntimeApi {
+    connection: Connection,
+    request: Vec<u8>,
+}
+
+impl RuntimeApi {
+    fn new(address: &str) -> Self {
+        RuntimeApi {
+            connection: Connection::new(address),
+            request: Vec::with_capacity(1024),
+        }
+    }
+
+    fn next(&mut self) -> Result<Next, LoopError> {
+        self.request.clear();
+        write!(
+            self.request,
+            "GET {NEXT} HTTP/1.1\r\nHost: {}\r\nUser-Agent: stream-gate\r\n\r\n",
+            self.connection.address()
+        )?;
+        let response = self.connection.exchange(&self.request)?;
+        if response.status != 200 {
+            return Err(LoopError::NextStatus(response.status));
+        }
+        let Response {
+            request_id,
+            deadline_ms,
+            invocation_id,
+            body,
+            ..
+        } = response;
+        let request_id = request_id
+            .filter(|id| is_path_safe(id))
+            .ok_or(LoopError::NoRequestId)?;
+        Ok(Next {
+            request_id,
+            invocation_id: invocation_id.filter(|id| is_path_safe(id)),
+            deadline_ms: deadline_ms.and_then(|d| d.parse().ok()).unwrap_or(0),
+            body,
+        })
+    }
+
+    fn respond(&mut self, next: &Next, body: &[u8]) -> Result<(), LoopError> {
+        self.post(next, "response", None, body)
+    }
+
+    fn fail(&mut self, next: &Next, failure: &Failure) -> Result<(), LoopError> {
+        let body = serde_json::to_vec(failure).map_err(std::io::Error::other)?;
+        self.post(next, "error", Some(failure.error_type), &body)
+    }
+
+    fn post(
+        &mut self,
+        next: &Next,
+        what: &str,
+        error_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), LoopError> {
+        self.request.clear();
+        write!(
+            self.request,
+            "POST /2018-06-01/runtime/invocation/{}/{what} HTTP/1.1\r\nHost: {}\r\n\
+             User-Agent: stream-gate\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            next.request_id,
+            self.connection.address(),
+            body.len()
+        )?;
+        if let Some(id) = &next.invocation_id {
+            write!(self.request, "Lambda-Runtime-Invocation-Id: {id}\r\n")?;
+        }
+        if let Some(t) = error_type {
+            write!(self.request, "Lambda-Runtime-Function-Error-Type: {t}\r\n")?;
+        }
+        self.request.extend_from_slice(b"\r\n");
+        self.request.extend_from_slice(body);
+        let response = self.connection.exchange(&self.request)?;
+        // 202 Accepted; anything else (the invocation timed out, an answer too large) is the
+        // Runtime API's verdict on this invocation only: say so, and take the next event.
+        if response.status != 202 {
+            tracing::warn!(
+                event = "runtime_api_refused",
+                what,
+                status = response.status,
+                request_id = %next.request_id
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Ids go into a request path and header: only the characters Lambda's ids are made of.
+fn is_path_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 256
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+#[cfg(test)]
+#[path = "loop_tests.rs"]
+mod tests;
