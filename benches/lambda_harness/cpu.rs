@@ -84,65 +84,73 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
     };
     let router_mjs = std::fs::canonicalize("benches/node/router.mjs")
         .map_err(|e| format!("benches/node/router.mjs: {e} (run from the repository root)"))?;
-    Ok(vec![
-        Subject {
-            launch: gate("router", bin("router"), &[]),
-            feed: Feed::Media,
-            expect: "status 200",
-            gate: true,
-            aws: false,
-        },
-        media_only(
-            "node router.mjs",
-            args.node.clone(),
-            vec![router_mjs.display().to_string()],
-        ),
-        media_only(
-            "minimal runtime loop",
-            bin("examples/minimal_runtime"),
-            Vec::new(),
-        ),
-        Subject {
-            launch: gate("authorizer", bin("authorizer"), &[]),
-            feed: Feed::Document("authorizer-signed.json"),
-            expect: "Allow",
-            gate: false,
-            aws: false,
-        },
-        Subject {
-            launch: gate("voice-webhook", bin("voice-webhook"), &[]),
-            feed: Feed::Document("voice-webhook.json"),
-            expect: "status 200",
-            gate: false,
-            aws: false,
-        },
-        Subject {
-            launch: gate(
-                "router + Kinesis delivery (moto)",
-                bin("router"),
-                &[("STREAM_GATE_SINK", "kinesis:calls")],
+    let router = |name: &str, program: PathBuf| Subject {
+        launch: gate(name, program, &[]),
+        feed: Feed::Media,
+        expect: "status 200",
+        gate: true,
+        aws: false,
+    };
+    let baseline = args
+        .baseline_router
+        .iter()
+        .map(|path| router("router baseline", path.clone()));
+    let all = std::iter::once(router("router", bin("router")))
+        .chain(baseline)
+        .chain([
+            media_only(
+                "node router.mjs",
+                args.node.clone(),
+                vec![router_mjs.display().to_string()],
             ),
-            feed: Feed::Media,
-            expect: "status 200",
-            gate: true,
-            aws: true,
-        },
-        Subject {
-            launch: gate(
-                "router + delivery + DynamoDB call state (moto)",
-                bin("router"),
-                &[
-                    ("STREAM_GATE_SINK", "kinesis:calls"),
-                    ("STREAM_GATE_CALL_STATE", "dynamodb"),
-                    ("STREAM_GATE_CALL_TABLE", "calls"),
-                ],
+            media_only(
+                "minimal runtime loop",
+                bin("examples/minimal_runtime"),
+                Vec::new(),
             ),
-            feed: Feed::Media,
-            expect: "status 200",
-            gate: true,
-            aws: true,
-        },
-    ])
+            Subject {
+                launch: gate("authorizer", bin("authorizer"), &[]),
+                feed: Feed::Document("authorizer-signed.json"),
+                expect: "Allow",
+                gate: false,
+                aws: false,
+            },
+            Subject {
+                launch: gate("voice-webhook", bin("voice-webhook"), &[]),
+                feed: Feed::Document("voice-webhook.json"),
+                expect: "status 200",
+                gate: false,
+                aws: false,
+            },
+            Subject {
+                launch: gate(
+                    "router + Kinesis delivery (moto)",
+                    bin("router"),
+                    &[("STREAM_GATE_SINK", "kinesis:calls")],
+                ),
+                feed: Feed::Media,
+                expect: "status 200",
+                gate: true,
+                aws: true,
+            },
+            Subject {
+                launch: gate(
+                    "router + delivery + DynamoDB call state (moto)",
+                    bin("router"),
+                    &[
+                        ("STREAM_GATE_SINK", "kinesis:calls"),
+                        ("STREAM_GATE_CALL_STATE", "dynamodb"),
+                        ("STREAM_GATE_CALL_TABLE", "calls"),
+                    ],
+                ),
+                feed: Feed::Media,
+                expect: "status 200",
+                gate: true,
+                aws: true,
+            },
+        ]);
+    let wanted = |s: &Subject| args.only.is_empty() || args.only.contains(&s.launch.name);
+    Ok(all.filter(wanted).collect())
 }
 
 /// A started, warmed subject and the invocations fed so far.

@@ -68,6 +68,14 @@ pub(crate) struct Args {
     /// The Node.js executable for the Node handler (benches/node/router.mjs).
     #[arg(long, default_value = "node")]
     node: PathBuf,
+    /// With --cpu: also measure this router binary (say, one built from an earlier commit) as
+    /// "router baseline", interleaved with the others: a before/after from one run.
+    #[arg(long, value_name = "PATH")]
+    baseline_router: Option<PathBuf>,
+    /// With --cpu: measure only the subjects of these names (comma-separated, as the table names
+    /// them: `router`, `router baseline`, `node router.mjs`, `minimal runtime loop`, ...).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    only: Vec<String>,
 }
 
 pub(crate) fn read_event(dir: &Path, name: &str) -> Result<Value, String> {
