@@ -65,7 +65,9 @@ fn runtime_api(events: Vec<Event>) -> (String, Arc<Mutex<Vec<Recorded>>>) {
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             let line = line.trim_end().to_owned();
-            let answer = if line.starts_with("GET /2018-06-01/runtime/invocation/next ") {
+            let answer = if line.starts_with("GET ")
+                && line.ends_with("/2018-06-01/runtime/invocation/next HTTP/1.1")
+            {
                 match events.next() {
                     Some((id, doc)) => format!(
                         "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: {id}\r\n\
@@ -113,15 +115,16 @@ fn events(list: &[(&str, &str)]) -> Vec<Event> {
         .collect()
 }
 
+/// Runs the loop over `events`; `handler` runs inside the handler's future, after it has
+/// yielded once to the runtime, as the router's own work does.
 fn run_script(events: Vec<Event>, handler: impl FnMut(Invocation<Ping>) -> u32) -> Vec<Recorded> {
     let (address, log) = runtime_api(events);
-    let mut handler = handler;
-    let ended = run_against(&address, &rt(), |inv: Invocation<Ping>| {
-        let answer = handler(inv);
-        async move {
-            tokio::task::yield_now().await;
-            serde_json::json!({ "statusCode": answer })
-        }
+    let handler = std::cell::RefCell::new(handler);
+    let handler = &handler;
+    let ended = run_against(&address, &rt(), |inv: Invocation<Ping>| async move {
+        tokio::task::yield_now().await;
+        let answer = (handler.borrow_mut())(inv);
+        serde_json::json!({ "statusCode": answer })
     });
     assert!(
         matches!(ended, Err(LoopError::NextStatus(410))),
@@ -247,4 +250,41 @@ fn ids_are_checked_character_by_character() {
     for bad in ["", "a/b", "a b", "a\r\nX: y", "%2e", &"a".repeat(257)] {
         assert!(!is_path_safe(bad), "{bad:?}");
     }
+}
+
+#[test]
+fn a_path_prefix_in_the_runtime_api_address_prefixes_every_request() {
+    let (address, log) = runtime_api(events(&[("pre-1", r#"{"n":1}"#)]));
+    // With a trailing `/`, which is dropped: no `//` in the paths.
+    let ended = run_against(
+        &format!("{address}/.rt/"),
+        &rt(),
+        |inv: Invocation<Ping>| async move { inv.event.n },
+    );
+    assert!(
+        matches!(ended, Err(LoopError::NextStatus(410))),
+        "{ended:?}"
+    );
+    let lines: Vec<String> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .map(|r| r.line.clone())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /.rt/2018-06-01/runtime/invocation/next HTTP/1.1",
+            "POST /.rt/2018-06-01/runtime/invocation/pre-1/response HTTP/1.1",
+            "GET /.rt/2018-06-01/runtime/invocation/next HTTP/1.1",
+        ]
+    );
+    let host = log.lock().expect("log")[0]
+        .header("host")
+        .map(str::to_owned);
+    assert_eq!(
+        host.as_deref(),
+        Some(address.as_str()),
+        "Host is the authority only"
+    );
 }

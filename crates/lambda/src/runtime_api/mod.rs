@@ -31,6 +31,7 @@ use serde::Serialize;
 use self::http::{Connection, Response};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
 
 /// Why the loop stopped.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,9 @@ where
     run_against(&address, rt, handler)
 }
 
-/// [`run`] against the Runtime API at `address` (`host:port`).
+/// [`run`] against the Runtime API at `address`: `host:port`, optionally followed by a path
+/// prefix, as `AWS_LAMBDA_RUNTIME_API` may be (cargo-lambda's emulator serves under `/.rt`);
+/// requests go to `http://{address}/2018-06-01/...`, as lambda_runtime sends them.
 pub fn run_against<E, R, F, Fut>(
     address: &str,
     rt: &tokio::runtime::Runtime,
@@ -168,13 +171,20 @@ struct Next {
 /// The Runtime API's three calls over one connection, with a reused request buffer.
 struct RuntimeApi {
     connection: Connection,
+    /// The path prefix of `AWS_LAMBDA_RUNTIME_API`, without a trailing `/` ("" when none).
+    prefix: String,
     request: Vec<u8>,
 }
 
 impl RuntimeApi {
     fn new(address: &str) -> Self {
+        let (authority, prefix) = match address.find('/') {
+            Some(i) => address.split_at(i),
+            None => (address, ""),
+        };
         RuntimeApi {
-            connection: Connection::new(address),
+            connection: Connection::new(authority),
+            prefix: prefix.trim_end_matches('/').to_owned(),
             request: Vec::with_capacity(1024),
         }
     }
@@ -183,7 +193,8 @@ impl RuntimeApi {
         self.request.clear();
         write!(
             self.request,
-            "GET {NEXT} HTTP/1.1\r\nHost: {}\r\nUser-Agent: stream-gate\r\n\r\n",
+            "GET {}{NEXT} HTTP/1.1\r\nHost: {}\r\nUser-Agent: stream-gate\r\n\r\n",
+            self.prefix,
             self.connection.address()
         )?;
         let response = self.connection.exchange(&self.request)?;
@@ -227,8 +238,9 @@ impl RuntimeApi {
         self.request.clear();
         write!(
             self.request,
-            "POST /2018-06-01/runtime/invocation/{}/{what} HTTP/1.1\r\nHost: {}\r\n\
+            "POST {}{INVOCATION}{}/{what} HTTP/1.1\r\nHost: {}\r\n\
              User-Agent: stream-gate\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.prefix,
             next.request_id,
             self.connection.address(),
             body.len()
