@@ -254,37 +254,48 @@ fn ids_are_checked_character_by_character() {
 
 #[test]
 fn a_path_prefix_in_the_runtime_api_address_prefixes_every_request() {
-    let (address, log) = runtime_api(events(&[("pre-1", r#"{"n":1}"#)]));
-    // With a trailing `/`, which is dropped: no `//` in the paths.
-    let ended = run_against(
-        &format!("{address}/.rt/"),
-        &rt(),
-        |inv: Invocation<Ping>| async move { inv.event.n },
-    );
-    assert!(
-        matches!(ended, Err(LoopError::NextStatus(410))),
-        "{ended:?}"
-    );
-    let lines: Vec<String> = log
-        .lock()
-        .expect("log")
-        .iter()
-        .map(|r| r.line.clone())
-        .collect();
-    assert_eq!(
-        lines,
-        [
-            "GET /.rt/2018-06-01/runtime/invocation/next HTTP/1.1",
-            "POST /.rt/2018-06-01/runtime/invocation/pre-1/response HTTP/1.1",
-            "GET /.rt/2018-06-01/runtime/invocation/next HTTP/1.1",
-        ]
-    );
-    let host = log.lock().expect("log")[0]
-        .header("host")
-        .map(str::to_owned);
-    assert_eq!(
-        host.as_deref(),
-        Some(address.as_str()),
-        "Host is the authority only"
-    );
+    // As cargo-lambda's emulator sets it, and with a trailing `/`, which is dropped.
+    for form in ["http://{}/.rt", "http://{}/.rt/"] {
+        let (address, log) = runtime_api(events(&[("pre-1", r#"{"n":1}"#)]));
+        let uri = form.replace("{}", &address);
+        let ended = run_against(
+            &uri,
+            &rt(),
+            |inv: Invocation<Ping>| async move { inv.event.n },
+        );
+        assert!(
+            matches!(ended, Err(LoopError::NextStatus(410))),
+            "{form}: {ended:?}"
+        );
+        let recorded = log.lock().expect("log").clone();
+        let lines: Vec<&str> = recorded.iter().map(|r| r.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /.rt/2018-06-01/runtime/invocation/next HTTP/1.1",
+                "POST /.rt/2018-06-01/runtime/invocation/pre-1/response HTTP/1.1",
+                "GET /.rt/2018-06-01/runtime/invocation/next HTTP/1.1",
+            ],
+            "{form}"
+        );
+        assert_eq!(recorded[0].header("host"), Some(address.as_str()), "{form}");
+    }
+}
+
+#[test]
+fn an_address_that_is_not_http_is_refused_before_any_request() {
+    for address in [
+        "https://127.0.0.1:9001",
+        "ftp://127.0.0.1:9001/x",
+        "127.0.0.1:9001/.rt",
+        "a b",
+    ] {
+        let ended = run_against(address, &rt(), |inv: Invocation<Ping>| async move {
+            inv.event.n
+        });
+        assert!(
+            matches!(ended, Err(LoopError::BadAddress)),
+            "{address}: {ended:?}"
+        );
+    }
 }

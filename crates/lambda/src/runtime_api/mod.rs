@@ -39,6 +39,9 @@ pub enum LoopError {
     /// `AWS_LAMBDA_RUNTIME_API` is not set: not in a Lambda execution environment.
     #[error("AWS_LAMBDA_RUNTIME_API is not set")]
     NoRuntimeApi,
+    /// `AWS_LAMBDA_RUNTIME_API` is not an `http` URI or `host:port`.
+    #[error("AWS_LAMBDA_RUNTIME_API is not host:port or an http:// URI")]
+    BadAddress,
     /// The Runtime API could not be reached or answered out of protocol.
     #[error("Lambda Runtime API: {0}")]
     Io(#[from] std::io::Error),
@@ -73,9 +76,9 @@ where
     run_against(&address, rt, handler)
 }
 
-/// [`run`] against the Runtime API at `address`: `host:port`, optionally followed by a path
-/// prefix, as `AWS_LAMBDA_RUNTIME_API` may be (cargo-lambda's emulator serves under `/.rt`);
-/// requests go to `http://{address}/2018-06-01/...`, as lambda_runtime sends them.
+/// [`run`] against the Runtime API at `address`, read as lambda_runtime reads
+/// `AWS_LAMBDA_RUNTIME_API`: a URI, `host:port` in Lambda, `http://host:port/prefix` under
+/// cargo-lambda's emulator; requests go to its path plus `/2018-06-01/...`.
 pub fn run_against<E, R, F, Fut>(
     address: &str,
     rt: &tokio::runtime::Runtime,
@@ -87,7 +90,7 @@ where
     F: FnMut(Invocation<E>) -> Fut,
     Fut: Future<Output = R>,
 {
-    let mut api = RuntimeApi::new(address);
+    let mut api = RuntimeApi::new(address)?;
     loop {
         let next = api.next()?;
         let outcome = match serde_json::from_slice::<E>(&next.body) {
@@ -177,16 +180,17 @@ struct RuntimeApi {
 }
 
 impl RuntimeApi {
-    fn new(address: &str) -> Self {
-        let (authority, prefix) = match address.find('/') {
-            Some(i) => address.split_at(i),
-            None => (address, ""),
+    fn new(address: &str) -> Result<Self, LoopError> {
+        let uri: ::http::Uri = address.parse().map_err(|_| LoopError::BadAddress)?;
+        let authority = match (uri.scheme_str(), uri.authority()) {
+            (None | Some("http"), Some(a)) => a.as_str(),
+            _ => return Err(LoopError::BadAddress),
         };
-        RuntimeApi {
+        Ok(RuntimeApi {
             connection: Connection::new(authority),
-            prefix: prefix.trim_end_matches('/').to_owned(),
+            prefix: uri.path().trim_end_matches('/').to_owned(),
             request: Vec::with_capacity(1024),
-        }
+        })
     }
 
     fn next(&mut self) -> Result<Next, LoopError> {
