@@ -17,9 +17,8 @@ use stream_gate_lambda::adapters::delivery::RecordType;
 use stream_gate_lambda::adapters::{
     DeliveryError, DeliveryRecord, DeliverySink, LazySdk, SinkTarget,
 };
-use stream_gate_lambda::entrypoints::router::{self, RouterEvent};
+use stream_gate_lambda::entrypoints::router;
 use stream_gate_lambda::logging::init_logging;
-use stream_gate_lambda::runtime_api::{self, Invocation};
 use stream_gate_lambda::state::RouterState;
 
 /// Passes everything but `media` records on to `inner`.
@@ -68,12 +67,6 @@ fn main() -> Result<(), Error> {
         });
         router_state_with(sink).await
     })?;
-    let state = &state;
-    runtime_api::run(&rt, move |invocation: Invocation<RouterEvent>| async move {
-        let deadline = router::deadline_of(invocation.deadline_ms);
-        router::handle_until(state, invocation.event, deadline)
-            .await
-            .0
-    })?;
+    router::serve(&rt, &state)?;
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! Lambda: the WebSocket router for `$connect`, `$default` and `$disconnect`.
 
 use lambda_runtime::Error;
-use stream_gate_lambda::entrypoints::router::{self, RouterEvent};
+use stream_gate_lambda::entrypoints::router;
 use stream_gate_lambda::logging::init_logging;
-use stream_gate_lambda::runtime_api::{self, Invocation};
 use stream_gate_lambda::state::RouterState;
 
 // Every media frame is an invocation: the router runs the crate's lean Runtime API loop (blocking
@@ -15,12 +14,6 @@ fn main() -> Result<(), Error> {
         .enable_all()
         .build()?;
     let state = rt.block_on(RouterState::from_env())?;
-    let state = &state;
-    runtime_api::run(&rt, move |invocation: Invocation<RouterEvent>| async move {
-        let deadline = router::deadline_of(invocation.deadline_ms);
-        router::handle_until(state, invocation.event, deadline)
-            .await
-            .0
-    })?;
+    router::serve(&rt, &state)?;
     Ok(())
 }

@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
+use crate::runtime_api::Invocation;
 use crate::state::RouterState;
 
 pub use super::router_event::RouterEvent;
@@ -369,6 +370,19 @@ fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Acce
             tracing::debug!(route = "$default", decision = "accept", event = ?other, connection_id)
         }
     }
+}
+
+/// Serves router invocations from the Lambda Runtime API with `state` until the Runtime API
+/// fails: the `router` binary's loop, and any router built from this crate's public API (a custom
+/// delivery sink, say). `rt` is the current-thread runtime the handler's AWS calls run on.
+pub fn serve(
+    rt: &tokio::runtime::Runtime,
+    state: &RouterState,
+) -> Result<(), crate::runtime_api::LoopError> {
+    crate::runtime_api::run(rt, |invocation: Invocation<RouterEvent>| async move {
+        let deadline = deadline_of(invocation.deadline_ms);
+        handle_until(state, invocation.event, deadline).await.0
+    })
 }
 
 /// The instant of a Lambda deadline given in Unix milliseconds (the runtime's `Context::deadline`).
