@@ -2,10 +2,13 @@
 //! verdict on a frame given what the store knows. The store itself (DynamoDB, memory) is an adapter.
 //!
 //! With call state on, a connection's `media`, `mark`, `dtmf` and `stop` are accepted only after a
-//! verified `start` was recorded for it, and only for that start's stream. Frames of one connection
-//! run as concurrent Lambda invocations, so the first media frame may be judged before the start's
-//! write has landed: within a grace after `connectedAt` such a frame is dropped (not accepted, not
-//! closed); after it, the connection is closed.
+//! verified `start` was recorded for it, and only for that start's stream (a `stop` also for its
+//! account and call). Frames of one connection run as concurrent Lambda invocations, so the first
+//! media frame may be judged before the start's write has landed: within a grace after
+//! `connectedAt` such a frame is dropped (not accepted, not closed); after it, the connection is
+//! closed. Past the grace, *every* frame of a connection without a recorded start closes it,
+//! `connected` and unknown events included: a socket that never verifies must not hold a
+//! connection (and an invocation per frame) for API Gateway's two hours.
 
 use crate::frame::Frame;
 use crate::reason::CloseReason;
@@ -99,23 +102,101 @@ impl Timing {
     }
 }
 
-/// Whether `frame` must belong to a recorded start (`media`, `mark`, `dtmf`, `stop`).
-pub fn needs_start(frame: &Frame<'_>) -> bool {
-    frame.stream_sid().is_some()
+/// What a frame (other than `start`) claims about the call it belongs to, for binding it to the
+/// connection's recorded start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// `media`, `mark`, `dtmf`: the top-level `streamSid`.
+    Stream(StreamSid),
+    /// `stop`: its stream, and the account and call it names.
+    Stop {
+        /// Top-level `streamSid`.
+        stream_sid: StreamSid,
+        /// `stop.accountSid`.
+        account_sid: AccountSid,
+        /// `stop.callSid`.
+        call_sid: CallSid,
+    },
+    /// `connected` and unknown events: they name no stream, but after the start grace they too
+    /// need a verified start (a socket that never verifies must not stay open).
+    Unbound,
 }
 
-/// The verdict on a frame that [`needs_start`], known by its top-level `streamSid`, given the
-/// connection's recorded start (`None`: no live record). A record past its expiry counts as none.
+impl Binding {
+    /// The binding of `frame`; `None` for `start`, which records the start instead.
+    pub fn of(frame: &Frame<'_>) -> Option<Self> {
+        match frame {
+            Frame::Start(_) => None,
+            Frame::Stop {
+                stream_sid,
+                account_sid,
+                call_sid,
+            } => Some(Self::Stop {
+                stream_sid: *stream_sid,
+                account_sid: *account_sid,
+                call_sid: *call_sid,
+            }),
+            Frame::Media { stream_sid, .. }
+            | Frame::Mark { stream_sid }
+            | Frame::Dtmf { stream_sid } => Some(Self::Stream(*stream_sid)),
+            Frame::Connected | Frame::Unknown => Some(Self::Unbound),
+        }
+    }
+
+    /// The stream the frame names (`None` for an unbound frame).
+    pub fn stream_sid(&self) -> Option<StreamSid> {
+        match self {
+            Self::Stream(s) | Self::Stop { stream_sid: s, .. } => Some(*s),
+            Self::Unbound => None,
+        }
+    }
+
+    /// Whether the verdict on this binding can be given without reading the store: an unbound
+    /// frame within the start grace is accepted whatever the store says (`connected` always
+    /// precedes `start`).
+    pub fn decided_without_store(&self, timing: Timing) -> bool {
+        matches!(self, Self::Unbound) && timing.within_grace()
+    }
+}
+
+/// The verdict on a frame's [`Binding`] given the connection's recorded start (`None`: no live
+/// record). A record past its expiry counts as none.
+///
+/// - a stream frame must name the recorded stream (`stream_sid_mismatch`), a `stop` also the
+///   recorded account and call (`call_sid_mismatch`);
+/// - with no start, within the grace a stream frame is dropped and an unbound one accepted (it is
+///   never delivered); after the grace, a stream frame closes as `media_before_start` and an
+///   unbound one as `start_missing`.
 pub fn judge_against_start(
-    stream: &StreamSid,
+    binding: &Binding,
     recorded: Option<&StartedStream>,
     timing: Timing,
 ) -> StateVerdict {
-    match recorded.filter(|r| r.is_live(timing.now_ms / 1000)) {
-        Some(r) if r.stream_sid == *stream => StateVerdict::Accept,
-        Some(_) => StateVerdict::Close(CloseReason::StreamSidMismatch),
-        None if timing.within_grace() => StateVerdict::Drop,
-        None => StateVerdict::Close(CloseReason::MediaBeforeStart),
+    let live = recorded.filter(|r| r.is_live(timing.now_ms / 1000));
+    match (binding, live) {
+        (Binding::Unbound, Some(_)) => StateVerdict::Accept,
+        (Binding::Unbound, None) if timing.within_grace() => StateVerdict::Accept,
+        (Binding::Unbound, None) => StateVerdict::Close(CloseReason::StartMissing),
+        (
+            Binding::Stream(stream)
+            | Binding::Stop {
+                stream_sid: stream, ..
+            },
+            Some(r),
+        ) if r.stream_sid != *stream => StateVerdict::Close(CloseReason::StreamSidMismatch),
+        (
+            Binding::Stop {
+                account_sid,
+                call_sid,
+                ..
+            },
+            Some(r),
+        ) if r.account_sid != *account_sid || r.call_sid != *call_sid => {
+            StateVerdict::Close(CloseReason::CallSidMismatch)
+        }
+        (_, Some(_)) => StateVerdict::Accept,
+        (_, None) if timing.within_grace() => StateVerdict::Drop,
+        (_, None) => StateVerdict::Close(CloseReason::MediaBeforeStart),
     }
 }
 
@@ -129,6 +210,8 @@ mod tests {
     const CA: &str = "CAffeeddccbbaa99887766554433221100";
     const MZ: &str = "MZ00112233445566778899aabbccddeeff";
     const OTHER: &str = "MZ0000000000000000000000000000000a";
+    const OTHER_CA: &str = "CA0000000000000000000000000000000b";
+    const OTHER_AC: &str = "AC0000000000000000000000000000000c";
 
     fn recorded(now: u64) -> StartedStream {
         StartedStream::new(
@@ -147,19 +230,34 @@ mod tests {
         }
     }
 
-    fn sid<'a>(f: &'a Frame<'_>) -> &'a StreamSid {
-        f.stream_sid().expect("a frame that needs a start")
+    fn binding(text: &str) -> Binding {
+        let f = parse_frame(text.as_bytes()).expect("frame");
+        Binding::of(&f).expect("not a start")
+    }
+
+    fn stop(ac: &str, ca: &str, mz: &str) -> String {
+        messages::stop(
+            &AccountSid::parse(ac).expect("ac"),
+            &CallSid::parse(ca).expect("ca"),
+            &StreamSid::parse(mz).expect("mz"),
+            5,
+        )
     }
 
     fn frames(stream: &str) -> Vec<String> {
         let sid = StreamSid::parse(stream).expect("mz");
-        let ac = AccountSid::parse(AC).expect("ac");
-        let ca = CallSid::parse(CA).expect("ca");
         vec![
             messages::media(&sid, 2, 1, &[0xff; 160]),
             messages::mark(&sid, 3, "m"),
             messages::dtmf(&sid, 4, '1'),
-            messages::stop(&ac, &ca, &sid, 5),
+            stop(AC, CA, stream),
+        ]
+    }
+
+    fn unbound_frames() -> [&'static str; 2] {
+        [
+            r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#,
+            r#"{"event":"future","streamSid":"MZ00112233445566778899aabbccddeeff"}"#,
         ]
     }
 
@@ -168,17 +266,14 @@ mod tests {
         let now_ms = 1_800_000_000_000;
         let r = recorded(now_ms / 1000);
         for text in frames(MZ) {
-            let f = parse_frame(text.as_bytes()).expect("frame");
-            assert!(needs_start(&f));
             assert_eq!(
-                judge_against_start(sid(&f), Some(&r), timing(Some(0), now_ms)),
+                judge_against_start(&binding(&text), Some(&r), timing(Some(0), now_ms)),
                 StateVerdict::Accept
             );
         }
         for text in frames(OTHER) {
-            let f = parse_frame(text.as_bytes()).expect("frame");
             assert_eq!(
-                judge_against_start(sid(&f), Some(&r), timing(Some(now_ms), now_ms)),
+                judge_against_start(&binding(&text), Some(&r), timing(Some(now_ms), now_ms)),
                 StateVerdict::Close(CloseReason::StreamSidMismatch),
                 "even within the grace"
             );
@@ -186,27 +281,81 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_is_bound_to_the_recorded_call_and_account() {
+        let now_ms = 1_800_000_000_000;
+        let r = recorded(now_ms / 1000);
+        let within = timing(Some(now_ms), now_ms);
+        for (ac, ca) in [(AC, OTHER_CA), (OTHER_AC, CA), (OTHER_AC, OTHER_CA)] {
+            assert_eq!(
+                judge_against_start(&binding(&stop(ac, ca, MZ)), Some(&r), within),
+                StateVerdict::Close(CloseReason::CallSidMismatch),
+                "{ac} {ca}"
+            );
+        }
+        assert_eq!(
+            judge_against_start(&binding(&stop(AC, OTHER_CA, OTHER)), Some(&r), within),
+            StateVerdict::Close(CloseReason::StreamSidMismatch),
+            "the stream is checked first"
+        );
+        assert_eq!(
+            judge_against_start(&binding(&stop(AC, CA, MZ)), Some(&r), within),
+            StateVerdict::Accept
+        );
+    }
+
+    #[test]
     fn no_start_is_dropped_within_the_grace_and_closed_after_it() {
         let at = 1_800_000_000_000;
         for text in frames(MZ) {
-            let f = parse_frame(text.as_bytes()).expect("frame");
+            let b = binding(&text);
+            assert!(!b.decided_without_store(timing(Some(at), at)));
             assert_eq!(
-                judge_against_start(sid(&f), None, timing(Some(at), at)),
+                judge_against_start(&b, None, timing(Some(at), at)),
                 StateVerdict::Drop
             );
             assert_eq!(
-                judge_against_start(sid(&f), None, timing(Some(at), at + 2000)),
+                judge_against_start(&b, None, timing(Some(at), at + 2000)),
                 StateVerdict::Drop
             );
             assert_eq!(
-                judge_against_start(sid(&f), None, timing(Some(at), at + 2001)),
+                judge_against_start(&b, None, timing(Some(at), at + 2001)),
                 StateVerdict::Close(CloseReason::MediaBeforeStart)
             );
             assert_eq!(
-                judge_against_start(sid(&f), None, timing(None, at)),
+                judge_against_start(&b, None, timing(None, at)),
                 StateVerdict::Close(CloseReason::MediaBeforeStart),
                 "no connectedAt: no grace"
             );
+        }
+    }
+
+    #[test]
+    fn unbound_frames_need_a_start_after_the_grace() {
+        let at = 1_800_000_000_000;
+        let r = recorded(at / 1000);
+        for text in unbound_frames() {
+            let b = binding(text);
+            assert_eq!(b, Binding::Unbound);
+            assert!(b.decided_without_store(timing(Some(at), at + 2000)));
+            assert!(!b.decided_without_store(timing(Some(at), at + 2001)));
+            assert!(!b.decided_without_store(timing(None, at)));
+            assert_eq!(
+                judge_against_start(&b, None, timing(Some(at), at + 2000)),
+                StateVerdict::Accept,
+                "{text} within the grace"
+            );
+            for late in [timing(Some(at), at + 2001), timing(None, at)] {
+                assert_eq!(
+                    judge_against_start(&b, None, late),
+                    StateVerdict::Close(CloseReason::StartMissing),
+                    "{text} after the grace"
+                );
+                assert_eq!(
+                    judge_against_start(&b, Some(&r), late),
+                    StateVerdict::Accept,
+                    "{text} on a verified call"
+                );
+            }
         }
     }
 
@@ -218,22 +367,25 @@ mod tests {
         assert!(r.is_live(r.expires_at) && !r.is_live(r.expires_at + 1));
         let now_ms = (r.expires_at + 1) * 1000;
         let media = frames(MZ).remove(0);
-        let f = parse_frame(media.as_bytes()).expect("media");
         assert_eq!(
-            judge_against_start(sid(&f), Some(&r), timing(Some(0), now_ms)),
+            judge_against_start(&binding(&media), Some(&r), timing(Some(0), now_ms)),
             StateVerdict::Close(CloseReason::MediaBeforeStart)
+        );
+        assert_eq!(
+            judge_against_start(&Binding::Unbound, Some(&r), timing(Some(0), now_ms)),
+            StateVerdict::Close(CloseReason::StartMissing)
         );
     }
 
     #[test]
-    fn connected_start_and_unknown_need_no_start() {
-        for text in [
-            r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#.to_owned(),
-            r#"{"event":"future","streamSid":"MZ00112233445566778899aabbccddeeff"}"#.to_owned(),
-        ] {
-            let f = parse_frame(text.as_bytes()).expect("frame");
-            assert!(!needs_start(&f));
-            assert_eq!(f.stream_sid(), None);
-        }
+    fn a_start_has_no_binding() {
+        let text = messages::start(
+            &AccountSid::parse(AC).expect("ac"),
+            &CallSid::parse(CA).expect("ca"),
+            &StreamSid::parse(MZ).expect("mz"),
+            None,
+        );
+        let f = parse_frame(text.as_bytes()).expect("start");
+        assert_eq!(Binding::of(&f), None);
     }
 }

@@ -136,6 +136,11 @@ reason_enum!(
         StartRepeated => "start_repeated",
         /// Call state: `media`/`mark`/`dtmf`/`stop` with no recorded start, after the start grace.
         MediaBeforeStart => "media_before_start",
+        /// Call state: any other frame (`connected`, an unknown event) on a connection with no
+        /// recorded start, after the start grace: a socket that never verifies is closed.
+        StartMissing => "start_missing",
+        /// Call state: a `stop` naming another account or call than the recorded start.
+        CallSidMismatch => "call_sid_mismatch",
         /// Call state: a frame's `streamSid` differs from the recorded start's.
         StreamSidMismatch => "stream_sid_mismatch",
         /// Call state: the call token already opened another connection.

@@ -6,6 +6,7 @@
 //! The binaries in `src/bin` only build state and run.
 
 pub mod adapters;
+pub mod budget;
 pub mod clock;
 pub mod config;
 pub mod entrypoints;
@@ -15,5 +16,6 @@ pub mod metrics;
 pub mod partition;
 pub mod runtime_api;
 pub mod state;
+pub mod unknown_events;
 
 pub use stream_gate_domain as domain;

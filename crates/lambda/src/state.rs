@@ -14,6 +14,7 @@ use crate::config::{
     WebhookConfig,
 };
 use crate::logging::Throttled;
+use crate::unknown_events::UnknownEvents;
 
 /// Per-connection call state, or none (`off`: stateless, as SECURITY.md describes).
 #[derive(Clone)]
@@ -67,6 +68,8 @@ pub struct RouterState {
     pub store_errors: Throttled,
     /// Where accepted frames of verified calls go (`STREAM_GATE_SINK`; `NoSink` = gate only).
     pub sink: Arc<dyn DeliverySink>,
+    /// Unknown events are logged at most once per connection per minute.
+    pub unknown_events: UnknownEvents,
 }
 
 impl RouterState {
@@ -85,6 +88,7 @@ impl RouterState {
             verified: VerifiedCache::new(VERIFIED_CACHE_ENTRIES),
             store_errors: Throttled::default(),
             sink: Arc::new(NoSink),
+            unknown_events: UnknownEvents::default(),
         }
     }
 
@@ -153,6 +157,9 @@ impl RouterState {
     /// State for a Lambda instance, from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = RouterConfig::from_env()?;
+        if config.call_state == CallStateMode::Off {
+            warn_call_state_off();
+        }
         let sdk = LazySdk::from_env();
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
         let call_state = CallState::from_mode(&config.call_state, &sdk);
@@ -165,6 +172,18 @@ impl RouterState {
         )
         .with_sink(sink))
     }
+}
+
+/// `STREAM_GATE_CALL_STATE=off` is allowed only when chosen, and said once at start with the gaps
+/// it leaves open (SECURITY.md, "What it does not stop").
+fn warn_call_state_off() {
+    tracing::warn!(
+        event = "call_state_off",
+        gaps = "frames of sockets with no verified start are judged by shape only and never \
+            closed for it; a call token opens any number of connections; a stop or frame naming \
+            another call is not tied to the start",
+        "STREAM_GATE_CALL_STATE=off: the router runs stateless"
+    );
 }
 
 impl WebhookState {

@@ -19,10 +19,13 @@ const ROUTER: &str = env!("CARGO_BIN_EXE_router");
 /// covers them with other configurations.
 const OTHER_CONFIGURATION: [&str; 2] = ["credentials_unavailable", "call_token_keys_missing"];
 /// Reachable only with call state on (the corpus runs stateless): each is pinned in
-/// `call_state.rs`, in-process against memory and through the real SDK against DynamoDB.
-const CALL_STATE: [&str; 5] = [
+/// `call_state.rs`, in-process against memory and through the real SDK against DynamoDB, or (the
+/// last two) in the domain's `call_state::tests` and the router's `call_state_rules_tests.rs`.
+const CALL_STATE: [&str; 7] = [
     "start_repeated",
     "media_before_start",
+    "start_missing",
+    "call_sid_mismatch",
     "stream_sid_mismatch",
     "call_token_reused",
     "call_state_unavailable",

@@ -101,6 +101,8 @@ impl Function {
             .await
             .iter()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            // A metric line (Embedded Metric Format) repeats a decision's code as its dimension.
+            .filter(|v| v.get("_aws").is_none())
             .filter_map(|v| v.get("reason").and_then(Value::as_str).map(str::to_owned))
             .collect()
     }

@@ -82,10 +82,36 @@ impl CredentialCache {
 
     /// As [`get`](Self::get), at a given instant (tests drive time).
     pub async fn get_at(&self, now: Instant) -> Option<Arc<Credentials>> {
-        let mut state = self.state.lock().await;
+        let state = self.state.lock().await;
+        self.serve(state, now, None).await
+    }
+
+    /// As [`get`](Self::get), never waiting past `until` (the invocation's budget): a fetch cut
+    /// short there counts as a failed fetch (code `deadline`), so the last good document still
+    /// serves; with none, the answer is `None` and the caller denies or closes.
+    pub async fn get_until(&self, until: Instant) -> Option<Arc<Credentials>> {
+        let now = Instant::now();
+        match tokio::time::timeout_at(until, self.state.lock()).await {
+            Ok(state) => self.serve(state, now, Some(until)).await,
+            Err(_) => {
+                tracing::error!(event = "credentials_fetch_failed", code = "deadline");
+                None
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        mut state: tokio::sync::MutexGuard<'_, State>,
+        now: Instant,
+        until: Option<Instant>,
+    ) -> Option<Arc<Credentials>> {
         if state.next_fetch.is_none_or(|due| now >= due) {
             let started = Instant::now();
-            let fetched = tokio::time::timeout(self.fetch_timeout, self.source.fetch()).await;
+            let limit = until.map_or(self.fetch_timeout, |u| {
+                u.saturating_duration_since(started).min(self.fetch_timeout)
+            });
+            let fetched = tokio::time::timeout(limit, self.source.fetch()).await;
             // The retry interval counts from the end of a failed fetch: counted from its start, a
             // fetch that ran into its timeout would already be due again, and every invocation
             // would wait for the slow store in turn.
@@ -112,9 +138,15 @@ impl CredentialCache {
                     state.next_fetch = Some(retry_at);
                 }
                 Err(_) => {
+                    // Cut by the invocation's budget rather than the fetch's own timeout.
+                    let code = if limit < self.fetch_timeout {
+                        "deadline"
+                    } else {
+                        "timeout"
+                    };
                     tracing::error!(
                         event = "credentials_fetch_failed",
-                        code = "timeout",
+                        code,
                         keeping_last_good = state.good.is_some()
                     );
                     state.next_fetch = Some(retry_at);

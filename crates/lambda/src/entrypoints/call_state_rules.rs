@@ -2,12 +2,13 @@
 //! store decides whether it belongs to a verified start. With `STREAM_GATE_CALL_STATE=off` the
 //! step is skipped and every stateless Accept stands (SECURITY.md lists what that leaves open).
 
-use crate::adapters::StartClaim;
+use crate::adapters::{CallStateStore, StartClaim, StoreError};
+use crate::budget::{Budget, OutOfTime, DEADLINE};
 use crate::clock::unix_now_ms;
 use crate::domain::call_state::{
-    judge_against_start, CallTokenId, StartedStream, StateVerdict, Timing,
+    judge_against_start, Binding, CallTokenId, StartedStream, StateVerdict, Timing,
 };
-use crate::domain::{Accepted, AccountSid, CloseReason, StreamSid};
+use crate::domain::{Accepted, AccountSid, CloseReason};
 use crate::metrics::{self, Metric};
 use crate::state::{CallState, RouterState};
 
@@ -42,61 +43,55 @@ impl DropReason {
     }
 }
 
-/// The call-state step for one accepted frame. `stream_sid` is the frame's top-level `streamSid`
-/// for the events that must belong to a start (`media`, `mark`, `dtmf`, `stop`).
+/// The call-state step for one accepted frame: a `start` is recorded (claiming its call token),
+/// any other frame is judged by its [`Binding`] against the connection's recorded start. Every
+/// store call is cut at the invocation's `budget` (an unfinished one counts as the store being
+/// unavailable, code `deadline`).
 pub async fn apply(
     state: &RouterState,
     connection_id: &str,
     account: &AccountSid,
     accepted: &Accepted,
-    stream_sid: Option<StreamSid>,
+    binding: Option<Binding>,
     connected_at_ms: Option<u64>,
+    budget: &Budget,
 ) -> Step {
     let CallState::Store(store) = &state.call_state else {
         return Step::Accept(None);
     };
     let now_ms = unix_now_ms();
-    let now = now_ms / 1000;
     if let Accepted::Start {
         call_sid,
         stream_sid,
         call_token,
     } = accepted
     {
-        if state.verified.get(connection_id, now).is_some() {
-            return Step::Close(CloseReason::StartRepeated);
-        }
-        let started = StartedStream::new(*account, *call_sid, *stream_sid, now);
+        let started = StartedStream::new(*account, *call_sid, *stream_sid, now_ms / 1000);
         let token = call_token.map(|t| CallTokenId {
             account_sid: *account,
             call_sid: *call_sid,
             expires_at: t.expires_at,
         });
-        return match store
-            .record_start(connection_id, &started, token.as_ref(), now)
-            .await
-        {
-            Ok(StartClaim::Recorded) => {
-                state.verified.insert(connection_id, started, now);
-                Step::Accept(Some(started))
-            }
-            Ok(StartClaim::StartRepeated) => Step::Close(CloseReason::StartRepeated),
-            Ok(StartClaim::CallTokenReused) => Step::Close(CloseReason::CallTokenReused),
-            Err(e) => {
-                unavailable(state, &e.code, now_ms);
-                Step::Close(CloseReason::CallStateUnavailable)
-            }
+        let claim = Claim {
+            started,
+            token,
+            now: now_ms / 1000,
         };
+        return record_start(state, store.as_ref(), connection_id, claim, budget).await;
     }
-    let Some(stream) = stream_sid else {
-        return Step::Accept(None); // connected, unknown events: no start needed
+    let Some(binding) = binding else {
+        return Step::Accept(None);
     };
     let timing = Timing {
         connected_at_ms,
         now_ms,
         grace_ms: u64::try_from(state.config.start_grace.as_millis()).unwrap_or(u64::MAX),
     };
-    let mut recorded = match lookup(state, store.as_ref(), connection_id, now).await {
+    if binding.decided_without_store(timing) {
+        return Step::Accept(None); // `connected` before the start: never delivered
+    }
+    let now = now_ms / 1000;
+    let mut recorded = match lookup(state, store.as_ref(), connection_id, now, budget).await {
         Ok(r) => r,
         Err(code) => {
             unavailable(state, &code, now_ms);
@@ -107,10 +102,14 @@ pub async fn apply(
     // concurrent invocations: a frame that finds no start within the grace waits a little for
     // the start's write (a few store reads, only at the beginning of a call) before it is dropped.
     let mut polls = 0;
-    while recorded.is_none() && timing.within_grace() && polls < START_WAIT_POLLS {
+    while recorded.is_none()
+        && timing.within_grace()
+        && polls < START_WAIT_POLLS
+        && budget.left() > START_WAIT_INTERVAL
+    {
         polls += 1;
         tokio::time::sleep(START_WAIT_INTERVAL).await;
-        recorded = match lookup(state, store.as_ref(), connection_id, now).await {
+        recorded = match lookup(state, store.as_ref(), connection_id, now, budget).await {
             Ok(r) => r,
             Err(code) => {
                 unavailable(state, &code, unix_now_ms());
@@ -122,10 +121,50 @@ pub async fn apply(
         now_ms: if polls > 0 { unix_now_ms() } else { now_ms },
         ..timing
     };
-    match judge_against_start(&stream, recorded.as_ref(), timing) {
+    match judge_against_start(&binding, recorded.as_ref(), timing) {
         StateVerdict::Accept => Step::Accept(recorded),
         StateVerdict::Drop => Step::Drop(DropReason::StartPending),
         StateVerdict::Close(reason) => Step::Close(reason),
+    }
+}
+
+/// A verified start to record, with the call token it claims.
+struct Claim {
+    started: StartedStream,
+    token: Option<CallTokenId>,
+    now: u64,
+}
+
+/// Records a verified start and claims its call token, both or neither.
+async fn record_start(
+    state: &RouterState,
+    store: &dyn CallStateStore,
+    connection_id: &str,
+    Claim {
+        started,
+        token,
+        now,
+    }: Claim,
+    budget: &Budget,
+) -> Step {
+    if state.verified.get(connection_id, now).is_some() {
+        return Step::Close(CloseReason::StartRepeated);
+    }
+    let claim = budget
+        .run(store.record_start(connection_id, &started, token.as_ref(), now))
+        .await
+        .unwrap_or_else(|OutOfTime| Err(StoreError::new(DEADLINE)));
+    match claim {
+        Ok(StartClaim::Recorded) => {
+            state.verified.insert(connection_id, started, now);
+            Step::Accept(Some(started))
+        }
+        Ok(StartClaim::StartRepeated) => Step::Close(CloseReason::StartRepeated),
+        Ok(StartClaim::CallTokenReused) => Step::Close(CloseReason::CallTokenReused),
+        Err(e) => {
+            unavailable(state, &e.code, unix_now_ms());
+            Step::Close(CloseReason::CallStateUnavailable)
+        }
     }
 }
 
@@ -138,20 +177,22 @@ pub const START_WAIT_POLLS: u32 = 4;
 /// positive answer is cached.
 async fn lookup(
     state: &RouterState,
-    store: &dyn crate::adapters::CallStateStore,
+    store: &dyn CallStateStore,
     connection_id: &str,
     now: u64,
+    budget: &Budget,
 ) -> Result<Option<StartedStream>, String> {
     if let Some(r) = state.verified.get(connection_id, now) {
         return Ok(Some(r));
     }
-    match store.started(connection_id, now).await {
-        Ok(Some(r)) => {
+    match budget.run(store.started(connection_id, now)).await {
+        Ok(Ok(Some(r))) => {
             state.verified.insert(connection_id, r, now);
             Ok(Some(r))
         }
-        Ok(None) => Ok(None),
-        Err(e) => Err(e.code),
+        Ok(Ok(None)) => Ok(None),
+        Ok(Err(e)) => Err(e.code),
+        Err(OutOfTime) => Err(DEADLINE.to_owned()),
     }
 }
 
@@ -163,6 +204,7 @@ pub async fn forget(
     state: &RouterState,
     connection_id: &str,
     want_start: bool,
+    budget: &Budget,
 ) -> Option<Option<StartedStream>> {
     let CallState::Store(store) = &state.call_state else {
         return None;
@@ -170,12 +212,26 @@ pub async fn forget(
     let now = unix_now_ms() / 1000;
     let known = match state.verified.get(connection_id, now) {
         Some(s) => Some(s),
-        None if want_start => store.started(connection_id, now).await.ok().flatten(),
+        // A read that fails is an outage like any other (logged, counted); the connection then
+        // gets no `disconnect` record, since nothing says it ever had a verified start.
+        None if want_start => match budget.run(store.started(connection_id, now)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                unavailable(state, &e.code, unix_now_ms());
+                None
+            }
+            Err(OutOfTime) => {
+                unavailable(state, DEADLINE, unix_now_ms());
+                None
+            }
+        },
         None => None,
     };
     state.verified.remove(connection_id);
-    if let Err(e) = store.forget(connection_id).await {
-        unavailable(state, &e.code, unix_now_ms());
+    match budget.run(store.forget(connection_id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => unavailable(state, &e.code, unix_now_ms()),
+        Err(OutOfTime) => unavailable(state, DEADLINE, unix_now_ms()),
     }
     Some(known)
 }

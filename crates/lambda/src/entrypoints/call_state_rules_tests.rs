@@ -28,6 +28,10 @@ fn call() -> CallSid {
     CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("call")
 }
 
+fn budget() -> Budget {
+    Budget::for_deadline(Instant::now() + Duration::from_secs(5))
+}
+
 fn stream() -> StreamSid {
     StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("stream")
 }
@@ -119,13 +123,15 @@ fn router(store: Arc<Scripted>) -> RouterState {
 /// ends fails the test instead of hanging it.
 async fn media(state: &RouterState, connected_at_ms: Option<u64>) -> Step {
     let account = account();
+    let budget = budget();
     let step = apply(
         state,
         CONNECTION,
         &account,
         &Accepted::Media,
-        Some(stream()),
+        Some(Binding::Stream(stream())),
         connected_at_ms,
+        &budget,
     );
     timeout(Duration::from_secs(10), step)
         .await
@@ -151,7 +157,16 @@ async fn a_start_is_recorded_until_the_connection_limit_counted_from_now() {
         stream_sid: stream(),
         call_token: None,
     };
-    let step = apply(&state, CONNECTION, &account(), &start, None, None).await;
+    let step = apply(
+        &state,
+        CONNECTION,
+        &account(),
+        &start,
+        None,
+        None,
+        &budget(),
+    )
+    .await;
     let after = unix_now_ms() / 1000;
     let Step::Accept(Some(started)) = step else {
         panic!("start not recorded: {step:?}");
@@ -259,7 +274,7 @@ async fn a_disconnect_reads_the_start_only_for_its_record_and_only_a_live_one() 
     let store = Scripted::hiding(0);
     let started = store.record(now).await;
     assert_eq!(
-        forget(&router(store.clone()), CONNECTION, true).await,
+        forget(&router(store.clone()), CONNECTION, true, &budget()).await,
         Some(Some(started))
     );
     assert_eq!(store.reads(), 1);
@@ -273,7 +288,7 @@ async fn a_disconnect_reads_the_start_only_for_its_record_and_only_a_live_one() 
     let store = Scripted::hiding(0);
     store.record(now).await;
     assert_eq!(
-        forget(&router(store.clone()), CONNECTION, false).await,
+        forget(&router(store.clone()), CONNECTION, false, &budget()).await,
         Some(None)
     );
     assert_eq!(store.reads(), 0);
@@ -283,7 +298,7 @@ async fn a_disconnect_reads_the_start_only_for_its_record_and_only_a_live_one() 
     let ttl = CONNECTION_LIMIT_SECS + RECORD_MARGIN_SECS;
     store.record(now - ttl - 10).await;
     assert_eq!(
-        forget(&router(store.clone()), CONNECTION, true).await,
+        forget(&router(store.clone()), CONNECTION, true, &budget()).await,
         Some(None)
     );
     assert_eq!(store.reads(), 1);

@@ -11,8 +11,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::call_state_rules::{self, DropReason, Step};
-use crate::adapters::{deliver_with_retry, DeliveryRecord};
+use crate::adapters::{deliver_with_retry, CloseError, DeliveryRecord};
+use crate::budget::{Budget, OutOfTime, DEADLINE};
 use crate::clock::unix_now;
+use crate::domain::call_state::{Binding, StartedStream};
 use crate::domain::record::RecordMeta;
 use crate::domain::{
     judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CallSid, CloseReason,
@@ -87,162 +89,151 @@ pub async fn handle(
     handle_until(state, event, Instant::now() + DEFAULT_INVOCATION_BUDGET).await
 }
 
-/// [`handle`] with the invocation's deadline (the Lambda context's), which bounds the close retry.
+/// [`handle`] with the invocation's deadline (the Lambda context's): every wait is cut at the
+/// [`Budget`] it leaves, so the answer is posted before Lambda ends the invocation.
 pub async fn handle_until(
     state: &RouterState,
     event: impl Into<RouterEvent>,
     deadline: Instant,
 ) -> (ApiGatewayProxyResponse, RouterOutcome) {
-    // One body for both event types (the conversion is the only generic part).
-    route_event(state, event.into(), deadline).await
-}
-
-async fn route_event(
-    state: &RouterState,
-    event: RouterEvent,
-    deadline: Instant,
-) -> (ApiGatewayProxyResponse, RouterOutcome) {
+    let event = event.into();
+    let budget = Budget::for_deadline(deadline);
     let ctx = &event.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or("-");
-    let route = ctx.route_key.as_deref().unwrap_or("$default");
     let account = event.expected_account();
-    match route {
-        "$connect" => match account {
-            Some(acc) => {
-                tracing::info!(route, decision = "connect", connection_id, account_sid = %acc);
-                (response(200), RouterOutcome::Connected)
-            }
-            None => {
-                tracing::warn!(
-                    route,
-                    decision = "refuse",
-                    connection_id,
-                    reason = CloseReason::NoAuthorizerContext.code()
-                );
-                (response(403), RouterOutcome::ConnectRefused)
-            }
-        },
-        "$disconnect" => {
-            // A final record for a call the application has seen: with call state, only for a
-            // connection with a verified start (an attack's socket never reaches the application);
-            // without it, for any admitted connection.
-            let started = call_state_rules::forget(state, connection_id, state.delivers()).await;
-            match (started, account) {
-                (Some(Some(s)), _) => {
-                    deliver(
-                        state,
-                        &event,
-                        connection_id,
-                        &s.account_sid,
-                        Some(s.call_sid),
-                        Some(s.stream_sid),
-                        None,
-                        deadline,
-                    )
-                    .await;
-                }
-                (None, Some(acc)) => {
-                    deliver(
-                        state,
-                        &event,
-                        connection_id,
-                        &acc,
-                        None,
-                        None,
-                        None,
-                        deadline,
-                    )
-                    .await;
-                }
-                _ => {}
-            }
-            tracing::info!(
-                route,
-                event = "audit",
-                connection_id,
-                account_sid = account.as_ref().map(AccountSid::as_str).unwrap_or("-"),
-                status_code = ctx.disconnect_status_code.unwrap_or_default(),
-                reason = ctx.disconnect_reason.as_deref().unwrap_or("")
-            );
-            (response(200), RouterOutcome::Disconnected)
+    let outcome = match ctx.route_key.as_deref().unwrap_or("$default") {
+        "$connect" => on_connect(connection_id, account),
+        "$disconnect" => on_disconnect(state, &event, connection_id, account, &budget).await,
+        _ => on_frame(state, &event, connection_id, account, &budget).await,
+    };
+    let status = match outcome {
+        RouterOutcome::ConnectRefused => 403,
+        _ => 200,
+    };
+    (response(status), outcome)
+}
+
+fn on_connect(connection_id: &str, account: Option<AccountSid>) -> RouterOutcome {
+    match account {
+        Some(acc) => {
+            tracing::info!(route = "$connect", decision = "connect", connection_id, account_sid = %acc);
+            RouterOutcome::Connected
         }
-        _ => {
-            let (verdict, stream_sid) = match account {
-                None => (Verdict::Close(CloseReason::NoAuthorizerContext), None),
-                Some(acc) => judge_event(state, &event, &acc).await,
-            };
-            let step = match (&verdict, account.as_ref()) {
-                (Verdict::Accept(a), Some(acc)) => {
-                    let connected_at = u64::try_from(ctx.connected_at).ok().filter(|t| *t > 0);
-                    call_state_rules::apply(state, connection_id, acc, a, stream_sid, connected_at)
-                        .await
-                }
-                _ => Step::Accept(None),
-            };
-            let verdict = match (verdict, step) {
-                (Verdict::Accept(_), Step::Close(reason)) => Verdict::Close(reason),
-                (Verdict::Accept(_), Step::Drop(why)) => {
-                    tracing::debug!(
-                        route = "$default",
-                        decision = "drop",
-                        connection_id,
-                        reason = why.code()
-                    );
-                    return (response(200), RouterOutcome::Dropped(why));
-                }
-                (v, _) => v,
-            };
-            let recorded = match step {
-                Step::Accept(r) => r,
-                _ => None,
-            };
-            let outcome = match verdict {
-                Verdict::Accept(a) => {
-                    log_accept(connection_id, account.as_ref(), &a);
-                    if let Some(acc) = account.as_ref() {
-                        let call_sid = match &a {
-                            Accepted::Start { call_sid, .. } | Accepted::Stop { call_sid } => {
-                                Some(*call_sid)
-                            }
-                            _ => recorded.map(|r| r.call_sid),
-                        };
-                        let stream = match &a {
-                            Accepted::Start { stream_sid, .. } => Some(*stream_sid),
-                            _ => stream_sid.or(recorded.map(|r| r.stream_sid)),
-                        };
-                        if delivers(&a) {
-                            let body = event.body.as_deref();
-                            deliver(
-                                state,
-                                &event,
-                                connection_id,
-                                acc,
-                                call_sid,
-                                stream,
-                                body,
-                                deadline,
-                            )
-                            .await;
-                        }
-                    }
-                    RouterOutcome::Accepted(a)
-                }
-                Verdict::Close(reason) => {
-                    close(
-                        state,
-                        &event,
-                        connection_id,
-                        account.as_ref(),
-                        reason,
-                        deadline,
-                    )
-                    .await;
-                    RouterOutcome::Closed(reason)
-                }
-            };
-            (response(200), outcome)
+        None => {
+            tracing::warn!(
+                route = "$connect",
+                decision = "refuse",
+                connection_id,
+                reason = CloseReason::NoAuthorizerContext.code()
+            );
+            RouterOutcome::ConnectRefused
         }
     }
+}
+
+/// A final record for a call the application has seen: with call state, only for a connection
+/// with a verified start (an attack's socket never reaches the application); without it, for any
+/// admitted connection.
+async fn on_disconnect(
+    state: &RouterState,
+    event: &RouterEvent,
+    connection_id: &str,
+    account: Option<AccountSid>,
+    budget: &Budget,
+) -> RouterOutcome {
+    let ctx = &event.request_context;
+    let started = call_state_rules::forget(state, connection_id, state.delivers(), budget).await;
+    let sids = match (started, account) {
+        (Some(Some(s)), _) => Some(CallSids::of_start(&s)),
+        (None, Some(acc)) => Some(CallSids::account_only(acc)),
+        _ => None,
+    };
+    if let Some(sids) = sids {
+        deliver(state, event, connection_id, &sids, None, budget).await;
+    }
+    let unreported = state.unknown_events.forget(connection_id);
+    if unreported > 0 {
+        metrics::count_n(Metric::UnknownEvent, UNKNOWN_EVENT, unreported);
+    }
+    tracing::info!(
+        route = "$disconnect",
+        event = "audit",
+        connection_id,
+        account_sid = account.as_ref().map(AccountSid::as_str).unwrap_or("-"),
+        status_code = ctx.disconnect_status_code.unwrap_or_default(),
+        reason = ctx.disconnect_reason.as_deref().unwrap_or("")
+    );
+    RouterOutcome::Disconnected
+}
+
+/// One `$default` frame: the stateless verdict, then the call-state step, then the action
+/// (deliver, ignore, drop or close).
+async fn on_frame(
+    state: &RouterState,
+    event: &RouterEvent,
+    connection_id: &str,
+    account: Option<AccountSid>,
+    budget: &Budget,
+) -> RouterOutcome {
+    let Some(account) = account else {
+        return close(
+            state,
+            event,
+            connection_id,
+            None,
+            CloseReason::NoAuthorizerContext,
+            budget,
+        )
+        .await;
+    };
+    let (accepted, binding) = match judge_event(state, event, &account, budget).await {
+        (Verdict::Accept(a), binding) => (a, binding),
+        (Verdict::Close(reason), _) => {
+            return close(state, event, connection_id, Some(&account), reason, budget).await
+        }
+    };
+    let connected_at = u64::try_from(event.request_context.connected_at)
+        .ok()
+        .filter(|t| *t > 0);
+    let step = call_state_rules::apply(
+        state,
+        connection_id,
+        &account,
+        &accepted,
+        binding,
+        connected_at,
+        budget,
+    )
+    .await;
+    let recorded = match step {
+        Step::Accept(recorded) => recorded,
+        Step::Drop(why) => {
+            tracing::debug!(
+                route = "$default",
+                decision = "drop",
+                connection_id,
+                reason = why.code()
+            );
+            return RouterOutcome::Dropped(why);
+        }
+        Step::Close(reason) => {
+            return close(state, event, connection_id, Some(&account), reason, budget).await
+        }
+    };
+    log_accept(state, connection_id, &account, &accepted);
+    if delivers(&accepted) {
+        let sids = CallSids::of_frame(account, &accepted, binding, recorded);
+        deliver(
+            state,
+            event,
+            connection_id,
+            &sids,
+            event.body.as_deref(),
+            budget,
+        )
+        .await;
+    }
+    RouterOutcome::Accepted(accepted)
 }
 
 /// Whether an accepted frame is delivered: start, media, mark, dtmf and stop. `connected` precedes
@@ -258,19 +249,80 @@ fn delivers(accepted: &Accepted) -> bool {
     )
 }
 
+/// The SIDs a record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CallSids {
+    account: AccountSid,
+    call: Option<CallSid>,
+    stream: Option<StreamSid>,
+}
+
+impl CallSids {
+    /// A recorded start's: with call state, every record of a call carries these, whatever SIDs
+    /// a frame names (the call-state step has already closed a frame naming others).
+    fn of_start(s: &StartedStream) -> Self {
+        Self {
+            account: s.account_sid,
+            call: Some(s.call_sid),
+            stream: Some(s.stream_sid),
+        }
+    }
+
+    /// The account alone (`$disconnect` without call state).
+    fn account_only(account: AccountSid) -> Self {
+        Self {
+            account,
+            call: None,
+            stream: None,
+        }
+    }
+
+    /// An accepted frame's: the recorded start's when there is one, else (call state off) what
+    /// the frame itself names.
+    fn of_frame(
+        account: AccountSid,
+        accepted: &Accepted,
+        binding: Option<Binding>,
+        recorded: Option<StartedStream>,
+    ) -> Self {
+        if let Some(r) = recorded {
+            return Self::of_start(&r);
+        }
+        let stream = binding.as_ref().and_then(Binding::stream_sid);
+        match accepted {
+            Accepted::Start {
+                call_sid,
+                stream_sid,
+                ..
+            } => Self {
+                account,
+                call: Some(*call_sid),
+                stream: Some(*stream_sid),
+            },
+            Accepted::Stop { call_sid } => Self {
+                account,
+                call: Some(*call_sid),
+                stream,
+            },
+            _ => Self {
+                account,
+                call: None,
+                stream,
+            },
+        }
+    }
+}
+
 /// Builds the record v1 of an accepted frame (or, with no body, of `$disconnect`) and delivers it
-/// before the invocation answers: one retry within the deadline, then `delivery_failed` (the frame
+/// before the invocation answers: one retry within the budget, then `delivery_failed` (the frame
 /// is lost, the call goes on: a lost 20 ms frame is better than a closed call).
-#[allow(clippy::too_many_arguments)] // one call site each, all fields of the record
 async fn deliver(
     state: &RouterState,
     event: &RouterEvent,
     connection_id: &str,
-    account: &AccountSid,
-    call_sid: Option<CallSid>,
-    stream_sid: Option<StreamSid>,
+    sids: &CallSids,
     body: Option<&str>,
-    deadline: Instant,
+    budget: &Budget,
 ) {
     if !state.delivers() {
         return;
@@ -288,14 +340,14 @@ async fn deliver(
     let meta = RecordMeta {
         connection_id,
         management_endpoint: &endpoint,
-        account_sid: *account,
-        call_sid,
-        stream_sid,
+        account_sid: sids.account,
+        call_sid: sids.call,
+        stream_sid: sids.stream,
         received_at_ms,
     };
     match DeliveryRecord::build(&meta, body) {
         Ok(record) => {
-            deliver_with_retry(state.sink.as_ref(), &record, deadline).await;
+            deliver_with_retry(state.sink.as_ref(), &record, budget.until()).await;
         }
         Err(e) => tracing::error!(
             route = "$default",
@@ -306,12 +358,14 @@ async fn deliver(
     }
 }
 
-/// The stateless verdict, and the frame's `streamSid` when it must belong to a recorded start.
+/// The stateless verdict, and the frame's [`Binding`] to the call (`None` for a `start` or a frame
+/// that did not parse).
 async fn judge_event(
     state: &RouterState,
     event: &RouterEvent,
     account: &AccountSid,
-) -> (Verdict, Option<StreamSid>) {
+    budget: &Budget,
+) -> (Verdict, Option<Binding>) {
     if event.is_base64_encoded {
         return (Verdict::Close(CloseReason::FrameNotText), None);
     }
@@ -320,10 +374,9 @@ async fn judge_event(
         Ok(f) => f,
         Err(reason) => return (Verdict::Close(reason), None),
     };
-    let stream_sid = frame.stream_sid().copied();
     // Only a start whose token is checked needs the credentials: media frames never wait on them.
     let creds = if needs_credentials(&frame, state.config.call_token) {
-        state.credentials.get().await
+        state.credentials.get_until(budget.until()).await
     } else {
         None
     };
@@ -334,11 +387,14 @@ async fn judge_event(
         creds.as_deref(),
         unix_now(),
     );
-    (verdict, stream_sid)
+    (verdict, Binding::of(&frame))
 }
 
-fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Accepted) {
-    let account_sid = account.map(AccountSid::as_str).unwrap_or("-");
+/// The metric reason and log event of an ignored unknown event.
+const UNKNOWN_EVENT: &str = "unknown_event";
+
+fn log_accept(state: &RouterState, connection_id: &str, account: &AccountSid, accepted: &Accepted) {
+    let account_sid = account.as_str();
     match accepted {
         // 50 per second per call: not logged at info.
         Accepted::Media => tracing::trace!(
@@ -358,14 +414,24 @@ fn log_accept(connection_id: &str, account: Option<&AccountSid>, accepted: &Acce
             tracing::info!(route = "$default", decision = "accept", event = "stop",
             connection_id, account_sid, call_sid = %call_sid)
         }
-        Accepted::Unknown => tracing::info!(
-            route = "$default",
-            decision = "ignore",
-            event = "unknown",
-            connection_id,
-            account_sid,
-            metric = "unknown_event"
-        ),
+        // Ignored, and logged at most once per connection per minute (unknown_events.rs).
+        Accepted::Unknown => {
+            if let Some(n) = state
+                .unknown_events
+                .observe(connection_id, crate::clock::unix_now_ms())
+            {
+                metrics::count_n(Metric::UnknownEvent, UNKNOWN_EVENT, n);
+                tracing::info!(
+                    route = "$default",
+                    decision = "ignore",
+                    event = "unknown",
+                    connection_id,
+                    account_sid,
+                    unknown_events = n,
+                    metric = UNKNOWN_EVENT
+                );
+            }
+        }
         other => {
             tracing::debug!(route = "$default", decision = "accept", event = ?other, connection_id)
         }
@@ -396,7 +462,7 @@ pub fn deadline_of(deadline_ms: u64) -> Instant {
 }
 
 /// What one close attempt may take: the Management API client's operation timeout (1.5 s) and a
-/// margin. A retry starts only when this much of the invocation is left.
+/// margin. A retry starts only when this much of the budget is left.
 pub const CLOSE_ATTEMPT_BUDGET: Duration = Duration::from_millis(1600);
 
 /// How long an invocation may run when the caller gives no deadline: the template's 5 s Lambda
@@ -404,17 +470,18 @@ pub const CLOSE_ATTEMPT_BUDGET: Duration = Duration::from_millis(1600);
 pub const DEFAULT_INVOCATION_BUDGET: Duration = Duration::from_millis(4500);
 
 /// Closes the connection. A failure other than 410 (which counts as closed) is retried once when
-/// the invocation has time for another attempt; a close that still fails is loud: `close_failed`
-/// at ERROR with the AWS error code, and the `CloseFailed` metric. Never panics, never returns an
-/// error to the runtime (API Gateway would retry nothing, and the frame's answer is 200 anyway).
+/// the budget has time for another attempt; every attempt is cut at the budget. A close that
+/// still fails is loud: `close_failed` at ERROR with the AWS error code (`deadline` when the budget
+/// ran out first), and the `CloseFailed` metric. Never panics, never returns an error to the
+/// runtime (API Gateway would retry nothing, and the frame's answer is 200 anyway).
 async fn close(
     state: &RouterState,
     event: &RouterEvent,
     connection_id: &str,
     account: Option<&AccountSid>,
     reason: CloseReason,
-    deadline: Instant,
-) {
+    budget: &Budget,
+) -> RouterOutcome {
     let account_sid = account.map(AccountSid::as_str).unwrap_or("-");
     let Some(endpoint) = management_endpoint(
         state.config.management_endpoint.as_deref(),
@@ -422,15 +489,25 @@ async fn close(
         event,
     ) else {
         close_failed(connection_id, account_sid, reason, "no_endpoint", 0);
-        return;
+        return RouterOutcome::Closed(reason);
+    };
+    let attempt = || async {
+        budget
+            .run(state.closer.close(&endpoint, connection_id))
+            .await
+            .unwrap_or_else(|OutOfTime| {
+                Err(CloseError {
+                    code: DEADLINE.to_owned(),
+                })
+            })
     };
     let mut attempts = 1;
-    let mut result = state.closer.close(&endpoint, connection_id).await;
+    let mut result = attempt().await;
     if let Err(first) = &result {
-        if deadline.saturating_duration_since(Instant::now()) >= CLOSE_ATTEMPT_BUDGET {
+        if budget.left() >= CLOSE_ATTEMPT_BUDGET {
             tracing::warn!(route = "$default", event = "close_retry", connection_id, reason = reason.code(), aws_error = %first.code);
             attempts += 1;
-            result = state.closer.close(&endpoint, connection_id).await;
+            result = attempt().await;
         }
     }
     match result {
@@ -440,6 +517,7 @@ async fn close(
         }
         Err(e) => close_failed(connection_id, account_sid, reason, &e.code, attempts),
     }
+    RouterOutcome::Closed(reason)
 }
 
 fn close_failed(
