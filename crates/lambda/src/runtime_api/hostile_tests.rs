@@ -260,7 +260,7 @@ fn a_head_dripped_byte_by_byte_for_ever_is_cut_off() {
         let drip = b"HTTP/1.1 200 OK\r\n"
             .iter()
             .chain(b"X-Slow: ".iter())
-            .chain(std::iter::repeat(&b'a').take(500));
+            .chain(std::iter::repeat_n(&b'a', 500));
         for &b in drip {
             if stream.write_all(&[b]).is_err() {
                 return;
