@@ -53,8 +53,9 @@ const WANTED: [&str; 3] = [
 ///
 /// The Runtime API is the execution environment's own loopback server, not reachable by
 /// callers, and `lambda_runtime` sets no timeout on it at all. `/next` is a long poll: it answers
-/// when an event comes, which may be hours later (the environment is frozen meanwhile), so its
-/// wait for the *first* byte has no limit (the socket's read timeout only wakes the read, which
+/// when an event comes, which may be hours later (the environment is frozen meanwhile; AWS's
+/// Runtime API reference says not to set a timeout on it), so its wait for the *first* byte has
+/// no limit (the socket's read timeout only wakes the read, which
 /// goes back to waiting). Every other wait, a POST's answer and any response once it has begun,
 /// is a stall after [`STALL_LIMIT`], and a response is cut off [`RESPONSE_LIMIT`] after its
 /// second read: a hung or hostile server ends the exchange with `TimedOut` (and the loop, and the

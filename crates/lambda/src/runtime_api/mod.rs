@@ -27,9 +27,11 @@
 //! - headers this loop does not read are skipped whatever their bytes or number (hyper stops at
 //!   100); the head is bounded at 64 KiB ([`http::MAX_HEAD`]);
 //! - `Lambda-Runtime-Aws-Request-Id`: any visible ASCII (`0x21..=0x7E`), as lambda_runtime reads
-//!   it (`HeaderValue::to_str`; a space inside fails its request URI); see [`path_id`] for how it
-//!   goes into the answer's path. Missing, empty, `.`, `..` or anything else ends the loop
-//!   ([`LoopError::NoRequestId`]), as lambda_runtime ends (or panics) on it;
+//!   it (`HeaderValue::to_str`; a space inside fails its request URI), percent-encoded into the
+//!   answer's path when it is not all unreserved characters (`path_id`: it then addresses its own
+//!   invocation and nothing else, where lambda_runtime would send `/`, `?`, `#` or `%` as they
+//!   are). Missing, empty or anything else ends the loop ([`LoopError::NoRequestId`]), as
+//!   lambda_runtime ends (or panics) on it; so do `.` and `..`, which no path segment can carry;
 //! - `Lambda-Runtime-Invocation-Id`: echoed when it is visible ASCII, dropped otherwise, as
 //!   lambda_runtime does; `Lambda-Runtime-Deadline-Ms`: 0 (the default budget) when missing or
 //!   unreadable, where lambda_runtime ends;
