@@ -42,13 +42,6 @@ pub const RESPONSE_LIMIT: Duration = Duration::from_secs(10);
 const HEADERS_ON_STACK: usize = 64;
 const READ_CHUNK: usize = 16 * 1024;
 
-/// The headers of a Runtime API response this crate reads (lower-case names).
-const WANTED: [&str; 3] = [
-    "lambda-runtime-aws-request-id",
-    "lambda-runtime-deadline-ms",
-    "lambda-runtime-invocation-id",
-];
-
 /// How long an exchange may wait for its response.
 ///
 /// The Runtime API is the execution environment's own loopback server, not reachable by
@@ -79,8 +72,8 @@ pub struct Response {
     pub status: u16,
     /// `Lambda-Runtime-Aws-Request-Id`, when it is visible ASCII (as `http`'s `to_str`).
     pub request_id: Option<String>,
-    /// `Lambda-Runtime-Deadline-Ms`, when it is visible ASCII.
-    pub deadline_ms: Option<String>,
+    /// `Lambda-Runtime-Deadline-Ms`, when it is a number of milliseconds.
+    pub deadline_ms: Option<u64>,
     /// `Lambda-Runtime-Invocation-Id`, when it is visible ASCII.
     pub invocation_id: Option<String>,
 }
@@ -439,6 +432,8 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         ..Response::default()
     };
     let (mut length, mut chunked, mut close) = (None, false, false);
+    // The first of each Runtime API header counts, as `HeaderMap::get` in lambda_runtime.
+    let mut seen = [false; 3];
     for h in parsed.headers.iter() {
         let (name, value) = (h.name, h.value.trim_ascii());
         if name.eq_ignore_ascii_case("content-length") {
@@ -457,17 +452,13 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
             }
         } else if name.eq_ignore_ascii_case("connection") {
             close = value.eq_ignore_ascii_case(b"close");
-        } else if let Some(i) = WANTED.iter().position(|w| name.eq_ignore_ascii_case(w)) {
-            let slot = match i {
-                0 => &mut response.request_id,
-                1 => &mut response.deadline_ms,
-                _ => &mut response.invocation_id,
-            };
-            // The first one counts, as `HeaderMap::get` in lambda_runtime; a value that is not
-            // visible ASCII is no value, as `HeaderValue::to_str` fails on it there.
-            if slot.is_none() {
-                *slot = visible_ascii(value).map(str::to_owned);
-            }
+        } else if name.eq_ignore_ascii_case("lambda-runtime-aws-request-id") {
+            first(&mut response.request_id, &mut seen[0], value);
+        } else if name.eq_ignore_ascii_case("lambda-runtime-invocation-id") {
+            first(&mut response.invocation_id, &mut seen[1], value);
+        } else if name.eq_ignore_ascii_case("lambda-runtime-deadline-ms") && !seen[2] {
+            seen[2] = true;
+            response.deadline_ms = visible_ascii(value).and_then(|v| v.parse().ok());
         }
         // Any other header is skipped, whatever its bytes.
     }
@@ -479,6 +470,15 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         (false, None, false) => Framing::Length(0),
     };
     Ok(Some((head_len, response, framing, close)))
+}
+
+/// Keeps `value` in `slot` when it is the first one (`seen`) and visible ASCII: lambda_runtime's
+/// `HeaderValue::to_str` fails on anything else, and a value that fails is no value.
+fn first(slot: &mut Option<String>, seen: &mut bool, value: &[u8]) {
+    if !*seen {
+        *seen = true;
+        *slot = visible_ascii(value).map(str::to_owned);
+    }
 }
 
 /// `value` as text when every byte is visible ASCII, space or tab: `http`'s

@@ -84,7 +84,7 @@ fn a_response_in_one_byte_pieces_is_read_whole_with_the_runtime_headers() {
     let r = c.exchange(GET, Wait::LongPoll).expect("response");
     assert_eq!(r.status, 200);
     assert_eq!(r.request_id.as_deref(), Some("8f5e-1"));
-    assert_eq!(r.deadline_ms.as_deref(), Some("1795881630000"));
+    assert_eq!(r.deadline_ms, Some(1_795_881_630_000));
     assert_eq!(r.invocation_id.as_deref(), Some("inv-7"));
     assert_eq!(c.body(), br#"{"a":1}"#);
 }

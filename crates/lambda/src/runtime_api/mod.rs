@@ -260,7 +260,7 @@ impl RuntimeApi {
             request_id,
             // Visible ASCII already (`http::Response`): safe in a header line.
             invocation_id,
-            deadline_ms: deadline_ms.and_then(|d| d.parse().ok()).unwrap_or(0),
+            deadline_ms: deadline_ms.unwrap_or(0),
         })
     }
 
