@@ -91,7 +91,10 @@ impl Function {
             .map_err(|e| format!("{}: {e}", launch.name))?;
         let elapsed = started.elapsed();
         if let Some(e) = f.api.init_error() {
-            return Err(format!("{} reported an init error: {e}", launch.name));
+            return Err(format!(
+                "{} reported an init error: {}",
+                launch.name, e.body
+            ));
         }
         Ok((f, elapsed, answer))
     }

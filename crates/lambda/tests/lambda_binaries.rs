@@ -11,6 +11,7 @@ use support::{event, repo_file, Function, ManagementEndpoint};
 
 const AUTHORIZER: &str = env!("CARGO_BIN_EXE_authorizer");
 const ROUTER: &str = env!("CARGO_BIN_EXE_router");
+const WEBHOOK: &str = env!("CARGO_BIN_EXE_voice-webhook");
 const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/$connect";
 
@@ -100,8 +101,8 @@ async fn authorizer_fails_closed_without_a_valid_document() {
         "never the value: {out}"
     );
 
-    // A bad setting stops the function at init: API Gateway then denies.
-    let f = Function::start(AUTHORIZER, &[("STREAM_GATE_AUTH_MODE", "everything")]).await;
+    // A bad setting stops the function at init, reported to /init/error: API Gateway then denies.
+    let mut f = Function::start(AUTHORIZER, &[("STREAM_GATE_AUTH_MODE", "everything")]).await;
     let answer = f
         .api
         .invoke(
@@ -113,6 +114,87 @@ async fn authorizer_fails_closed_without_a_valid_document() {
         !matches!(answer, Ok(Invocation::Response(_))),
         "no answer from a misconfigured function"
     );
+    assert_init_error_reported(&mut f, "STREAM_GATE_AUTH_MODE", "everything").await;
+}
+
+/// A function that cannot start has exited non-zero without asking for an event, after posting
+/// to `/runtime/init/error` a `Runtime.ConfigError` that names `variable` and not `value`, and
+/// logging it at ERROR.
+async fn assert_init_error_reported(f: &mut Function, variable: &str, value: &str) -> String {
+    let status = f
+        .exit_status(std::time::Duration::from_secs(20))
+        .await
+        .expect("a function that cannot start exits");
+    assert!(!status.success(), "{status}");
+    let reported = f.api.init_error().expect("reported to /runtime/init/error");
+    assert_eq!(reported.error_type.as_deref(), Some("Runtime.ConfigError"));
+    assert_eq!(reported.body["errorType"], "Runtime.ConfigError");
+    let message = reported.body["errorMessage"]
+        .as_str()
+        .expect("errorMessage")
+        .to_owned();
+    assert!(message.starts_with(&format!("{variable}: ")), "{message}");
+    assert!(!message.contains(value), "never the value: {message}");
+    assert_eq!(f.api.next_calls(), 0, "it never asked for an event");
+    let lines = f.output().await;
+    let logged = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "init_error")
+        .unwrap_or_else(|| panic!("init_error logged: {lines:?}"));
+    assert_eq!(logged["level"], "ERROR");
+    assert_eq!(logged["error_message"], message.as_str());
+    assert!(
+        !lines.join("\n").contains(value),
+        "never the value: {lines:?}"
+    );
+    message
+}
+
+/// Issue 22: a router with an unusable `STREAM_GATE_CALL_STATE` refuses to start, says why
+/// through the Runtime API, and exits non-zero without serving anything.
+#[tokio::test]
+async fn router_with_an_invalid_call_state_reports_init_error() {
+    let path = creds_path();
+    let bogus = "bogus-call-state-xyz";
+    let mut f = Function::start(
+        ROUTER,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_CALL_STATE", bogus),
+        ],
+    )
+    .await;
+    let message = assert_init_error_reported(&mut f, "STREAM_GATE_CALL_STATE", bogus).await;
+    assert!(message.contains("dynamodb, memory or off"), "{message}");
+}
+
+/// Issue 22 item 1: with no `STREAM_GATE_CALL_STATE` at all the router refuses to start, as with
+/// a bad one. Fails until `RouterConfig::from_env` requires the variable (the lead's change).
+#[tokio::test]
+#[ignore = "enabled when config requires STREAM_GATE_CALL_STATE"]
+async fn router_without_call_state_reports_init_error() {
+    let path = creds_path();
+    // `Function::start` clears the environment: STREAM_GATE_CALL_STATE is unset.
+    let mut f = Function::start(ROUTER, &[("STREAM_GATE_SECRET_FILE", &path)]).await;
+    let message = assert_init_error_reported(&mut f, "STREAM_GATE_CALL_STATE", "\u{0}unset").await;
+    assert!(message.contains("dynamodb, memory or off"), "{message}");
+}
+
+/// The voice webhook (lambda_http) reports its init error the same way, before lambda_http starts.
+#[tokio::test]
+async fn voice_webhook_with_a_bad_stream_url_reports_init_error() {
+    let path = creds_path();
+    let bad = "http://not-a-websocket-xyz.example";
+    let mut f = Function::start(
+        WEBHOOK,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_STREAM_URL", bad),
+        ],
+    )
+    .await;
+    assert_init_error_reported(&mut f, "STREAM_GATE_STREAM_URL", bad).await;
 }
 
 /// The AWS SDK configuration is loaded on the first call to AWS, not at init (issue 14): loading it

@@ -114,6 +114,14 @@ impl Function {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// The process's exit status once it has exited, `None` if it still runs after `timeout`.
+    pub async fn exit_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
 }
 
 /// A request seen by the loopback `@connections` endpoint.

@@ -43,7 +43,18 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Invocation>>>>;
 struct Shared {
     queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>>,
     pending: Pending,
-    init_error: Arc<Mutex<Option<Value>>>,
+    init_error: Arc<Mutex<Option<InitError>>>,
+    /// `GET .../next` requests received.
+    next_calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// What a function reported to `POST .../init/error`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitError {
+    /// The `Lambda-Runtime-Function-Error-Type` header, if any.
+    pub error_type: Option<String>,
+    /// The body.
+    pub body: Value,
 }
 
 /// A running Runtime API server.
@@ -62,6 +73,8 @@ impl Drop for RuntimeApi {
 }
 
 async fn next(State(s): State<Shared>) -> Response {
+    s.next_calls
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let item = s.queue.lock().await.recv().await;
     let Some((id, event)) = item else {
         return StatusCode::GONE.into_response();
@@ -115,9 +128,16 @@ async fn error(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> 
     finish(&s, &id, Invocation::Error(json_of(&body)))
 }
 
-async fn init_error(State(s): State<Shared>, body: Bytes) -> StatusCode {
+async fn init_error(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let error_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if let Ok(mut e) = s.init_error.lock() {
-        *e = Some(json_of(&body));
+        *e = Some(InitError {
+            error_type,
+            body: json_of(&body),
+        });
     }
     StatusCode::ACCEPTED
 }
@@ -130,6 +150,7 @@ impl RuntimeApi {
             queue: Arc::new(tokio::sync::Mutex::new(receiver)),
             pending: Arc::default(),
             init_error: Arc::default(),
+            next_calls: Arc::default(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -185,8 +206,15 @@ impl RuntimeApi {
     }
 
     /// What the function reported to `init/error`, if anything.
-    pub fn init_error(&self) -> Option<Value> {
+    pub fn init_error(&self) -> Option<InitError> {
         self.shared.init_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// How many times a function asked for its next event.
+    pub fn next_calls(&self) -> usize {
+        self.shared
+            .next_calls
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

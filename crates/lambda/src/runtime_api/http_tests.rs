@@ -9,10 +9,10 @@ use std::thread;
 
 use super::*;
 
-const GET: &[u8] = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+pub(super) const GET: &[u8] = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /// Reads one request head (the tests send no bodies) from `reader`; false at EOF.
-fn read_request(reader: &mut BufReader<TcpStream>) -> bool {
+pub(super) fn read_request(reader: &mut BufReader<TcpStream>) -> bool {
     let mut line = String::new();
     loop {
         line.clear();
@@ -27,7 +27,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> bool {
 /// A server that answers the requests of each connection with the next of `answers`, writing
 /// `piece` bytes at a time; after `per_connection` answers it closes the connection.
 /// Returns its address and a count of accepted connections.
-fn serve(answers: Vec<Vec<u8>>, per_connection: usize, piece: usize) -> (String, Arc<AtomicUsize>) {
+pub(super) fn serve(
+    answers: Vec<Vec<u8>>,
+    per_connection: usize,
+    piece: usize,
+) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("addr").to_string();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -60,7 +64,7 @@ fn serve(answers: Vec<Vec<u8>>, per_connection: usize, piece: usize) -> (String,
     (address, accepted)
 }
 
-fn ok(body: &str, extra: &str) -> Vec<u8> {
+pub(super) fn ok(body: &str, extra: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{extra}\r\n{body}",
         body.len()
@@ -76,12 +80,13 @@ fn a_response_in_one_byte_pieces_is_read_whole_with_the_runtime_headers() {
          Lambda-Runtime-Invocation-Id: inv-7\r\nLambda-Runtime-Trace-Id: Root=1-x\r\n",
     );
     let (address, _) = serve(vec![answer], 1, 1);
-    let r = Connection::new(&address).exchange(GET).expect("response");
+    let mut c = Connection::new(&address);
+    let r = c.exchange(GET, Wait::LongPoll).expect("response");
     assert_eq!(r.status, 200);
     assert_eq!(r.request_id.as_deref(), Some("8f5e-1"));
-    assert_eq!(r.deadline_ms.as_deref(), Some("1795881630000"));
+    assert_eq!(r.deadline_ms, Some(1_795_881_630_000));
     assert_eq!(r.invocation_id.as_deref(), Some("inv-7"));
-    assert_eq!(r.body, br#"{"a":1}"#);
+    assert_eq!(c.body(), br#"{"a":1}"#);
 }
 
 #[test]
@@ -91,9 +96,11 @@ fn a_chunked_body_with_trailers_is_joined() {
         .to_vec();
     let (address, _) = serve(vec![answer.clone(), answer], 2, 3);
     let mut c = Connection::new(&address);
-    assert_eq!(c.exchange(GET).expect("first").body, br#"{"a":12}"#);
+    c.exchange(GET, Wait::Answer).expect("first");
+    assert_eq!(c.body(), br#"{"a":12}"#);
     // The trailers were consumed: the second response on the connection reads cleanly.
-    assert_eq!(c.exchange(GET).expect("second").body, br#"{"a":12}"#);
+    c.exchange(GET, Wait::Answer).expect("second");
+    assert_eq!(c.body(), br#"{"a":12}"#);
 }
 
 #[test]
@@ -102,10 +109,8 @@ fn one_connection_serves_many_exchanges() {
     let (address, accepted) = serve(answers, 5, 64);
     let mut c = Connection::new(&address);
     for i in 0..5 {
-        assert_eq!(
-            c.exchange(GET).expect("response").body,
-            i.to_string().as_bytes()
-        );
+        c.exchange(GET, Wait::Answer).expect("response");
+        assert_eq!(c.body(), i.to_string().as_bytes());
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
@@ -117,10 +122,8 @@ fn a_connection_the_server_closed_is_reopened_and_the_request_sent_again() {
     let (address, accepted) = serve(answers, 1, 64);
     let mut c = Connection::new(&address);
     for i in 0..3 {
-        assert_eq!(
-            c.exchange(GET).expect("response").body,
-            i.to_string().as_bytes()
-        );
+        c.exchange(GET, Wait::Answer).expect("response");
+        assert_eq!(c.body(), i.to_string().as_bytes());
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
@@ -129,15 +132,26 @@ fn a_connection_the_server_closed_is_reopened_and_the_request_sent_again() {
 fn connection_close_without_a_length_reads_to_the_end() {
     let answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it".to_vec();
     let (address, _) = serve(vec![answer], 1, 4);
-    let r = Connection::new(&address).exchange(GET).expect("response");
-    assert_eq!(r.body, b"all of it");
+    let mut c = Connection::new(&address);
+    c.exchange(GET, Wait::Answer).expect("response");
+    assert_eq!(c.body(), b"all of it");
+    c.release();
+    assert!(
+        c.stream.is_none(),
+        "the server closes it: so does the client"
+    );
 }
 
 fn refused(answer: &[u8]) -> io::Error {
     let (address, _) = serve(vec![answer.to_vec()], 1, 4096);
-    Connection::new(&address)
-        .exchange(GET)
-        .expect_err("must be refused")
+    let mut c = Connection::new(&address);
+    let e = c.exchange(GET, Wait::Answer).expect_err("must be refused");
+    assert!(
+        c.stream.is_none() && c.filled == 0,
+        "dropped after an error"
+    );
+    assert!(c.buf.iter().all(|&b| b == 0), "and what it read wiped");
+    e
 }
 
 #[test]
@@ -203,7 +217,7 @@ fn an_endless_head_is_refused_at_its_bound() {
         }
     });
     let e = Connection::new(&address)
-        .exchange(GET)
+        .exchange(GET, Wait::LongPoll)
         .expect_err("refused");
     assert_eq!(e.to_string(), "response head too large");
 }
@@ -212,7 +226,7 @@ fn an_endless_head_is_refused_at_its_bound() {
 fn a_server_that_answers_nothing_is_an_end_of_file() {
     let (address, _) = serve(Vec::new(), 1, 1);
     let e = Connection::new(&address)
-        .exchange(GET)
+        .exchange(GET, Wait::Answer)
         .expect_err("no answer");
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
 }
@@ -223,8 +237,12 @@ fn a_body_larger_than_the_read_buffer_is_read_whole_and_the_next_one_too() {
     let answers = vec![ok(&large, ""), ok("small", ""), ok(&large, "")];
     let (address, accepted) = serve(answers, 3, 1500);
     let mut c = Connection::new(&address);
-    assert_eq!(c.exchange(GET).expect("large").body, large.as_bytes());
-    assert_eq!(c.exchange(GET).expect("small").body, b"small");
-    assert_eq!(c.exchange(GET).expect("large again").body, large.as_bytes());
+    c.exchange(GET, Wait::LongPoll).expect("large");
+    assert_eq!(c.body(), large.as_bytes());
+    c.exchange(GET, Wait::LongPoll).expect("small");
+    assert_eq!(c.body(), b"small");
+    assert_eq!(c.buf.len(), READ_CHUNK, "the grown buffer was given back");
+    c.exchange(GET, Wait::LongPoll).expect("large again");
+    assert_eq!(c.body(), large.as_bytes());
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }

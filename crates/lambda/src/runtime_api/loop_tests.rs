@@ -229,8 +229,8 @@ fn an_answer_the_runtime_api_refuses_does_not_stop_the_loop() {
 }
 
 #[test]
-fn a_request_id_that_cannot_go_into_a_path_stops_the_loop() {
-    for id in ["a b", "../x", "", "a%2e"] {
+fn a_request_id_lambda_runtime_would_not_answer_stops_the_loop() {
+    for id in ["a b", "", ".", "..", "caf\u{e9}"] {
         let (address, log) = runtime_api(events(&[(id, r#"{"n":1}"#)]));
         let ended = run_against(&address, &rt(), |inv: Invocation<Ping>| async move {
             inv.event.n
@@ -244,12 +244,109 @@ fn a_request_id_that_cannot_go_into_a_path_stops_the_loop() {
 }
 
 #[test]
-fn ids_are_checked_character_by_character() {
-    assert!(is_path_safe("8f5e3b2a-1c4d-4e5f-9a0b-1c2d3e4f5a6b"));
-    assert!(is_path_safe("req-1"));
-    for bad in ["", "a/b", "a b", "a\r\nX: y", "%2e", &"a".repeat(257)] {
-        assert!(!is_path_safe(bad), "{bad:?}");
+fn odd_request_ids_are_answered_with_their_path_percent_encoded() {
+    let odd = [
+        ("../x", "..%2Fx"),
+        ("a%2e", "a%252e"),
+        ("a?b#c", "a%3Fb%23c"),
+        (r#"{"x":1}"#, "%7B%22x%22%3A1%7D"),
+        ("<>`|^\\", "%3C%3E%60%7C%5E%5C"),
+        (
+            "8f5e3b2a-1c4d-4e5f-9a0b-1c2d3e4f5a6b",
+            "8f5e3b2a-1c4d-4e5f-9a0b-1c2d3e4f5a6b",
+        ),
+    ];
+    let script: Vec<(&str, &str)> = odd.iter().map(|(id, _)| (*id, r#"{"n":1}"#)).collect();
+    let mut seen = Vec::new();
+    let requests = run_script(events(&script), |inv| {
+        seen.push(inv.request_id.clone());
+        1
+    });
+    let raw: Vec<&str> = odd.iter().map(|(id, _)| *id).collect();
+    assert_eq!(seen, raw, "the handler sees each id as it came");
+    for (i, (id, encoded)) in odd.iter().enumerate() {
+        let post = &requests[2 * i + 1];
+        assert_eq!(
+            post.line,
+            format!("POST /2018-06-01/runtime/invocation/{encoded}/response HTTP/1.1"),
+            "{id}"
+        );
+        // The invocation id is a header value: echoed as it came.
+        let invocation = format!("inv-{id}");
+        assert_eq!(
+            post.header("lambda-runtime-invocation-id"),
+            Some(invocation.as_str())
+        );
     }
+}
+
+#[test]
+fn request_ids_are_visible_ascii_and_encoded_only_when_they_need_it() {
+    let all_visible: String = (0x21u8..=0x7e).map(char::from).collect();
+    assert!(is_request_id(&all_visible));
+    assert!(is_request_id("8f5e3b2a-1c4d-4e5f-9a0b-1c2d3e4f5a6b"));
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a b",
+        "a\tb",
+        "a\r\nX: y",
+        "\u{e9}",
+        "\u{7f}",
+    ] {
+        assert!(!is_request_id(bad), "{bad:?}");
+    }
+    assert_eq!(path_id("8f5e3b2a-1c4d-4e5f-9a0b-1c2d3e4f5a6b"), None);
+    assert_eq!(path_id("A-z.0_9~"), None);
+    let encoded = path_id(&all_visible).expect("encoded");
+    assert!(encoded
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%')));
+    assert_eq!(path_id("/"), Some("%2F".to_owned()));
+    assert_eq!(path_id("~%"), Some("~%25".to_owned()));
+}
+
+#[test]
+fn an_init_error_is_posted_with_its_type_and_message() {
+    let message = "STREAM_GATE_CALL_STATE: expected dynamodb, memory or off";
+    for (given, sent) in [
+        ("Runtime.ConfigError", "Runtime.ConfigError"),
+        ("not a token", "Runtime.InitError"),
+        ("", "Runtime.InitError"),
+    ] {
+        let (address, log) = runtime_api(Vec::new());
+        let mut api = RuntimeApi::new(&format!("http://{address}/.rt")).expect("address");
+        api.init_error(given, message).expect("202");
+        let recorded = log.lock().expect("log").clone();
+        assert_eq!(recorded.len(), 1);
+        let r = &recorded[0];
+        assert_eq!(r.line, "POST /.rt/2018-06-01/runtime/init/error HTTP/1.1");
+        assert_eq!(r.header("lambda-runtime-function-error-type"), Some(sent));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        assert_eq!(
+            body,
+            serde_json::json!({"errorType": sent, "errorMessage": message})
+        );
+    }
+}
+
+#[test]
+fn an_init_error_the_runtime_api_refuses_is_an_error() {
+    let (address, _) = runtime_api(Vec::new());
+    let mut api = RuntimeApi::new(&format!("http://{address}/refuse-me")).expect("address");
+    let refused = api.init_error("Runtime.ConfigError", "X: y");
+    assert!(
+        matches!(refused, Err(LoopError::InitErrorStatus(413))),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn an_init_error_without_a_runtime_api_is_an_error() {
+    let ended = RuntimeApi::new("127.0.0.1:1").and_then(|mut api| api.init_error("T", "m"));
+    assert!(matches!(ended, Err(LoopError::Io(_))), "{ended:?}");
 }
 
 #[test]

@@ -14,12 +14,38 @@
 //!
 //! Failures: an event that is not the handler's type is reported to `/invocation/{id}/error`
 //! (with the JSON position only: the document is never echoed, it may carry a call token); a
-//! handler that panics likewise; a Runtime API that cannot be reached or answers `/next` with
-//! anything but 200 ends the process with an error, and Lambda starts a new one. Not supported,
+//! handler that panics likewise; a Runtime API that cannot be reached, stalls (see
+//! [`http::Wait`]), answers out of protocol or answers `/next` with anything but 200 ends the
+//! process with an error, and Lambda starts a new one. A function that cannot start reports why
+//! to `/init/error` ([`report_init_error`], [`exit_init_failed`]) and exits. Not supported,
 //! since the router needs none of them: response streaming, X-Ray's `_X_AMZN_TRACE_ID` (the
 //! template enables no tracing), SnapStart hooks, concurrent invocations per instance.
+//!
+//! What the Runtime API may send, next to `lambda_runtime` 1.x (hyper), which the other two
+//! functions run on:
+//!
+//! - headers this loop does not read are skipped whatever their bytes or number (hyper stops at
+//!   100); the head is bounded at 64 KiB ([`http::MAX_HEAD`]);
+//! - `Lambda-Runtime-Aws-Request-Id`: any visible ASCII (`0x21..=0x7E`), as lambda_runtime reads
+//!   it (`HeaderValue::to_str`; a space inside fails its request URI), percent-encoded into the
+//!   answer's path when it is not all unreserved characters (`path_id`: it then addresses its own
+//!   invocation and nothing else, where lambda_runtime would send `/`, `?`, `#` or `%` as they
+//!   are). Missing, empty or anything else ends the loop ([`LoopError::NoRequestId`]), as
+//!   lambda_runtime ends (or panics) on it; so do `.` and `..`, which no path segment can carry;
+//! - `Lambda-Runtime-Invocation-Id`: echoed when it is visible ASCII, dropped otherwise, as
+//!   lambda_runtime does; `Lambda-Runtime-Deadline-Ms`: 0 (the default budget) when missing or
+//!   unreadable, where lambda_runtime ends;
+//! - the body: `Content-Length`, chunked (extensions and trailers skipped) or until close, at
+//!   most 8 MiB *on the wire*, chunk framing included ([`http::MAX_BODY`]; hyper allows 16 KiB of
+//!   extensions and of trailers besides the data);
+//! - time: no limit while `/next` waits for an event; any other wait, 10 s without a byte or a
+//!   response still arriving 10 s after its second read, ends the exchange ([`http::Wait`]).
+//!
+//! The bytes of every response, the event among them, are wiped from the read buffer as soon as
+//! the event is read into the handler's type, and whenever the connection is dropped.
 
 pub mod http;
+mod init;
 
 use std::future::Future;
 use std::io::Write as _;
@@ -28,7 +54,8 @@ use std::panic::AssertUnwindSafe;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use self::http::{Connection, Response};
+use self::http::{Connection, Response, Wait};
+pub use self::init::{exit_init_failed, report_init_error};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
@@ -51,6 +78,9 @@ pub enum LoopError {
     /// `/next` answered without a usable request id.
     #[error("Lambda Runtime API: an event without a valid request id")]
     NoRequestId,
+    /// `/init/error` answered with a status other than 202.
+    #[error("Lambda Runtime API: /init/error answered {0}")]
+    InitErrorStatus(u16),
 }
 
 /// One event as the Runtime API delivered it.
@@ -93,7 +123,10 @@ where
     let mut api = RuntimeApi::new(address)?;
     loop {
         let next = api.next()?;
-        let outcome = match serde_json::from_slice::<E>(&next.body) {
+        let event = serde_json::from_slice::<E>(api.connection.body());
+        // The raw event can hold a call token: wiped before the handler runs.
+        api.connection.release();
+        let outcome = match event {
             Ok(event) => {
                 let invocation = Invocation {
                     request_id: next.request_id.clone(),
@@ -162,13 +195,15 @@ impl Failure {
     }
 }
 
-/// An event from `/next`, with the ids its answer must carry.
+/// An event from `/next` (its body is in the connection's buffer), with the ids its answer must
+/// carry.
 #[derive(Debug)]
 struct Next {
     request_id: String,
+    /// The request id percent-encoded for the answer's path, when it needs it ([`path_id`]).
+    encoded_id: Option<String>,
     invocation_id: Option<String>,
     deadline_ms: u64,
-    body: Vec<u8>,
 }
 
 /// The Runtime API's three calls over one connection, with a reused request buffer.
@@ -180,6 +215,12 @@ struct RuntimeApi {
 }
 
 impl RuntimeApi {
+    fn from_env() -> Result<Self, LoopError> {
+        let address =
+            std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| LoopError::NoRuntimeApi)?;
+        Self::new(&address)
+    }
+
     fn new(address: &str) -> Result<Self, LoopError> {
         let uri: ::http::Uri = address.parse().map_err(|_| LoopError::BadAddress)?;
         let authority = match (uri.scheme_str(), uri.authority()) {
@@ -201,7 +242,7 @@ impl RuntimeApi {
             self.prefix,
             self.connection.address()
         )?;
-        let response = self.connection.exchange(&self.request)?;
+        let response = self.connection.exchange(&self.request, Wait::LongPoll)?;
         if response.status != 200 {
             return Err(LoopError::NextStatus(response.status));
         }
@@ -209,17 +250,17 @@ impl RuntimeApi {
             request_id,
             deadline_ms,
             invocation_id,
-            body,
             ..
         } = response;
         let request_id = request_id
-            .filter(|id| is_path_safe(id))
+            .filter(|id| is_request_id(id))
             .ok_or(LoopError::NoRequestId)?;
         Ok(Next {
+            encoded_id: path_id(&request_id),
             request_id,
-            invocation_id: invocation_id.filter(|id| is_path_safe(id)),
-            deadline_ms: deadline_ms.and_then(|d| d.parse().ok()).unwrap_or(0),
-            body,
+            // Visible ASCII already (`http::Response`): safe in a header line.
+            invocation_id,
+            deadline_ms: deadline_ms.unwrap_or(0),
         })
     }
 
@@ -245,7 +286,7 @@ impl RuntimeApi {
             "POST {}{INVOCATION}{}/{what} HTTP/1.1\r\nHost: {}\r\n\
              User-Agent: stream-gate\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             self.prefix,
-            next.request_id,
+            next.encoded_id.as_deref().unwrap_or(&next.request_id),
             self.connection.address(),
             body.len()
         )?;
@@ -257,7 +298,7 @@ impl RuntimeApi {
         }
         self.request.extend_from_slice(b"\r\n");
         self.request.extend_from_slice(body);
-        let response = self.connection.exchange(&self.request)?;
+        let response = self.connection.exchange(&self.request, Wait::Answer)?;
         // 202 Accepted; anything else (the invocation timed out, an answer too large) is the
         // Runtime API's verdict on this invocation only: say so, and take the next event.
         if response.status != 202 {
@@ -272,13 +313,37 @@ impl RuntimeApi {
     }
 }
 
-/// Ids go into a request path and header: only the characters Lambda's ids are made of.
-fn is_path_safe(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 256
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+/// A request id lambda_runtime would answer: visible ASCII, `0x21..=0x7E` (its
+/// `HeaderValue::to_str`, less the space and tab its request URI then refuses), and not empty,
+/// `.` or `..`, which no path segment can carry (a dot segment would address another resource).
+fn is_request_id(id: &str) -> bool {
+    !matches!(id, "" | "." | "..") && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// The request id as one path segment, `None` when it is one as it is (Lambda's ids are UUIDs).
+///
+/// lambda_runtime puts the id into the path unchanged and parses the result as a URI: `/`, `?`,
+/// `#` and `%` in an id then change the request (another path, a query, a dropped fragment), and
+/// `<`, `>` or a backquote make the URI invalid, which ends its loop. Here every byte outside
+/// RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`) is percent-encoded instead, so any visible
+/// ASCII id addresses its own invocation and nothing else, and the request line cannot break.
+fn path_id(id: &str) -> Option<String> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if id.bytes().all(unreserved) {
+        return None;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut encoded = String::with_capacity(3 * id.len());
+    for b in id.bytes() {
+        if unreserved(b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(b >> 4)]));
+            encoded.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    Some(encoded)
 }
 
 #[cfg(test)]
