@@ -109,7 +109,8 @@ const fn item_call(
 /// A start (`DynamoDbStore::record_start`): one `TransactWriteItems` of two conditional puts. IAM
 /// authorises each put as `PutItem` with its own key ("Using IAM with DynamoDB transactions"):
 /// this one the connection's item...
-pub const RECORD_START: AwsCall = item_call("TransactWriteItems", "dynamodb:PutItem", CONNECTION_ITEM);
+pub const RECORD_START: AwsCall =
+    item_call("TransactWriteItems", "dynamodb:PutItem", CONNECTION_ITEM);
 
 /// ... and this one the claim of the start's call token.
 pub const RECORD_START_CLAIM: AwsCall =
@@ -154,9 +155,17 @@ pub const ECHO_MAPPING_READS: [AwsCall; 7] = [
         DELIVERY_STREAM,
     ),
     call("GetRecords", "kinesis:GetRecords", DELIVERY_STREAM),
-    call("GetShardIterator", "kinesis:GetShardIterator", DELIVERY_STREAM),
+    call(
+        "GetShardIterator",
+        "kinesis:GetShardIterator",
+        DELIVERY_STREAM,
+    ),
     call("ListShards", "kinesis:ListShards", DELIVERY_STREAM),
-    call("SubscribeToShard", "kinesis:SubscribeToShard", ECHO_CONSUMER),
+    call(
+        "SubscribeToShard",
+        "kinesis:SubscribeToShard",
+        ECHO_CONSUMER,
+    ),
     call(
         "DescribeStreamConsumer",
         "kinesis:DescribeStreamConsumer",
