@@ -2,22 +2,37 @@
 
 Reads on standard input the JSON of `stream_gate_lambda::iam::calls_json()`:
     {"RouterFunction": [{"operation": "DeleteConnection", "action": "execute-api:ManageConnections",
-                         "resource": "arn:{partition}:execute-api:...:{api_id}/{stage}/DELETE/@connections/{connection_id}"}], ...}
+                         "resource": "arn:{partition}:execute-api:...:{api_id}/{stage}/DELETE/@connections/{connection_id}",
+                         "context": {}, "when": null},
+                        {"operation": "GetItem", "action": "dynamodb:GetItem", "resource": "arn:...:table/{table}",
+                         "context": {"dynamodb:LeadingKeys": "conn#{connection_id}"},
+                         "when": {"equals": {"CallState": "dynamodb"}}}, ...], ...}
 Renders the template through the SAM transform (as `sam deploy` does) for every AuthMode and
-secret/partition combination, with and without call state, delivery and the echo example (a function
-whose Condition is false is not deployed and is skipped; a deployed function iam.rs does not list
-fails), substitutes concrete values for `${AWS::Partition}`, `${WebSocketApi}`,
-`!Ref CredentialsSecret`... and evaluates each function role's inline statements with IAM's rules:
-actions case-insensitive, `*` matches any run of characters and `?` one character, in actions and
-resources alike (across `/` and `:` too). Fails (exit 1) when
+secret/partition combination, with and without call state, delivery and the echo example, and (with
+AuthMode=signature) with and without SecretKmsKeyArn (a function whose Condition is false is not
+deployed and is skipped; a deployed function iam.rs does not list fails), substitutes concrete
+values for `${AWS::Partition}`, `${WebSocketApi}`, `!Ref CredentialsSecret`... and evaluates each
+function role's inline statements with IAM's rules: actions case-insensitive, `*` matches any run of
+characters and `?` one character, in actions and resources alike (across `/` and `:` too); and each
+statement's Condition against the call's request context ("context": the item's partition key as
+the multivalued `dynamodb:LeadingKeys`, `kms:ViaService`), with IAM's operators: StringEquals,
+StringLike, their ForAllValues:/ForAnyValue: forms (ForAllValues is true when the key is absent or
+empty, ForAnyValue false) and Null; several operators or keys in one Condition must all hold. Any
+other operator, or a single-valued operator on a multivalued key, fails as unsupported. Fails
+(exit 1) when
 - a call is not allowed by any statement of its function's role (it would be AccessDenied), or
-- a statement grants an action/resource pair that no call of that function needs (least privilege).
+- a statement grants an action/resource pair that no call of that function needs (least privilege),
+  or allows a request that differs from a needed call in one place: another verb, stage, API,
+  secret, service..., another item kind of the table (the partition-key prefix of another call, of
+  this function or another: the router writing the webhook's `issued#` items, the webhook a
+  connection's `conn#` start), no item key at all, or no / another `kms:ViaService`.
 The AWS-managed AWSLambdaBasicExecutionRole (CloudWatch Logs for the runtime itself) is not an
 inline statement and is out of scope.
 
 Usage: python tools/check_iam.py template.yaml < calls.json
 """
 import copy
+import functools
 import json
 import os
 import re
@@ -39,19 +54,28 @@ STREAM_NAME = "stream-gate-DeliveryStream-AbCdEfGhIjKl"
 CONSUMER_NAME = "stream-gate-echo"
 CONSUMER_CREATED = "1795881600"
 EXISTING_SECRET_NAME = "team/stream-gate-XyZ123"
+KMS_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+CALL_SID = "CAffeeddccbbaa99887766554433221100"
+EXPIRES_AT = "1795000000"
+MULTIVALUED = {"dynamodb:LeadingKeys"}
+
+
+@functools.lru_cache(maxsize=None)
+def glob_regex(pattern, case_insensitive):
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, (re.IGNORECASE if case_insensitive else 0) | re.DOTALL)
 
 
 def glob_match(pattern, value, case_insensitive=False):
     """IAM's wildcard match: `*` any run of characters, `?` exactly one; everything else literal."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    flags = re.IGNORECASE if case_insensitive else 0
-    return re.fullmatch(regex, value, flags | re.DOTALL) is not None
+    return glob_regex(pattern, case_insensitive).fullmatch(value) is not None
 
 
 class Scenario:
-    def __init__(self, mode, create_secret, partition, region, call_state, delivery, echo):
+    def __init__(self, mode, create_secret, partition, region, call_state, delivery, echo, secret_key):
         self.mode, self.create_secret, self.call_state = mode, create_secret, call_state
-        self.delivery, self.echo = delivery, echo
+        self.delivery, self.echo, self.secret_key = delivery, echo, secret_key
         self.partition, self.region = partition, region
         self.existing_secret = (
             f"arn:{partition}:secretsmanager:{region}:{ACCOUNT}:secret:{EXISTING_SECRET_NAME}"
@@ -61,8 +85,17 @@ class Scenario:
     def __str__(self):
         return (
             f"AuthMode={self.mode} CallState={self.call_state} Delivery={self.delivery} EchoExample={self.echo} "
-            f"secret={'created' if self.create_secret else 'existing'} {self.partition}/{self.region}"
+            f"secret={'created' if self.create_secret else 'existing'}"
+            f"{' SecretKmsKeyArn=set' if self.secret_key else ''} {self.partition}/{self.region}"
         )
+
+    @property
+    def kms_key_arn(self):
+        return f"arn:{self.partition}:kms:{self.region}:{ACCOUNT}:key/{KMS_KEY_ID}" if self.secret_key else ""
+
+    @property
+    def url_suffix(self):
+        return "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
 
     @property
     def secret_arn(self):
@@ -75,6 +108,7 @@ class Scenario:
             "Delivery": self.delivery,
             "EchoExample": self.echo,
             "ExistingSecretArn": "" if self.create_secret else self.existing_secret,
+            "SecretKmsKeyArn": self.kms_key_arn,
         }
 
     @property
@@ -89,7 +123,7 @@ class Scenario:
             "AWS::Partition": self.partition,
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT,
-            "AWS::URLSuffix": "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com",
+            "AWS::URLSuffix": self.url_suffix,
             "WebSocketApi": API_ID,
             "StageName": STAGE,
             "CredentialsSecret": self.created_secret,  # Ref of a secret is its ARN
@@ -100,6 +134,7 @@ class Scenario:
             "EchoConsumer.ConsumerARN": self.consumer_arn,
             "EchoConsumer": self.consumer_arn,  # Ref of a stream consumer is its ARN
             "ExistingSecretArn": "" if self.create_secret else self.existing_secret,
+            "SecretKmsKeyArn": self.kms_key_arn,
         }
 
     def placeholders(self):
@@ -115,6 +150,11 @@ class Scenario:
             "stream_name": STREAM_NAME,
             "consumer_name": CONSUMER_NAME,
             "consumer_created": CONSUMER_CREATED,
+            "url_suffix": self.url_suffix,
+            "secret_kms_key": self.kms_key_arn,
+            "account_sid": ACCOUNT_SID,
+            "call_sid": CALL_SID,
+            "expires_at": EXPIRES_AT,
         }
 
 
@@ -229,9 +269,71 @@ DEFAULTS = {}
 VARYING = {"connection_id"}
 
 
-def probes_of(call, scenario):
-    """The call's action and resource, each changed in one place: what a grant must not allow."""
+class Unsupported(Exception):
+    pass
+
+
+def condition_holds(condition, context):
+    """IAM's evaluation of a statement's Condition for a request context (key -> value, or a list
+    of values for a multivalued key). Raises Unsupported for anything this checker does not model."""
+    for operator, clauses in condition.items():
+        qualifier, _, base = operator.rpartition(":")
+        if base not in ("StringEquals", "StringLike", "Null") or qualifier not in ("", "ForAllValues", "ForAnyValue") or (
+            base == "Null" and qualifier
+        ):
+            raise Unsupported(f"condition operator {operator}")
+        for key, wanted in clauses.items():
+            wanted = [str(w) for w in listify(wanted)]
+            present = key in context and listify(context[key]) != []
+            values = listify(context.get(key, []))
+            if base == "Null":
+                if wanted not in (["true"], ["false"]):
+                    raise Unsupported(f"Null {key}: {wanted}")
+                if (wanted == ["true"]) == present:  # "true": the key must be absent
+                    return False
+                continue
+            match = (lambda w, v: glob_match(w, v)) if base == "StringLike" else (lambda w, v: w == v)
+            hit = lambda v: any(match(w, v) for w in wanted)  # noqa: E731
+            if qualifier == "ForAllValues":
+                ok = all(hit(v) for v in values)  # true for no values at all: IAM's empty-set rule
+            elif qualifier == "ForAnyValue":
+                ok = any(hit(v) for v in values)
+            else:
+                if key in MULTIVALUED:
+                    raise Unsupported(f"{operator} on the multivalued {key} (needs ForAllValues/ForAnyValue)")
+                ok = present and hit(values[0])
+            if not ok:
+                return False
+    return True
+
+
+def allows(st, action, resource, context):
+    return (
+        any(glob_match(a, action, True) for a in listify(st["Action"]))
+        and any(glob_match(r, resource) for r in listify(st["Resource"]))
+        and condition_holds(st.get("Condition", {}), context)
+    )
+
+
+def concrete_context(call, values):
+    """The call's request context: placeholders filled, multivalued keys as lists."""
+    out = {}
+    for key, template in call.get("context", {}).items():
+        value = template.format(**values)
+        out[key] = [value] if key in MULTIVALUED else value
+    return out
+
+
+def describe(context):
+    return "".join(f" with {k}={v[0] if isinstance(v, list) else v}" for k, v in sorted(context.items()))
+
+
+def probes_of(call, scenario, all_calls):
+    """The call changed in one place: what a grant must not allow. Its action and resource, each
+    changed in one token; each context key removed, or set to the value any call of any function
+    has for it (another item kind of the table), or to a value no call has."""
     values = scenario.placeholders()
+    context = concrete_context(call, values)
     # Split the resource template into literal text and placeholders, then into tokens at / and :.
     parts = re.split(r"(\{[a-z_]+\})", call["resource"])
     tokens = []  # (text, may_vary)
@@ -247,10 +349,70 @@ def probes_of(call, scenario):
         if varies or text in ("/", ":") or not text:
             continue
         probe = "".join("zzzprobe" if j == i else t for j, (t, _) in enumerate(tokens))
-        out.append((call["action"], probe))
+        out.append((call["action"], probe, context))
+    resource = call["resource"].format(**values)
     service, _, name = call["action"].partition(":")
-    out.append((f"{service}:ZzzProbe", call["resource"].format(**values)))
+    out.append((f"{service}:ZzzProbe", resource, context))
+    for key in context:
+        others = {c["context"][key].format(**values) for c in all_calls if key in c.get("context", {})}
+        others.add("zzzprobe")
+        without = {k: v for k, v in context.items() if k != key}
+        out.append((call["action"], resource, without))
+        for other in sorted(others):
+            out.append((call["action"], resource, {**without, key: [other] if key in MULTIVALUED else other}))
     return out
+
+
+def applies(call, params):
+    when = call.get("when")
+    if not when:
+        return True
+    if "equals" in when:
+        return all(params.get(k) == v for k, v in when["equals"].items())
+    if "set" in when:
+        return params.get(when["set"], "") != ""
+    raise ValueError(f"unknown when {when}")
+
+
+def check_function(function, sts, needed, scenario, all_calls):
+    problems = []
+    for st in sts:
+        if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st:
+            problems.append(f"{scenario}: {function}: unsupported statement shape {st}")
+            return problems
+        try:
+            condition_holds(st.get("Condition", {}), {})
+        except Unsupported as e:
+            problems.append(f"{scenario}: {function}: unsupported condition ({e}) in {st}")
+            return problems
+    values = scenario.placeholders()
+    concrete = [
+        (c["operation"], c["action"], c["resource"].format(**values), concrete_context(c, values)) for c in needed
+    ]
+    for op, action, resource, context in concrete:
+        if not any(allows(st, action, resource, context) for st in sts):
+            problems.append(f"{scenario}: {function}: {op} ({action} on {resource}{describe(context)}) is not granted")
+    # Least privilege: every grant is needed by a call, and matches nothing a call does not need
+    # (probes_of) — except where the call itself varies ({connection_id}: one grant must cover
+    # every connection).
+    needed_requests = [(a, r, ctx) for _, a, r, ctx in concrete]
+    probes = [
+        p for c in needed for p in probes_of(c, scenario, all_calls)
+        if not any(a.lower() == p[0].lower() and r == p[1] and ctx == p[2] for a, r, ctx in needed_requests)
+    ]
+    for st in sts:
+        for a in listify(st["Action"]):
+            for r in listify(st["Resource"]):
+                one = {**st, "Action": a, "Resource": r}
+                if not any(allows(one, action, resource, ctx) for _, action, resource, ctx in concrete):
+                    problems.append(f"{scenario}: {function}: grants {a} on {r}, which no call needs")
+                for action, resource, ctx in probes:
+                    if allows(one, action, resource, ctx):
+                        problems.append(
+                            f"{scenario}: {function}: grants {a} on {r}, which also allows {action} on {resource}"
+                            f"{describe(ctx) or ' with no condition keys'}, which no call needs"
+                        )
+    return problems
 
 
 def check(template, calls, scenario):
@@ -259,46 +421,16 @@ def check(template, calls, scenario):
     for function, sts in statements.items():
         if sts is not None and function not in calls:
             problems.append(f"{scenario}: {function} is deployed but iam.rs lists none of its calls")
+    params = PARAMETER_VALUES(scenario)
+    all_calls = [c for cs in calls.values() for c in cs if applies(c, params)]
     for function, needed in calls.items():
         if function not in statements:
             problems.append(f"{scenario}: no function {function} in the template")
             continue
-        sts = statements[function]
-        if sts is None:  # not deployed in this scenario
+        if statements[function] is None:  # not deployed in this scenario
             continue
-        for st in sts:
-            if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st or "Condition" in st:
-                problems.append(f"{scenario}: {function}: unsupported statement shape {st}")
-        params = scenario.parameters()
-        needed = [
-            c for c in needed
-            if not c.get("when") or all(params.get(k) == v for k, v in c["when"].items())
-        ]
-        concrete = [
-            (c["operation"], c["action"], c["resource"].format(**scenario.placeholders())) for c in needed
-        ]
-        for op, action, resource in concrete:
-            if not any(
-                any(glob_match(a, action, True) for a in listify(st["Action"]))
-                and any(glob_match(r, resource) for r in listify(st["Resource"]))
-                for st in sts
-            ):
-                problems.append(f"{scenario}: {function}: {op} ({action} on {resource}) is not granted")
-        # Least privilege: every grant is needed by a call, and matches nothing a call does not
-        # need — probed with each call's action and ARN changed in one place at a time (another
-        # verb, stage, API, secret, service...), except where the call itself varies
-        # ({connection_id}: one grant must cover every connection).
-        probes = [p for c in needed for p in probes_of(c, scenario)]
-        for st in sts:
-            for a in listify(st["Action"]):
-                for r in listify(st["Resource"]):
-                    if not any(glob_match(a, action, True) and glob_match(r, resource) for _, action, resource in concrete):
-                        problems.append(f"{scenario}: {function}: grants {a} on {r}, which no call needs")
-                    for action, resource in probes:
-                        if glob_match(a, action, True) and glob_match(r, resource):
-                            problems.append(
-                                f"{scenario}: {function}: grants {a} on {r}, which also allows {action} on {resource}, which no call needs"
-                            )
+        needed = [c for c in needed if applies(c, params)]
+        problems += check_function(function, statements[function], needed, scenario, all_calls)
     return problems
 
 
@@ -324,9 +456,14 @@ def main():
                     ("off", "none", "disabled"),
                     ("dynamodb", "none", "disabled"),
                 ):
-                    scenario = Scenario(mode, create_secret, partition, region, call_state, delivery, echo)
-                    problems += check(template, calls, scenario)
-                    scenarios += 1
+                    # The KMS grant depends on no other parameter than the partition (the
+                    # URL suffix): with and without it under one AuthMode is enough.
+                    for secret_key in (False, True) if mode == "signature" else (False,):
+                        scenario = Scenario(
+                            mode, create_secret, partition, region, call_state, delivery, echo, secret_key
+                        )
+                        problems += check(template, calls, scenario)
+                        scenarios += 1
     if problems:
         for p in dict.fromkeys(problems):
             print(f"check_iam: FAIL: {p}")

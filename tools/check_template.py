@@ -1,9 +1,15 @@
 """Renders template.yaml through the SAM transform for each AuthMode and asserts what security rests on.
 
+Each AuthMode is rendered with the call state, the delivery stream and the echo example on; the
+optional operations parameters (SecretKmsKeyArn, RouterReservedConcurrency) are checked both unset
+(their defaults) and set. The template's own Conditions are evaluated for the parameter values, so
+a condition that never turns on (or never off) is caught too.
+
 Exit status 1 with a message on the first broken property.
 """
 import copy
 import os
+import re
 import sys
 
 import yaml
@@ -58,31 +64,77 @@ def resolve(value, params):
     return value
 
 
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+# Parameter values of the scenarios beyond each AuthMode: everything deployed, then the two
+# optional operations parameters set.
+BASE = {"CallState": "dynamodb", "Delivery": "kinesis", "EchoExample": "enabled"}
+OPERATIONS_SET = {"SecretKmsKeyArn": KEY_ARN, "RouterReservedConcurrency": "150"}
+
+SECRET_READERS = ("AuthorizerFunctionRole", "RouterFunctionRole", "VoiceWebhookFunctionRole")
+
+
+def condition_values(conditions, params):
+    """The template's Conditions (Equals/Not/And/Or over parameter Refs) for `params`."""
+    def ev(x):
+        if isinstance(x, dict):
+            if "Fn::Equals" in x:
+                a, b = (ev(v) for v in x["Fn::Equals"])
+                return str(a) == str(b)
+            if "Fn::Not" in x:
+                return not ev(x["Fn::Not"][0])
+            if "Fn::And" in x:
+                return all(ev(v) for v in x["Fn::And"])
+            if "Fn::Or" in x:
+                return any(ev(v) for v in x["Fn::Or"])
+            if "Condition" in x:
+                return ev(conditions[x["Condition"]])
+            if "Ref" in x:
+                return params[x["Ref"]]
+            fail(f"unsupported condition function {x}")
+        return x
+
+    return {name: ev(body) for name, body in conditions.items()}
+
+
+def parameter_values(template, overrides):
+    values = {k: str(p["Default"]) for k, p in template["Parameters"].items() if "Default" in p}
+    values.update(overrides)
+    return values
+
+
 def fail(msg):
     print(f"check_template: FAIL: {msg}")
     sys.exit(1)
 
 
-def check(template, mode):
+def check(template, mode, operations):
+    """One rendering: `mode`, everything deployed, the `operations` parameters (none or set)."""
+    params = parameter_values(template, {"AuthMode": mode, **BASE, **operations})
     template = copy.deepcopy(template)
     # What `sam package` does: local code becomes an S3 object (the transform only accepts those).
     for r in template["Resources"].values():
         if r["Type"] == "AWS::Serverless::Function":
             r["Properties"]["CodeUri"] = "s3://bucket/key"
-    rendered = transform(copy.deepcopy(template), {"AuthMode": mode}, NoPolicies())
-    conds = {
-        "IsSignature": mode == "signature",
-        "IsToken": mode == "token",
-        "IsBoth": mode == "both",
-        "CreateSecret": True,
-        "HasPublicUrl": False,
-        "BothTracks": False,
-        "HasCallState": True,
-        "HasKinesis": True,
-        "HasEcho": True,
-        "HasAlarmTopic": False,
-    }
+    rendered = transform(copy.deepcopy(template), params, NoPolicies())
+    conds = condition_values(rendered["Conditions"], params)
+    label = f"{mode}{' +operations' if operations else ''}"
     res = resolve(rendered["Resources"], {"__conditions": conds})
+    check_role_shapes(res, mode)
+    check_echo(rendered, res, mode)
+    check_call_state_grants(res, label)
+    check_secret_key(res, label, operations.get("SecretKmsKeyArn"))
+    check_router_concurrency(res, label, operations.get("RouterReservedConcurrency"))
+    # A failed close is loud: the CloseFailed alarm exists on the router's metric.
+    by_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
+    alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
+    if not any(a.get("Namespace") == "StreamGate" and a.get("MetricName") == "CloseFailed" for a in alarms):
+        fail(f"{mode}: no CloudWatch alarm on StreamGate/CloseFailed")
+    print(f"check_template: {label}: ok")
+
+
+def check_role_shapes(res, mode):
+    """$connect's authorizer, managed policies, wildcards and who may use @connections."""
     by_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
 
     routes = by_type("AWS::ApiGatewayV2::Route")
@@ -134,12 +186,92 @@ def check(template, mode):
     )
     if manage != ["EchoFunctionRole", "RouterFunctionRole"]:
         fail(f"{mode}: roles with ManageConnections: {manage}")
-    check_echo(rendered, res, mode)
-    # A failed close is loud: the CloseFailed alarm exists on the router's metric.
-    alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
-    if not any(a.get("Namespace") == "StreamGate" and a.get("MetricName") == "CloseFailed" for a in alarms):
-        fail(f"{mode}: no CloudWatch alarm on StreamGate/CloseFailed")
-    print(f"check_template: {mode}: ok")
+
+
+def listify(x):
+    return x if isinstance(x, list) else [x]
+
+
+def statements(res, role):
+    return [st for p in res[role]["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]]
+
+
+# The item kinds (partition-key prefixes) each role may touch in the call-state table; every
+# DynamoDB grant is scoped by dynamodb:LeadingKeys and requires a key to be present.
+ITEM_KINDS = {"RouterFunctionRole": {"conn#*", "claim#*"}, "VoiceWebhookFunctionRole": {"issued#*"}}
+
+
+def check_call_state_grants(res, label):
+    for name, role in res.items():
+        if role["Type"] != "AWS::IAM::Role":
+            continue
+        kinds = set()
+        for st in statements(res, name):
+            if not any(a.startswith("dynamodb:") for a in listify(st["Action"])):
+                continue
+            cond = st.get("Condition", {})
+            leading = cond.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            if leading is None or set(cond) != {"ForAllValues:StringLike", "Null"}:
+                fail(f"{label}: {name}: a DynamoDB grant not scoped by ForAllValues:StringLike dynamodb:LeadingKeys: {st}")
+            if cond["Null"] != {"dynamodb:LeadingKeys": "false"}:
+                fail(f"{label}: {name}: a DynamoDB grant without Null dynamodb:LeadingKeys=false (ForAllValues is true for a request with no key): {st}")
+            kinds |= set(listify(leading))
+        if kinds != ITEM_KINDS.get(name, set()):
+            fail(f"{label}: {name} may touch the item kinds {sorted(kinds)}, expected {sorted(ITEM_KINDS.get(name, set()))}")
+
+
+def check_secret_key(res, label, key_arn):
+    """SecretKmsKeyArn: set, each secret reader may kms:Decrypt with it through Secrets Manager only,
+    and a created secret is encrypted with it; unset, no role has any kms: grant."""
+    via = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.${AWS::URLSuffix}"}}}
+    for name, role in res.items():
+        if role["Type"] != "AWS::IAM::Role":
+            continue
+        kms = [st for st in statements(res, name) if any(a.startswith("kms:") for a in listify(st["Action"]))]
+        want = [] if not key_arn or name not in SECRET_READERS else [
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Ref": "SecretKmsKeyArn"}, "Condition": via}
+        ]
+        if kms != want:
+            fail(f"{label}: {name}: kms statements {kms}, expected {want}")
+    secret = res["CredentialsSecret"]["Properties"]
+    want_key = {"Ref": "SecretKmsKeyArn"} if key_arn else None
+    if secret.get("KmsKeyId") != want_key:
+        fail(f"{label}: CredentialsSecret KmsKeyId {secret.get('KmsKeyId')!r}, expected {want_key!r}")
+
+
+def check_router_concurrency(res, label, reserved):
+    for name, r in res.items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        got = r["Properties"].get("ReservedConcurrentExecutions")
+        want = {"Ref": "RouterReservedConcurrency"} if reserved and name == "RouterFunction" else None
+        if got != want:
+            fail(f"{label}: {name} ReservedConcurrentExecutions {got!r}, expected {want!r}")
+
+
+def check_key_arn_pattern(template):
+    """SecretKmsKeyArn accepts key ARNs of any partition (and empty), never an alias or a bare id."""
+    pattern = template["Parameters"]["SecretKmsKeyArn"]["AllowedPattern"]
+    accept = [
+        "",
+        KEY_ARN,
+        "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+    ]
+    refuse = [
+        "arn:aws:kms:us-east-1:123456789012:alias/aws/secretsmanager",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:123456789012:key/*",
+        KEY_ARN + "x",
+        "x" + KEY_ARN,
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+    ]
+    for v in accept:
+        if not re.fullmatch(pattern, v):
+            fail(f"SecretKmsKeyArn's AllowedPattern refuses {v!r}")
+    for v in refuse:
+        if re.fullmatch(pattern, v):
+            fail(f"SecretKmsKeyArn's AllowedPattern accepts {v!r}")
 
 
 def check_echo(rendered, res, mode):
@@ -185,9 +317,11 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
     with open(path) as f:
         template = yaml.load(f, Loader=Loader)
+    check_key_arn_pattern(template)
     try:
         for mode in IDENTITY:
-            check(template, mode)
+            for operations in ({}, OPERATIONS_SET):
+                check(template, mode, operations)
     except InvalidDocumentException as e:
         fail(f"SAM transform: {e}")
 

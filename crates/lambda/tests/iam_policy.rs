@@ -1,19 +1,25 @@
 //! The SAM template grants each function exactly the AWS calls its code makes
 //! (`stream_gate_lambda::iam::CALLS`), evaluated with IAM's matching rules by tools/check_iam.py
-//! after the SAM transform, for every AuthMode, with a created or an existing secret, in the `aws`
-//! and `aws-cn` partitions, with and without the echo example (whose role the event source
-//! mapping's Kinesis reads use too). The checker is also shown to fail on the defects it exists for.
+//! after the SAM transform, for every AuthMode, with a created or an existing secret, with and
+//! without a customer-managed key for it, in the `aws` and `aws-cn` partitions, with and without
+//! the echo example (whose role the event source mapping's Kinesis reads use too) — conditions
+//! included: each DynamoDB call is evaluated with its item's partition key (`dynamodb:LeadingKeys`)
+//! and the KMS decrypt with `kms:ViaService`. The checker is also shown to fail on the defects it
+//! exists for. (tests/iam_item_keys.rs shows the item keys listed are those the code sends.)
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use stream_gate_testkit::repo_file;
 
 fn check(template_text: &str) -> (bool, String) {
+    // One directory per check: the tests run in parallel, and two templates may be as long.
+    static RUN: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "sg-iam-{}-{}",
         std::process::id(),
-        template_text.len()
+        RUN.fetch_add(1, Ordering::SeqCst)
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("template.yaml");
@@ -147,6 +153,119 @@ fn an_echo_role_reading_every_consumer_is_caught() {
     assert!(!ok, "{out}");
     assert!(
         out.contains("which also allows kinesis:SubscribeToShard"),
+        "{out}"
+    );
+}
+
+/// `template()` with `from` replaced by `to` exactly once (the test is about that one place).
+fn edited(from: &str, to: &str) -> String {
+    let t = template();
+    assert_eq!(t.matches(from).count(), 1, "{from}");
+    t.replacen(from, to, 1)
+}
+
+const WEBHOOK_ITEMS: &str = "                Action: [dynamodb:PutItem, dynamodb:GetItem]
+                Resource: !GetAtt CallStateTable.Arn
+                Condition:
+                  ForAllValues:StringLike:
+                    dynamodb:LeadingKeys: [\"issued#*\"]
+                  \"Null\":
+                    dynamodb:LeadingKeys: \"false\"
+";
+
+#[test]
+fn a_router_grant_on_every_item_kind_is_caught() {
+    // The router could then overwrite the webhook's issued# records (a fresh token per replay).
+    let (ok, out) = check(&edited("[\"conn#*\"]", "[\"*\"]"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("RouterFunction: grants dynamodb:PutItem")
+            && out.contains("with dynamodb:LeadingKeys=issued#AC"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_webhook_grant_without_its_condition_is_caught() {
+    // The issue's threat: the internet-facing webhook writing a connection's verified start.
+    let bare = "                Action: [dynamodb:PutItem, dynamodb:GetItem]
+                Resource: !GetAtt CallStateTable.Arn
+";
+    let (ok, out) = check(&edited(WEBHOOK_ITEMS, bare));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("VoiceWebhookFunction: grants dynamodb:PutItem")
+            && out.contains("with dynamodb:LeadingKeys=conn#"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_grant_without_the_null_guard_is_caught() {
+    // ForAllValues alone is true for a request that carries no key at all.
+    let unguarded = WEBHOOK_ITEMS.replace(
+        "                  \"Null\":\n                    dynamodb:LeadingKeys: \"false\"\n",
+        "",
+    );
+    assert_ne!(unguarded, WEBHOOK_ITEMS);
+    let (ok, out) = check(&edited(WEBHOOK_ITEMS, &unguarded));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("VoiceWebhookFunction: grants dynamodb:GetItem")
+            && out.contains("with no condition keys, which no call needs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_webhook_scoped_to_the_wrong_item_kind_is_caught() {
+    let (ok, out) = check(&edited("[\"issued#*\"]", "[\"conn#*\"]"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("VoiceWebhookFunction: PutItem") && out.contains("is not granted"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_single_valued_operator_on_the_item_key_is_caught() {
+    // LeadingKeys is multivalued: StringLike without ForAllValues is not what IAM evaluates.
+    let (ok, out) = check(&edited(
+        "ForAllValues:StringLike:\n                    dynamodb:LeadingKeys: [\"issued#*\"]",
+        "StringLike:\n                    dynamodb:LeadingKeys: [\"issued#*\"]",
+    ));
+    assert!(!ok, "{out}");
+    assert!(out.contains("unsupported condition"), "{out}");
+}
+
+#[test]
+fn a_secret_key_decrypt_not_through_secrets_manager_is_caught() {
+    let t = template();
+    let via = "                Condition:
+                  StringEquals:
+                    kms:ViaService: !Sub secretsmanager.${AWS::Region}.${AWS::URLSuffix}
+";
+    assert_eq!(
+        t.matches(via).count(),
+        3,
+        "one per function reading the secret"
+    );
+    let (ok, out) = check(&t.replacen(via, "", 1));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("AuthorizerFunction: grants kms:Decrypt")
+            && out.contains("with no condition keys, which no call needs"),
+        "{out}"
+    );
+    let (ok, out) = check(&t.replacen(
+        "kms:ViaService: !Sub secretsmanager.",
+        "kms:ViaService: !Sub kms.",
+        1,
+    ));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("AuthorizerFunction: Decrypt (by Secrets Manager, for GetSecretValue)")
+            && out.contains("is not granted"),
         "{out}"
     );
 }
