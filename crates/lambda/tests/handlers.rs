@@ -788,6 +788,55 @@ impl stream_gate_lambda::adapters::ConnectionCloser for FailingCloser {
     }
 }
 
+/// A Management API that never answers.
+struct HangingCloser;
+
+impl stream_gate_lambda::adapters::ConnectionCloser for HangingCloser {
+    fn close<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _connection_id: &'a str,
+    ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A close that the Management API never answers is cut at the invocation's budget (the deadline
+/// less the answer margin), and the failure is loud: `close_failed` at ERROR with `deadline`.
+#[tokio::test(start_paused = true)]
+async fn a_close_that_outlives_the_budget_fails_loudly_with_deadline() {
+    let state = RouterState::new(
+        RouterConfig::from_lookup(lookup(&[])).expect("config"),
+        test_credentials(),
+        Arc::new(HangingCloser),
+        CallState::Off,
+    );
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(1);
+    let e = ws_event(event("default-start-wrong-account.json"));
+    // Bounded, so that a close the budget does not cut fails the test instead of hanging it.
+    let ((_, outcome), logs) = tokio::time::timeout(
+        Duration::from_secs(10),
+        log_capture::logs_of(router::handle_until(&state, e, deadline)),
+    )
+    .await
+    .expect("the invocation ends within its budget");
+    assert_eq!(
+        outcome,
+        RouterOutcome::Closed(CloseReason::StartAccountMismatch)
+    );
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(1) - stream_gate_lambda::budget::ANSWER_MARGIN,
+        "the answer is ready a margin before the deadline"
+    );
+    let failed = events(&logs, "close_failed");
+    assert_eq!(failed.len(), 1, "{:?}", summary(&logs));
+    assert_eq!(failed[0]["level"], "ERROR");
+    assert_eq!(failed[0]["aws_error"], "deadline");
+    assert_eq!(failed[0]["attempts"], 1, "no time was left for a retry");
+}
+
 /// The lines of `logs` whose `event` field is `name`.
 fn events<'a>(logs: &'a [Value], name: &str) -> Vec<&'a Value> {
     logs.iter().filter(|l| l["event"] == name).collect()
