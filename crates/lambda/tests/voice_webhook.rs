@@ -51,18 +51,117 @@ fn http_event(method: &str, sig: Option<&str>, body: &str, b64: bool) -> Value {
 }
 
 async fn start() -> Function {
+    start_with(&[("STREAM_GATE_CALL_STATE", "memory")]).await
+}
+
+/// The webhook with the test credentials, its URLs and `extra`.
+async fn start_with(extra: &[(&str, &str)]) -> Function {
     let path = repo_file("events/credentials.test.json")
         .display()
         .to_string();
-    Function::start(
-        WEBHOOK,
-        &[
-            ("STREAM_GATE_SECRET_FILE", &path),
-            ("STREAM_GATE_STREAM_URL", STREAM),
-            ("STREAM_GATE_WEBHOOK_URL", URL),
-        ],
-    )
-    .await
+    let mut env = vec![
+        ("STREAM_GATE_SECRET_FILE", path.as_str()),
+        ("STREAM_GATE_STREAM_URL", STREAM),
+        ("STREAM_GATE_WEBHOOK_URL", URL),
+    ];
+    env.extend_from_slice(extra);
+    Function::start(WEBHOOK, &env).await
+}
+
+fn log_lines(output: &[String]) -> Vec<Value> {
+    output
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// Issue #22 item 1: without `STREAM_GATE_CALL_STATE` the webhook does not run stateless (a fresh
+/// token for every replay); it does not start, and says which variable and which values.
+#[tokio::test]
+async fn without_call_state_the_webhook_refuses_to_start() {
+    let mut f = start_with(&[]).await;
+    let answer = f
+        .api
+        .invoke(
+            support::event("voice-webhook.json"),
+            std::time::Duration::from_secs(3),
+        )
+        .await;
+    assert!(
+        !matches!(answer, Ok(support::runtime_api::Invocation::Response(_))),
+        "no answer from a webhook without call state: {answer:?}"
+    );
+    let out = f.output().await.join("\n");
+    assert!(
+        out.contains("STREAM_GATE_CALL_STATE") && out.contains("required: dynamodb, memory or off"),
+        "{out}"
+    );
+    assert!(!f.is_running(), "the process ended at init");
+}
+
+/// `off` stays possible when said, and the webhook says once, at start, at WARN, what it leaves
+/// open: a replayed webhook gets a fresh token.
+#[tokio::test]
+async fn call_state_off_is_warned_about_once_at_start() {
+    let f = start_with(&[("STREAM_GATE_CALL_STATE", "off")]).await;
+    let params = [("AccountSid", AC), ("CallSid", CA)];
+    let sig = compute_signature(TOKEN, URL, &params);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = f
+            .respond(http_event("POST", Some(&sig), &form(&params), false))
+            .await;
+        assert_eq!(status(&r), 200, "{r}");
+        tokens.push(token_from(r["body"].as_str().expect("body")));
+        // Tokens are whole seconds: the next one is minted in another second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_ne!(
+        tokens[0], tokens[1],
+        "off: the gap the warning names is real"
+    );
+    let lines = log_lines(&f.output().await);
+    let warnings: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "call_state_off")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:?}");
+    assert_eq!(warnings[0]["level"], "WARN");
+    let message = warnings[0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("replayed webhook POST gets a fresh call token"),
+        "{message}"
+    );
+    // Before the first invocation: at start.
+    let first_accept = lines
+        .iter()
+        .position(|l| l["reason"] == "webhook_signed")
+        .expect("accepted");
+    let warned = lines
+        .iter()
+        .position(|l| l["event"] == "call_state_off")
+        .expect("warned");
+    assert!(warned < first_accept);
+}
+
+/// With call state, the binary answers a replay of the same signed POST with the same token.
+#[tokio::test]
+async fn with_call_state_a_replay_gets_the_first_token() {
+    let f = start().await;
+    let params = [("AccountSid", AC), ("CallSid", CA)];
+    let sig = compute_signature(TOKEN, URL, &params);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = f
+            .respond(http_event("POST", Some(&sig), &form(&params), false))
+            .await;
+        assert_eq!(status(&r), 200, "{r}");
+        tokens.push(token_from(r["body"].as_str().expect("body")));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_eq!(tokens[0], tokens[1]);
+    let out = f.output().await;
+    assert!(!out.iter().any(|l| l.contains("call_state_off")), "{out:?}");
 }
 
 fn token_from(twiml: &str) -> String {
