@@ -12,7 +12,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::{Credentials as AwsCredentials, Region};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    ConfigBag, Credentials as AwsCredentials, Intercept, Region, RuntimeComponents,
+};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
@@ -250,6 +253,55 @@ async fn a_webhook_replayed_at_any_age_gets_the_first_token_on_dynamodb() {
         "past the retention, a replay is a new call"
     );
     assert_eq!(closes_as(start_check(&minted, CA, now)), "accepted");
+}
+
+/// Counts the `GetItem` requests a client sends.
+#[derive(Debug, Default, Clone)]
+struct CountGets(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Intercept for CountGets {
+    fn name(&self) -> &'static str {
+        "CountGets"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if ctx.request().headers().get("x-amz-target") == Some("DynamoDB_20120810.GetItem") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A put that fails for any reason but the record's existence is the store failing: the webhook
+/// refuses (503) with that error's code, and does not read the record as if the call had been
+/// seen before.
+#[tokio::test]
+async fn a_failed_put_is_an_unavailable_store_not_a_call_seen_before() {
+    let proxy = FaultProxy::start("http://127.0.0.1:9").await;
+    proxy.set(Fault::Error(400, "ProvisionedThroughputExceededException"));
+    let gets = CountGets::default();
+    let conf = dynamodb(&proxy.url)
+        .config()
+        .to_builder()
+        .interceptor(gets.clone())
+        .build();
+    let store = DynamoDbStore::with_client(aws_sdk_dynamodb::Client::from_conf(conf), "calls");
+    let (account, call) = (
+        AccountSid::parse(AC).expect("ac"),
+        CallSid::parse(CA).expect("ca"),
+    );
+    let answer = store
+        .issue_call_token(&account, &call, T0 + TTL, T0 + RETENTION_DAYS * DAY, T0)
+        .await;
+    assert_eq!(
+        answer.map_err(|e| e.code),
+        Err("ProvisionedThroughputExceededException".to_owned())
+    );
+    assert_eq!(gets.0.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 const ROUTER: &str = env!("CARGO_BIN_EXE_router");
