@@ -7,7 +7,10 @@
 //!
 //!     cargo build --release --example custom_sink -p stream-gate-lambda
 //!
-//! Deploy the binary as the router's `bootstrap` instead of the `router` binary.
+//! Deploy the binary as the router's `bootstrap` instead of the `router` binary, with the router's
+//! environment (README, "Configuration"). `STREAM_GATE_CALL_STATE` is required, as for the `router`
+//! binary: `dynamodb` with the template's table (the default the template sets), `memory` for one
+//! process, or `off` said explicitly; without it the binary refuses to start.
 
 use std::sync::Arc;
 

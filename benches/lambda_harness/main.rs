@@ -103,6 +103,9 @@ pub(crate) fn gate_env(args: &Args) -> Result<Vec<(String, String)>, String> {
             "STREAM_GATE_WEBHOOK_URL",
             "https://hooks.example.com/voice".into(),
         ),
+        // Required by the router and the webhook; the stateless path is the one measured here
+        // (a subject that measures call state sets `dynamodb` after it, which wins).
+        ("STREAM_GATE_CALL_STATE", "off".into()),
         ("RUST_LOG", "info".into()),
     ]
     .into_iter()

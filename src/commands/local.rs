@@ -86,7 +86,7 @@ pub struct Settings {
     /// Where accepted frames of verified calls go (`--sink` / `STREAM_GATE_SINK`).
     pub sink: SinkTarget,
     /// Per-connection call state: `STREAM_GATE_CALL_STATE`, `memory` when unset (the Lambda
-    /// binaries' default is `off`; the local gateway closes the stateless gaps by default).
+    /// binaries refuse to start without it; the local gateway closes the stateless gaps by default).
     pub call_state: CallStateMode,
     /// The URL the voice webhook verifies signatures over; `None`: derived from the public URL.
     pub webhook_url: Option<String>,
@@ -119,14 +119,20 @@ impl Settings {
         };
         let given = |var: &str| flag(var).is_some();
         // Only the variables `local` honours; the others (TTLs, region) keep local defaults.
-        let lookup = |var: &str| {
+        let given_or_set = |var: &str| {
             flag(var).or_else(|| {
                 VARIABLES
                     .iter()
                     .any(|(v, _)| *v == var)
                     .then(|| env(var))
                     .flatten()
+                    .filter(|v| !v.trim().is_empty())
             })
+        };
+        // The functions require STREAM_GATE_CALL_STATE; the local gateway's default is `memory`,
+        // which closes the stateless gaps within its one process.
+        let lookup = |var: &str| {
+            given_or_set(var).or_else(|| (var == "STREAM_GATE_CALL_STATE").then(|| "memory".into()))
         };
         // A bad value is named by the flag when it came from one, else by the variable.
         let named = |e: ConfigError| {
@@ -176,11 +182,7 @@ impl Settings {
             management_endpoint: router.management_endpoint,
             sink: router.sink,
             webhook_url: webhook.webhook_url,
-            call_state: if lookup("STREAM_GATE_CALL_STATE").is_some() {
-                router.call_state
-            } else {
-                CallStateMode::Memory
-            },
+            call_state: router.call_state,
         })
     }
 }

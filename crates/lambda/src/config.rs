@@ -21,6 +21,11 @@ pub mod defaults {
     /// `STREAM_GATE_START_GRACE_MS`: frames of one connection run concurrently, so the first media
     /// frame may be judged before the start's write lands.
     pub const START_GRACE_MS: u64 = crate::domain::call_state::DEFAULT_START_GRACE_MS;
+    /// `STREAM_GATE_ISSUED_RETENTION_DAYS`: how long the voice webhook keeps its record of the
+    /// call token it issued for a CallSid, so that a replayed webhook within it gets that token
+    /// (expired) and never a fresh one. 400 days: a full calendar year, leap years included, with
+    /// a month to spare, for a few hundred bytes per call (docs/deploy.md).
+    pub const ISSUED_RETENTION_DAYS: u64 = 400;
 }
 
 /// Every `STREAM_GATE_*` variable a binary reads. Tools that start the gate in a child process
@@ -31,6 +36,7 @@ pub const VARIABLES: &[&str] = &[
     "STREAM_GATE_CALL_TABLE",
     "STREAM_GATE_CALL_TOKEN",
     "STREAM_GATE_CALL_TOKEN_TTL_SECS",
+    "STREAM_GATE_ISSUED_RETENTION_DAYS",
     "STREAM_GATE_MANAGEMENT_ENDPOINT",
     "STREAM_GATE_PUBLIC_URL",
     "STREAM_GATE_SECRET_FILE",
@@ -43,11 +49,11 @@ pub const VARIABLES: &[&str] = &[
     "STREAM_GATE_WEBHOOK_URL",
 ];
 
-/// `STREAM_GATE_CALL_STATE` (DESIGN.md §5).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `STREAM_GATE_CALL_STATE` (DESIGN.md §5). Required: the binaries refuse to start without it, so
+/// the stateless gate is never the result of a forgotten variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallStateMode {
-    /// `off` (the binaries' default): stateless, as SECURITY.md describes.
-    #[default]
+    /// `off`, set explicitly: stateless, with the gaps SECURITY.md lists.
     Off,
     /// `memory`: in-process (the local gateway, tests).
     Memory,
@@ -134,6 +140,9 @@ pub struct WebhookConfig {
     pub call_token_ttl: Duration,
     /// Per-call state: a repeated webhook for a CallSid answers the same token.
     pub call_state: CallStateMode,
+    /// `STREAM_GATE_ISSUED_RETENTION_DAYS`: how long the record of a CallSid's token is kept;
+    /// within it (and until the store deletes it) a replay gets the first token, never a new one.
+    pub issued_retention: Duration,
 }
 
 /// Reads variables through a lookup function (the process environment, or a map in tests).
@@ -159,6 +168,31 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                     problem: format!("expected whole seconds from 1 to {max}"),
                 }),
         }
+    }
+
+    fn days(
+        &self,
+        var: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        let days = match self.value(var) {
+            None => default,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| ConfigError {
+                    variable: var,
+                    problem: format!(
+                        "expected whole days from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                })?,
+        };
+        Ok(Duration::from_secs(days.saturating_mul(86_400)))
     }
 
     fn parsed<T>(&self, var: &'static str) -> Result<T, ConfigError>
@@ -197,7 +231,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .as_deref()
             .map(str::trim)
         {
-            None | Some("off") => Ok(CallStateMode::Off),
+            // Unset is not `off`: the weaker choice is never a default (SECURITY.md).
+            None => Err(ConfigError {
+                variable: "STREAM_GATE_CALL_STATE",
+                problem: "required: dynamodb, memory or off".into(),
+            }),
+            Some("off") => Ok(CallStateMode::Off),
             Some("memory") => Ok(CallStateMode::Memory),
             Some("dynamodb") => match table {
                 Some(table) => Ok(CallStateMode::DynamoDb {
@@ -337,10 +376,23 @@ impl WebhookConfig {
                 defaults::CALL_TOKEN_TTL_SECS,
                 86_400,
             )?,
+            issued_retention: env.days(
+                "STREAM_GATE_ISSUED_RETENTION_DAYS",
+                defaults::ISSUED_RETENTION_DAYS,
+                MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS,
+            )?,
             call_state: env.call_state()?,
         })
     }
 }
+
+/// The shortest retention: longer than the longest call token (`STREAM_GATE_CALL_TOKEN_TTL_SECS`
+/// is at most one day, plus 30 s of clock skew), so a record can never go while the token it
+/// names is still live, and a replay can never get a second live token.
+pub const MIN_RETENTION_DAYS: u64 = 2;
+/// The longest retention (100 years: "for ever" in practice; the TTL attribute stays far below
+/// the largest number DynamoDB holds).
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
 
 #[cfg(test)]
 mod tests {
@@ -356,14 +408,21 @@ mod tests {
     }
 
     const STREAM: (&str, &str) = ("STREAM_GATE_STREAM_URL", "wss://h/prod");
+    /// `STREAM_GATE_CALL_STATE` is required by the router and the webhook.
+    const STATE: (&str, &str) = ("STREAM_GATE_CALL_STATE", "memory");
 
     #[test]
     fn variables_lists_exactly_what_the_parsers_read() {
         let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
         let record = |k: &str| {
             read.borrow_mut().insert(k.to_owned());
-            // The webhook needs a stream URL to get past its first check and read the rest.
-            (k == "STREAM_GATE_STREAM_URL").then(|| "wss://h/prod".to_owned())
+            // The webhook needs a stream URL to get past its first check, and both the router
+            // and the webhook a call state, to read the rest.
+            match k {
+                "STREAM_GATE_STREAM_URL" => Some("wss://h/prod".to_owned()),
+                "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
+                _ => None,
+            }
         };
         let _ = AuthorizerConfig::from_lookup(record);
         let _ = RouterConfig::from_lookup(record);
@@ -384,12 +443,13 @@ mod tests {
         assert_eq!(a.credentials.max_stale, Duration::from_secs(3600));
         assert_eq!(a.auth_mode, AuthMode::Either);
         assert_eq!(a.public_url, None);
-        let r = RouterConfig::from_lookup(lookup(&[])).expect("defaults");
+        let r = RouterConfig::from_lookup(lookup(&[STATE])).expect("defaults");
         assert_eq!(r.call_token, CallTokenPolicy::Required);
         assert_eq!(r.management_endpoint, None);
-        let w = WebhookConfig::from_lookup(lookup(&[STREAM])).expect("defaults");
+        let w = WebhookConfig::from_lookup(lookup(&[STREAM, STATE])).expect("defaults");
         assert_eq!(w.call_token_ttl, Duration::from_secs(300));
         assert_eq!(w.webhook_url, None);
+        assert_eq!(w.issued_retention, Duration::from_secs(400 * 86_400));
     }
 
     #[test]
@@ -400,7 +460,7 @@ mod tests {
         ]))
         .expect("ok");
         assert_eq!(c.credentials.secret, SecretLocation::File("/x".into()));
-        let c = RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SECRET_ID", "arn")]));
+        let c = RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SECRET_ID", "arn"), STATE]));
         assert_eq!(
             c.map(|c| c.credentials.secret),
             Ok(SecretLocation::SecretsManager("arn".into()))
@@ -427,6 +487,7 @@ mod tests {
             ("STREAM_GATE_CALL_TOKEN", "off"),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/dev"),
             ("AWS_REGION", "cn-north-1"),
+            STATE,
         ]))
         .expect("ok");
         assert_eq!(r.call_token, CallTokenPolicy::Off);
@@ -439,11 +500,23 @@ mod tests {
             STREAM,
             ("STREAM_GATE_WEBHOOK_URL", "https://h/voice"),
             ("STREAM_GATE_CALL_TOKEN_TTL_SECS", "86400"),
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", "36500"),
+            STATE,
         ]))
         .expect("ok");
         assert_eq!(w.stream_url, "wss://h/prod");
         assert_eq!(w.webhook_url.as_deref(), Some("https://h/voice"));
         assert_eq!(w.call_token_ttl, Duration::from_secs(86_400));
+        assert_eq!(w.issued_retention, Duration::from_secs(36_500 * 86_400));
+        let w = WebhookConfig::from_lookup(lookup(&[
+            STREAM,
+            STATE,
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", " 2 "),
+        ]));
+        assert_eq!(
+            w.map(|w| w.issued_retention),
+            Ok(Duration::from_secs(2 * 86_400))
+        );
     }
 
     #[test]
@@ -463,7 +536,7 @@ mod tests {
             ("STREAM_GATE_CALL_TOKEN", "yes"),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", "ftp://x"),
         ] {
-            let err = RouterConfig::from_lookup(lookup(&[(k, v)])).err();
+            let err = RouterConfig::from_lookup(lookup(&[STATE, (k, v)])).err();
             assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
         }
         for (k, v) in [
@@ -471,15 +544,21 @@ mod tests {
             ("STREAM_GATE_WEBHOOK_URL", "ftp://h/voice"),
             ("STREAM_GATE_CALL_TOKEN_TTL_SECS", "86401"),
             ("STREAM_GATE_CALL_TOKEN_TTL_SECS", "0"),
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", "0"),
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", "1"),
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", "36501"),
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", "1y"),
+            ("STREAM_GATE_ISSUED_RETENTION_DAYS", "-400"),
         ] {
-            let err = WebhookConfig::from_lookup(lookup(&[STREAM, (k, v)])).err();
+            let err = WebhookConfig::from_lookup(lookup(&[STREAM, STATE, (k, v)])).err();
             assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
         }
     }
 
     #[test]
     fn call_state_and_grace() {
-        let r = RouterConfig::from_lookup(lookup(&[])).expect("defaults");
+        let r = RouterConfig::from_lookup(lookup(&[("STREAM_GATE_CALL_STATE", "off")]))
+            .expect("explicit off");
         assert_eq!(r.call_state, CallStateMode::Off);
         assert_eq!(r.start_grace, Duration::from_millis(2000));
         let r = RouterConfig::from_lookup(lookup(&[
@@ -507,11 +586,11 @@ mod tests {
                 "STREAM_GATE_CALL_STATE",
             ),
             (
-                vec![("STREAM_GATE_START_GRACE_MS", "60001")],
+                vec![STATE, ("STREAM_GATE_START_GRACE_MS", "60001")],
                 "STREAM_GATE_START_GRACE_MS",
             ),
             (
-                vec![("STREAM_GATE_START_GRACE_MS", "2s")],
+                vec![STATE, ("STREAM_GATE_START_GRACE_MS", "2s")],
                 "STREAM_GATE_START_GRACE_MS",
             ),
         ] {
@@ -522,13 +601,36 @@ mod tests {
 
     #[test]
     fn the_sink() {
-        let r = RouterConfig::from_lookup(lookup(&[])).expect("defaults");
+        let r = RouterConfig::from_lookup(lookup(&[STATE])).expect("defaults");
         assert_eq!(r.sink, SinkTarget::None);
-        let r =
-            RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SINK", "file:/tmp/records.jsonl")]));
+        let r = RouterConfig::from_lookup(lookup(&[
+            STATE,
+            ("STREAM_GATE_SINK", "file:/tmp/records.jsonl"),
+        ]));
         assert!(matches!(r.map(|r| r.sink), Ok(SinkTarget::File(_))));
-        let err = RouterConfig::from_lookup(lookup(&[("STREAM_GATE_SINK", "s3://bucket")])).err();
+        let err =
+            RouterConfig::from_lookup(lookup(&[STATE, ("STREAM_GATE_SINK", "s3://bucket")])).err();
         assert_eq!(err.map(|e| e.variable), Some("STREAM_GATE_SINK"));
+    }
+
+    /// Issue #22 item 1: no call state is never a silent `off`. Both binaries that read it refuse
+    /// to start, naming the variable and its values; blank counts as unset; `off` must be said.
+    #[test]
+    fn call_state_is_required() {
+        let wanted = ConfigError {
+            variable: "STREAM_GATE_CALL_STATE",
+            problem: "required: dynamodb, memory or off".into(),
+        };
+        for pairs in [vec![], vec![("STREAM_GATE_CALL_STATE", " ")]] {
+            let r = RouterConfig::from_lookup(lookup(&pairs));
+            assert_eq!(r.err(), Some(wanted.clone()), "{pairs:?}");
+            let mut pairs = pairs.clone();
+            pairs.push(STREAM);
+            let w = WebhookConfig::from_lookup(lookup(&pairs));
+            assert_eq!(w.err(), Some(wanted.clone()), "{pairs:?}");
+        }
+        let w = WebhookConfig::from_lookup(lookup(&[STREAM, ("STREAM_GATE_CALL_STATE", "off")]));
+        assert_eq!(w.map(|w| w.call_state), Ok(CallStateMode::Off));
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::config::{
 use crate::logging::Throttled;
 use crate::unknown_events::UnknownEvents;
 
-/// Per-connection call state, or none (`off`: stateless, as SECURITY.md describes).
+/// Per-connection call state, or none (`off`, only when set explicitly: stateless, with the gaps
+/// SECURITY.md lists).
 #[derive(Clone)]
 pub enum CallState {
     /// `STREAM_GATE_CALL_STATE=off`.
@@ -190,6 +191,9 @@ impl WebhookState {
     /// State for a Lambda instance, from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = WebhookConfig::from_env()?;
+        if config.call_state == CallStateMode::Off {
+            warn_stateless_webhook();
+        }
         let sdk = LazySdk::from_env();
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
         let call_state = CallState::from_mode(&config.call_state, &sdk);
@@ -199,4 +203,14 @@ impl WebhookState {
             call_state,
         })
     }
+}
+
+/// The one line a webhook started with `STREAM_GATE_CALL_STATE=off` logs: the gap it leaves open.
+fn warn_stateless_webhook() {
+    tracing::warn!(
+        event = "call_state_off",
+        "STREAM_GATE_CALL_STATE=off: the voice webhook keeps no record of the tokens it issued, so \
+         a replayed webhook POST gets a fresh call token for its CallSid (SECURITY.md); set \
+         dynamodb to answer every replay with the first token"
+    );
 }

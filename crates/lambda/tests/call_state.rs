@@ -37,8 +37,10 @@ fn credentials() -> Arc<CredentialCache> {
 }
 
 fn router_with(store: Arc<dyn CallStateStore>) -> RouterState {
-    let config = RouterConfig::from_lookup(|k| {
-        (k == "STREAM_GATE_MANAGEMENT_ENDPOINT").then(|| "http://127.0.0.1:9/prod".to_owned())
+    let config = RouterConfig::from_lookup(|k| match k {
+        "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".to_owned()),
+        "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
+        _ => None,
     })
     .expect("config");
     RouterState::new(
@@ -199,6 +201,7 @@ async fn a_racing_media_frame_is_dropped_then_accepted_once_the_start_is_recorde
 fn webhook_with(store: Arc<dyn CallStateStore>) -> WebhookState {
     let config = WebhookConfig::from_lookup(|k| match k {
         "STREAM_GATE_STREAM_URL" => Some("wss://gate.example.com/prod".into()),
+        "STREAM_GATE_CALL_STATE" => Some("memory".into()),
         _ => None,
     })
     .expect("config");
@@ -437,6 +440,7 @@ async fn a_failing_store_closes_starts_and_keeps_verified_calls_streaming() {
             RouterConfig::from_lookup(|k| match k {
                 "STREAM_GATE_CALL_TOKEN" => Some("optional".into()),
                 "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".into()),
+                "STREAM_GATE_CALL_STATE" => Some("memory".into()),
                 _ => None,
             })
             .expect("config"),

@@ -192,6 +192,7 @@ async fn router_binary_delivers_each_accepted_frame_to_kinesis() {
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
             ("STREAM_GATE_SINK", "kinesis:calls"),
             ("AWS_ENDPOINT_URL_KINESIS", &m.endpoint),
+            ("STREAM_GATE_CALL_STATE", "off"),
         ],
     )
     .await;

@@ -30,6 +30,8 @@ const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/$connect";
 const CONNECTION: &str = "Xk2TmdKPIAMCJqw=";
 
+/// The variables of `pairs`; `STREAM_GATE_CALL_STATE` (required) is `off` unless `pairs` sets it:
+/// these tests give each state its call state themselves.
 fn lookup(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
     let pairs = pairs.to_vec();
     move |k| {
@@ -37,6 +39,7 @@ fn lookup(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<Str
             .iter()
             .find(|(name, _)| *name == k)
             .map(|(_, v)| v.to_string())
+            .or_else(|| (k == "STREAM_GATE_CALL_STATE").then(|| "off".to_owned()))
     }
 }
 
@@ -660,6 +663,7 @@ impl CallStateStore for DownStore {
         _account: &'a AccountSid,
         _call: &'a CallSid,
         _expires_at: u64,
+        _keep_until: u64,
         _now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Self::error()

@@ -97,6 +97,7 @@ async fn every_hostile_frame_ends_in_its_reason_code() {
     let f = Function::start(
         ROUTER,
         &[
+            ("STREAM_GATE_CALL_STATE", "off"),
             ("STREAM_GATE_SECRET_FILE", &creds),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
         ],

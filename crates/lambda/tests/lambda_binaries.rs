@@ -170,9 +170,8 @@ async fn router_with_an_invalid_call_state_reports_init_error() {
 }
 
 /// Issue 22 item 1: with no `STREAM_GATE_CALL_STATE` at all the router refuses to start, as with
-/// a bad one. Fails until `RouterConfig::from_env` requires the variable (the lead's change).
+/// a bad one (there is no weaker default to fall back on).
 #[tokio::test]
-#[ignore = "enabled when config requires STREAM_GATE_CALL_STATE"]
 async fn router_without_call_state_reports_init_error() {
     let path = creds_path();
     // `Function::start` clears the environment: STREAM_GATE_CALL_STATE is unset.
@@ -221,6 +220,7 @@ async fn functions_that_call_no_aws_service_never_load_the_sdk_configuration() {
         ("STREAM_GATE_SECRET_FILE", path.as_str()),
         ("AWS_CONFIG_FILE", config.as_str()),
         ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+        ("STREAM_GATE_CALL_STATE", "off"),
     ];
 
     let authorizer = Function::start(AUTHORIZER, &trap).await;
@@ -249,6 +249,7 @@ async fn router_accepts_a_legitimate_stream_and_closes_a_wrong_account_start() {
     let f = Function::start(
         ROUTER,
         &[
+            ("STREAM_GATE_CALL_STATE", "off"),
             ("STREAM_GATE_SECRET_FILE", &path),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
         ],
@@ -319,7 +320,14 @@ async fn router_accepts_a_legitimate_stream_and_closes_a_wrong_account_start() {
 #[tokio::test]
 async fn router_reports_an_unreadable_event_as_an_invocation_error_and_goes_on() {
     let path = creds_path();
-    let mut f = Function::start(ROUTER, &[("STREAM_GATE_SECRET_FILE", &path)]).await;
+    let mut f = Function::start(
+        ROUTER,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_CALL_STATE", "off"),
+        ],
+    )
+    .await;
     let token = "v1.1795000000.dGhpcy1pcy1hLWNhbGwtdG9rZW4tbWFj";
     let mut bad = event("default-media.json");
     bad["requestContext"]["connectedAt"] = json!(token);
@@ -353,6 +361,7 @@ async fn router_treats_gone_as_closed_and_a_failed_close_is_loud() {
     let f = Function::start(
         ROUTER,
         &[
+            ("STREAM_GATE_CALL_STATE", "off"),
             ("STREAM_GATE_SECRET_FILE", &path),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
         ],
@@ -375,6 +384,7 @@ async fn router_treats_gone_as_closed_and_a_failed_close_is_loud() {
         let mut f = Function::start(
             ROUTER,
             &[
+                ("STREAM_GATE_CALL_STATE", "off"),
                 ("STREAM_GATE_SECRET_FILE", &path),
                 ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
             ],

@@ -111,6 +111,7 @@ async fn no_secret_value_reaches_any_output() {
         &[
             ("STREAM_GATE_SECRET_FILE", &path),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", &mgmt.url),
+            ("STREAM_GATE_CALL_STATE", "off"),
         ],
     )
     .await;
@@ -253,6 +254,7 @@ async fn nothing_secret_at_trace_level() {
         ("STREAM_GATE_MANAGEMENT_ENDPOINT", mgmt.url.as_str()),
         ("STREAM_GATE_STREAM_URL", "wss://gate.example.com/prod"),
         ("STREAM_GATE_WEBHOOK_URL", "https://hooks.example.com/voice"),
+        ("STREAM_GATE_CALL_STATE", "off"),
     ];
     let mut output = vec![];
     for (binary, prefix) in [

@@ -51,18 +51,117 @@ fn http_event(method: &str, sig: Option<&str>, body: &str, b64: bool) -> Value {
 }
 
 async fn start() -> Function {
+    start_with(&[("STREAM_GATE_CALL_STATE", "memory")]).await
+}
+
+/// The webhook with the test credentials, its URLs and `extra`.
+async fn start_with(extra: &[(&str, &str)]) -> Function {
     let path = repo_file("events/credentials.test.json")
         .display()
         .to_string();
-    Function::start(
-        WEBHOOK,
-        &[
-            ("STREAM_GATE_SECRET_FILE", &path),
-            ("STREAM_GATE_STREAM_URL", STREAM),
-            ("STREAM_GATE_WEBHOOK_URL", URL),
-        ],
-    )
-    .await
+    let mut env = vec![
+        ("STREAM_GATE_SECRET_FILE", path.as_str()),
+        ("STREAM_GATE_STREAM_URL", STREAM),
+        ("STREAM_GATE_WEBHOOK_URL", URL),
+    ];
+    env.extend_from_slice(extra);
+    Function::start(WEBHOOK, &env).await
+}
+
+fn log_lines(output: &[String]) -> Vec<Value> {
+    output
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// Issue #22 item 1: without `STREAM_GATE_CALL_STATE` the webhook does not run stateless (a fresh
+/// token for every replay); it does not start, and says which variable and which values.
+#[tokio::test]
+async fn without_call_state_the_webhook_refuses_to_start() {
+    let mut f = start_with(&[]).await;
+    let answer = f
+        .api
+        .invoke(
+            support::event("voice-webhook.json"),
+            std::time::Duration::from_secs(3),
+        )
+        .await;
+    assert!(
+        !matches!(answer, Ok(support::runtime_api::Invocation::Response(_))),
+        "no answer from a webhook without call state: {answer:?}"
+    );
+    let out = f.output().await.join("\n");
+    assert!(
+        out.contains("STREAM_GATE_CALL_STATE") && out.contains("required: dynamodb, memory or off"),
+        "{out}"
+    );
+    assert!(!f.is_running(), "the process ended at init");
+}
+
+/// `off` stays possible when said, and the webhook says once, at start, at WARN, what it leaves
+/// open: a replayed webhook gets a fresh token.
+#[tokio::test]
+async fn call_state_off_is_warned_about_once_at_start() {
+    let f = start_with(&[("STREAM_GATE_CALL_STATE", "off")]).await;
+    let params = [("AccountSid", AC), ("CallSid", CA)];
+    let sig = compute_signature(TOKEN, URL, &params);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = f
+            .respond(http_event("POST", Some(&sig), &form(&params), false))
+            .await;
+        assert_eq!(status(&r), 200, "{r}");
+        tokens.push(token_from(r["body"].as_str().expect("body")));
+        // Tokens are whole seconds: the next one is minted in another second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_ne!(
+        tokens[0], tokens[1],
+        "off: the gap the warning names is real"
+    );
+    let lines = log_lines(&f.output().await);
+    let warnings: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "call_state_off")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:?}");
+    assert_eq!(warnings[0]["level"], "WARN");
+    let message = warnings[0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("replayed webhook POST gets a fresh call token"),
+        "{message}"
+    );
+    // Before the first invocation: at start.
+    let first_accept = lines
+        .iter()
+        .position(|l| l["reason"] == "webhook_signed")
+        .expect("accepted");
+    let warned = lines
+        .iter()
+        .position(|l| l["event"] == "call_state_off")
+        .expect("warned");
+    assert!(warned < first_accept);
+}
+
+/// With call state, the binary answers a replay of the same signed POST with the same token.
+#[tokio::test]
+async fn with_call_state_a_replay_gets_the_first_token() {
+    let f = start().await;
+    let params = [("AccountSid", AC), ("CallSid", CA)];
+    let sig = compute_signature(TOKEN, URL, &params);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = f
+            .respond(http_event("POST", Some(&sig), &form(&params), false))
+            .await;
+        assert_eq!(status(&r), 200, "{r}");
+        tokens.push(token_from(r["body"].as_str().expect("body")));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_eq!(tokens[0], tokens[1]);
+    let out = f.output().await;
+    assert!(!out.iter().any(|l| l.contains("call_state_off")), "{out:?}");
 }
 
 fn token_from(twiml: &str) -> String {
@@ -73,6 +172,11 @@ fn token_from(twiml: &str) -> String {
 }
 
 fn judge(token: &str, call: &str) -> Verdict {
+    judge_at(token, call, stream_gate_lambda::clock::unix_now())
+}
+
+/// The router's `start` check of `token` on `call`'s stream at `now`.
+fn judge_at(token: &str, call: &str, now: u64) -> Verdict {
     let doc = std::fs::read_to_string(repo_file("events/credentials.test.json")).expect("doc");
     let creds = Credentials::from_json(&doc).expect("creds");
     let ac = AccountSid::parse(AC).expect("ac");
@@ -82,7 +186,6 @@ fn judge(token: &str, call: &str) -> Verdict {
         &StreamSid::parse("MZ0123456789abcdef0123456789abcdef").expect("mz"),
         Some(token),
     );
-    let now = stream_gate_lambda::clock::unix_now();
     judge_frame(
         frame.as_bytes(),
         &ac,
@@ -196,4 +299,101 @@ async fn the_events_document_is_signed_for_the_test_credentials() {
     let f = start().await;
     let r = f.respond(support::event("voice-webhook.json")).await;
     assert_eq!(status(&r), 200, "{r}");
+}
+
+/// libfaketime, from Debian's `faketime` package (`scripts/setup` installs it when run as root).
+/// Missing, the test that needs it fails saying so: it is never skipped.
+fn libfaketime() -> std::path::PathBuf {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    ];
+    candidates
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime not found in {candidates:?}: install Debian's faketime package \
+                 (apt-get install faketime; scripts/setup does it when run as root)"
+            )
+        })
+}
+
+/// The expiry a `v1.<exp>.<mac>` token carries.
+fn expiry_of(token: &str) -> u64 {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|e| e.parse().ok())
+        .expect("v1.<exp>.<mac>")
+}
+
+/// Issue #22 item 2 on the real binary: the voice-webhook process runs under libfaketime, whose
+/// offset from the real clock the test moves (+1 day +1 s, +30 days, +364 days) between
+/// invocations. The same signed POST gets exactly the first token every time, which the router's
+/// `start` check closes as `call_token_expired` at that moment; a new call at each moment gets a
+/// token minted at the faked time (which shows the clock did move).
+#[tokio::test]
+async fn under_a_faked_clock_a_replay_days_to_a_year_later_gets_the_first_token() {
+    let lib = libfaketime();
+    let dir = std::env::temp_dir().join(format!("sg-faketime-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let offset_file = dir.join("offset");
+    std::fs::write(&offset_file, "+0").expect("offset");
+    let (lib, offset) = (lib.display().to_string(), offset_file.display().to_string());
+    let f = start_with(&[
+        ("STREAM_GATE_CALL_STATE", "memory"),
+        ("LD_PRELOAD", &lib),
+        ("FAKETIME_TIMESTAMP_FILE", &offset),
+        // Read the offset on every clock call, and leave the monotonic clock (timeouts) alone.
+        ("FAKETIME_NO_CACHE", "1"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ])
+    .await;
+    let post = |call: &str| {
+        let params = [("AccountSid", AC), ("CallSid", call)];
+        let sig = compute_signature(TOKEN, URL, &params);
+        http_event("POST", Some(&sig), &form(&params), false)
+    };
+    let token_now = |event: Value| async {
+        let r = f.respond(event).await;
+        assert_eq!(status(&r), 200, "{r}");
+        token_from(r["body"].as_str().expect("body"))
+    };
+    let now = stream_gate_lambda::clock::unix_now;
+    let first = token_now(post(CA)).await;
+    assert!(
+        matches!(judge(&first, CA), Verdict::Accept(_)),
+        "live when issued"
+    );
+    for (i, (spelled, secs)) in [
+        ("+86401", 86_401u64),
+        ("+30d", 30 * 86_400),
+        ("+364d", 364 * 86_400),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(&offset_file, spelled).expect("offset");
+        let replayed = token_now(post(CA)).await;
+        let then = now() + secs;
+        assert!(
+            replayed == first,
+            "{spelled}: the first token, not a new one"
+        );
+        match judge_at(&replayed, CA, then) {
+            Verdict::Close(reason) => assert_eq!(reason.code(), "call_token_expired", "{spelled}"),
+            other => panic!("{spelled}: an old token must be refused: {other:?}"),
+        }
+        // A call first seen now gets a token of now: the process's clock did move.
+        let call = format!("CA0123456789abcdef0123456789abcde{i}");
+        let fresh = expiry_of(&token_now(post(&call)).await);
+        assert!(
+            fresh.abs_diff(then + 300) <= 5,
+            "{spelled}: a new call's expiry {fresh} is ~{} (faked clock)",
+            then + 300
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

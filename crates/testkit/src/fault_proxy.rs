@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy on loopback, in front of moto: passes requests through, or delays
-//! them, or answers with a Secrets Manager error of its own (throttling, 5xx, access denied), and
-//! counts the `GetSecretValue` requests that reach it.
+//! them, or answers with an error of its own (throttling, 5xx, access denied, or a whole error
+//! document such as DynamoDB's `TransactionCanceledException` with its cancellation reasons, which
+//! moto never produces), and counts the `GetSecretValue` requests that reach it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,8 @@ pub enum Fault {
     Delay(Duration),
     /// Answer with this status and Secrets Manager error type (`__type` of the JSON 1.1 protocol).
     Error(u16, &'static str),
+    /// Answer with this status and this JSON document (a whole error of the JSON protocols).
+    Answer(u16, String),
 }
 
 #[derive(Clone)]
@@ -97,6 +100,15 @@ async fn forward(State(s): State<Shared>, req: Request) -> Response {
             r.headers_mut().insert(
                 "content-type",
                 HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            return r;
+        }
+        Fault::Answer(status, body) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut r = (status, body).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/x-amz-json-1.0"),
             );
             return r;
         }

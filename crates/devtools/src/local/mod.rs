@@ -259,6 +259,9 @@ impl Gateway {
                     stream_gate_lambda::config::defaults::CALL_TOKEN_TTL_SECS,
                 ),
                 call_state: opts.call_state.clone(),
+                issued_retention: Duration::from_secs(
+                    stream_gate_lambda::config::defaults::ISSUED_RETENTION_DAYS * 86_400,
+                ),
             },
             credentials: cache.clone(),
             // The very store the router uses: a token the webhook answered is the token whose

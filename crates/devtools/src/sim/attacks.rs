@@ -57,7 +57,7 @@ pub enum GateState {
     /// template's).
     #[default]
     Stateful,
-    /// `STREAM_GATE_CALL_STATE=off` (the binaries' default): stateless.
+    /// `STREAM_GATE_CALL_STATE=off` (set explicitly: the binaries have no default): stateless.
     Stateless,
 }
 

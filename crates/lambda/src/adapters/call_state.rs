@@ -59,21 +59,20 @@ pub trait CallStateStore: Send + Sync {
     /// Forgets the connection (`$disconnect`). Token claims stay: a token opens one connection, ever.
     fn forget<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// The voice webhook's idempotency per call: records `expires_at` as the call's token expiry
-    /// the first time, and afterwards answers the expiry first recorded (a retried or replayed
-    /// webhook gets the same token, never a new one).
+    /// The voice webhook's one token per CallSid: records `expires_at` as the call's token expiry
+    /// the first time, to be kept at least until `keep_until`, and afterwards answers the expiry
+    /// first recorded, whatever its age (a retried or replayed webhook gets the same token, never
+    /// a new one). The record is never overwritten: only the store's own clean-up after
+    /// `keep_until` (DynamoDB's TTL, the memory store's pruning when full) removes it.
     fn issue_call_token<'a>(
         &'a self,
         account: &'a AccountSid,
         call: &'a CallSid,
         expires_at: u64,
+        keep_until: u64,
         now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
-
-/// How long the webhook's record of an issued token is kept: far longer than any retry by Twilio,
-/// so that a replay of the webhook within it gets the same (by then expired) token.
-pub const ISSUED_RECORD_SECS: u64 = 86_400;
 
 /// How long a token claim is kept after the token's expiry (cleanup only: an expired token is
 /// refused anyway).
@@ -81,6 +80,12 @@ pub const CLAIM_MARGIN_SECS: u64 = 3_600;
 
 /// `STREAM_GATE_CALL_STATE=memory`: in-process and bounded; for the local gateway and tests. One
 /// process is one "instance", so it closes the gaps only for what that process sees.
+///
+/// Bounded means fail closed: when a kind of record is full after dropping what has expired
+/// (starts, claims past their token's expiry, issued-token records past their `keep_until`), the
+/// store refuses to record and the gate answers `call_state_unavailable`. It never evicts a live
+/// record to make room: forgetting a CallSid's issued token early would let a replay of its
+/// webhook mint a fresh one.
 pub struct MemoryStore {
     max_entries: usize,
     inner: Mutex<Memory>,
@@ -177,13 +182,14 @@ impl CallStateStore for MemoryStore {
         account: &'a AccountSid,
         call: &'a CallSid,
         expires_at: u64,
+        keep_until: u64,
         now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         let result = self.with(|m| {
-            if let Some((exp, keep_until)) = m.issued.get(&(*account, *call)) {
-                if now <= *keep_until {
-                    return Ok(*exp);
-                }
+            // Whatever its age: a record past `keep_until` that pruning has not dropped yet is
+            // still answered, as DynamoDB answers an item its TTL has not deleted yet.
+            if let Some((exp, _)) = m.issued.get(&(*account, *call)) {
+                return Ok(*exp);
             }
             if m.issued.len() >= self.max_entries {
                 m.prune(now);
@@ -191,10 +197,7 @@ impl CallStateStore for MemoryStore {
                     return Err(StoreError::new("memory_full"));
                 }
             }
-            m.issued.insert(
-                (*account, *call),
-                (expires_at, now.saturating_add(ISSUED_RECORD_SECS)),
-            );
+            m.issued.insert((*account, *call), (expires_at, keep_until));
             Ok(expires_at)
         });
         Box::pin(async move { result })
@@ -325,13 +328,80 @@ mod tests {
             Ok(StartClaim::CallTokenReused)
         );
         let (a, c) = (s.account_sid, s.call_sid);
+        let keep = now + 86_400 * 400;
         assert_eq!(
-            m.issue_call_token(&a, &c, now + 300, now).await,
+            m.issue_call_token(&a, &c, now + 300, keep, now).await,
             Ok(now + 300)
         );
         assert_eq!(
-            m.issue_call_token(&a, &c, now + 999, now + 5).await,
+            m.issue_call_token(&a, &c, now + 999, keep + 5, now + 5)
+                .await,
             Ok(now + 300)
+        );
+        // Past `keep_until`, while the record is still there: still the first expiry.
+        let late = keep + 1;
+        assert_eq!(
+            m.issue_call_token(&a, &c, late + 300, late + 9, late).await,
+            Ok(now + 300)
+        );
+    }
+
+    /// A full store never forgets a CallSid's issued token to make room: it refuses a new call
+    /// (fail closed) until a record passes its `keep_until`, and only then mints for a new call.
+    #[tokio::test]
+    async fn a_full_store_refuses_to_issue_rather_than_forget_a_call() {
+        let m = MemoryStore::new(2);
+        let now = 1_800_000_000;
+        let a = AccountSid::parse(AC).expect("ac");
+        let call = |last: char| {
+            let sid = format!("{}{last}", &CA[..CA.len() - 1]);
+            CallSid::parse(&sid).expect("ca")
+        };
+        let (c1, c2, c3) = (call('1'), call('2'), call('3'));
+        let keep = now + 1_000;
+        assert_eq!(
+            m.issue_call_token(&a, &c1, now + 300, keep, now).await,
+            Ok(now + 300)
+        );
+        assert_eq!(
+            m.issue_call_token(&a, &c2, now + 301, keep + 1, now).await,
+            Ok(now + 301)
+        );
+        assert_eq!(
+            m.issue_call_token(&a, &c3, now + 302, keep, now).await,
+            Err(StoreError::new("memory_full"))
+        );
+        // At `keep_until` itself the record is still kept.
+        assert_eq!(
+            m.issue_call_token(&a, &c3, keep + 300, keep + 400, keep)
+                .await,
+            Err(StoreError::new("memory_full"))
+        );
+        // The full store still answers the calls it holds.
+        assert_eq!(
+            m.issue_call_token(&a, &c1, keep + 300, keep + 400, keep)
+                .await,
+            Ok(now + 300)
+        );
+        // One second later the first record is past its retention and makes room; the second is not.
+        let later = keep + 1;
+        assert_eq!(
+            m.issue_call_token(&a, &c3, later + 300, later + 400, later)
+                .await,
+            Ok(later + 300)
+        );
+        assert_eq!(
+            m.issue_call_token(&a, &c2, later + 9, later + 9, later)
+                .await,
+            Ok(now + 301)
+        );
+        // Once the second record is past its retention too, it makes room, and the first call,
+        // forgotten, is a new call: a fresh expiry. That is the documented limit of the retention.
+        let after = later + 1;
+        assert_eq!(
+            m.issue_call_token(&a, &c1, after + 300, after + 400, after)
+                .await,
+            Ok(after + 300)
         );
     }
 

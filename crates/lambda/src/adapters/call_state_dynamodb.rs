@@ -3,8 +3,10 @@
 //!
 //! Items: `conn#{connectionId}` (a connection's verified start), `claim#{account}#{call}#{exp}`
 //! (the connection a call token opened) and `issued#{account}#{call}` (the token expiry the voice
-//! webhook answered for a call). TTL only cleans up: DynamoDB deletes expired items within days and
-//! still returns them until then, so every read and every condition checks the expiry itself.
+//! webhook answered for a call: never overwritten, its TTL the webhook's retention,
+//! `STREAM_GATE_ISSUED_RETENTION_DAYS`). TTL only cleans up: DynamoDB deletes expired items within
+//! days and still returns them until then, so every read and every condition that depends on an
+//! expiry checks it itself — and an `issued#` item is answered for as long as it exists.
 //!
 //! Calls and what IAM checks (crate::iam): a start is one `TransactWriteItems` of two conditional
 //! puts (`dynamodb:PutItem`), a read is `GetItem` with `ConsistentRead`, `$disconnect` is one
@@ -14,13 +16,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
-use super::call_state::{
-    CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS, ISSUED_RECORD_SECS,
-};
+use super::call_state::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
 use super::sdk::{LazyClient, LazySdk};
 use crate::domain::call_state::{CallTokenId, StartedStream};
 use crate::domain::{AccountSid, CallSid, StreamSid};
@@ -66,6 +66,25 @@ fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+/// Which rule a cancelled start transaction (item 0: the connection's start, item 1: the token's
+/// claim) ran into, from DynamoDB's per-item cancellation reasons; `None` when no item names one.
+///
+/// `ConditionalCheckFailed` is a rule that held: the item exists. `TransactionConflict` is a rule
+/// being decided at this instant: another request is writing that very item (two starts racing
+/// for one connection, or two connections for one token), and whichever wins, this start loses.
+/// Both close the loser with the rule's reason, not as an unavailable store: a race is not an
+/// outage. A settled failure is looked for first; the connection's item before the token's.
+fn claim_from_reasons(reasons: &[CancellationReason]) -> Option<StartClaim> {
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+    let claim = |i: usize| match i {
+        0 => StartClaim::StartRepeated,
+        _ => StartClaim::CallTokenReused,
+    };
+    ["ConditionalCheckFailed", "TransactionConflict"]
+        .iter()
+        .find_map(|wanted| (0..2).find(|&i| code(i) == Some(*wanted)).map(claim))
 }
 
 fn read_stream(item: &HashMap<String, AttributeValue>, now: u64) -> Option<StartedStream> {
@@ -203,13 +222,8 @@ impl DynamoDbStore {
                 let Some(reasons) = cancelled else {
                     return Err(StoreError::new(code(&e)));
                 };
-                let failed = |i: usize| {
-                    reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                };
-                if failed(0) {
-                    Ok(StartClaim::StartRepeated)
-                } else if failed(1) {
-                    Ok(StartClaim::CallTokenReused)
+                if let Some(claim) = claim_from_reasons(&reasons) {
+                    Ok(claim)
                 } else if reasons.is_empty() {
                     // No per-item reasons: ask the store which rule held.
                     match self.get(connection_key(connection_id)).await? {
@@ -270,10 +284,12 @@ impl CallStateStore for DynamoDbStore {
         account: &'a AccountSid,
         call: &'a CallSid,
         expires_at: u64,
-        now: u64,
+        keep_until: u64,
+        _now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let keep_until = now.saturating_add(ISSUED_RECORD_SECS);
+            // Never overwritten, whatever its age: only DynamoDB's TTL, after `keep_until`,
+            // deletes the record; until then every webhook for the call gets its first expiry.
             let put = self
                 .client
                 .get()
@@ -282,10 +298,8 @@ impl CallStateStore for DynamoDbStore {
                 .table_name(&self.table)
                 .item("pk", issued_key(account, call))
                 .item("exp", n(expires_at))
-                .item("keepUntil", n(keep_until))
                 .item("ttl", n(keep_until))
-                .condition_expression("attribute_not_exists(pk) OR keepUntil < :now")
-                .expression_attribute_values(":now", n(now))
+                .condition_expression("attribute_not_exists(pk)")
                 .send()
                 .await;
             match put {
@@ -301,5 +315,63 @@ impl CallStateStore for DynamoDbStore {
                 Err(e) => Err(StoreError::new(code(&e))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(codes: &[&str]) -> Vec<CancellationReason> {
+        codes
+            .iter()
+            .map(|c| CancellationReason::builder().code(*c).build())
+            .collect()
+    }
+
+    #[test]
+    fn cancellation_reasons_name_the_rule() {
+        use StartClaim::{CallTokenReused, StartRepeated};
+        for (codes, wanted) in [
+            (vec!["ConditionalCheckFailed", "None"], Some(StartRepeated)),
+            (
+                vec!["None", "ConditionalCheckFailed"],
+                Some(CallTokenReused),
+            ),
+            (vec!["ConditionalCheckFailed"], Some(StartRepeated)),
+            // Racing: another request is writing the same item at this instant.
+            (vec!["TransactionConflict", "None"], Some(StartRepeated)),
+            (vec!["None", "TransactionConflict"], Some(CallTokenReused)),
+            (vec!["TransactionConflict"], Some(StartRepeated)),
+            // A settled rule is named before a race, the connection before the token.
+            (
+                vec!["TransactionConflict", "ConditionalCheckFailed"],
+                Some(CallTokenReused),
+            ),
+            (
+                vec!["ConditionalCheckFailed", "TransactionConflict"],
+                Some(StartRepeated),
+            ),
+            (
+                vec!["ConditionalCheckFailed", "ConditionalCheckFailed"],
+                Some(StartRepeated),
+            ),
+            (
+                vec!["TransactionConflict", "TransactionConflict"],
+                Some(StartRepeated),
+            ),
+            // Anything else is the store failing, not a rule: fail closed as unavailable.
+            (vec!["None", "ThrottlingError"], None),
+            (vec!["ProvisionedThroughputExceeded", "None"], None),
+            (vec!["ValidationError", "None"], None),
+            (vec!["None", "None"], None),
+            (vec![], None),
+            // Only the two items of a start count.
+            (vec!["None", "None", "ConditionalCheckFailed"], None),
+        ] {
+            assert_eq!(claim_from_reasons(&reasons(&codes)), wanted, "{codes:?}");
+        }
+        let no_code = [CancellationReason::builder().build()];
+        assert_eq!(claim_from_reasons(&no_code), None);
     }
 }

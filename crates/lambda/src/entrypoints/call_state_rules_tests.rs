@@ -100,9 +100,11 @@ impl CallStateStore for Scripted {
         account: &'a AccountSid,
         call: &'a CallSid,
         expires_at: u64,
+        keep_until: u64,
         now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        self.inner.issue_call_token(account, call, expires_at, now)
+        self.inner
+            .issue_call_token(account, call, expires_at, keep_until, now)
     }
 }
 
@@ -110,7 +112,8 @@ impl CallStateStore for Scripted {
 /// call is a fresh instance: nothing in its cache of verified starts.
 fn router(store: Arc<Scripted>) -> RouterState {
     let state = RouterState::new(
-        RouterConfig::from_lookup(|_| None).expect("config"),
+        RouterConfig::from_lookup(|k| (k == "STREAM_GATE_CALL_STATE").then(|| "memory".into()))
+            .expect("config"),
         Arc::new(CredentialCache::empty()),
         Arc::new(RecordingCloser::default()),
         CallState::Store(store),

@@ -67,6 +67,38 @@ pub fn signed_url(config: &WebhookConfig, req: &Request) -> Option<String> {
     }
 }
 
+/// The expiry of the call's token. With call state, one token per CallSid, ever (within the
+/// retention): a retried or replayed webhook gets the expiry first recorded, and so the very same
+/// token (tokens are deterministic in key, account, call and expiry).
+///
+/// Why the first token, expired by then, rather than a refusal: Twilio itself retries a webhook
+/// whose answer it did not get, and that retry must get a token that works, the same one; an
+/// attacker replaying the POST later gets only a token whose `start` closes with
+/// `call_token_expired` (and, while it is live, `call_token_reused` once the real stream has
+/// claimed it). One rule for both, no judgement of whether a request is "the retry", nothing new
+/// minted.
+async fn issued_expiry(
+    state: &WebhookState,
+    account: &AccountSid,
+    call: &CallSid,
+    now: u64,
+) -> Result<u64, WebhookRefusal> {
+    let config = &state.config;
+    let expires_at = now.saturating_add(config.call_token_ttl.as_secs());
+    let CallState::Store(store) = &state.call_state else {
+        // `off`, set explicitly (and warned about at start): a fresh token every time.
+        return Ok(expires_at);
+    };
+    let keep_until = now.saturating_add(config.issued_retention.as_secs());
+    store
+        .issue_call_token(account, call, expires_at, keep_until, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(event = "call_state_unavailable", store_error = %e.code);
+            WebhookRefusal::CallStateUnavailable
+        })
+}
+
 fn refuse(reason: WebhookRefusal, account: Option<&str>, call: Option<&str>) -> Response<Body> {
     // SIDs are public identifiers; only well-formed ones are logged (no attacker text in logs).
     let account = account.filter(|a| AccountSid::parse(a).is_ok());
@@ -87,8 +119,14 @@ fn refuse(reason: WebhookRefusal, account: Option<&str>, call: Option<&str>) -> 
     resp
 }
 
-/// Handles one webhook request.
+/// Handles one webhook request, at the wall clock's time.
 pub async fn handle(state: &WebhookState, req: Request) -> Response<Body> {
+    handle_at(state, req, unix_now()).await
+}
+
+/// Handles one webhook request at `now` (Unix seconds): [`handle`] with the clock passed in, so a
+/// test can replay a request a day, a month or a year later.
+pub async fn handle_at(state: &WebhookState, req: Request, now: u64) -> Response<Body> {
     let config = &state.config;
     if req.method() != http::Method::POST {
         return refuse(WebhookRefusal::MethodNotAllowed, None, None);
@@ -121,21 +159,10 @@ pub async fn handle(state: &WebhookState, req: Request) -> Response<Body> {
         Ok(call) => call,
         Err(reason) => return refuse(reason, account_raw, call_raw),
     };
-    // With call state, one token per CallSid: a retried or replayed webhook gets the expiry first
-    // recorded, and so the very same token (tokens are deterministic in account, call, expiry).
-    let (now, ttl) = (unix_now(), config.call_token_ttl.as_secs());
-    let expires_at = match &state.call_state {
-        CallState::Off => now.saturating_add(ttl),
-        CallState::Store(store) => match store
-            .issue_call_token(&account, &call, now.saturating_add(ttl), now)
-            .await
-        {
-            Ok(exp) => exp,
-            Err(e) => {
-                tracing::error!(event = "call_state_unavailable", store_error = %e.code);
-                return refuse(WebhookRefusal::CallStateUnavailable, account_raw, call_raw);
-            }
-        },
+    let ttl = config.call_token_ttl.as_secs();
+    let expires_at = match issued_expiry(state, &account, &call, now).await {
+        Ok(exp) => exp,
+        Err(reason) => return refuse(reason, account_raw, call_raw),
     };
     let Some(token) = mint_call_token(
         &credentials,
