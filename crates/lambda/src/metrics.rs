@@ -20,6 +20,9 @@ pub enum Metric {
     /// A record of a verified call was not delivered to the sink (after its retry): the
     /// application missed a frame.
     DeliveryFailed,
+    /// The echo example skipped records of a batch (`reason`: why, e.g. `endpoint_not_allowed`,
+    /// a record naming another API's `@connections` endpoint).
+    EchoRecordSkipped,
 }
 
 impl Metric {
@@ -29,12 +32,18 @@ impl Metric {
             Metric::CloseFailed => "CloseFailed",
             Metric::CallStateUnavailable => "CallStateUnavailable",
             Metric::DeliveryFailed => "DeliveryFailed",
+            Metric::EchoRecordSkipped => "EchoRecordSkipped",
         }
     }
 }
 
 /// The EMF document for one count of `metric` with dimension `reason` at `timestamp_ms`.
 pub fn emf_line(metric: Metric, reason: &str, timestamp_ms: u64) -> String {
+    emf_count_line(metric, reason, 1, timestamp_ms)
+}
+
+/// The EMF document for `n` counts of `metric` with dimension `reason` at `timestamp_ms`.
+pub fn emf_count_line(metric: Metric, reason: &str, n: u64, timestamp_ms: u64) -> String {
     json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -45,14 +54,19 @@ pub fn emf_line(metric: Metric, reason: &str, timestamp_ms: u64) -> String {
             }],
         },
         "reason": reason,
-        metric.name(): 1,
+        metric.name(): n,
     })
     .to_string()
 }
 
 /// Emits one count of `metric` (reason: a short code, never a secret or attacker-chosen text).
 pub fn count(metric: Metric, reason: &str) {
-    let line = emf_line(metric, reason, crate::clock::unix_now_ms());
+    count_n(metric, reason, 1);
+}
+
+/// Emits `n` counts of `metric` in one line (reason: as for [`count`]).
+pub fn count_n(metric: Metric, reason: &str, n: u64) {
+    let line = emf_count_line(metric, reason, n, crate::clock::unix_now_ms());
     // One write of one line: Lambda captures stdout line by line.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
@@ -88,5 +102,22 @@ mod tests {
         );
         assert_eq!(v["DeliveryFailed"], 1);
         assert_eq!(v["reason"], "timeout");
+    }
+
+    #[test]
+    fn a_count_of_several_is_one_line() {
+        let v: serde_json::Value = serde_json::from_str(&emf_count_line(
+            Metric::EchoRecordSkipped,
+            "endpoint_not_allowed",
+            3,
+            7,
+        ))
+        .expect("json");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "EchoRecordSkipped", "Unit": "Count"}])
+        );
+        assert_eq!(v["EchoRecordSkipped"], 3);
+        assert_eq!(v["reason"], "endpoint_not_allowed");
     }
 }
