@@ -193,8 +193,14 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_answer_through_and_names_the_variable() {
         for (bad, why) in [
-            ("abc123.execute-api.us-east-1.amazonaws.com/prod", "not a URL"),
-            ("http://abc123.execute-api.us-east-1.amazonaws.com/prod", "https://"),
+            (
+                "abc123.execute-api.us-east-1.amazonaws.com/prod",
+                "not a URL",
+            ),
+            (
+                "http://abc123.execute-api.us-east-1.amazonaws.com/prod",
+                "https://",
+            ),
             ("http://10.0.0.1/prod", "https://"),
             ("http://169.254.169.254/prod", "https://"),
             ("ftp://127.0.0.1/prod", "https://"),
@@ -209,7 +215,10 @@ mod tests {
             ("https://abc123.example.com//prod", "stage"),
             ("https://ABC123.example.com/prod", "written as the gate"),
             ("https://abc123.example.com:443/prod", "written as the gate"),
-            ("https://abc123.example.com/a/../prod", "written as the gate"),
+            (
+                "https://abc123.example.com/a/../prod",
+                "written as the gate",
+            ),
             (" https://abc123.example.com/prod", "written as the gate"),
             ("https://abc123.example.com/pr od", "written as the gate"),
         ] {
@@ -225,7 +234,9 @@ mod tests {
         for value in [None, Some(""), Some("  ")] {
             let e = AllowedEndpoint::from_lookup(|_| value.map(str::to_owned)).expect_err("none");
             assert_eq!(e.variable, VARIABLE);
-            assert!(e.to_string().starts_with("STREAM_GATE_MANAGEMENT_ENDPOINT: required"));
+            assert!(e
+                .to_string()
+                .starts_with("STREAM_GATE_MANAGEMENT_ENDPOINT: required"));
         }
         let got = AllowedEndpoint::from_lookup(|k| (k == VARIABLE).then(|| OURS.to_owned()));
         assert_eq!(got, Ok(ours()));

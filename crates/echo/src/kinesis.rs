@@ -122,7 +122,9 @@ pub fn read_batch(event: &Value, allowed: &AllowedEndpoint) -> Batch {
                 .skipped
                 .push(skipped(Skip::PartitionKeyMismatch, seq, id));
         } else if !allowed.allows(&r.management_endpoint) {
-            batch.skipped.push(skipped(Skip::EndpointNotAllowed, seq, id));
+            batch
+                .skipped
+                .push(skipped(Skip::EndpointNotAllowed, seq, id));
         } else {
             let mut r = r;
             allowed.as_str().clone_into(&mut r.management_endpoint);

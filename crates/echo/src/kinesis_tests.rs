@@ -104,17 +104,35 @@ fn an_event_without_records_is_skipped_whole() {
 /// the configured one, with and without a trailing `/`.
 fn endpoints_batch() -> Value {
     let endpoints = [
-        ("other-api", "https://xyz789.execute-api.us-east-1.amazonaws.com/prod"),
-        ("plain-http", "http://abc123.execute-api.us-east-1.amazonaws.com/prod"),
+        (
+            "other-api",
+            "https://xyz789.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        (
+            "plain-http",
+            "http://abc123.execute-api.us-east-1.amazonaws.com/prod",
+        ),
         ("loopback", "http://127.0.0.1:9/prod"),
         (
             "lookalike",
             "https://abc123.execute-api.us-east-1.amazonaws.com.evil.example/prod",
         ),
-        ("stage", "https://abc123.execute-api.us-east-1.amazonaws.com/dev"),
-        ("prefix", "https://abc123.execute-api.us-east-1.amazonaws.com/prod/x"),
-        ("case", "https://abc123.execute-api.us-east-1.amazonaws.com/PROD"),
-        ("slash", "https://abc123.execute-api.us-east-1.amazonaws.com/prod/"),
+        (
+            "stage",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/dev",
+        ),
+        (
+            "prefix",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/x",
+        ),
+        (
+            "case",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/PROD",
+        ),
+        (
+            "slash",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/",
+        ),
         ("exact", OURS),
     ];
     let records: Vec<Value> = endpoints
