@@ -302,3 +302,41 @@ async fn an_event_that_is_not_a_kinesis_batch_is_skipped_and_succeeds() {
         (&Value::from("event_malformed"), &Value::from(1))
     );
 }
+
+/// The fixture without its cut-off record: a batch in which nothing is skipped.
+fn clean_fixture_for(endpoint: &str) -> Value {
+    let mut e = fixture_for(endpoint);
+    let records = e["Records"].as_array_mut().expect("Records");
+    records.retain(|r| {
+        let data = b64()
+            .decode(r["kinesis"]["data"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&data).contains(endpoint)
+    });
+    assert_eq!(records.len(), 8);
+    e
+}
+
+#[tokio::test]
+async fn the_summary_level_says_what_happened() {
+    // Nothing skipped: DEBUG when every reply was sent, INFO when the call was gone, WARN when a
+    // post failed.
+    for (status, level) in [
+        (StatusCode::OK, "DEBUG"),
+        (StatusCode::GONE, "INFO"),
+        (StatusCode::INTERNAL_SERVER_ERROR, "WARN"),
+    ] {
+        let ours = ManagementEndpoint::start(status).await;
+        let f = echo_answering(&ours, &[("RUST_LOG", "debug")]).await;
+        assert_eq!(
+            f.invoke(clean_fixture_for(&ours.url)).await,
+            Invocation::Response(Value::Null)
+        );
+        let s = summary(&f.output().await);
+        assert_eq!(
+            (&s["skipped"], &s["level"]),
+            (&Value::from(0), &Value::from(level)),
+            "{s}"
+        );
+    }
+}
