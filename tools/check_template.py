@@ -306,6 +306,12 @@ def check_echo(rendered, res, mode):
     if consumer.get("StreamARN") != {"Fn::GetAtt": ["DeliveryStream", "Arn"]}:
         fail(f"{mode}: EchoConsumer is not a consumer of the DeliveryStream: {consumer}")
     fn = res["EchoFunction"]["Properties"]
+    # The echo answers only this stage's own @connections endpoint (a record's value is never
+    # trusted): the variable must be exactly the URL the router writes into its records.
+    endpoint = fn.get("Environment", {}).get("Variables", {}).get("STREAM_GATE_MANAGEMENT_ENDPOINT")
+    want_endpoint = {"Fn::Sub": "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}"}
+    if endpoint != want_endpoint:
+        fail(f"{mode}: EchoFunction STREAM_GATE_MANAGEMENT_ENDPOINT is {endpoint!r}, expected {want_endpoint!r}")
     if fn.get("LoggingConfig", {}).get("LogGroup") != {"Ref": "EchoLogGroup"}:
         fail(f"{mode}: EchoFunction does not log to EchoLogGroup")
     if res["EchoLogGroup"]["Properties"].get("RetentionInDays") != {"Ref": "LogRetentionDays"}:

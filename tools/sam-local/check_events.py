@@ -164,17 +164,22 @@ def twiml(o, _):
 
 
 def echo_batch(o, _):
-    # events/sam-local-env.json points the echo at http://127.0.0.1:9/prod, where nothing listens
-    # in the container: each of the five replies is attempted once and fails, and the batch still
-    # succeeds (the mapping must never replay audio).
+    # events/sam-local-env.json configures the echo to answer http://127.0.0.1:9/prod, and the
+    # fixture's records name the gate's https://abc123.execute-api.us-east-1.amazonaws.com/prod:
+    # every readable record is skipped (endpoint_not_allowed), nothing is posted, and the batch
+    # still succeeds (the mapping must never replay audio).
     assert o.answer is None, f"answer {o.answer}, expected null"
     (s,) = o.log(event="echo_batch")
     got = {k: s.get(k) for k in ("kinesis_records", "skipped", "replies", "sent", "failed")}
-    want = {"kinesis_records": 9, "skipped": 1, "replies": 5, "sent": 0, "failed": 5}
+    want = {"kinesis_records": 9, "skipped": 9, "replies": 0, "sent": 0, "failed": 0}
     assert got == want, f"summary {got}, expected {want}"
     assert len(o.log(reason="record_malformed")) == 1, "no record_malformed skip line"
-    assert len(o.log(reason="post_failed")) == 5, "not one post_failed line per reply"
-    return "null, 9 records, 1 skipped, 5 replies attempted once each (nothing listens)"
+    refused = o.log(reason="endpoint_not_allowed", level="WARN")
+    assert len(refused) == 8, f"{len(refused)} endpoint_not_allowed lines, expected 8"
+    ids = sorted({l.get("connection_id") for l in refused})
+    assert ids == ["Xk2TmdKPIAMCJqw=", "YB7cRd3pIAMCKxQ="], f"connection ids {ids}"
+    assert not o.log(reason="post_failed"), "a post was attempted"
+    return "null, 9 records: 1 record_malformed, 8 endpoint_not_allowed (not the configured endpoint), nothing posted"
 
 
 EXPECT = {

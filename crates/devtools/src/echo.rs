@@ -20,7 +20,7 @@
 //! than it holds, 503 `echo_busy`. The audio and the records are never logged.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -168,21 +168,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Whether `endpoint` is an `http(s)://` URL on loopback: the echo answers only the local
-/// gateway (it signs with dummy credentials, and a record must not make it post elsewhere).
-pub fn is_loopback_endpoint(endpoint: &str) -> bool {
-    let Ok(url) = url::Url::parse(endpoint) else {
-        return false;
-    };
-    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
-        return false;
-    }
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
+/// gateway (it signs with dummy credentials, and a record must not make it post elsewhere). The
+/// same loopback rule the `echo` Lambda applies to a configured `http://` endpoint.
+pub use stream_gate_echo::endpoint::is_loopback_endpoint;
 
 /// Checks a record beyond what [`InboundRecord::parse`] reads: a usable connection id and a
 /// loopback endpoint. The reason code on refusal.

@@ -7,15 +7,25 @@
 //! record that cannot be read is skipped with a reason code (never its content), a reply that
 //! cannot be posted is counted, and the batch always succeeds. The template also sets the
 //! mapping's `MaximumRetryAttempts` to 0 for failures outside this code (a crash, a timeout).
+//!
+//! Replies go only to the configured endpoint ([`AllowedEndpoint`]): a record that names another
+//! is skipped (`endpoint_not_allowed`), whoever put it on the stream.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use serde::Deserialize as _;
 use serde_json::Value;
+use stream_gate_lambda::metrics::{self, Metric};
 
+use crate::endpoint::AllowedEndpoint;
 use crate::inbound::{InboundRecord, ReadError};
 use crate::replies::{echo_replies, send_replies, Answer, SendSummary};
+
+/// Longest connection id written to a log line (API Gateway's are 16 characters); a longer or
+/// unprintable one, which only a forged record carries, is logged as absent.
+const MAX_LOGGED_CONNECTION_ID: usize = 128;
 
 /// Why a Kinesis record of a batch was skipped. A short code, never the record's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,18 +40,33 @@ pub enum Skip {
     /// The Kinesis partition key is not the record's `connectionId`: the gate always writes
     /// `PartitionKey = connectionId`, which is what keeps a connection's records in order.
     PartitionKeyMismatch,
+    /// The record's `managementEndpoint` is not the configured one ([`AllowedEndpoint`]): the
+    /// echo never posts where a record alone says.
+    EndpointNotAllowed,
 }
 
 impl Skip {
-    /// The stable code used in logs.
+    /// The stable code used in logs and the `EchoRecordSkipped` metric.
     pub const fn code(self) -> &'static str {
         match self {
             Self::EventMalformed => "event_malformed",
             Self::KinesisRecordMalformed => "kinesis_record_malformed",
             Self::Record(e) => e.code(),
             Self::PartitionKeyMismatch => "partition_key_mismatch",
+            Self::EndpointNotAllowed => "endpoint_not_allowed",
         }
     }
+}
+
+/// One skipped Kinesis record: why, and what identifies it without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Why.
+    pub skip: Skip,
+    /// The Kinesis sequence number, when the Kinesis record was readable.
+    pub kinesis_sequence: Option<String>,
+    /// The record's `connectionId`, when the record was read and the id is fit for a log line.
+    pub connection_id: Option<String>,
 }
 
 /// A batch, read: the records the echo can use, in delivery order, and what was skipped.
@@ -49,20 +74,26 @@ impl Skip {
 pub struct Batch {
     /// Kinesis records in the event.
     pub kinesis_records: usize,
-    /// The gate's records read from them.
+    /// The gate's records read from them, each naming the allowed endpoint.
     pub records: Vec<InboundRecord>,
-    /// Skipped records: the reason and, when readable, the Kinesis sequence number (not content).
-    pub skipped: Vec<(Skip, Option<String>)>,
+    /// Skipped records.
+    pub skipped: Vec<Skipped>,
+}
+
+/// `id` if it can go into a log line as it is: short, printable ASCII.
+fn loggable(id: &str) -> Option<String> {
+    (id.len() <= MAX_LOGGED_CONNECTION_ID && id.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| id.to_owned())
 }
 
 /// Reads a Kinesis event (`{"Records": [{"kinesis": {"data": <base64>, "partitionKey": ..}, ..}]}`)
-/// one record at a time, so one unreadable record costs only itself, never the batch.
-/// `endpoint_override` (`STREAM_GATE_MANAGEMENT_ENDPOINT`, like the router's) replaces every
-/// record's `managementEndpoint`: for `sam local invoke` and tests, never needed in AWS.
-pub fn read_batch(event: &Value, endpoint_override: Option<&str>) -> Batch {
+/// one record at a time, so one unreadable record costs only itself, never the batch. A record
+/// whose `managementEndpoint` is not `allowed` is skipped; the others are answered at `allowed`'s
+/// own spelling of it.
+pub fn read_batch(event: &Value, allowed: &AllowedEndpoint) -> Batch {
     let Some(items) = event.get("Records").and_then(Value::as_array) else {
         return Batch {
-            skipped: vec![(Skip::EventMalformed, None)],
+            skipped: vec![skipped(Skip::EventMalformed, None, None)],
             ..Batch::default()
         };
     };
@@ -72,24 +103,43 @@ pub fn read_batch(event: &Value, endpoint_override: Option<&str>) -> Batch {
     };
     for item in items {
         let Ok(k) = KinesisEventRecord::deserialize(item) else {
-            batch.skipped.push((Skip::KinesisRecordMalformed, None));
+            batch
+                .skipped
+                .push(skipped(Skip::KinesisRecordMalformed, None, None));
             continue;
         };
-        let seq = Some(k.kinesis.sequence_number.clone());
-        match InboundRecord::parse(&k.kinesis.data) {
-            Err(e) => batch.skipped.push((Skip::Record(e), seq)),
-            Ok(r) if r.connection_id != k.kinesis.partition_key => {
-                batch.skipped.push((Skip::PartitionKeyMismatch, seq));
+        let seq = Some(k.kinesis.sequence_number);
+        let r = match InboundRecord::parse(&k.kinesis.data) {
+            Ok(r) => r,
+            Err(e) => {
+                batch.skipped.push(skipped(Skip::Record(e), seq, None));
+                continue;
             }
-            Ok(mut r) => {
-                if let Some(e) = endpoint_override {
-                    e.clone_into(&mut r.management_endpoint);
-                }
-                batch.records.push(r);
-            }
+        };
+        let id = loggable(&r.connection_id);
+        if r.connection_id != k.kinesis.partition_key {
+            batch
+                .skipped
+                .push(skipped(Skip::PartitionKeyMismatch, seq, id));
+        } else if !allowed.allows(&r.management_endpoint) {
+            batch
+                .skipped
+                .push(skipped(Skip::EndpointNotAllowed, seq, id));
+        } else {
+            let mut r = r;
+            allowed.as_str().clone_into(&mut r.management_endpoint);
+            batch.records.push(r);
         }
     }
     batch
+}
+
+fn skipped(skip: Skip, kinesis_sequence: Option<String>, connection_id: Option<String>) -> Skipped {
+    Skipped {
+        skip,
+        kinesis_sequence,
+        connection_id,
+    }
 }
 
 /// What one invocation did, for the summary line.
@@ -112,17 +162,11 @@ pub struct BatchSummary {
 pub async fn handle(
     answer: &impl Answer,
     event: &Value,
-    endpoint_override: Option<&str>,
+    allowed: &AllowedEndpoint,
     budget: Duration,
 ) -> BatchSummary {
-    let batch = read_batch(event, endpoint_override);
-    for (skip, seq) in &batch.skipped {
-        tracing::warn!(
-            reason = skip.code(),
-            kinesis_sequence = seq.as_deref(),
-            "echo: record skipped"
-        );
-    }
+    let batch = read_batch(event, allowed);
+    log_skipped(&batch.skipped);
     let replies = echo_replies(batch.records);
     let mut summary = BatchSummary {
         kinesis_records: batch.kinesis_records,
@@ -136,6 +180,24 @@ pub async fn handle(
     }
     log_summary(&summary);
     summary
+}
+
+/// One WARN line per skipped record (reason, Kinesis sequence number, connection id; never the
+/// record), and one `EchoRecordSkipped` metric line per reason with its count.
+fn log_skipped(skipped: &[Skipped]) {
+    let mut by_reason: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for s in skipped {
+        tracing::warn!(
+            reason = s.skip.code(),
+            kinesis_sequence = s.kinesis_sequence.as_deref(),
+            connection_id = s.connection_id.as_deref(),
+            "echo: record skipped"
+        );
+        *by_reason.entry(s.skip.code()).or_default() += 1;
+    }
+    for (reason, n) in by_reason {
+        metrics::count_n(Metric::EchoRecordSkipped, reason, n);
+    }
 }
 
 fn log_summary(s: &BatchSummary) {
@@ -174,168 +236,5 @@ pub fn budget_until(deadline: std::time::SystemTime) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use std::future::Future;
-    use std::sync::Mutex;
-    use stream_gate_domain::outbound::Outbound;
-    use stream_gate_lambda::adapters::{PostError, PostOutcome};
-
-    const MZ: &str = "MZ00112233445566778899aabbccddeeff";
-
-    fn b64(bytes: &[u8]) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    }
-
-    fn media(conn: &str, seq: u64, track: &str) -> String {
-        format!(
-            r#"{{"v":1,"type":"media","connectionId":"{conn}","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"AC0123456789abcdef0123456789abcdef","streamSid":"{MZ}","sequenceNumber":"{seq}","receivedAt":1,"twilio":{{"event":"media","sequenceNumber":"{seq}","media":{{"track":"{track}","chunk":"1","timestamp":"20","payload":"AAAA"}},"streamSid":"{MZ}"}}}}"#
-        )
-    }
-
-    fn kinesis(partition_key: &str, data: &[u8], seq: &str) -> Value {
-        json!({
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0", "partitionKey": partition_key, "sequenceNumber": seq,
-                "data": b64(data), "approximateArrivalTimestamp": 1_795_881_600.5
-            },
-            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-000000000000:{seq}"),
-            "eventName": "aws:kinesis:record", "awsRegion": "us-east-1",
-            "invokeIdentityArn": "arn:aws:iam::123456789012:role/echo",
-            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1"
-        })
-    }
-
-    #[test]
-    fn reads_each_record_on_its_own() {
-        let mut not_base64 = kinesis("a", b"{}", "4");
-        not_base64["kinesis"]["data"] = json!("not base64!");
-        let event = json!({"Records": [
-            kinesis("a", media("a", 2, "inbound").as_bytes(), "1"),
-            kinesis("a", b"secret audio that is not json", "2"),
-            kinesis("b", media("a", 3, "inbound").as_bytes(), "3"),
-            not_base64,
-            {"kinesis": 7},
-            kinesis("b", media("b", 1, "inbound").as_bytes(), "5"),
-        ]});
-        let batch = read_batch(&event, None);
-        assert_eq!(batch.kinesis_records, 6);
-        let read: Vec<_> = batch
-            .records
-            .iter()
-            .map(|r| (r.connection_id.as_str(), r.sequence_number))
-            .collect();
-        assert_eq!(read, [("a", Some(2)), ("b", Some(1))]);
-        let skipped: Vec<_> = batch
-            .skipped
-            .iter()
-            .map(|(s, seq)| (s.code(), seq.as_deref()))
-            .collect();
-        assert_eq!(
-            skipped,
-            [
-                ("record_malformed", Some("2")),
-                ("partition_key_mismatch", Some("3")),
-                ("kinesis_record_malformed", None),
-                ("kinesis_record_malformed", None),
-            ]
-        );
-    }
-
-    #[test]
-    fn an_event_without_records_is_skipped_whole() {
-        for event in [json!({}), json!({"Records": {}}), json!([1, 2])] {
-            let batch = read_batch(&event, None);
-            assert_eq!(batch.kinesis_records, 0);
-            assert_eq!(batch.skipped, [(Skip::EventMalformed, None)]);
-        }
-        assert!(read_batch(&json!({"Records": []}), None).skipped.is_empty());
-    }
-
-    #[test]
-    fn the_endpoint_override_replaces_every_records_endpoint() {
-        let event = json!({"Records": [kinesis("a", media("a", 2, "inbound").as_bytes(), "1")]});
-        let batch = read_batch(&event, Some("http://127.0.0.1:9/prod"));
-        assert_eq!(
-            batch.records[0].management_endpoint,
-            "http://127.0.0.1:9/prod"
-        );
-    }
-
-    #[derive(Default)]
-    struct Recorder {
-        posted: Mutex<Vec<String>>,
-        hang: bool,
-    }
-
-    impl Answer for Recorder {
-        fn post(
-            &self,
-            _endpoint: &str,
-            connection_id: &str,
-            _message: &Outbound,
-        ) -> impl Future<Output = Result<PostOutcome, PostError>> + Send {
-            if let Ok(mut p) = self.posted.lock() {
-                p.push(connection_id.to_owned());
-            }
-            let hang = self.hang;
-            async move {
-                if hang {
-                    std::future::pending::<()>().await;
-                }
-                Ok(PostOutcome::Sent)
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn plans_posts_and_sums_up() {
-        let event = json!({"Records": [
-            kinesis("a", media("a", 3, "inbound").as_bytes(), "1"),
-            kinesis("a", media("a", 2, "outbound").as_bytes(), "2"),
-            kinesis("a", b"\xff", "3"),
-            kinesis("a", media("a", 1, "inbound").as_bytes(), "4"),
-        ]});
-        let answer = Recorder::default();
-        let s = handle(&answer, &event, None, Duration::from_secs(5)).await;
-        assert_eq!(
-            s,
-            BatchSummary {
-                kinesis_records: 4,
-                skipped: 1,
-                replies: 2,
-                sent: SendSummary {
-                    sent: 2,
-                    gone: 0,
-                    failed: 0
-                },
-                deadline: false
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn a_hanging_post_ends_at_the_budget_and_the_batch_still_succeeds() {
-        let event = json!({"Records": [kinesis("a", media("a", 1, "inbound").as_bytes(), "1")]});
-        let answer = Recorder {
-            hang: true,
-            ..Recorder::default()
-        };
-        let s = handle(&answer, &event, None, Duration::from_millis(50)).await;
-        assert!(s.deadline);
-        assert_eq!((s.replies, s.sent), (1, SendSummary::default()));
-    }
-
-    #[test]
-    fn the_budget_keeps_a_margin() {
-        let soon = std::time::SystemTime::now() + Duration::from_secs(3);
-        let b = budget_until(soon);
-        assert!(b <= Duration::from_millis(2500) && b > Duration::from_millis(2000));
-        assert_eq!(
-            budget_until(std::time::SystemTime::UNIX_EPOCH),
-            Duration::ZERO
-        );
-    }
-}
+#[path = "kinesis_tests.rs"]
+mod tests;

@@ -6,9 +6,10 @@
 //! The fixture: two connections, records out of Twilio's order, a `start`, an outbound-track
 //! `media`, a `mark` and a record cut off mid-JSON. Each record's `managementEndpoint` is the
 //! execute-api URL a deployed gate writes; the tests put a stand-in's URL there (decoding and
-//! re-encoding `kinesis.data`), one stand-in per connection so each sees one ordered conversation.
-
-use std::collections::HashMap;
+//! re-encoding `kinesis.data`) and configure the echo with it (`STREAM_GATE_MANAGEMENT_ENDPOINT`,
+//! the one endpoint it answers). The two connections share the stand-in; each one's conversation
+//! is told apart by its path and `streamSid`. tests/echo_endpoint.rs: records naming any other
+//! endpoint, and the echo without one.
 
 use base64::Engine as _;
 use http::StatusCode;
@@ -27,20 +28,19 @@ fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
-/// The fixture with each connection's `managementEndpoint` replaced by `endpoints[connection]`.
-fn fixture_for(endpoints: &HashMap<&str, &str>) -> Value {
+/// The fixture with every record's `managementEndpoint` replaced by `endpoint`.
+fn fixture_for(endpoint: &str) -> Value {
     let mut e = event("echo-kinesis.json");
     let records = e["Records"].as_array_mut().expect("Records");
     let mut substituted = 0;
     for r in records {
         let k = &mut r["kinesis"];
-        let pk = k["partitionKey"].as_str().expect("partitionKey").to_owned();
         let data = b64()
             .decode(k["data"].as_str().expect("data"))
             .expect("base64");
         let text = String::from_utf8(data).expect("utf-8");
         substituted += usize::from(text.contains(FIXTURE_ENDPOINT));
-        let text = text.replace(FIXTURE_ENDPOINT, endpoints[pk.as_str()]);
+        let text = text.replace(FIXTURE_ENDPOINT, endpoint);
         k["data"] = Value::from(b64().encode(text));
     }
     assert_eq!(
@@ -56,6 +56,33 @@ fn echoed(stream_sid: &str, fill: u8) -> String {
         r#"{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{}"}}}}"#,
         b64().encode([fill; 160])
     )
+}
+
+/// The echo, configured to answer `endpoint` (and `extra` settings).
+async fn echo_answering(endpoint: &ManagementEndpoint, extra: &[(&str, &str)]) -> Function {
+    let mut env = vec![("STREAM_GATE_MANAGEMENT_ENDPOINT", endpoint.url.as_str())];
+    env.extend_from_slice(extra);
+    Function::start(ECHO, &env).await
+}
+
+/// What `endpoint` was asked for `connection` (its path) and posted for `stream_sid`, in order.
+fn conversation(
+    endpoint: &ManagementEndpoint,
+    connection: &str,
+    stream_sid: &str,
+) -> (Vec<Seen>, Vec<String>) {
+    let path = post(connection).path;
+    let seen = endpoint
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == path)
+        .collect();
+    let bodies = endpoint
+        .bodies()
+        .into_iter()
+        .filter(|b| b.contains(stream_sid))
+        .collect();
+    (seen, bodies)
 }
 
 fn post(connection: &str) -> Seen {
@@ -82,6 +109,14 @@ fn summary(lines: &[String]) -> Value {
     batches[0].clone()
 }
 
+/// The log lines (not the metric lines, which carry `_aws`) with `reason`.
+fn log_lines_with_reason(lines: &[String], reason: &str) -> Vec<Value> {
+    json_lines(lines)
+        .into_iter()
+        .filter(|v| v.get("_aws").is_none() && v["reason"] == reason)
+        .collect()
+}
+
 /// Not one byte of the audio in the logs: no payload, in base64 or as the record's JSON.
 fn assert_no_audio(lines: &[String]) {
     let out = lines.join("\n");
@@ -94,15 +129,10 @@ fn assert_no_audio(lines: &[String]) {
 
 #[tokio::test]
 async fn echoes_each_callers_inbound_audio_in_order_and_nothing_else() {
-    let to_a = ManagementEndpoint::start(StatusCode::OK).await;
-    let to_b = ManagementEndpoint::start(StatusCode::OK).await;
-    let f = Function::start(ECHO, &[]).await;
-    let event = fixture_for(&HashMap::from([
-        (A, to_a.url.as_str()),
-        (B, to_b.url.as_str()),
-    ]));
+    let ours = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = echo_answering(&ours, &[]).await;
 
-    let answer = f.invoke(event).await;
+    let answer = f.invoke(fixture_for(&ours.url)).await;
     assert_eq!(
         answer,
         Invocation::Response(Value::Null),
@@ -111,14 +141,22 @@ async fn echoes_each_callers_inbound_audio_in_order_and_nothing_else() {
 
     // Connection A: its inbound frames 2 and 3 (they arrived as 3, 2), not its start, its
     // outbound-track frame (the echo itself), its mark, or the record that could not be read.
-    assert_eq!(to_a.seen(), vec![post(A), post(A)]);
-    assert_eq!(to_a.bodies(), [echoed(MZ_A, 0x22), echoed(MZ_A, 0x33)]);
-    // Connection B: 2, 3, 4 (they arrived as 3, 2, 4).
-    assert_eq!(to_b.seen(), vec![post(B), post(B), post(B)]);
     assert_eq!(
-        to_b.bodies(),
-        [echoed(MZ_B, 0x52), echoed(MZ_B, 0x63), echoed(MZ_B, 0x64)]
+        conversation(&ours, A, MZ_A),
+        (
+            vec![post(A), post(A)],
+            vec![echoed(MZ_A, 0x22), echoed(MZ_A, 0x33)]
+        )
     );
+    // Connection B: 2, 3, 4 (they arrived as 3, 2, 4).
+    assert_eq!(
+        conversation(&ours, B, MZ_B),
+        (
+            vec![post(B), post(B), post(B)],
+            vec![echoed(MZ_B, 0x52), echoed(MZ_B, 0x63), echoed(MZ_B, 0x64)]
+        )
+    );
+    assert_eq!(ours.seen().len(), 5, "nothing else");
 
     let lines = f.output().await;
     let s = summary(&lines);
@@ -145,10 +183,7 @@ async fn echoes_each_callers_inbound_audio_in_order_and_nothing_else() {
         s["level"], "WARN",
         "a skipped record makes the summary a warning"
     );
-    let skipped: Vec<Value> = json_lines(&lines)
-        .into_iter()
-        .filter(|v| v["reason"] == "record_malformed")
-        .collect();
+    let skipped = log_lines_with_reason(&lines, "record_malformed");
     assert_eq!(skipped.len(), 1, "{lines:?}");
     assert_eq!(
         skipped[0]["kinesis_sequence"],
@@ -161,15 +196,13 @@ async fn echoes_each_callers_inbound_audio_in_order_and_nothing_else() {
 /// event below INFO; stream-gate's subscriber caps every other crate at INFO).
 #[tokio::test]
 async fn nothing_of_the_audio_at_trace_level() {
-    let to_a = ManagementEndpoint::start(StatusCode::OK).await;
-    let to_b = ManagementEndpoint::start(StatusCode::OK).await;
-    let f = Function::start(ECHO, &[("RUST_LOG", "trace")]).await;
-    let event = fixture_for(&HashMap::from([
-        (A, to_a.url.as_str()),
-        (B, to_b.url.as_str()),
-    ]));
-    assert_eq!(f.invoke(event).await, Invocation::Response(Value::Null));
-    assert_eq!(to_a.seen().len() + to_b.seen().len(), 5);
+    let ours = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = echo_answering(&ours, &[("RUST_LOG", "trace")]).await;
+    assert_eq!(
+        f.invoke(fixture_for(&ours.url)).await,
+        Invocation::Response(Value::Null)
+    );
+    assert_eq!(ours.seen().len(), 5);
     // A clean (empty) batch: its summary is the DEBUG line that trace level lets through.
     assert_eq!(
         f.invoke(serde_json::json!({"Records": []})).await,
@@ -193,12 +226,11 @@ async fn a_gone_connection_gets_one_post_and_no_more() {
     // 410: the call ended. One post per connection, the rest of its replies dropped; the batch
     // still succeeds (nothing to retry: the caller is gone).
     let gone = ManagementEndpoint::start(StatusCode::GONE).await;
-    let f = Function::start(ECHO, &[]).await;
-    let event = fixture_for(&HashMap::from([
-        (A, gone.url.as_str()),
-        (B, gone.url.as_str()),
-    ]));
-    assert_eq!(f.invoke(event).await, Invocation::Response(Value::Null));
+    let f = echo_answering(&gone, &[]).await;
+    assert_eq!(
+        f.invoke(fixture_for(&gone.url)).await,
+        Invocation::Response(Value::Null)
+    );
 
     let mut seen = gone.seen();
     seen.sort_by(|x, y| x.path.cmp(&y.path));
@@ -229,12 +261,11 @@ async fn a_failing_post_is_tried_once_and_the_batch_still_succeeds() {
     // 500 on every post: each reply is attempted exactly once (a repeated media would play twice),
     // logged with the error code, and the invocation succeeds so the mapping does not replay it.
     let failing = ManagementEndpoint::start(StatusCode::INTERNAL_SERVER_ERROR).await;
-    let f = Function::start(ECHO, &[]).await;
-    let event = fixture_for(&HashMap::from([
-        (A, failing.url.as_str()),
-        (B, failing.url.as_str()),
-    ]));
-    assert_eq!(f.invoke(event).await, Invocation::Response(Value::Null));
+    let f = echo_answering(&failing, &[]).await;
+    assert_eq!(
+        f.invoke(fixture_for(&failing.url)).await,
+        Invocation::Response(Value::Null)
+    );
     assert_eq!(failing.seen().len(), 5, "one attempt per reply, no retry");
 
     let lines = f.output().await;
@@ -243,50 +274,69 @@ async fn a_failing_post_is_tried_once_and_the_batch_still_succeeds() {
         (&s["sent"], &s["failed"]),
         (&Value::from(0), &Value::from(5))
     );
-    let failed = json_lines(&lines)
-        .into_iter()
-        .filter(|v| v["reason"] == "post_failed")
-        .count();
+    let failed = log_lines_with_reason(&lines, "post_failed").len();
     assert_eq!(failed, 5, "{lines:?}");
     assert_no_audio(&lines);
 }
 
 #[tokio::test]
-async fn the_endpoint_override_sends_every_reply_to_one_endpoint() {
-    // STREAM_GATE_MANAGEMENT_ENDPOINT (sam local invoke, tests): the fixture as is, its
-    // execute-api endpoints replaced by the override.
-    let local = ManagementEndpoint::start(StatusCode::OK).await;
-    let f = Function::start(
-        ECHO,
-        &[("STREAM_GATE_MANAGEMENT_ENDPOINT", local.url.as_str())],
-    )
-    .await;
-    assert_eq!(
-        f.invoke(event("echo-kinesis.json")).await,
-        Invocation::Response(Value::Null)
-    );
-    let bodies = local.bodies();
-    let a: Vec<&String> = bodies.iter().filter(|b| b.contains(MZ_A)).collect();
-    let b: Vec<&String> = bodies.iter().filter(|b| b.contains(MZ_B)).collect();
-    assert_eq!(a, [&echoed(MZ_A, 0x22), &echoed(MZ_A, 0x33)]);
-    assert_eq!(
-        b,
-        [
-            &echoed(MZ_B, 0x52),
-            &echoed(MZ_B, 0x63),
-            &echoed(MZ_B, 0x64)
-        ]
-    );
-}
-
-#[tokio::test]
 async fn an_event_that_is_not_a_kinesis_batch_is_skipped_and_succeeds() {
     let local = ManagementEndpoint::start(StatusCode::OK).await;
-    let f = Function::start(ECHO, &[]).await;
+    let f = echo_answering(&local, &[]).await;
     assert_eq!(
         f.invoke(serde_json::json!({"hello": "world"})).await,
         Invocation::Response(Value::Null)
     );
     assert!(local.seen().is_empty());
-    assert_eq!(f.reasons().await, ["event_malformed"]);
+    // The WARN line, then its EchoRecordSkipped metric line.
+    assert_eq!(f.reasons().await, ["event_malformed", "event_malformed"]);
+    let lines = f.output().await;
+    assert_eq!(log_lines_with_reason(&lines, "event_malformed").len(), 1);
+    let metric: Vec<Value> = json_lines(&lines)
+        .into_iter()
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(metric.len(), 1, "{lines:?}");
+    assert_eq!(
+        (&metric[0]["reason"], &metric[0]["EchoRecordSkipped"]),
+        (&Value::from("event_malformed"), &Value::from(1))
+    );
+}
+
+/// The fixture without its cut-off record: a batch in which nothing is skipped.
+fn clean_fixture_for(endpoint: &str) -> Value {
+    let mut e = fixture_for(endpoint);
+    let records = e["Records"].as_array_mut().expect("Records");
+    records.retain(|r| {
+        let data = b64()
+            .decode(r["kinesis"]["data"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&data).contains(endpoint)
+    });
+    assert_eq!(records.len(), 8);
+    e
+}
+
+#[tokio::test]
+async fn the_summary_level_says_what_happened() {
+    // Nothing skipped: DEBUG when every reply was sent, INFO when the call was gone, WARN when a
+    // post failed.
+    for (status, level) in [
+        (StatusCode::OK, "DEBUG"),
+        (StatusCode::GONE, "INFO"),
+        (StatusCode::INTERNAL_SERVER_ERROR, "WARN"),
+    ] {
+        let ours = ManagementEndpoint::start(status).await;
+        let f = echo_answering(&ours, &[("RUST_LOG", "debug")]).await;
+        assert_eq!(
+            f.invoke(clean_fixture_for(&ours.url)).await,
+            Invocation::Response(Value::Null)
+        );
+        let s = summary(&f.output().await);
+        assert_eq!(
+            (&s["skipped"], &s["level"]),
+            (&Value::from(0), &Value::from(level)),
+            "{s}"
+        );
+    }
 }

@@ -23,6 +23,9 @@ pub enum Metric {
     /// Unknown events ignored on verified calls (reported at most once per connection per minute,
     /// with the number seen since the last report: `unknown_events`).
     UnknownEvent,
+    /// The echo example skipped records of a batch (`reason`: why, e.g. `endpoint_not_allowed`,
+    /// a record naming another API's `@connections` endpoint).
+    EchoRecordSkipped,
 }
 
 impl Metric {
@@ -33,6 +36,7 @@ impl Metric {
             Metric::CallStateUnavailable => "CallStateUnavailable",
             Metric::DeliveryFailed => "DeliveryFailed",
             Metric::UnknownEvent => "UnknownEvent",
+            Metric::EchoRecordSkipped => "EchoRecordSkipped",
         }
     }
 }
@@ -118,5 +122,22 @@ mod tests {
         );
         assert_eq!(v["DeliveryFailed"], 1);
         assert_eq!(v["reason"], "timeout");
+    }
+
+    #[test]
+    fn a_count_of_several_is_one_line() {
+        let v: serde_json::Value = serde_json::from_str(&emf_count_line(
+            Metric::EchoRecordSkipped,
+            "endpoint_not_allowed",
+            3,
+            7,
+        ))
+        .expect("json");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "EchoRecordSkipped", "Unit": "Count"}])
+        );
+        assert_eq!(v["EchoRecordSkipped"], 3);
+        assert_eq!(v["reason"], "endpoint_not_allowed");
     }
 }

@@ -269,3 +269,21 @@ fn a_secret_key_decrypt_not_through_secrets_manager_is_caught() {
         "{out}"
     );
 }
+
+#[test]
+fn an_echo_that_may_write_the_delivery_stream_is_caught() {
+    // Only the router writes records: a consumer that could put one could name any connection of
+    // the stage (SECURITY.md, "Records are not authenticated").
+    let writer = template().replace(
+        "Resource: !GetAtt EchoConsumer.ConsumerARN\n",
+        "Resource: !GetAtt EchoConsumer.ConsumerARN\n            - Effect: Allow\n              Action: kinesis:PutRecord\n              Resource: !GetAtt DeliveryStream.Arn\n",
+    );
+    assert_ne!(writer, template());
+    let (ok, out) = check(&writer);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("EchoFunction: grants kinesis:PutRecord")
+            && out.contains("which no call needs"),
+        "{out}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use stream_gate_echo::kinesis;
+use stream_gate_echo::{kinesis, AllowedEndpoint};
 use stream_gate_lambda::adapters::{ConnectionPoster, LazySdk};
 use stream_gate_lambda::logging::init_logging;
 
@@ -13,16 +13,18 @@ use stream_gate_lambda::logging::init_logging;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_logging();
+    // The one endpoint replies go to (STREAM_GATE_MANAGEMENT_ENDPOINT, the template sets the
+    // stage's own): unset or unusable stops the function at init, as a bad setting of the gate's
+    // functions does. A record naming any other is skipped.
+    let allowed = AllowedEndpoint::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, "echo: cannot start");
+    })?;
     // The SDK configuration is loaded on the first post, not at init.
     let poster = ConnectionPoster::new(LazySdk::from_env());
-    // Blank or unset: each record's own managementEndpoint (what a deployment uses).
-    let endpoint = std::env::var("STREAM_GATE_MANAGEMENT_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let (poster, endpoint) = (&poster, endpoint.as_deref());
+    let (poster, allowed) = (&poster, &allowed);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let budget = kinesis::budget_until(event.context.deadline());
-        kinesis::handle(poster, &event.payload, endpoint, budget).await;
+        kinesis::handle(poster, &event.payload, allowed, budget).await;
         // Always success, even when records were skipped or posts failed: the event source
         // mapping retries a failed batch, and a replayed batch would play the audio twice.
         Ok::<(), Error>(())
