@@ -17,7 +17,7 @@ const TABLE: [u8; 256] = {
 /// The decoded length of `s` if it is non-empty canonical base64 (standard alphabet, `=` padding,
 /// zero unused bits, as `base64::engine::general_purpose::STANDARD` demands), else `None`.
 pub fn decoded_len(s: &[u8]) -> Option<usize> {
-    if s.is_empty() || s.len() % 4 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(4) {
         return None;
     }
     let pad = match s {

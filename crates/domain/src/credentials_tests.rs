@@ -125,3 +125,46 @@ fn auth_tokens_are_1_to_256_characters_without_surrounding_space() {
         );
     }
 }
+
+/// The pre-keyed HMAC states (`SigningKey`, `CallTokenKey`, and the shared-key MACs keyed per
+/// request) are enough to forge MACs, so they must wipe themselves on drop (SECURITY.md, "What is
+/// wiped"). hmac 0.13 does not say `ZeroizeOnDrop` of `Hmac<D>` itself: it is `{ core:
+/// HmacCore<D>, buffer }` and `HmacCore<D>` is `{ digest, opad_digest }`, two `D::Core`. So this
+/// pins what it is made of: each part wipes itself on drop (the `zeroize` features of sha1, sha2
+/// and hmac; without them these bounds do not compile), and the sizes leave no room for a part
+/// that does not.
+#[test]
+fn pre_keyed_hmac_states_wipe_themselves_on_drop() {
+    use hmac::block_api::HmacCore;
+    use hmac::digest::block_api::Buffer;
+    use hmac::EagerHash;
+    use std::mem::{align_of, size_of};
+
+    fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    fn made_only_of_wiping_parts<D: EagerHash>()
+    where
+        D::Core: zeroize::ZeroizeOnDrop,
+        Buffer<HmacCore<D>>: zeroize::ZeroizeOnDrop,
+    {
+        let core = size_of::<D::Core>();
+        assert_eq!(
+            size_of::<HmacCore<D>>(),
+            2 * core,
+            "HmacCore is two hash cores"
+        );
+        let parts = size_of::<HmacCore<D>>() + size_of::<Buffer<HmacCore<D>>>();
+        assert_eq!(
+            size_of::<hmac::Hmac<D>>(),
+            parts.next_multiple_of(align_of::<hmac::Hmac<D>>()),
+            "Hmac is its core and its block buffer"
+        );
+    }
+    made_only_of_wiping_parts::<sha1::Sha1>();
+    made_only_of_wiping_parts::<Sha256>();
+    // The types the credentials keep are exactly those.
+    let _: fn(SigningKey) -> hmac::Hmac<sha1::Sha1> = |k| k;
+    let _: fn(CallTokenKey) -> hmac::Hmac<Sha256> = |k| k;
+    // The text forms: secrets, and call-token keys decoded from the document.
+    wipes_on_drop::<Secret>();
+    wipes_on_drop::<Zeroizing<Vec<u8>>>();
+}

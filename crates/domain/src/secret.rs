@@ -1,7 +1,7 @@
 //! Secret text that never shows itself: redacted `Debug`/`Display`, wiped from memory on drop.
 
 use std::fmt;
-use zeroize::Zeroizing;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 /// A secret string (auth token, stream token, call token, key material as text).
 ///
@@ -21,6 +21,9 @@ impl Secret {
         &self.0
     }
 }
+
+// Its only field is a `Zeroizing<String>`, which wipes the text when the secret is dropped.
+impl ZeroizeOnDrop for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

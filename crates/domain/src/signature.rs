@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use hmac::digest::KeyInit;
+use hmac::KeyInit;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
@@ -279,7 +279,7 @@ pub fn compute_shared_key_signature(
 
 /// An HMAC keyed with `secret`'s bytes (HMAC takes keys of any length, so keying cannot fail).
 fn keyed<M: Mac + KeyInit>(secret: &str) -> M {
-    <M as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_key())
+    <M as KeyInit>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_key())
 }
 
 /// A presented MAC: up to 32 bytes, and how many.

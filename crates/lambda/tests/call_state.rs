@@ -560,3 +560,144 @@ async fn only_verified_calls_reach_the_sink_one_record_per_accepted_frame() {
         stream_gate_testkit::schema::validate(&repo_file("docs/record-v1.schema.json"), &values);
     assert!(verdicts.iter().all(Option::is_none), "{verdicts:?}");
 }
+
+// The gap table of SECURITY.md ("What it does not stop"): what each mode leaves open or closes,
+// beyond `the_rules_hold`.
+
+/// A router with `env` (on top of a Management API endpoint) and `call_state`.
+fn router_configured(
+    env: &'static [(&'static str, &'static str)],
+    call_state: CallState,
+) -> RouterState {
+    let config = RouterConfig::from_lookup(|k| match k {
+        "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".to_owned()),
+        _ => env
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| (*v).to_owned()),
+    })
+    .expect("config");
+    RouterState::new(
+        config,
+        credentials(),
+        Arc::new(RecordingCloser::default()),
+        call_state,
+    )
+}
+
+/// `default-media.json` turned into a `mark` or a `dtmf` frame of the same stream.
+fn as_event(name: &'static str) -> impl Fn(&mut Value) {
+    move |f: &mut Value| {
+        let o = f.as_object_mut().expect("frame");
+        o.remove("media");
+        o.insert("event".into(), json!(name));
+        let body = match name {
+            "mark" => json!({"name": "greeting-done"}),
+            _ => json!({"track": "inbound_track", "digit": "5"}),
+        };
+        o.insert(name.into(), body);
+    }
+}
+
+#[tokio::test]
+async fn mark_and_dtmf_need_a_start_like_media_and_stop() {
+    let state = router_with(Arc::new(MemoryStore::new(1000)));
+    for name in ["mark", "dtmf"] {
+        let early = route(&state, frame("default-media.json", name, 0, as_event(name))).await;
+        assert_eq!(
+            early,
+            RouterOutcome::Dropped(DropReason::StartPending),
+            "{name}"
+        );
+        let late = format!("{name}-late");
+        let o = route(
+            &state,
+            frame(
+                "default-media.json",
+                &late,
+                CONNECTED_LONG_AGO,
+                as_event(name),
+            ),
+        )
+        .await;
+        assert_eq!(
+            o,
+            RouterOutcome::Closed(CloseReason::MediaBeforeStart),
+            "{name}"
+        );
+    }
+    // The same frames are accepted behind a start: they were refused for the missing start only.
+    let o = route(&state, frame("default-start.json", "started", 100, |_| {})).await;
+    assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
+    for name in ["mark", "dtmf"] {
+        let o = route(
+            &state,
+            frame(
+                "default-media.json",
+                "started",
+                CONNECTED_LONG_AGO,
+                as_event(name),
+            ),
+        )
+        .await;
+        assert!(matches!(o, RouterOutcome::Accepted(_)), "{name}: {o:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_call_state_each_frame_is_judged_by_its_shape_only() {
+    let state = router_configured(&[], CallState::Off);
+    let accepted = |o: &RouterOutcome| matches!(o, RouterOutcome::Accepted(_));
+    // Media that no start announced, long after the connection opened.
+    let o = route(
+        &state,
+        frame("default-media.json", "s1", CONNECTED_LONG_AGO, |_| {}),
+    )
+    .await;
+    assert!(accepted(&o), "{o:?}");
+    // A start, a second start, and another stream's frame on the same connection.
+    for _ in 0..2 {
+        let o = route(&state, frame("default-start.json", "s1", 100, |_| {})).await;
+        assert!(accepted(&o), "{o:?}");
+    }
+    let o = route(
+        &state,
+        frame("default-media.json", "s1", CONNECTED_LONG_AGO, |f| {
+            f["streamSid"] = json!(OTHER_STREAM)
+        }),
+    )
+    .await;
+    assert!(accepted(&o), "{o:?}");
+    // The same call token on another connection.
+    let o = route(&state, frame("default-start.json", "s2", 100, |_| {})).await;
+    assert!(accepted(&o), "{o:?}");
+}
+
+#[tokio::test]
+async fn without_call_tokens_call_state_admits_a_start_on_every_connection() {
+    let without_token = |f: &mut Value| {
+        f["start"]["customParameters"]
+            .as_object_mut()
+            .map(|p| p.remove("token"));
+    };
+    for policy in ["off", "optional"] {
+        let state = router_configured(
+            if policy == "off" {
+                &[("STREAM_GATE_CALL_TOKEN", "off")]
+            } else {
+                &[("STREAM_GATE_CALL_TOKEN", "optional")]
+            },
+            CallState::Store(Arc::new(MemoryStore::new(1000))),
+        );
+        // Two connections opened with one (replayed) handshake both start the same call: call
+        // state binds frames to a start, not a start to a call.
+        for connection in ["r1", "r2"] {
+            let o = route(
+                &state,
+                frame("default-start.json", connection, 100, without_token),
+            )
+            .await;
+            assert!(matches!(o, RouterOutcome::Accepted(_)), "{policy}: {o:?}");
+        }
+    }
+}

@@ -427,6 +427,51 @@ async fn router_treats_gone_as_closed_and_a_failed_close_is_loud() {
     }
 }
 
+/// The Management API client is bounded (1.5 s per close, one retry while the invocation has
+/// time): a Management API that accepts the connection and never answers cannot hold an
+/// invocation past the 5 s Lambda timeout, and the failed close is loud.
+#[tokio::test]
+async fn a_management_api_that_never_answers_cannot_hold_an_invocation_past_the_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}/prod", listener.local_addr().expect("addr"));
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket); // accepted, never read, never answered
+        }
+    });
+    let path = creds_path();
+    let f = Function::start(
+        ROUTER,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_MANAGEMENT_ENDPOINT", &endpoint),
+        ],
+    )
+    .await;
+    let mut e = event("default-media.json");
+    e["body"] = json!("{not json");
+    let started = std::time::Instant::now();
+    assert_eq!(f.respond(e).await["statusCode"], 200);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "the invocation took {took:?}"
+    );
+    let failed: Vec<Value> = f
+        .output()
+        .await
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "close_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["attempts"], 2, "{failed:?}");
+    silent.abort();
+}
+
 #[test]
 fn event_files_are_consistent_with_the_test_credentials() {
     use stream_gate_domain::{
