@@ -569,8 +569,14 @@ fn router_configured(
     env: &'static [(&'static str, &'static str)],
     call_state: CallState,
 ) -> RouterState {
+    // The variable says what `call_state` is (the router refuses to start without it).
+    let named = match call_state {
+        CallState::Off => "off",
+        _ => "memory",
+    };
     let config = RouterConfig::from_lookup(|k| match k {
         "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".to_owned()),
+        "STREAM_GATE_CALL_STATE" => Some(named.to_owned()),
         _ => env
             .iter()
             .find(|(name, _)| *name == k)

@@ -206,8 +206,11 @@ fn credentials() -> Arc<CredentialCache> {
 }
 
 fn router_on(store: Arc<dyn CallStateStore>) -> RouterState {
-    let config = RouterConfig::from_lookup(|k| {
-        (k == "STREAM_GATE_MANAGEMENT_ENDPOINT").then(|| "http://127.0.0.1:9/prod".to_owned())
+    let config = RouterConfig::from_lookup(|k| match k {
+        "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".to_owned()),
+        // The store is built by the test (on moto); the variable only has to be valid.
+        "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
+        _ => None,
     })
     .expect("config");
     let closer = Arc::new(RecordingCloser::default());
@@ -215,8 +218,10 @@ fn router_on(store: Arc<dyn CallStateStore>) -> RouterState {
 }
 
 fn webhook_on(store: Arc<dyn CallStateStore>) -> WebhookState {
-    let config = WebhookConfig::from_lookup(|k| {
-        (k == "STREAM_GATE_STREAM_URL").then(|| "wss://gate.example.com/prod".to_owned())
+    let config = WebhookConfig::from_lookup(|k| match k {
+        "STREAM_GATE_STREAM_URL" => Some("wss://gate.example.com/prod".to_owned()),
+        "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
+        _ => None,
     })
     .expect("config");
     WebhookState {

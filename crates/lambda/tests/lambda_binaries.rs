@@ -448,6 +448,7 @@ async fn a_management_api_that_never_answers_cannot_hold_an_invocation_past_the_
         &[
             ("STREAM_GATE_SECRET_FILE", &path),
             ("STREAM_GATE_MANAGEMENT_ENDPOINT", &endpoint),
+            ("STREAM_GATE_CALL_STATE", "memory"),
         ],
     )
     .await;
