@@ -8,8 +8,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use stream_gate_domain::base64check::decoded_len;
+use stream_gate_domain::call_state::StartedStream;
 use stream_gate_domain::messages;
-use stream_gate_domain::record::{DeliveryRecord, RecordMeta};
+use stream_gate_domain::pipeline::{self, Decision, StateStep};
+use stream_gate_domain::record::{Connection, DeliveryRecord};
 use stream_gate_domain::stream_token::verify_stream_token;
 use stream_gate_domain::{
     decide_connect, judge_frame, mint_call_token, AccountSid, AuthMode, CallSid, CallTokenPolicy,
@@ -123,17 +125,23 @@ fn verdicts(c: &mut Criterion) {
     });
 
     // Delivery (docs/records.md): what the router adds per delivered frame, excluding the network.
-    let meta = RecordMeta {
+    // The frame's verdict and call-state answer come first (timed above); this is the record alone.
+    let connection = Connection {
         connection_id: "Xk2TmdKPIAMCJqw=",
         management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
-        account_sid: account,
-        call_sid: Some(call),
-        stream_sid: Some(stream),
         received_at_ms: NOW * 1000,
     };
-    assert!(DeliveryRecord::build(&meta, Some(&media)).is_ok());
+    let recorded = StartedStream::new(account, call, stream, NOW);
+    let Decision::Deliver(verified) = pipeline::parse(&media)
+        .and_then(|p| p.judge(&account, CallTokenPolicy::Required, None, NOW))
+        .expect("a media frame is accepted")
+        .decide(StateStep::Accept(Some(recorded)))
+    else {
+        panic!("a media frame of a recorded start is delivered");
+    };
+    assert!(DeliveryRecord::of_frame(&verified, &connection).is_ok());
     c.bench_function("record_v1_media", |b| {
-        b.iter(|| DeliveryRecord::build(black_box(&meta), Some(black_box(media.as_str()))))
+        b.iter(|| DeliveryRecord::of_frame(black_box(&verified), black_box(&connection)))
     });
 }
 

@@ -1,9 +1,13 @@
 //! Any bytes as a `$default` frame: a verdict, never a panic; an accepted `start` is one that every
-//! rule holds for (right account, consistent stream SIDs, a call token that verifies for the call).
+//! rule holds for (right account, consistent stream SIDs, a call token that verifies for the call);
+//! and the pipeline's decision agrees with the verdict, and a delivered frame's record is one line of
+//! JSON without the call token.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use stream_gate_domain::call_token::verify_call_token;
+use stream_gate_domain::pipeline::{self, Decision, StateStep};
+use stream_gate_domain::record::{Connection, DeliveryRecord};
 use stream_gate_domain::{judge_frame, parse_frame, Accepted, CallTokenPolicy, Frame, Verdict};
 use stream_gate_fuzz::{credentials, expected_account, NOW};
 
@@ -42,5 +46,33 @@ fuzz_target!(|data: &[u8]| {
         judge_frame(data, &expected, CallTokenPolicy::Required, None, NOW)
     {
         panic!("accepted a start without credentials");
+    }
+    // The pipeline judges as the verdict does, and what it delivers makes a clean record.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let policy = CallTokenPolicy::Optional;
+    let judged =
+        pipeline::parse(text).and_then(|p| p.judge(&expected, policy, Some(credentials()), NOW));
+    let verdict = judge_frame(data, &expected, policy, Some(credentials()), NOW);
+    match (&judged, verdict) {
+        (Ok(j), Verdict::Accept(a)) => assert_eq!(*j.accepted(), a),
+        (Err(r), Verdict::Close(c)) => assert_eq!(*r, c),
+        _ => panic!("the pipeline and the verdict disagree"),
+    }
+    if let Ok(j) = judged {
+        if let Decision::Deliver(frame) = j.decide(StateStep::Accept(None)) {
+            let connection = Connection {
+                connection_id: "c",
+                management_endpoint: "https://a.execute-api.us-east-1.amazonaws.com/p",
+                received_at_ms: NOW * 1000,
+            };
+            let record = DeliveryRecord::of_frame(&frame, &connection).expect("a record");
+            assert!(!record.json().contains('\n') && !record.json().contains('\r'));
+            let value: serde_json::Value = serde_json::from_str(record.json()).expect("JSON");
+            assert!(value["twilio"]["start"]["customParameters"]
+                .get("token")
+                .is_none());
+        }
     }
 });

@@ -266,9 +266,25 @@ fn nests_deeper_than(frame: &[u8], limit: usize) -> bool {
     false
 }
 
+/// A parsed frame with the one top-level field its record needs besides the SIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencedFrame<'a> {
+    /// The typed event.
+    pub frame: Frame<'a>,
+    /// The checked `sequenceNumber` (digits) of the events that carry one; `None` for
+    /// `connected` and unknown events.
+    pub sequence_number: Option<Cow<'a, str>>,
+}
+
 /// Parses one text frame. Every failure is a typed [`CloseReason`]; nothing here panics or
 /// allocates in proportion to anything but the (bounded) frame.
 pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
+    parse_sequenced(frame).map(|parsed| parsed.frame)
+}
+
+/// [`parse_frame`], keeping the frame's checked `sequenceNumber` for its record (one parse serves
+/// the verdict and the record).
+pub fn parse_sequenced(frame: &[u8]) -> Result<SequencedFrame<'_>, CloseReason> {
     if frame.len() > MAX_FRAME_BYTES {
         return Err(CloseReason::FrameTooLarge);
     }
@@ -286,17 +302,31 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
         );
     }
     let env: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
+    let frame = typed(&env)?;
+    // Every event that carries a sequence number had it checked by `typed` (digits, bounded).
+    let sequence_number = match frame {
+        Frame::Connected | Frame::Unknown => None,
+        _ => string(env.sequence_number),
+    };
+    Ok(SequencedFrame {
+        frame,
+        sequence_number,
+    })
+}
+
+/// The typed event of a frame's envelope, each event's body checked by its own rules.
+fn typed<'a>(env: &Envelope<'a>) -> Result<Frame<'a>, CloseReason> {
     let event = string(env.event).ok_or(CloseReason::EventMissing)?;
     match event.as_ref() {
-        "media" => parse_media(&env),
-        "start" => parse_start(&env),
+        "media" => parse_media(env),
+        "start" => parse_start(env),
         "connected" => match (string(env.protocol), string(env.version)) {
             (Some(_), Some(_)) => Ok(Frame::Connected),
             _ => Err(CloseReason::ConnectedMalformed),
         },
         "stop" => {
-            let stream_sid = stream_sid(&env)?;
-            sequence_number(&env)?;
+            let stream_sid = stream_sid(env)?;
+            sequence_number(env)?;
             let b: StopBody<'_> = body(env.stop).ok_or(CloseReason::StopMalformed)?;
             match (
                 AccountSid::parse(&b.account_sid),
@@ -311,15 +341,15 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
             }
         }
         "mark" => {
-            let stream_sid = stream_sid(&env)?;
-            sequence_number(&env)?;
+            let stream_sid = stream_sid(env)?;
+            sequence_number(env)?;
             body::<MarkBody<'_>>(env.mark)
                 .map(|_| Frame::Mark { stream_sid })
                 .ok_or(CloseReason::MarkMalformed)
         }
         "dtmf" => {
-            let stream_sid = stream_sid(&env)?;
-            sequence_number(&env)?;
+            let stream_sid = stream_sid(env)?;
+            sequence_number(env)?;
             let b: DtmfBody<'_> = body(env.dtmf).ok_or(CloseReason::DtmfMalformed)?;
             let digit_ok = matches!(b.digit.as_bytes(), [d] if d.is_ascii_digit() || b"*#ABCDabcd".contains(d));
             if b.track == "inbound_track" && digit_ok {
@@ -391,6 +421,35 @@ mod tests {
         assert!(matches!(string(escaped).as_deref(), Some("media")));
         let number = serde_json::from_str::<&RawValue>("5").ok();
         assert!(string(number).is_none());
+    }
+
+    #[test]
+    fn the_sequence_number_is_kept_for_the_events_that_carry_one() {
+        let stream = StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("stream");
+        let account = AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("account");
+        let call = CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("call");
+        let start = crate::messages::start(&account, &call, &stream, None);
+        let media = crate::messages::media(&stream, 2, 1, b"abc");
+        let stop = crate::messages::stop(&account, &call, &stream, 5);
+        let mark = crate::messages::mark(&stream, 3, "m");
+        let dtmf = crate::messages::dtmf(&stream, 4, '1');
+        for (frame, sequence) in [
+            (&start, "1"),
+            (&media, "2"),
+            (&mark, "3"),
+            (&dtmf, "4"),
+            (&stop, "5"),
+        ] {
+            let parsed = parse_sequenced(frame.as_bytes()).expect("frame");
+            assert_eq!(parsed.sequence_number.as_deref(), Some(sequence), "{frame}");
+            assert_eq!(Ok(parsed.frame), parse_frame(frame.as_bytes()));
+        }
+        let connected = crate::messages::connected();
+        let unknown = r#"{"event":"later","sequenceNumber":"9"}"#;
+        for frame in [connected.as_str(), unknown] {
+            let parsed = parse_sequenced(frame.as_bytes()).expect("frame");
+            assert_eq!(parsed.sequence_number, None, "{frame}");
+        }
     }
 
     #[test]

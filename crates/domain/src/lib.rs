@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod frame;
 pub mod messages;
 pub mod outbound;
+pub mod pipeline;
 pub mod reason;
 pub mod record;
 pub mod secret;

@@ -78,3 +78,25 @@ pub fn dtmf(stream: &StreamSid, sequence: u64, digit: char) -> String {
            "dtmf": {"track": "inbound_track", "digit": digit.to_string()}})
     .to_string()
 }
+
+/// The record the gate delivers for `frame`: the frame run through the real pipeline (parsed,
+/// judged for `account` with call tokens off, the call-state step answering with `recorded`, the
+/// connection's recorded start, or none as with call state off) and built for `connection`. For
+/// tests and fixtures; panics when the pipeline would not deliver the frame.
+pub fn delivered(
+    frame: &str,
+    account: &AccountSid,
+    recorded: Option<crate::call_state::StartedStream>,
+    connection: &crate::record::Connection<'_>,
+) -> crate::record::DeliveryRecord {
+    use crate::pipeline::{parse, Decision, StateStep};
+    let judged = parse(frame)
+        .and_then(|p| p.judge(account, crate::CallTokenPolicy::Off, None, 0))
+        .unwrap_or_else(|reason| panic!("frame refused: {reason:?}"));
+    match judged.decide(StateStep::Accept(recorded)) {
+        Decision::Deliver(verified) => {
+            crate::record::DeliveryRecord::of_frame(&verified, connection).expect("record")
+        }
+        other => panic!("frame not delivered: {other:?}"),
+    }
+}

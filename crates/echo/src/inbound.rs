@@ -138,20 +138,19 @@ impl InboundRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stream_gate_domain::record::{DeliveryRecord, RecordMeta};
+    use stream_gate_domain::pipeline::CallSids;
+    use stream_gate_domain::record::{Connection, DeliveryRecord};
     use stream_gate_domain::sid::AccountSid;
 
     const MZ: &str = "MZ00112233445566778899aabbccddeeff";
+    const CONNECTION: Connection<'static> = Connection {
+        connection_id: "Xk2TmdKPIAMCJqw=",
+        management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+        received_at_ms: 1_795_881_600_433,
+    };
 
-    fn meta() -> RecordMeta<'static> {
-        RecordMeta {
-            connection_id: "Xk2TmdKPIAMCJqw=",
-            management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
-            account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").expect("sid"),
-            call_sid: None,
-            stream_sid: None,
-            received_at_ms: 1_795_881_600_433,
-        }
+    fn account() -> AccountSid {
+        AccountSid::parse("AC0123456789abcdef0123456789abcdef").expect("sid")
     }
 
     #[test]
@@ -159,7 +158,7 @@ mod tests {
         let frame = format!(
             r#"{{"event":"media","sequenceNumber":"12","media":{{"track":"inbound","chunk":"11","timestamp":"220","payload":"//79"}},"streamSid":"{MZ}"}}"#
         );
-        let record = DeliveryRecord::build(&meta(), Some(&frame)).expect("record");
+        let record = stream_gate_domain::messages::delivered(&frame, &account(), None, &CONNECTION);
         let r = InboundRecord::parse(record.json().as_bytes()).expect("read");
         assert_eq!(r.kind, "media");
         assert_eq!(r.connection_id, "Xk2TmdKPIAMCJqw=");
@@ -178,7 +177,8 @@ mod tests {
 
     #[test]
     fn a_disconnect_has_no_sequence_number_and_no_media() {
-        let record = DeliveryRecord::build(&meta(), None).expect("record");
+        let record = DeliveryRecord::of_disconnect(&CallSids::account_only(account()), &CONNECTION)
+            .expect("record");
         let r = InboundRecord::parse(record.json().as_bytes()).expect("read");
         assert_eq!(r.kind, "disconnect");
         assert_eq!((r.sequence_number, r.media), (None, None));

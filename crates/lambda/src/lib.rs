@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod budget;
+pub mod call_state_rules;
 pub mod clock;
 pub mod config;
 pub mod entrypoints;

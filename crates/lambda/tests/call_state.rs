@@ -17,8 +17,8 @@ use stream_gate_domain::CloseReason;
 use stream_gate_lambda::adapters::{
     CallStateStore, CredentialCache, DynamoDbStore, FileSource, MemoryStore, RecordingCloser,
 };
+use stream_gate_lambda::call_state_rules::DropReason;
 use stream_gate_lambda::config::{RouterConfig, WebhookConfig};
-use stream_gate_lambda::entrypoints::call_state_rules::DropReason;
 use stream_gate_lambda::entrypoints::router::{self, RouterOutcome};
 use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::state::{CallState, RouterState, WebhookState};

@@ -11,10 +11,11 @@ use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
+use stream_gate_domain::call_state::StartedStream;
 use stream_gate_domain::messages;
 use stream_gate_domain::outbound::Outbound;
 use stream_gate_domain::{AccountSid, CallSid, StreamSid};
-use stream_gate_lambda::adapters::delivery::{RecordMeta, DELIVERY_ATTEMPT_BUDGET};
+use stream_gate_lambda::adapters::delivery::{Connection, DELIVERY_ATTEMPT_BUDGET};
 use stream_gate_lambda::adapters::{
     deliver_with_retry, ConnectionPoster, DeliveryRecord, DeliverySink, FileSink, HttpSink,
     KinesisSink, KinesisStream, PostOutcome, SinkTarget,
@@ -28,17 +29,19 @@ const CA: &str = "CAffeeddccbbaa99887766554433221100";
 const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 
 fn record(connection_id: &str, seq: u64) -> DeliveryRecord {
-    let mz = StreamSid::parse(MZ).expect("mz");
-    let meta = RecordMeta {
+    let (ac, ca, mz) = (
+        AccountSid::parse(AC).expect("ac"),
+        CallSid::parse(CA).expect("ca"),
+        StreamSid::parse(MZ).expect("mz"),
+    );
+    let connection = Connection {
         connection_id,
         management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
-        account_sid: AccountSid::parse(AC).expect("ac"),
-        call_sid: Some(CallSid::parse(CA).expect("ca")),
-        stream_sid: Some(mz),
         received_at_ms: 1_795_881_600_000 + seq * 20,
     };
     let frame = messages::media(&mz, seq, seq, &[(seq % 256) as u8; 160]);
-    DeliveryRecord::build(&meta, Some(&frame)).expect("record")
+    let recorded = StartedStream::new(ac, ca, mz, 1_795_881_600);
+    messages::delivered(&frame, &ac, Some(recorded), &connection)
 }
 
 /// SDK configuration for a loopback emulator: fixed region and test credentials.

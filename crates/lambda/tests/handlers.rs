@@ -19,8 +19,8 @@ use stream_gate_lambda::adapters::{
     CallStateStore, CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser,
     StartClaim, StaticSource, StoreError,
 };
+use stream_gate_lambda::call_state_rules::DropReason;
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
-use stream_gate_lambda::entrypoints::call_state_rules::DropReason;
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
 use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState, WebhookState};
@@ -634,8 +634,8 @@ async fn router_logs_an_unavailable_call_state_store_once_per_interval() {
     assert_eq!(unavailable[0]["suppressed_since_last"], 0);
 }
 
-fn router_drop_pending() -> stream_gate_lambda::entrypoints::call_state_rules::DropReason {
-    stream_gate_lambda::entrypoints::call_state_rules::DropReason::StartPending
+fn router_drop_pending() -> stream_gate_lambda::call_state_rules::DropReason {
+    stream_gate_lambda::call_state_rules::DropReason::StartPending
 }
 
 /// A closer whose first attempt fails.

@@ -4,8 +4,11 @@
 //! contract forbids, so this test can fail.
 
 use serde_json::{json, Value};
+use stream_gate_domain::call_state::StartedStream;
 use stream_gate_domain::messages;
-use stream_gate_domain::record::{build_record, RecordError, RecordMeta};
+use stream_gate_domain::pipeline::{parse, CallSids, Decision, StateStep};
+use stream_gate_domain::record::{Connection, DeliveryRecord};
+use stream_gate_domain::CallTokenPolicy;
 use stream_gate_domain::{AccountSid, CallSid, StreamSid};
 use stream_gate_testkit::{event, repo_file, schema};
 
@@ -13,24 +16,42 @@ const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const CA: &str = "CAffeeddccbbaa99887766554433221100";
 const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 
-fn meta(known: bool) -> RecordMeta<'static> {
-    RecordMeta {
-        connection_id: "Xk2TmdKPIAMCJqw=",
-        management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
-        account_sid: AccountSid::parse(AC).expect("ac"),
-        call_sid: known.then(|| CallSid::parse(CA).expect("ca")),
-        stream_sid: known.then(|| StreamSid::parse(MZ).expect("mz")),
-        received_at_ms: 1_795_881_601_000,
-    }
+const CONNECTION: Connection<'static> = Connection {
+    connection_id: "Xk2TmdKPIAMCJqw=",
+    management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+    received_at_ms: 1_795_881_601_000,
+};
+
+fn sids() -> (AccountSid, CallSid, StreamSid) {
+    (
+        AccountSid::parse(AC).expect("ac"),
+        CallSid::parse(CA).expect("ca"),
+        StreamSid::parse(MZ).expect("mz"),
+    )
+}
+
+/// The connection's recorded start (call state on), or none (call state off).
+fn recorded(known: bool) -> Option<StartedStream> {
+    let (ac, ca, mz) = sids();
+    known.then(|| StartedStream::new(ac, ca, mz, 1_795_881_600))
 }
 
 fn body(file: &str) -> String {
     event(file)["body"].as_str().expect("event body").to_owned()
 }
 
-fn record(meta: &RecordMeta<'_>, frame: Option<&str>) -> Value {
-    let text = build_record(meta, frame).expect("record");
-    serde_json::from_str(&text).expect("record JSON")
+/// The record the pipeline delivers for `frame`, or the disconnect record for `None`.
+fn record(known: bool, frame: Option<&str>) -> Value {
+    let (ac, _, _) = sids();
+    let record = match frame {
+        Some(frame) => messages::delivered(frame, &ac, recorded(known), &CONNECTION),
+        None => {
+            let sids =
+                recorded(known).map_or(CallSids::account_only(ac), |r| CallSids::of_start(&r));
+            DeliveryRecord::of_disconnect(&sids, &CONNECTION).expect("record")
+        }
+    };
+    serde_json::from_str(record.json()).expect("record JSON")
 }
 
 fn every_record() -> Vec<Value> {
@@ -52,9 +73,9 @@ fn every_record() -> Vec<Value> {
     let mut records = Vec::new();
     for known in [true, false] {
         for frame in &frames {
-            records.push(record(&meta(known), Some(frame)));
+            records.push(record(known, Some(frame)));
         }
-        records.push(record(&meta(known), None));
+        records.push(record(known, None));
     }
     records
 }
@@ -76,17 +97,22 @@ fn every_record_type_is_valid_against_the_schema() {
 
 #[test]
 fn the_connected_event_has_no_record() {
-    assert_eq!(
-        build_record(&meta(true), Some(&body("default-connected.json"))),
-        Err(RecordError::EventNotRecorded)
-    );
+    let (ac, _, _) = sids();
+    let connected = body("default-connected.json");
+    let judged = parse(&connected)
+        .and_then(|p| p.judge(&ac, CallTokenPolicy::Off, None, 0))
+        .expect("accepted");
+    assert!(matches!(
+        judged.decide(StateStep::Accept(recorded(true))),
+        Decision::Ignore(_)
+    ));
 }
 
 #[test]
 fn the_schema_refuses_what_the_contract_forbids() {
-    let start = record(&meta(true), Some(&body("default-start.json")));
-    let media = record(&meta(true), Some(&body("default-media.json")));
-    let disconnect = record(&meta(true), None);
+    let start = record(true, Some(&body("default-start.json")));
+    let media = record(true, Some(&body("default-media.json")));
+    let disconnect = record(true, None);
     let mut with_token = start.clone();
     with_token["twilio"]["start"]["customParameters"]["token"] = json!("v1.1.mac");
     let mut v2 = media.clone();

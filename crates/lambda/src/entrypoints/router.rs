@@ -10,16 +10,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::call_state_rules::{self, DropReason, Step};
 use crate::adapters::{deliver_with_retry, CloseError, DeliveryRecord};
 use crate::budget::{Budget, OutOfTime, DEADLINE};
+use crate::call_state_rules::{self, DropReason};
 use crate::clock::unix_now;
-use crate::domain::call_state::{Binding, StartedStream};
-use crate::domain::record::RecordMeta;
-use crate::domain::{
-    judge_parsed, needs_credentials, parse_frame, Accepted, AccountSid, CallSid, CloseReason,
-    StreamSid, Verdict,
-};
+use crate::domain::pipeline::{self, CallSids, Decision, Judged, VerifiedFrame};
+use crate::domain::record::Connection;
+use crate::domain::{Accepted, AccountSid, CloseReason};
 use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
 use crate::runtime_api::Invocation;
@@ -149,7 +146,14 @@ async fn on_disconnect(
         _ => None,
     };
     if let Some(sids) = sids {
-        deliver(state, event, connection_id, &sids, None, budget).await;
+        deliver(
+            state,
+            event,
+            connection_id,
+            Delivery::Disconnect(&sids),
+            budget,
+        )
+        .await;
     }
     let unreported = state.unknown_events.forget(connection_id);
     if unreported > 0 {
@@ -166,8 +170,8 @@ async fn on_disconnect(
     RouterOutcome::Disconnected
 }
 
-/// One `$default` frame: the stateless verdict, then the call-state step, then the action
-/// (deliver, ignore, drop or close).
+/// One `$default` frame: judged once (the stateless verdict), then the call-state step, then the
+/// one decision acted on (deliver, ignore, drop or close).
 async fn on_frame(
     state: &RouterState,
     event: &RouterEvent,
@@ -176,152 +180,54 @@ async fn on_frame(
     budget: &Budget,
 ) -> RouterOutcome {
     let Some(account) = account else {
-        return close(
-            state,
-            event,
-            connection_id,
-            None,
-            CloseReason::NoAuthorizerContext,
-            budget,
-        )
-        .await;
+        let reason = CloseReason::NoAuthorizerContext;
+        return close(state, event, connection_id, None, reason, budget).await;
     };
-    let (accepted, binding) = match judge_event(state, event, &account, budget).await {
-        (Verdict::Accept(a), binding) => (a, binding),
-        (Verdict::Close(reason), _) => {
+    let judged = match judge(state, event, &account, budget).await {
+        Ok(judged) => judged,
+        Err(reason) => {
             return close(state, event, connection_id, Some(&account), reason, budget).await
         }
     };
     let connected_at = u64::try_from(event.request_context.connected_at)
         .ok()
         .filter(|t| *t > 0);
-    let step = call_state_rules::apply(
-        state,
-        connection_id,
-        &account,
-        &accepted,
-        binding,
-        connected_at,
-        budget,
-    )
-    .await;
-    let recorded = match step {
-        Step::Accept(recorded) => recorded,
-        Step::Drop(why) => {
-            tracing::debug!(
-                route = "$default",
-                decision = "drop",
-                connection_id,
-                reason = why.code()
-            );
-            return RouterOutcome::Dropped(why);
+    let step = call_state_rules::apply(state, connection_id, &judged, connected_at, budget).await;
+    match judged.decide(step) {
+        Decision::Deliver(frame) => {
+            log_accept(state, connection_id, &account, frame.accepted());
+            deliver(state, event, connection_id, Delivery::Frame(&frame), budget).await;
+            RouterOutcome::Accepted(*frame.accepted())
         }
-        Step::Close(reason) => {
-            return close(state, event, connection_id, Some(&account), reason, budget).await
+        Decision::Ignore(accepted) => {
+            log_accept(state, connection_id, &account, &accepted);
+            RouterOutcome::Accepted(accepted)
         }
-    };
-    log_accept(state, connection_id, &account, &accepted);
-    if delivers(&accepted) {
-        let sids = CallSids::of_frame(account, &accepted, binding, recorded);
-        deliver(
-            state,
-            event,
-            connection_id,
-            &sids,
-            event.body.as_deref(),
-            budget,
-        )
-        .await;
-    }
-    RouterOutcome::Accepted(accepted)
-}
-
-/// Whether an accepted frame is delivered: start, media, mark, dtmf and stop. `connected` precedes
-/// any verified start, and unknown events are ignored (docs/records.md).
-fn delivers(accepted: &Accepted) -> bool {
-    matches!(
-        accepted,
-        Accepted::Start { .. }
-            | Accepted::Media
-            | Accepted::Mark
-            | Accepted::Dtmf
-            | Accepted::Stop { .. }
-    )
-}
-
-/// The SIDs a record carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CallSids {
-    account: AccountSid,
-    call: Option<CallSid>,
-    stream: Option<StreamSid>,
-}
-
-impl CallSids {
-    /// A recorded start's: with call state, every record of a call carries these, whatever SIDs
-    /// a frame names (the call-state step has already closed a frame naming others).
-    fn of_start(s: &StartedStream) -> Self {
-        Self {
-            account: s.account_sid,
-            call: Some(s.call_sid),
-            stream: Some(s.stream_sid),
+        Decision::Drop(why) => {
+            let reason = why.code();
+            tracing::debug!(route = "$default", decision = "drop", connection_id, reason);
+            RouterOutcome::Dropped(why)
         }
-    }
-
-    /// The account alone (`$disconnect` without call state).
-    fn account_only(account: AccountSid) -> Self {
-        Self {
-            account,
-            call: None,
-            stream: None,
-        }
-    }
-
-    /// An accepted frame's: the recorded start's when there is one, else (call state off) what
-    /// the frame itself names.
-    fn of_frame(
-        account: AccountSid,
-        accepted: &Accepted,
-        binding: Option<Binding>,
-        recorded: Option<StartedStream>,
-    ) -> Self {
-        if let Some(r) = recorded {
-            return Self::of_start(&r);
-        }
-        let stream = binding.as_ref().and_then(Binding::stream_sid);
-        match accepted {
-            Accepted::Start {
-                call_sid,
-                stream_sid,
-                ..
-            } => Self {
-                account,
-                call: Some(*call_sid),
-                stream: Some(*stream_sid),
-            },
-            Accepted::Stop { call_sid } => Self {
-                account,
-                call: Some(*call_sid),
-                stream,
-            },
-            _ => Self {
-                account,
-                call: None,
-                stream,
-            },
+        Decision::Close(reason) => {
+            close(state, event, connection_id, Some(&account), reason, budget).await
         }
     }
 }
 
-/// Builds the record v1 of an accepted frame (or, with no body, of `$disconnect`) and delivers it
-/// before the invocation answers: one retry within the budget, then `delivery_failed` (the frame
-/// is lost, the call goes on: a lost 20 ms frame is better than a closed call).
+/// What a record is made of: a verified frame, or the end of a connection with its SIDs.
+enum Delivery<'a> {
+    Frame(&'a VerifiedFrame<'a>),
+    Disconnect(&'a CallSids),
+}
+
+/// Builds the record v1 of a verified frame (or of `$disconnect`) and delivers it before the
+/// invocation answers: one retry within the budget, then `delivery_failed` (the frame is lost,
+/// the call goes on: a lost 20 ms frame is better than a closed call).
 async fn deliver(
     state: &RouterState,
     event: &RouterEvent,
     connection_id: &str,
-    sids: &CallSids,
-    body: Option<&str>,
+    what: Delivery<'_>,
     budget: &Budget,
 ) {
     if !state.delivers() {
@@ -337,15 +243,16 @@ async fn deliver(
         .ok()
         .filter(|t| *t > 0)
         .unwrap_or_else(crate::clock::unix_now_ms);
-    let meta = RecordMeta {
+    let connection = Connection {
         connection_id,
         management_endpoint: &endpoint,
-        account_sid: sids.account,
-        call_sid: sids.call,
-        stream_sid: sids.stream,
         received_at_ms,
     };
-    match DeliveryRecord::build(&meta, body) {
+    let record = match what {
+        Delivery::Frame(frame) => DeliveryRecord::of_frame(frame, &connection),
+        Delivery::Disconnect(sids) => DeliveryRecord::of_disconnect(sids, &connection),
+    };
+    match record {
         Ok(record) => {
             deliver_with_retry(state.sink.as_ref(), &record, budget.until()).await;
         }
@@ -358,36 +265,25 @@ async fn deliver(
     }
 }
 
-/// The stateless verdict, and the frame's [`Binding`] to the call (`None` for a `start` or a frame
-/// that did not parse).
-async fn judge_event(
+/// The stateless verdict on the event's frame: parsed once, judged against the handshake's
+/// account. Only a `start` whose token is checked fetches the credentials.
+async fn judge<'a>(
     state: &RouterState,
-    event: &RouterEvent,
+    event: &'a RouterEvent,
     account: &AccountSid,
     budget: &Budget,
-) -> (Verdict, Option<Binding>) {
+) -> Result<Judged<'a>, CloseReason> {
     if event.is_base64_encoded {
-        return (Verdict::Close(CloseReason::FrameNotText), None);
+        return Err(CloseReason::FrameNotText);
     }
-    let body = event.body.as_deref().unwrap_or("");
-    let frame = match parse_frame(body.as_bytes()) {
-        Ok(f) => f,
-        Err(reason) => return (Verdict::Close(reason), None),
-    };
-    // Only a start whose token is checked needs the credentials: media frames never wait on them.
-    let creds = if needs_credentials(&frame, state.config.call_token) {
+    let parsed = pipeline::parse(event.body.as_deref().unwrap_or(""))?;
+    let policy = state.config.call_token;
+    let creds = if parsed.needs_credentials(policy) {
         state.credentials.get_until(budget.until()).await
     } else {
         None
     };
-    let verdict = judge_parsed(
-        &frame,
-        account,
-        state.config.call_token,
-        creds.as_deref(),
-        unix_now(),
-    );
-    (verdict, Binding::of(&frame))
+    parsed.judge(account, policy, creds.as_deref(), unix_now())
 }
 
 /// The metric reason and log event of an ignored unknown event.

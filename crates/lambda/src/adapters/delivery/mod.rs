@@ -23,7 +23,7 @@ use tokio::time::Instant;
 pub use self::file::FileSink;
 pub use self::http::HttpSink;
 pub use self::kinesis::{KinesisSink, KinesisStream};
-pub use crate::domain::record::{DeliveryRecord, RecordMeta, RecordType};
+pub use crate::domain::record::{Connection, DeliveryRecord, RecordType};
 use crate::metrics::{self, Metric};
 
 /// Why a record was not delivered: a short code for logs and the `DeliveryFailed` metric
@@ -278,16 +278,14 @@ mod tests {
 
     pub(super) fn record(seq: u64) -> DeliveryRecord {
         let mz = StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("mz");
-        let meta = RecordMeta {
+        let account = AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("ac");
+        let connection = Connection {
             connection_id: "Xk2TmdKPIAMCJqw=",
             management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
-            account_sid: AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("ac"),
-            call_sid: None,
-            stream_sid: None,
             received_at_ms: 1,
         };
         let frame = crate::domain::messages::media(&mz, seq, seq, &[0xff; 160]);
-        DeliveryRecord::build(&meta, Some(&frame)).expect("record")
+        crate::domain::messages::delivered(&frame, &account, None, &connection)
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::adapters::{CallStateStore, CredentialCache, MemoryStore, RecordingClo
 use crate::config::RouterConfig;
 use crate::domain::call_state::DEFAULT_START_GRACE_MS as GRACE_MS;
 use crate::domain::call_state::{CONNECTION_LIMIT_SECS, RECORD_MARGIN_SECS};
-use crate::domain::{CallSid, StreamSid};
+use crate::domain::messages;
+use crate::domain::pipeline::parse;
+use crate::domain::{AccountSid, CallSid, CallTokenPolicy, StreamSid};
 
 const CONNECTION: &str = "Xk2TmdKPIAMCJqw=";
 
@@ -124,30 +126,21 @@ fn router(store: Arc<Scripted>) -> RouterState {
 
 /// The call-state step for a `media` frame of `CONNECTION`, bounded so that a step that never
 /// ends fails the test instead of hanging it.
-async fn media(state: &RouterState, connected_at_ms: Option<u64>) -> Step {
-    let account = account();
+async fn media(state: &RouterState, connected_at_ms: Option<u64>) -> StateStep {
+    let frame = messages::media(&stream(), 2, 1, b"abc");
     let budget = budget();
-    let step = apply(
-        state,
-        CONNECTION,
-        &account,
-        &Accepted::Media,
-        Some(Binding::Stream(stream())),
-        connected_at_ms,
-        &budget,
-    );
+    let judged = judged(&frame);
+    let step = apply(state, CONNECTION, &judged, connected_at_ms, &budget);
     timeout(Duration::from_secs(10), step)
         .await
         .expect("the step ends (it waits at most 4 x 15 ms)")
 }
 
-#[test]
-fn drop_reasons_have_their_log_and_metric_codes() {
-    assert_eq!(DropReason::StartPending.code(), "start_pending");
-    assert_eq!(
-        DropReason::CallStateUnavailable.code(),
-        "call_state_unavailable"
-    );
+/// `text` as the verdict accepts it for `account()` (call tokens off).
+fn judged(text: &str) -> Judged<'_> {
+    parse(text)
+        .and_then(|p| p.judge(&account(), CallTokenPolicy::Off, None, 0))
+        .expect("accepted")
 }
 
 #[tokio::test]
@@ -155,23 +148,10 @@ async fn a_start_is_recorded_until_the_connection_limit_counted_from_now() {
     let store = Scripted::hiding(0);
     let state = router(store.clone());
     let before = unix_now_ms() / 1000;
-    let start = Accepted::Start {
-        call_sid: call(),
-        stream_sid: stream(),
-        call_token: None,
-    };
-    let step = apply(
-        &state,
-        CONNECTION,
-        &account(),
-        &start,
-        None,
-        None,
-        &budget(),
-    )
-    .await;
+    let start = messages::start(&account(), &call(), &stream(), None);
+    let step = apply(&state, CONNECTION, &judged(&start), None, &budget()).await;
     let after = unix_now_ms() / 1000;
-    let Step::Accept(Some(started)) = step else {
+    let StateStep::Accept(Some(started)) = step else {
         panic!("start not recorded: {step:?}");
     };
     let ttl = CONNECTION_LIMIT_SECS + RECORD_MARGIN_SECS;
@@ -197,7 +177,7 @@ async fn a_frame_whose_start_is_recorded_never_waits() {
         let t = Instant::now();
         assert_eq!(
             media(&state, Some(connected_at)).await,
-            Step::Accept(Some(started))
+            StateStep::Accept(Some(started))
         );
         assert_eq!(t.elapsed(), Duration::ZERO);
         assert_eq!(store.reads() - reads, 1);
@@ -213,7 +193,7 @@ async fn a_frame_within_the_grace_waits_for_a_start_still_being_written() {
     let t = Instant::now();
     assert_eq!(
         media(&state, Some(unix_now_ms())).await,
-        Step::Accept(Some(started))
+        StateStep::Accept(Some(started))
     );
     assert_eq!(store.reads(), 3);
     let waited = t.elapsed();
@@ -230,7 +210,7 @@ async fn a_frame_within_the_grace_gives_up_after_four_more_reads() {
     let t = Instant::now();
     assert_eq!(
         media(&state, Some(unix_now_ms())).await,
-        Step::Drop(DropReason::StartPending)
+        StateStep::Drop(DropReason::StartPending)
     );
     assert_eq!(store.reads(), 1 + START_WAIT_POLLS as usize);
     let waited = t.elapsed();
@@ -248,7 +228,7 @@ async fn a_frame_past_the_grace_or_without_connected_at_is_closed_at_once() {
         let t = Instant::now();
         assert_eq!(
             media(&state, connected_at).await,
-            Step::Close(CloseReason::MediaBeforeStart),
+            StateStep::Close(CloseReason::MediaBeforeStart),
             "{connected_at:?}"
         );
         assert_eq!(store.reads(), 1, "{connected_at:?}");
@@ -266,7 +246,7 @@ async fn a_frame_whose_grace_ends_while_it_waits_is_judged_by_the_clock_after_th
     let connected_at = unix_now_ms() - GRACE_MS + 50;
     assert_eq!(
         media(&state, Some(connected_at)).await,
-        Step::Close(CloseReason::MediaBeforeStart)
+        StateStep::Close(CloseReason::MediaBeforeStart)
     );
 }
 

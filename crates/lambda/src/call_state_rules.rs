@@ -1,70 +1,44 @@
 //! The router's call-state step (DESIGN.md §5): after a frame passed the stateless verdict, the
-//! store decides whether it belongs to a verified start. With `STREAM_GATE_CALL_STATE=off` the
-//! step is skipped and every stateless Accept stands (SECURITY.md lists what that leaves open).
+//! store says whether it belongs to a verified start, as a [`StateStep`] that the judged frame
+//! turns into its one decision (`domain::pipeline`). With `STREAM_GATE_CALL_STATE=off` the step is
+//! skipped and every stateless Accept stands (SECURITY.md lists what that leaves open).
+//!
+//! This is application logic with I/O (the store, the clock, the invocation budget); the rules
+//! themselves are pure and live in the domain (`call_state::judge_against_start`).
 
 use crate::adapters::{CallStateStore, StartClaim, StoreError};
 use crate::budget::{Budget, OutOfTime, DEADLINE};
 use crate::clock::unix_now_ms;
 use crate::domain::call_state::{
-    judge_against_start, Binding, CallTokenId, StartedStream, StateVerdict, Timing,
+    judge_against_start, CallTokenId, StartedStream, StateVerdict, Timing,
 };
-use crate::domain::{Accepted, AccountSid, CloseReason};
+use crate::domain::pipeline::Judged;
+pub use crate::domain::pipeline::{DropReason, StateStep};
+use crate::domain::{Accepted, CloseReason};
 use crate::metrics::{self, Metric};
 use crate::state::{CallState, RouterState};
 
-/// What the step decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The stateless verdict stands; with call state, the connection's recorded start.
-    Accept(Option<StartedStream>),
-    /// Neither accepted nor closed: no start recorded yet within the grace, or the store could
-    /// not say (an outage must neither admit an unverified frame nor close a verified call).
-    Drop(DropReason),
-    /// Close the connection.
-    Close(CloseReason),
-}
-
-/// Why a frame was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// No start recorded yet, within `STREAM_GATE_START_GRACE_MS` of `connectedAt`.
-    StartPending,
-    /// The store could not be read.
-    CallStateUnavailable,
-}
-
-impl DropReason {
-    /// The log and metric code.
-    pub const fn code(self) -> &'static str {
-        match self {
-            DropReason::StartPending => "start_pending",
-            DropReason::CallStateUnavailable => "call_state_unavailable",
-        }
-    }
-}
-
-/// The call-state step for one accepted frame: a `start` is recorded (claiming its call token),
-/// any other frame is judged by its [`Binding`] against the connection's recorded start. Every
+/// The call-state step for one judged frame: a `start` is recorded (claiming its call token),
+/// any other frame is judged by its binding against the connection's recorded start. Every
 /// store call is cut at the invocation's `budget` (an unfinished one counts as the store being
 /// unavailable, code `deadline`).
 pub async fn apply(
     state: &RouterState,
     connection_id: &str,
-    account: &AccountSid,
-    accepted: &Accepted,
-    binding: Option<Binding>,
+    judged: &Judged<'_>,
     connected_at_ms: Option<u64>,
     budget: &Budget,
-) -> Step {
+) -> StateStep {
     let CallState::Store(store) = &state.call_state else {
-        return Step::Accept(None);
+        return StateStep::Accept(None);
     };
     let now_ms = unix_now_ms();
+    let account = judged.account();
     if let Accepted::Start {
         call_sid,
         stream_sid,
         call_token,
-    } = accepted
+    } = judged.accepted()
     {
         let started = StartedStream::new(*account, *call_sid, *stream_sid, now_ms / 1000);
         let token = call_token.map(|t| CallTokenId {
@@ -79,8 +53,8 @@ pub async fn apply(
         };
         return record_start(state, store.as_ref(), connection_id, claim, budget).await;
     }
-    let Some(binding) = binding else {
-        return Step::Accept(None);
+    let Some(binding) = judged.binding() else {
+        return StateStep::Accept(None);
     };
     let timing = Timing {
         connected_at_ms,
@@ -88,14 +62,14 @@ pub async fn apply(
         grace_ms: u64::try_from(state.config.start_grace.as_millis()).unwrap_or(u64::MAX),
     };
     if binding.decided_without_store(timing) {
-        return Step::Accept(None); // `connected` before the start: never delivered
+        return StateStep::Accept(None); // `connected` before the start: never delivered
     }
     let now = now_ms / 1000;
     let mut recorded = match lookup(state, store.as_ref(), connection_id, now, budget).await {
         Ok(r) => r,
         Err(code) => {
             unavailable(state, &code, now_ms);
-            return Step::Drop(DropReason::CallStateUnavailable);
+            return StateStep::Drop(DropReason::CallStateUnavailable);
         }
     };
     // Twilio sends the first media frame right behind `start`, and API Gateway runs them as
@@ -113,7 +87,7 @@ pub async fn apply(
             Ok(r) => r,
             Err(code) => {
                 unavailable(state, &code, unix_now_ms());
-                return Step::Drop(DropReason::CallStateUnavailable);
+                return StateStep::Drop(DropReason::CallStateUnavailable);
             }
         };
     }
@@ -122,9 +96,9 @@ pub async fn apply(
         ..timing
     };
     match judge_against_start(&binding, recorded.as_ref(), timing) {
-        StateVerdict::Accept => Step::Accept(recorded),
-        StateVerdict::Drop => Step::Drop(DropReason::StartPending),
-        StateVerdict::Close(reason) => Step::Close(reason),
+        StateVerdict::Accept => StateStep::Accept(recorded),
+        StateVerdict::Drop => StateStep::Drop(DropReason::StartPending),
+        StateVerdict::Close(reason) => StateStep::Close(reason),
     }
 }
 
@@ -146,9 +120,9 @@ async fn record_start(
         now,
     }: Claim,
     budget: &Budget,
-) -> Step {
+) -> StateStep {
     if state.verified.get(connection_id, now).is_some() {
-        return Step::Close(CloseReason::StartRepeated);
+        return StateStep::Close(CloseReason::StartRepeated);
     }
     let claim = budget
         .run(store.record_start(connection_id, &started, token.as_ref(), now))
@@ -157,13 +131,13 @@ async fn record_start(
     match claim {
         Ok(StartClaim::Recorded) => {
             state.verified.insert(connection_id, started, now);
-            Step::Accept(Some(started))
+            StateStep::Accept(Some(started))
         }
-        Ok(StartClaim::StartRepeated) => Step::Close(CloseReason::StartRepeated),
-        Ok(StartClaim::CallTokenReused) => Step::Close(CloseReason::CallTokenReused),
+        Ok(StartClaim::StartRepeated) => StateStep::Close(CloseReason::StartRepeated),
+        Ok(StartClaim::CallTokenReused) => StateStep::Close(CloseReason::CallTokenReused),
         Err(e) => {
             unavailable(state, &e.code, unix_now_ms());
-            Step::Close(CloseReason::CallStateUnavailable)
+            StateStep::Close(CloseReason::CallStateUnavailable)
         }
     }
 }
