@@ -131,8 +131,14 @@ impl Settings {
         };
         // The functions require STREAM_GATE_CALL_STATE; the local gateway's default is `memory`,
         // which closes the stateless gaps within its one process.
+        // The functions default to `signature` (the template's); the local gateway's documented
+        // default is `either`, so the simulator's stream-token calls work too.
         let lookup = |var: &str| {
-            given_or_set(var).or_else(|| (var == "STREAM_GATE_CALL_STATE").then(|| "memory".into()))
+            given_or_set(var).or_else(|| match var {
+                "STREAM_GATE_CALL_STATE" => Some("memory".into()),
+                "STREAM_GATE_AUTH_MODE" => Some("either".into()),
+                _ => None,
+            })
         };
         // A bad value is named by the flag when it came from one, else by the variable.
         let named = |e: ConfigError| {

@@ -19,12 +19,13 @@ use super::stream_token::{verify_stream_token, StreamTokenFailure};
 /// Which credential a handshake must present (`STREAM_GATE_AUTH_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
-    /// `X-Twilio-Signature` only (what real Twilio calls carry).
+    /// `X-Twilio-Signature` only (what real Twilio calls carry). The default: the template's, and
+    /// no unset variable may leave a function weaker than the template would.
+    #[default]
     Signature,
     /// `?token=` only (senders that keep query strings).
     Token,
     /// At least one; every credential presented must verify; if both do, they name one account.
-    #[default]
     Either,
     /// Both, naming the same account.
     Both,

@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(a.credentials.secret, SecretLocation::None);
         assert_eq!(a.credentials.ttl, Duration::from_secs(300));
         assert_eq!(a.credentials.max_stale, Duration::from_secs(3600));
-        assert_eq!(a.auth_mode, AuthMode::Either);
+        assert_eq!(a.auth_mode, AuthMode::Signature);
         assert_eq!(a.public_url, None);
         let r = RouterConfig::from_lookup(lookup(&[STATE])).expect("defaults");
         assert_eq!(r.call_token, CallTokenPolicy::Required);
@@ -647,6 +647,6 @@ mod tests {
         ]))
         .expect("ok");
         assert_eq!(a.credentials.secret, SecretLocation::None);
-        assert_eq!(a.auth_mode, AuthMode::Either);
+        assert_eq!(a.auth_mode, AuthMode::Signature);
     }
 }

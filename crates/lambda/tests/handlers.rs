@@ -99,7 +99,7 @@ async fn authorize(
 
 #[tokio::test]
 async fn authorizer_allows_signed_and_token_handshakes_with_their_context() {
-    let state = authorizer_state(&[]);
+    let state = authorizer_state(&[("STREAM_GATE_AUTH_MODE", "either")]);
     let (r, reason) = authorize(&state, event("authorizer-signed.json")).await;
     assert_eq!(
         (effect(&r), reason),

@@ -37,7 +37,14 @@ fn effect(resp: &Value) -> (&str, &str) {
 #[tokio::test]
 async fn authorizer_binary_allows_and_denies_through_the_runtime_api() {
     let path = creds_path();
-    let f = Function::start(AUTHORIZER, &[("STREAM_GATE_SECRET_FILE", &path)]).await;
+    let f = Function::start(
+        AUTHORIZER,
+        &[
+            ("STREAM_GATE_SECRET_FILE", &path),
+            ("STREAM_GATE_AUTH_MODE", "either"),
+        ],
+    )
+    .await;
 
     let r = f.respond(event("authorizer-signed.json")).await;
     assert_eq!(effect(&r), ("Allow", ARN));
@@ -59,6 +66,20 @@ async fn authorizer_binary_allows_and_denies_through_the_runtime_api() {
     let r = f.respond(event("authorizer-bad-signature.json")).await;
     assert_eq!(effect(&r), ("Deny", ARN));
     assert_eq!(f.last_reason().await.as_deref(), Some("signature_mismatch"));
+}
+
+/// No security setting defaults to the weaker choice (issue 22): an authorizer started without
+/// `STREAM_GATE_AUTH_MODE` is as strict as the template's default, `signature`: a stream token
+/// alone no longer opens a connection.
+#[tokio::test]
+async fn authorizer_without_auth_mode_requires_the_signature() {
+    let path = creds_path();
+    let f = Function::start(AUTHORIZER, &[("STREAM_GATE_SECRET_FILE", &path)]).await;
+    let r = f.respond(event("authorizer-signed.json")).await;
+    assert_eq!(effect(&r), ("Allow", ARN));
+    let r = f.respond(event("authorizer-token.json")).await;
+    assert_eq!(effect(&r), ("Deny", ARN));
+    assert_eq!(f.last_reason().await.as_deref(), Some("signature_missing"));
 }
 
 #[tokio::test]
