@@ -92,18 +92,6 @@ impl Frame<'_> {
             Self::Unknown => "unknown",
         }
     }
-
-    /// The top-level `streamSid` of the events that must belong to a recorded start (`media`,
-    /// `mark`, `dtmf`, `stop`); `None` for `connected`, `start` and unknown events.
-    pub fn stream_sid(&self) -> Option<&StreamSid> {
-        match self {
-            Self::Media { stream_sid, .. }
-            | Self::Stop { stream_sid, .. }
-            | Self::Mark { stream_sid }
-            | Self::Dtmf { stream_sid } => Some(stream_sid),
-            Self::Connected | Self::Start(_) | Self::Unknown => None,
-        }
-    }
 }
 
 /// The top level of any frame: the event name and the raw parts the events use.
