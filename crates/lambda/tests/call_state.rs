@@ -27,6 +27,8 @@ use stream_gate_testkit::moto::moto;
 use stream_gate_testkit::{event, repo_file};
 
 const OTHER_STREAM: &str = "MZ0000000000000000000000000000000a";
+const OTHER_CALL: &str = "CA0000000000000000000000000000000b";
+const OTHER_ACCOUNT: &str = "AC0000000000000000000000000000000c";
 
 fn credentials() -> Arc<CredentialCache> {
     Arc::new(CredentialCache::new(
@@ -105,6 +107,22 @@ async fn the_rules_hold(store: Arc<dyn CallStateStore>) {
         let o = route(&state, frame(file, "c-late2", CONNECTED_LONG_AGO, |_| {})).await;
         assert_eq!(o, closed(CloseReason::MediaBeforeStart), "{file}");
     }
+    // A socket that never verifies (issue 22): within the grace its `connected` and unknown events
+    // are accepted (never delivered); past it, they close it like any other frame.
+    let unknown = |f: &mut Value| f["event"] = json!("later");
+    for (connection, edit) in [("c-quiet", None), ("c-chatty", Some(unknown))] {
+        let edit = |f: &mut Value| edit.into_iter().for_each(|e| e(f));
+        let o = route(&state, frame("default-connected.json", connection, 0, edit)).await;
+        assert!(accepted(&o), "{connection}: {o:?}");
+        let late = frame(
+            "default-connected.json",
+            connection,
+            CONNECTED_LONG_AGO,
+            edit,
+        );
+        let o = route(&state, late).await;
+        assert_eq!(o, closed(CloseReason::StartMissing), "{connection}");
+    }
 
     // A verified start, then its stream's frames.
     let o = route(&state, frame("default-start.json", "c1", 100, |_| {})).await;
@@ -122,6 +140,26 @@ async fn the_rules_hold(store: Arc<dyn CallStateStore>) {
     )
     .await;
     assert_eq!(o, closed(CloseReason::StreamSidMismatch));
+    // A `stop` naming another call than the recorded start (issue 22); another account is the
+    // stateless verdict's to close already (the handshake proved one).
+    let cases = [
+        ("callSid", OTHER_CALL, CloseReason::CallSidMismatch),
+        (
+            "accountSid",
+            OTHER_ACCOUNT,
+            CloseReason::StopAccountMismatch,
+        ),
+    ];
+    for (field, other, reason) in cases {
+        let o = route(
+            &state,
+            frame("default-stop.json", "c1", CONNECTED_LONG_AGO, |f| {
+                f["stop"][field] = json!(other)
+            }),
+        )
+        .await;
+        assert_eq!(o, closed(reason), "{field}");
+    }
     // A second start on the connection.
     let o = route(&state, frame("default-start.json", "c1", 100, |_| {})).await;
     assert_eq!(o, closed(CloseReason::StartRepeated));
