@@ -125,12 +125,27 @@ def check(template, mode, operations):
     check_call_state_grants(res, label)
     check_secret_key(res, label, operations.get("SecretKmsKeyArn"))
     check_router_concurrency(res, label, operations.get("RouterReservedConcurrency"))
+    check_logging(res, label)
     # A failed close is loud: the CloseFailed alarm exists on the router's metric.
     by_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
     alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
     if not any(a.get("Namespace") == "StreamGate" and a.get("MetricName") == "CloseFailed" for a in alarms):
         fail(f"{mode}: no CloudWatch alarm on StreamGate/CloseFailed")
     print(f"check_template: {label}: ok")
+
+
+def check_logging(res, label):
+    """Every function: JSON logs, Lambda's own per-invocation lines dropped (system level WARN),
+    the application's kept from INFO up: the EMF metric lines have no level and Lambda takes them
+    as INFO (crates/lambda/tests/log_filtering.rs checks the lines the router prints)."""
+    want = {"LogFormat": "JSON", "SystemLogLevel": "WARN", "ApplicationLogLevel": "INFO"}
+    for name, r in res.items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        cfg = r["Properties"].get("LoggingConfig", {})
+        for k, v in want.items():
+            if cfg.get(k) != v:
+                fail(f"{label}: {name} LoggingConfig {k} is {cfg.get(k)!r}, expected {v!r}")
 
 
 def check_role_shapes(res, mode):
