@@ -5,6 +5,10 @@ optional operations parameters (SecretKmsKeyArn, RouterReservedConcurrency) are 
 (their defaults) and set. The template's own Conditions are evaluated for the parameter values, so
 a condition that never turns on (or never off) is caught too.
 
+The committed samconfig.toml beside the template is checked too: it lists every parameter (a
+parameter `sam deploy` is not given keeps its previous value on an update), each at the template's
+default, so a plain `sam deploy` is never weaker than the template.
+
 Exit status 1 with a message on the first broken property.
 """
 import copy
@@ -333,12 +337,47 @@ def check_echo(rendered, res, mode):
         fail(f"{mode}: EchoLogGroup has no retention")
 
 
+def check_samconfig(template, path):
+    """samconfig.toml: every parameter at the template's default, the change set confirmed,
+    only CAPABILITY_IAM, and the parameters in the deploy section alone (not `global`, which
+    `sam build` and `sam local invoke` would read too)."""
+    import tomllib
+
+    from samcli.cli.types import CfnParameterOverridesType
+
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+    default = config.get("default", {})
+    for section, body in default.items():
+        if section != "deploy" and "parameter_overrides" in body.get("parameters", {}):
+            fail(f"samconfig.toml: parameter_overrides in [default.{section}.parameters]")
+    deploy = default.get("deploy", {}).get("parameters", {})
+    raw = deploy.get("parameter_overrides", [])
+    raw = tuple(raw) if isinstance(raw, list) else (raw,)
+    given = CfnParameterOverridesType().convert(raw, None, None)
+    for name, spec in template["Parameters"].items():
+        if name not in given:
+            fail(f"samconfig.toml: parameter {name} is missing (an update would keep its old value)")
+        want = str(spec.get("Default", ""))
+        if str(given[name]) != want:
+            fail(f"samconfig.toml: {name}={given[name]!r}, the template's default is {want!r}")
+    unknown = set(given) - set(template["Parameters"])
+    if unknown:
+        fail(f"samconfig.toml: parameters the template does not have: {sorted(unknown)}")
+    if deploy.get("confirm_changeset") is not True:
+        fail("samconfig.toml: confirm_changeset must be true")
+    if deploy.get("capabilities") != "CAPABILITY_IAM":
+        fail(f"samconfig.toml: capabilities {deploy.get('capabilities')!r}, expected CAPABILITY_IAM")
+    print("check_template: samconfig.toml: ok")
+
+
 def main():
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
     with open(path) as f:
         template = yaml.load(f, Loader=Loader)
     check_key_arn_pattern(template)
+    check_samconfig(template, os.path.join(os.path.dirname(os.path.abspath(path)), "samconfig.toml"))
     try:
         for mode in IDENTITY:
             for operations in ({}, OPERATIONS_SET):
