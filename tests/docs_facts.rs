@@ -33,7 +33,9 @@ fn template_keys(section: &str) -> BTreeSet<String> {
             inside = line.trim_end() == format!("{section}:");
             continue;
         }
-        let Some(rest) = line.strip_prefix("  ") else { continue };
+        let Some(rest) = line.strip_prefix("  ") else {
+            continue;
+        };
         if inside && !rest.starts_with(' ') && !rest.starts_with('#') {
             if let Some((key, _)) = rest.split_once(':') {
                 keys.insert(key.trim().to_owned());
@@ -81,10 +83,16 @@ fn every_template_parameter_and_output_is_documented() {
 /// Every `"STREAM_GATE_…"` string literal in the shipped code (not the test support crates).
 fn variables_read() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    let mut stack: Vec<PathBuf> = ["src", "crates/lambda/src", "crates/echo/src", "crates/devtools/src", "crates/domain/src"]
-        .iter()
-        .map(|d| root().join(d))
-        .collect();
+    let mut stack: Vec<PathBuf> = [
+        "src",
+        "crates/lambda/src",
+        "crates/echo/src",
+        "crates/devtools/src",
+        "crates/domain/src",
+    ]
+    .iter()
+    .map(|d| root().join(d))
+    .collect();
     while let Some(path) = stack.pop() {
         if path.is_dir() {
             for entry in std::fs::read_dir(&path).expect("dir").flatten() {
@@ -121,7 +129,11 @@ fn every_variable_the_code_reads_is_in_the_configuration_table() {
 
 /// The subcommands and, for each, the long flags its `--help` lists.
 fn help_flags(args: &[&str]) -> BTreeSet<String> {
-    let out = Command::new(BIN).args(args).arg("--help").output().expect("help");
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("help");
     assert!(out.status.success(), "{args:?} --help failed");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
@@ -209,7 +221,10 @@ fn markdown_files() -> Vec<String> {
         "events/README.md".to_owned(),
         "examples/audio/README.md".to_owned(),
     ];
-    for entry in std::fs::read_dir(root().join("docs")).expect("docs").flatten() {
+    for entry in std::fs::read_dir(root().join("docs"))
+        .expect("docs")
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".md") {
             files.push(format!("docs/{name}"));
@@ -222,7 +237,10 @@ fn markdown_files() -> Vec<String> {
 #[test]
 fn every_documented_command_and_flag_exists() {
     let subs = subcommands();
-    assert!(subs.contains("new-credentials") && subs.contains("verify"), "{subs:?}");
+    assert!(
+        subs.contains("new-credentials") && subs.contains("verify"),
+        "{subs:?}"
+    );
     let mut flags_of = std::collections::HashMap::new();
     let mut problems = Vec::new();
     let mut checked = 0;
@@ -247,7 +265,10 @@ fn every_documented_command_and_flag_exists() {
             }
         }
     }
-    assert!(checked > 20, "only {checked} flags found: is the scan broken?");
+    assert!(
+        checked > 20,
+        "only {checked} flags found: is the scan broken?"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -307,15 +328,24 @@ fn readme_numbers_point_to_their_benchmarks_section() {
             "a README paragraph quotes a measurement without its BENCHMARKS.md section:\n{paragraph}"
         );
         for link in links {
-            assert!(anchors.contains(link), "BENCHMARKS.md has no section #{link}");
+            assert!(
+                anchors.contains(link),
+                "BENCHMARKS.md has no section #{link}"
+            );
         }
     }
-    assert!(measured > 0, "no measured paragraph found: is the scan broken?");
+    assert!(
+        measured > 0,
+        "no measured paragraph found: is the scan broken?"
+    );
 }
 
 #[test]
 fn the_scanners_find_what_they_look_for() {
-    assert_eq!(anchor("### CPU per warm invocation, next to Node.js"), "cpu-per-warm-invocation-next-to-nodejs");
+    assert_eq!(
+        anchor("### CPU per warm invocation, next to Node.js"),
+        "cpu-per-warm-invocation-next-to-nodejs"
+    );
     let code = code_of("text `stream-gate sim URL --fast` more\n\n    stream-gate verify X \\\n        --credentials -\n```sh\nstream-gate local --sink none # --not-a-flag\n```\n");
     let found: Vec<_> = code.iter().flat_map(|c| invocations(c)).collect();
     assert_eq!(

@@ -294,6 +294,9 @@ fn verify_reads_the_new_document_from_standard_input() {
     let _ = gate.wait();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("account {SID_A}")), "{out}");
-    assert!(out.contains("scenarios behaved as expected"), "{out}");
+    assert!(
+        out.contains("all 15 scenarios behaved as expected"),
+        "{out}"
+    );
     assert_no_secret(&out, &document(&s.file()));
 }

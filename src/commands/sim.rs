@@ -159,7 +159,10 @@ pub fn main(args: SimArgs) -> ExitCode {
     if !args.url.starts_with("ws://") {
         return fail("only ws:// URLs are supported by this build (no TLS client); to test a tunnel, connect to the local ws:// URL and pass --signed-url wss://...");
     }
-    let path = credentials_path(args.credentials.clone(), std::env::var_os("STREAM_GATE_SECRET_FILE"));
+    let path = credentials_path(
+        args.credentials.clone(),
+        std::env::var_os("STREAM_GATE_SECRET_FILE"),
+    );
     // Which document places the call: a call signed with another file's tokens is refused, and
     // the refusal alone would not say why.
     eprintln!("stream-gate sim: credentials from {}", path.display());
@@ -298,7 +301,10 @@ mod tests {
     fn sim_reads_the_document_local_reads() {
         let flag = Some(PathBuf::from("flag.json"));
         let env = Some(std::ffi::OsString::from("env.json"));
-        assert_eq!(credentials_path(flag, env.clone()), PathBuf::from("flag.json"));
+        assert_eq!(
+            credentials_path(flag, env.clone()),
+            PathBuf::from("flag.json")
+        );
         assert_eq!(credentials_path(None, env), PathBuf::from("env.json"));
         let dev = devcreds::default_path(std::path::Path::new("."));
         assert_eq!(credentials_path(None, Some("".into())), dev);
