@@ -74,6 +74,9 @@ enum Command {
         #[arg(long, default_value_t = stream_gate_domain::call_token::DEFAULT_TTL_SECS)]
         ttl_secs: u64,
     },
+    /// Write a fresh credentials document for a deployment's secret: your accounts' auth tokens
+    /// (read from standard input or a file) and a new call-token key, into a new 0600 file.
+    NewCredentials(commands::credentials::NewCredentialsArgs),
     /// Run the local development gateway (API Gateway stand-in on loopback) until Ctrl-C.
     Local(commands::local::LocalArgs),
     /// The example application: receive the local gateway's HTTP sink and play each caller's
@@ -180,6 +183,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e, 2),
             }
         }
+        Command::NewCredentials(args) => commands::credentials::main(args),
         Command::Local(args) => commands::local::main(args),
         Command::Echo(args) => commands::echo::main(args),
         Command::Sim(args) => commands::sim::main(args),

@@ -5,6 +5,10 @@ optional operations parameters (SecretKmsKeyArn, RouterReservedConcurrency) are 
 (their defaults) and set. The template's own Conditions are evaluated for the parameter values, so
 a condition that never turns on (or never off) is caught too.
 
+The committed samconfig.toml beside the template is checked too: it lists every parameter (a
+parameter `sam deploy` is not given keeps its previous value on an update), each at the template's
+default, so a plain `sam deploy` is never weaker than the template.
+
 Exit status 1 with a message on the first broken property.
 """
 import copy
@@ -125,12 +129,27 @@ def check(template, mode, operations):
     check_call_state_grants(res, label)
     check_secret_key(res, label, operations.get("SecretKmsKeyArn"))
     check_router_concurrency(res, label, operations.get("RouterReservedConcurrency"))
+    check_logging(res, label)
     # A failed close is loud: the CloseFailed alarm exists on the router's metric.
     by_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
     alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
     if not any(a.get("Namespace") == "StreamGate" and a.get("MetricName") == "CloseFailed" for a in alarms):
         fail(f"{mode}: no CloudWatch alarm on StreamGate/CloseFailed")
     print(f"check_template: {label}: ok")
+
+
+def check_logging(res, label):
+    """Every function: JSON logs, Lambda's own per-invocation lines dropped (system level WARN),
+    the application's kept from INFO up: the EMF metric lines have no level and Lambda takes them
+    as INFO (crates/lambda/tests/log_filtering.rs checks the lines the router prints)."""
+    want = {"LogFormat": "JSON", "SystemLogLevel": "WARN", "ApplicationLogLevel": "INFO"}
+    for name, r in res.items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        cfg = r["Properties"].get("LoggingConfig", {})
+        for k, v in want.items():
+            if cfg.get(k) != v:
+                fail(f"{label}: {name} LoggingConfig {k} is {cfg.get(k)!r}, expected {v!r}")
 
 
 def check_role_shapes(res, mode):
@@ -318,12 +337,47 @@ def check_echo(rendered, res, mode):
         fail(f"{mode}: EchoLogGroup has no retention")
 
 
+def check_samconfig(template, path):
+    """samconfig.toml: every parameter at the template's default, the change set confirmed,
+    only CAPABILITY_IAM, and the parameters in the deploy section alone (not `global`, which
+    `sam build` and `sam local invoke` would read too)."""
+    import tomllib
+
+    from samcli.cli.types import CfnParameterOverridesType
+
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+    default = config.get("default", {})
+    for section, body in default.items():
+        if section != "deploy" and "parameter_overrides" in body.get("parameters", {}):
+            fail(f"samconfig.toml: parameter_overrides in [default.{section}.parameters]")
+    deploy = default.get("deploy", {}).get("parameters", {})
+    raw = deploy.get("parameter_overrides", [])
+    raw = tuple(raw) if isinstance(raw, list) else (raw,)
+    given = CfnParameterOverridesType().convert(raw, None, None)
+    for name, spec in template["Parameters"].items():
+        if name not in given:
+            fail(f"samconfig.toml: parameter {name} is missing (an update would keep its old value)")
+        want = str(spec.get("Default", ""))
+        if str(given[name]) != want:
+            fail(f"samconfig.toml: {name}={given[name]!r}, the template's default is {want!r}")
+    unknown = set(given) - set(template["Parameters"])
+    if unknown:
+        fail(f"samconfig.toml: parameters the template does not have: {sorted(unknown)}")
+    if deploy.get("confirm_changeset") is not True:
+        fail("samconfig.toml: confirm_changeset must be true")
+    if deploy.get("capabilities") != "CAPABILITY_IAM":
+        fail(f"samconfig.toml: capabilities {deploy.get('capabilities')!r}, expected CAPABILITY_IAM")
+    print("check_template: samconfig.toml: ok")
+
+
 def main():
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
     with open(path) as f:
         template = yaml.load(f, Loader=Loader)
     check_key_arn_pattern(template)
+    check_samconfig(template, os.path.join(os.path.dirname(os.path.abspath(path)), "samconfig.toml"))
     try:
         for mode in IDENTITY:
             for operations in ({}, OPERATIONS_SET):

@@ -2,6 +2,7 @@
 //! `stream-gate-devtools` and `stream-gate-lambda`: signature and token tools, and (see the submodules) the local
 //! gateway, the Twilio call simulator and the demo.
 
+pub mod credentials;
 pub mod demo;
 pub mod echo;
 pub mod load;

@@ -21,7 +21,9 @@ use stream_gate_devtools::sim::{
 pub struct SimArgs {
     /// `ws://` URL to connect to (e.g. `ws://127.0.0.1:8080/dev`).
     pub url: String,
-    /// Credentials document holding the account's auth token and call-token key.
+    /// Credentials document holding the account's auth token and call-token key: the one `local`
+    /// was started with [default: `STREAM_GATE_SECRET_FILE`, else `.stream-gate/dev-credentials.json`,
+    /// as `local`].
     #[arg(long)]
     pub credentials: Option<PathBuf>,
     /// Which account of the document places the call (0 = first).
@@ -140,6 +142,13 @@ fn print_observed(observed: &Observed) {
     }
 }
 
+/// The document `sim` reads, in the order `local` reads its own: `--credentials`, else
+/// `STREAM_GATE_SECRET_FILE`, else `.stream-gate/dev-credentials.json`.
+fn credentials_path(flag: Option<PathBuf>, env: Option<std::ffi::OsString>) -> PathBuf {
+    flag.or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| devcreds::default_path(std::path::Path::new(".")))
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("stream-gate sim: {message}");
     ExitCode::from(2)
@@ -150,10 +159,13 @@ pub fn main(args: SimArgs) -> ExitCode {
     if !args.url.starts_with("ws://") {
         return fail("only ws:// URLs are supported by this build (no TLS client); to test a tunnel, connect to the local ws:// URL and pass --signed-url wss://...");
     }
-    let path = args
-        .credentials
-        .clone()
-        .unwrap_or_else(|| devcreds::default_path(std::path::Path::new(".")));
+    let path = credentials_path(
+        args.credentials.clone(),
+        std::env::var_os("STREAM_GATE_SECRET_FILE"),
+    );
+    // Which document places the call: a call signed with another file's tokens is refused, and
+    // the refusal alone would not say why.
+    eprintln!("stream-gate sim: credentials from {}", path.display());
     let document = match std::fs::read_to_string(&path) {
         Ok(d) => stream_gate_domain::Secret::new(d),
         Err(e) => return fail(&format!("cannot read {}: {}", path.display(), e.kind())),
@@ -278,5 +290,24 @@ pub fn main(args: SimArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_reads_the_document_local_reads() {
+        let flag = Some(PathBuf::from("flag.json"));
+        let env = Some(std::ffi::OsString::from("env.json"));
+        assert_eq!(
+            credentials_path(flag, env.clone()),
+            PathBuf::from("flag.json")
+        );
+        assert_eq!(credentials_path(None, env), PathBuf::from("env.json"));
+        let dev = devcreds::default_path(std::path::Path::new("."));
+        assert_eq!(credentials_path(None, Some("".into())), dev);
+        assert_eq!(credentials_path(None, None), dev);
     }
 }

@@ -24,6 +24,18 @@ fn hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A fresh call-token key for a deployment: 32 bytes straight from the operating system's CSPRNG
+/// (`getrandom`), base64url without padding (the form `callTokenKeys` takes); the raw bytes are
+/// wiped once encoded. An unavailable OS generator is an error, never a weaker fallback.
+pub fn new_call_token_key() -> std::io::Result<Secret> {
+    use rand::TryRngCore as _;
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut key[..])
+        .map_err(std::io::Error::other)?;
+    Ok(Secret::new(URL_SAFE_NO_PAD.encode(&key[..])))
+}
+
 /// A new credentials document: accounts A and B (an auth token each), a stream token per account,
 /// one call-token key.
 pub fn generate() -> Secret {
