@@ -1,4 +1,4 @@
-//! Per-connection call state (DESIGN.md §5) through the router and webhook handlers: every rule
+//! Per-connection call state (docs/design.md §5) through the router and webhook handlers: every rule
 //! in-process against the memory store, and again through the real AWS SDK against DynamoDB
 //! served by moto on loopback — the start race, the SDK calls per connection, and a store that
 //! fails (through the fault-injecting proxy).
