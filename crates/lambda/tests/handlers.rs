@@ -16,46 +16,24 @@ use stream_gate_domain::{AccountSid, CallSid};
 use stream_gate_domain::{CloseReason, DenyReason};
 use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
 use stream_gate_lambda::adapters::{
-    CallStateStore, CloseError, CloseOutcome, CredentialCache, FileSource, RecordingCloser,
-    StartClaim, StaticSource, StoreError,
+    CallStateStore, CloseError, CloseOutcome, CredentialCache, RecordingCloser, StartClaim,
+    StaticSource, StoreError,
 };
 use stream_gate_lambda::call_state_rules::DropReason;
 use stream_gate_lambda::config::{AuthorizerConfig, RouterConfig, WebhookConfig};
 use stream_gate_lambda::entrypoints::router::RouterOutcome;
 use stream_gate_lambda::entrypoints::{authorizer, router, voice_webhook};
 use stream_gate_lambda::state::{AuthorizerState, CallState, RouterState, WebhookState};
-use stream_gate_testkit::{event, repo_file};
+use stream_gate_testkit::event;
 
 const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/$connect";
 const CONNECTION: &str = "Xk2TmdKPIAMCJqw=";
 
-/// The variables of `pairs`; `STREAM_GATE_CALL_STATE` (required) is `off` unless `pairs` sets it:
-/// these tests give each state its call state themselves.
-fn lookup(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    let pairs = pairs.to_vec();
-    move |k| {
-        pairs
-            .iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| v.to_string())
-            .or_else(|| (k == "STREAM_GATE_CALL_STATE").then(|| "off".to_owned()))
-    }
-}
-
-fn test_credentials() -> Arc<CredentialCache> {
-    let source = FileSource::new(repo_file("events/credentials.test.json"));
-    Arc::new(CredentialCache::new(
-        Box::new(source),
-        Duration::from_secs(300),
-        Duration::from_secs(300),
-    ))
-}
-
 fn authorizer_state(env: &[(&'static str, &'static str)]) -> AuthorizerState {
     AuthorizerState {
         config: AuthorizerConfig::from_lookup(lookup(env)).expect("config"),
-        credentials: test_credentials(),
+        credentials: credentials(),
     }
 }
 
@@ -63,7 +41,7 @@ fn router_state(env: &[(&'static str, &'static str)]) -> (RouterState, Arc<Recor
     let closer = Arc::new(RecordingCloser::default());
     let state = RouterState::new(
         RouterConfig::from_lookup(lookup(env)).expect("config"),
-        test_credentials(),
+        credentials(),
         closer.clone(),
         CallState::Off,
     );
@@ -81,6 +59,7 @@ fn ws_event(value: Value) -> ApiGatewayWebsocketProxyRequest {
 mod support;
 use support::log_capture;
 use support::slow_fakes::HangingCloser;
+use support::states::{credentials, lookup};
 
 fn effect(r: &ApiGatewayCustomAuthorizerResponse) -> (IamPolicyEffect, String) {
     let [s] = r.policy_document.statement.as_slice() else {
@@ -438,7 +417,7 @@ fn delivering_router(call_state: CallState) -> (RouterState, Arc<MemorySink>) {
     let sink = Arc::new(MemorySink::default());
     let state = RouterState::new(
         RouterConfig::from_lookup(lookup(&[])).expect("config"),
-        test_credentials(),
+        credentials(),
         Arc::new(RecordingCloser::default()),
         call_state,
     )
@@ -592,7 +571,7 @@ impl CallStateStore for DownStore {
 async fn router_logs_an_unavailable_call_state_store_once_per_interval() {
     let state = RouterState::new(
         RouterConfig::from_lookup(lookup(&[])).expect("config"),
-        test_credentials(),
+        credentials(),
         Arc::new(RecordingCloser::default()),
         CallState::Store(Arc::new(DownStore)),
     );
@@ -668,7 +647,7 @@ async fn router_retries_a_failed_close_only_when_the_invocation_has_time() {
     let flaky = |closer: Arc<FlakyCloser>| {
         RouterState::new(
             RouterConfig::from_lookup(lookup(&[])).expect("config"),
-            test_credentials(),
+            credentials(),
             closer,
             CallState::Off,
         )
@@ -716,7 +695,7 @@ impl stream_gate_lambda::adapters::ConnectionCloser for FailingCloser {
 async fn a_close_that_outlives_the_budget_fails_loudly_with_deadline() {
     let state = RouterState::new(
         RouterConfig::from_lookup(lookup(&[])).expect("config"),
-        test_credentials(),
+        credentials(),
         Arc::new(HangingCloser::default()),
         CallState::Off,
     );
@@ -769,7 +748,7 @@ async fn router_logs_each_close_with_its_attempts_and_a_failed_close_at_error() 
     let with_closer = |closer: Arc<dyn stream_gate_lambda::adapters::ConnectionCloser>| {
         RouterState::new(
             RouterConfig::from_lookup(lookup(&[])).expect("config"),
-            test_credentials(),
+            credentials(),
             closer,
             CallState::Off,
         )
@@ -931,7 +910,7 @@ fn webhook_state(env: &[(&'static str, &'static str)]) -> WebhookState {
     all.extend_from_slice(env);
     WebhookState {
         config: WebhookConfig::from_lookup(lookup(&all)).expect("config"),
-        credentials: test_credentials(),
+        credentials: credentials(),
         call_state: CallState::Off,
     }
 }
