@@ -1,6 +1,6 @@
 //! `stream-gate sim`: one simulated Twilio call (or hostile client) against a URL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,11 +10,10 @@ use stream_gate_devtools::demo::{describe_scenario, judge_observed};
 use stream_gate_devtools::local::devcreds;
 use stream_gate_devtools::local::webhook::webhook_url_for;
 use stream_gate_devtools::sim::attacks::{
-    self, Attack, CallSetup, GateState, Plan, Scenario, WebhookTarget, ATTACKS,
+    Attack, CallSetup, GateState, Scenario, WebhookTarget, ATTACKS,
 };
-use stream_gate_devtools::sim::{
-    audio, play, EchoWait, Identity, Observed, ReplayVerdict, SimReport,
-};
+use stream_gate_devtools::sim::runner::{plan_of, run_course, Course, Turn};
+use stream_gate_devtools::sim::{audio, Identity, Observed, ReplayVerdict, SimError, SimReport};
 
 /// Options of `stream-gate sim`.
 #[derive(Args, Debug)]
@@ -145,6 +144,18 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The scenarios `--attack` names: none is the legitimate call, `all` every attack.
+fn scenarios(attack: Option<&str>) -> Result<Vec<Scenario>, String> {
+    match attack {
+        None => Ok(vec![Scenario::Legit]),
+        Some("all") => Ok(ATTACKS.iter().copied().map(Scenario::Attack).collect()),
+        Some(n) => n
+            .parse::<Attack>()
+            .map(|a| vec![Scenario::Attack(a)])
+            .map_err(|e| e.to_string()),
+    }
+}
+
 /// Runs the simulator; exit 0 when every scenario behaved as expected (as seen from the socket).
 pub fn main(args: SimArgs) -> ExitCode {
     if !args.url.starts_with("ws://") {
@@ -177,13 +188,9 @@ pub fn main(args: SimArgs) -> ExitCode {
     if args.record.is_some() && args.attack.is_some() {
         return fail("--record records the legitimate call: leave out --attack");
     }
-    let scenarios: Vec<Scenario> = match args.attack.as_deref() {
-        None => vec![Scenario::Legit],
-        Some("all") => ATTACKS.iter().copied().map(Scenario::Attack).collect(),
-        Some(n) => match n.parse::<Attack>() {
-            Ok(a) => vec![Scenario::Attack(a)],
-            Err(e) => return fail(&e.to_string()),
-        },
+    let scenarios = match scenarios(args.attack.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
@@ -202,65 +209,87 @@ pub fn main(args: SimArgs) -> ExitCode {
         (Some(url), Some(signed_url)) => Some(WebhookTarget { url, signed_url }),
         _ => None,
     };
-    let mut all_ok = true;
-    for scenario in scenarios {
+    let mut course = SimCourse {
+        url: &args.url,
+        signed_url: &signed_url,
+        me: &me,
+        other: other.as_ref(),
+        audio: &frames,
+        pacing: if args.fast {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        },
+        start_grace: Duration::from_millis(args.start_grace_ms),
+        webhook,
+        record: args.record.as_deref(),
+        state,
+        all_ok: true,
+    };
+    if let Err(e) = rt.block_on(run_course(&mut course, scenarios, &me)) {
+        return fail(&e);
+    }
+    if course.all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The simulator's course: each scenario printed with what the socket saw, judged as expected or
+/// not; with `record`, the legitimate call's echoed audio written to a WAV file.
+struct SimCourse<'a> {
+    url: &'a str,
+    signed_url: &'a str,
+    me: &'a Identity,
+    other: Option<&'a Identity>,
+    audio: &'a [[u8; audio::FRAME_BYTES]],
+    pacing: Duration,
+    start_grace: Duration,
+    webhook: Option<WebhookTarget<'a>>,
+    record: Option<&'a Path>,
+    state: GateState,
+    /// Whether every scenario so far behaved as expected.
+    all_ok: bool,
+}
+
+impl Course for SimCourse<'_> {
+    type Error = String;
+
+    fn turn(&self, scenario: Scenario) -> Turn<'_, String> {
         let setup = CallSetup {
-            url: &args.url,
-            signed_url: &signed_url,
-            me: &me,
-            other: other.as_ref(),
-            audio: &frames,
-            pacing: if args.fast {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(20)
-            },
+            url: self.url,
+            signed_url: self.signed_url,
+            me: self.me,
+            other: self.other,
+            audio: self.audio,
+            pacing: self.pacing,
             linger: Duration::from_millis(1000),
-            start_grace: Duration::from_millis(args.start_grace_ms),
-            webhook,
+            start_grace: self.start_grace,
+            webhook: self.webhook,
         };
-        let expected = scenario.expected_under(state);
-        let built = match scenario {
-            Scenario::Legit => {
-                let (h, mut s) = attacks::legit(&setup);
-                if args.record.is_some() {
-                    s.echo = Some(EchoWait::default());
-                }
-                Ok(Plan::Socket(h, s))
-            }
-            Scenario::Attack(a) => attacks::attack(a, &setup),
-        };
-        let plan = match built {
-            Ok(b) => b,
-            Err(e) => return fail(&e.to_string()),
-        };
-        let observed = match rt.block_on(play(plan, &me)) {
-            Ok(r) => r,
-            Err(e) => return fail(&e.to_string()),
-        };
-        let j = judge_observed(expected, &observed, None);
-        all_ok &= j.ok;
+        match plan_of(scenario, &setup, self.record.is_some()) {
+            Ok(plan) => Turn::Play(plan),
+            Err(e) => Turn::Stop(e.to_string()),
+        }
+    }
+
+    async fn observed(
+        &mut self,
+        scenario: Scenario,
+        observed: Result<Observed, SimError>,
+    ) -> Result<(), String> {
+        let observed = observed.map_err(|e| e.to_string())?;
+        let j = judge_observed(scenario.expected_under(self.state), &observed, None);
+        self.all_ok &= j.ok;
         println!("{scenario}:");
         print_observed(&observed);
-        if let (Some(path), Observed::Socket(report)) = (&args.record, &observed) {
-            let heard = report
-                .answers
-                .echo
-                .as_ref()
-                .map_or(&[][..], |e| e.audio.as_slice());
-            if let Err(e) = std::fs::write(path, audio::mulaw_wav(heard)) {
-                return fail(&format!("cannot write {}: {}", path.display(), e.kind()));
-            }
-            println!(
-                "  recorded:           {} ({} bytes of 8 kHz mu-law, {:.2} s)",
-                path.display(),
-                heard.len(),
-                heard.len() as f64 / 8000.0
-            );
+        if let (Some(path), Observed::Socket(report)) = (self.record, &observed) {
+            record_echo(path, report)?;
         }
         println!(
             "  expected:           {}",
-            describe_scenario(scenario, state)
+            describe_scenario(scenario, self.state)
         );
         println!(
             "  observed:           {} (reason {}, {} ms) -> {}",
@@ -273,10 +302,24 @@ pub fn main(args: SimArgs) -> ExitCode {
                 "NOT as expected"
             }
         );
+        Ok(())
     }
-    if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+}
+
+/// Writes the audio the legitimate call heard back to `path` (8 kHz mu-law WAV).
+fn record_echo(path: &Path, report: &SimReport) -> Result<(), String> {
+    let heard = report
+        .answers
+        .echo
+        .as_ref()
+        .map_or(&[][..], |e| e.audio.as_slice());
+    std::fs::write(path, audio::mulaw_wav(heard))
+        .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))?;
+    println!(
+        "  recorded:           {} ({} bytes of 8 kHz mu-law, {:.2} s)",
+        path.display(),
+        heard.len(),
+        heard.len() as f64 / 8000.0
+    );
+    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod client;
 pub mod identity;
 pub mod play;
+pub mod runner;
 pub mod webhook;
 
 pub use attacks::{Attack, GateState, Plan, ATTACKS};
