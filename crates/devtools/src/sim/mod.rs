@@ -3,6 +3,7 @@
 pub mod attacks;
 pub mod audio;
 pub mod client;
+pub mod console;
 pub mod identity;
 pub mod play;
 pub mod runner;
