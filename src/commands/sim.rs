@@ -6,15 +6,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use stream_gate_devtools::demo::{describe_scenario, judge_observed};
 use stream_gate_devtools::local::devcreds;
 use stream_gate_devtools::local::webhook::webhook_url_for;
-use stream_gate_devtools::sim::attacks::{
-    self, Attack, CallSetup, GateState, Plan, Scenario, WebhookTarget, ATTACKS,
-};
-use stream_gate_devtools::sim::{
-    audio, play, EchoWait, Identity, Observed, ReplayVerdict, SimReport,
-};
+use stream_gate_devtools::sim::attacks::{Attack, GateState, Scenario, WebhookTarget, ATTACKS};
+use stream_gate_devtools::sim::console::ConsoleCourse;
+use stream_gate_devtools::sim::runner::run_course;
+use stream_gate_devtools::sim::{audio, Identity};
 
 /// Options of `stream-gate sim`.
 #[derive(Args, Debug)]
@@ -64,84 +61,6 @@ pub struct SimArgs {
     pub start_grace_ms: u64,
 }
 
-fn print_socket(label: &str, report: &SimReport) {
-    println!("{label}handshake admitted: {}", report.admitted);
-    if let Some(s) = report.refused_status {
-        println!("{label}refused with HTTP {s}");
-    }
-    println!("{label}frames sent:        {}", report.frames_sent);
-    println!("{label}frames received:    {}", report.frames_received);
-    let a = &report.answers;
-    if report.frames_received > 0 || a.echo.is_some() {
-        let invalid = match a.first_invalid {
-            Some(code) => format!("{} Twilio would refuse (first: {code})", a.invalid),
-            None => "0 Twilio would refuse".to_owned(),
-        };
-        println!(
-            "{label}answers:            {} media, {} mark, {} clear; {invalid}",
-            a.media, a.marks, a.clears
-        );
-    }
-    if let Some(e) = &a.echo {
-        let ms = |d: Option<std::time::Duration>| {
-            d.map_or("-".to_owned(), |d| {
-                format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-            })
-        };
-        println!(
-            "{label}echo:               {} of {} frames echoed back, {}, round trip p50 {} max {} (waited {} ms before stop)",
-            e.echoed,
-            e.sent,
-            if e.in_order { "in order" } else { "NOT in order" },
-            ms(e.rtt_p50),
-            ms(e.rtt_max),
-            e.waited.as_millis()
-        );
-    }
-    match &report.server_close {
-        Some((code, text, at)) => println!(
-            "{label}server closed:      code {code}, reason {:?}, after {} ms",
-            text,
-            at.as_millis()
-        ),
-        None if report.admitted => {
-            println!("{label}server closed:      no (client closed after its script)")
-        }
-        None => {}
-    }
-}
-
-fn print_observed(observed: &Observed) {
-    match observed {
-        Observed::Socket(r) => print_socket("  ", r),
-        Observed::TokenReuse { first, second } => {
-            println!("  first connection (started with the token):");
-            print_socket("    ", first);
-            println!("  second connection (the same token):");
-            print_socket("    ", second);
-        }
-        Observed::WebhookReplay(r) => {
-            let status = |a: &Result<_, String>| match a {
-                Ok(stream_gate_devtools::sim::webhook::WebhookAnswer { status, .. }) => {
-                    format!("HTTP {status}")
-                }
-                Err(e) => e.clone(),
-            };
-            println!("  webhook request:    {}", status(&r.first));
-            if let Some(replay) = &r.replay {
-                println!("  webhook replay:     {}", status(replay));
-            }
-            // The tokens are compared, never printed.
-            let tokens = match r.verdict() {
-                ReplayVerdict::SameToken => "the same".to_owned(),
-                ReplayVerdict::NewToken => "different".to_owned(),
-                ReplayVerdict::NoToken(_, what) => format!("not both answered ({what})"),
-            };
-            println!("  call tokens:        {tokens}");
-        }
-    }
-}
-
 /// The document `sim` reads, in the order `local` reads its own: `--credentials`, else
 /// `STREAM_GATE_SECRET_FILE`, else `.stream-gate/dev-credentials.json`.
 fn credentials_path(flag: Option<PathBuf>, env: Option<std::ffi::OsString>) -> PathBuf {
@@ -152,6 +71,18 @@ fn credentials_path(flag: Option<PathBuf>, env: Option<std::ffi::OsString>) -> P
 fn fail(message: &str) -> ExitCode {
     eprintln!("stream-gate sim: {message}");
     ExitCode::from(2)
+}
+
+/// The scenarios `--attack` names: none is the legitimate call, `all` every attack.
+fn scenarios(attack: Option<&str>) -> Result<Vec<Scenario>, String> {
+    match attack {
+        None => Ok(vec![Scenario::Legit]),
+        Some("all") => Ok(ATTACKS.iter().copied().map(Scenario::Attack).collect()),
+        Some(n) => n
+            .parse::<Attack>()
+            .map(|a| vec![Scenario::Attack(a)])
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// Runs the simulator; exit 0 when every scenario behaved as expected (as seen from the socket).
@@ -189,13 +120,9 @@ pub fn main(args: SimArgs) -> ExitCode {
     if args.record.is_some() && args.attack.is_some() {
         return fail("--record records the legitimate call: leave out --attack");
     }
-    let scenarios: Vec<Scenario> = match args.attack.as_deref() {
-        None => vec![Scenario::Legit],
-        Some("all") => ATTACKS.iter().copied().map(Scenario::Attack).collect(),
-        Some(n) => match n.parse::<Attack>() {
-            Ok(a) => vec![Scenario::Attack(a)],
-            Err(e) => return fail(&e.to_string()),
-        },
+    let scenarios = match scenarios(args.attack.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
@@ -214,79 +141,27 @@ pub fn main(args: SimArgs) -> ExitCode {
         (Some(url), Some(signed_url)) => Some(WebhookTarget { url, signed_url }),
         _ => None,
     };
-    let mut all_ok = true;
-    for scenario in scenarios {
-        let setup = CallSetup {
-            url: &args.url,
-            signed_url: &signed_url,
-            me: &me,
-            other: other.as_ref(),
-            audio: &frames,
-            pacing: if args.fast {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(20)
-            },
-            linger: Duration::from_millis(1000),
-            start_grace: Duration::from_millis(args.start_grace_ms),
-            webhook,
-        };
-        let expected = scenario.expected_under(state);
-        let built = match scenario {
-            Scenario::Legit => {
-                let (h, mut s) = attacks::legit(&setup);
-                if args.record.is_some() {
-                    s.echo = Some(EchoWait::default());
-                }
-                Ok(Plan::Socket(h, s))
-            }
-            Scenario::Attack(a) => attacks::attack(a, &setup),
-        };
-        let plan = match built {
-            Ok(b) => b,
-            Err(e) => return fail(&e.to_string()),
-        };
-        let observed = match rt.block_on(play(plan, &me)) {
-            Ok(r) => r,
-            Err(e) => return fail(&e.to_string()),
-        };
-        let j = judge_observed(expected, &observed, None);
-        all_ok &= j.ok;
-        println!("{scenario}:");
-        print_observed(&observed);
-        if let (Some(path), Observed::Socket(report)) = (&args.record, &observed) {
-            let heard = report
-                .answers
-                .echo
-                .as_ref()
-                .map_or(&[][..], |e| e.audio.as_slice());
-            if let Err(e) = std::fs::write(path, audio::mulaw_wav(heard)) {
-                return fail(&format!("cannot write {}: {}", path.display(), e.kind()));
-            }
-            println!(
-                "  recorded:           {} ({} bytes of 8 kHz mu-law, {:.2} s)",
-                path.display(),
-                heard.len(),
-                heard.len() as f64 / 8000.0
-            );
-        }
-        println!(
-            "  expected:           {}",
-            describe_scenario(scenario, state)
-        );
-        println!(
-            "  observed:           {} (reason {}, {} ms) -> {}",
-            j.observed,
-            j.reason,
-            j.time_ms,
-            if j.ok {
-                "as expected"
-            } else {
-                "NOT as expected"
-            }
-        );
+    let mut course = ConsoleCourse {
+        url: &args.url,
+        signed_url: &signed_url,
+        me: &me,
+        other: other.as_ref(),
+        audio: &frames,
+        pacing: if args.fast {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        },
+        start_grace: Duration::from_millis(args.start_grace_ms),
+        webhook,
+        record: args.record.as_deref(),
+        state,
+        all_ok: true,
+    };
+    if let Err(e) = rt.block_on(run_course(&mut course, scenarios, &me)) {
+        return fail(&e);
     }
-    if all_ok {
+    if course.all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

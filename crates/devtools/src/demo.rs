@@ -5,16 +5,16 @@
 //! ([`DemoOptions::call_state`]); without it, the attacks only call state stops are expected to
 //! succeed, and their rows say so.
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::{AuthMode, CallTokenPolicy};
 use crate::echo::{EchoOptions, EchoServer};
 use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
-use crate::sim::attacks::{self, Attack, CallSetup, Expected, GateState, Scenario, WebhookTarget};
-use crate::sim::{
-    audio, play, EchoWait, Identity, Observed, ReplayReport, ReplayVerdict, SimReport,
-};
+use crate::sim::attacks::{Attack, CallSetup, Expected, GateState, Scenario, WebhookTarget};
+use crate::sim::runner::{plan_of, run_course, Course, Turn};
+use crate::sim::{audio, Identity, Observed, ReplayReport, ReplayVerdict, SimError, SimReport};
 use stream_gate_lambda::adapters::FileSource;
 use stream_gate_lambda::adapters::SinkTarget;
 use stream_gate_lambda::config::CallStateMode;
@@ -454,84 +454,122 @@ pub async fn run_scenarios_with_echo(
     other: &Identity,
     opts: &DemoOptions,
 ) -> Result<Vec<Row>, DemoError> {
-    let legit_audio = audio::tone(440.0, opts.legit_frames);
-    let short_audio = audio::tone(440.0, 3);
-    let url = gateway.ws_url();
-    let local_webhook = gateway.local_webhook_url();
-    let state = GateState::of(gateway.call_state());
-    let mut rows = Vec::new();
-    let mut attack_records = AttackRecords::default();
-    for scenario in Scenario::all() {
-        let name = scenario.name();
+    let mut course = DemoCourse {
+        gateway,
+        echo,
+        me,
+        other,
+        pacing: opts.pacing,
+        legit_audio: audio::tone(440.0, opts.legit_frames),
+        short_audio: audio::tone(440.0, 3),
+        url: gateway.ws_url(),
+        local_webhook: gateway.local_webhook_url(),
+        state: GateState::of(gateway.call_state()),
+        records_before: Cell::new(0),
+        rows: Vec::new(),
+        attack_records: AttackRecords::default(),
+    };
+    run_course(&mut course, Scenario::all(), me).await?;
+    if let Some(e) = echo {
+        e.set_answering(true);
+        course.rows.push(course.attack_records.row(course.state));
+    }
+    Ok(course.rows)
+}
+
+/// The demo's course: every scenario against the local gateway, judged with the records the
+/// gateway saw (and, with the echo, what the application received).
+struct DemoCourse<'g> {
+    gateway: &'g Gateway,
+    echo: Option<&'g EchoServer>,
+    me: &'g Identity,
+    other: &'g Identity,
+    pacing: Duration,
+    legit_audio: Vec<[u8; audio::FRAME_BYTES]>,
+    short_audio: Vec<[u8; audio::FRAME_BYTES]>,
+    url: String,
+    local_webhook: String,
+    state: GateState,
+    /// How many connection records the gateway held when the scenario started.
+    records_before: Cell<usize>,
+    rows: Vec<Row>,
+    attack_records: AttackRecords,
+}
+
+impl Course for DemoCourse<'_> {
+    type Error = DemoError;
+
+    fn turn(&self, scenario: Scenario) -> Turn<'_, DemoError> {
         let legit = scenario == Scenario::Legit;
         let setup = CallSetup {
-            url: &url,
-            signed_url: gateway.public_url(),
-            me,
-            other: Some(other),
-            audio: if legit { &legit_audio } else { &short_audio },
-            pacing: if legit { opts.pacing } else { Duration::ZERO },
+            url: &self.url,
+            signed_url: self.gateway.public_url(),
+            me: self.me,
+            other: Some(self.other),
+            audio: if legit {
+                &self.legit_audio
+            } else {
+                &self.short_audio
+            },
+            pacing: if legit { self.pacing } else { Duration::ZERO },
             linger: Duration::from_millis(if legit { 200 } else { 500 }),
-            start_grace: gateway.start_grace(),
+            start_grace: self.gateway.start_grace(),
             webhook: Some(WebhookTarget {
-                url: &local_webhook,
-                signed_url: gateway.webhook_url(),
+                url: &self.local_webhook,
+                signed_url: self.gateway.webhook_url(),
             }),
         };
-        let plan = match scenario {
-            Scenario::Legit => {
-                let (h, mut s) = attacks::legit(&setup);
-                if echo.is_some() {
-                    s.echo = Some(EchoWait::default());
-                }
-                attacks::Plan::Socket(h, s)
-            }
-            Scenario::Attack(a) => {
-                attacks::attack(a, &setup).map_err(|e| DemoError::Scenario(e.to_string()))?
-            }
+        let plan = match plan_of(scenario, &setup, self.echo.is_some()) {
+            Ok(plan) => plan,
+            Err(e) => return Turn::Stop(DemoError::Scenario(e.to_string())),
         };
         // The echo answers the legitimate call only: the attack rows judge what the gate itself
         // writes back, and the echo counts the attacks' records.
-        if let Some(e) = echo {
+        if let Some(e) = self.echo {
             e.set_answering(legit);
         }
-        let before = gateway.records().len();
-        let observed = play(plan, me)
-            .await
-            .map_err(|e| DemoError::Scenario(format!("{name}: {e}")))?;
-        gateway.settle(Duration::from_secs(5)).await;
-        let records: Vec<ConnectionRecord> =
-            gateway.records().get(before..).unwrap_or_default().to_vec();
-        let expected = scenario.expected_under(state);
-        rows.push(
+        self.records_before.set(self.gateway.records().len());
+        Turn::Play(plan)
+    }
+
+    async fn observed(
+        &mut self,
+        scenario: Scenario,
+        observed: Result<Observed, SimError>,
+    ) -> Result<(), DemoError> {
+        let name = scenario.name();
+        let observed = observed.map_err(|e| DemoError::Scenario(format!("{name}: {e}")))?;
+        self.gateway.settle(Duration::from_secs(5)).await;
+        let records: Vec<ConnectionRecord> = self
+            .gateway
+            .records()
+            .get(self.records_before.get()..)
+            .unwrap_or_default()
+            .to_vec();
+        let expected = scenario.expected_under(self.state);
+        self.rows.push(
             judge_observed(expected, &observed, Some(&records))
-                .into_row(name, describe_scenario(scenario, state)),
+                .into_row(name, describe_scenario(scenario, self.state)),
         );
-        let Some(e) = echo else { continue };
+        let Some(e) = self.echo else { return Ok(()) };
         match scenario {
             Scenario::Legit => {
                 let report = match &observed {
                     Observed::Socket(r) => Some(r),
                     _ => None,
                 };
-                rows.push(echo_row(report, &legit_audio.concat()));
+                self.rows.push(echo_row(report, &self.legit_audio.concat()));
             }
             Scenario::Attack(a) => {
                 for (i, r) in records.iter().enumerate() {
-                    attack_records.add(
-                        a,
-                        delivery(a, i, state),
-                        e.records_for(&r.connection_id).total,
-                    );
+                    let delivered = e.records_for(&r.connection_id).total;
+                    self.attack_records
+                        .add(a, delivery(a, i, self.state), delivered);
                 }
             }
         }
+        Ok(())
     }
-    if let Some(e) = echo {
-        e.set_answering(true);
-        rows.push(attack_records.row(state));
-    }
-    Ok(rows)
 }
 
 /// Runs the whole demo: gateway, fresh credentials in a temporary directory, every scenario.

@@ -1,16 +1,20 @@
-//! The one HTTP request the tools make besides WebSockets: `verify`'s signed voice webhook POST.
-//! A minimal HTTP/1.1 client (one request per connection, `Connection: close`) over plain TCP or
-//! [`crate::tls`], so that no HTTP client library's TLS features leak into the rest of the
-//! workspace.
+//! The one HTTP request the tools make besides WebSockets: `verify`'s signed voice webhook POST
+//! (and the echo's local webhook). One request per connection, over plain TCP or [`crate::tls`],
+//! spoken by hyper's HTTP/1.1 client connection (already in the workspace for the AWS SDK): no
+//! hand-written response parser here, and no HTTP client library whose TLS features would leak
+//! into the rest of the workspace.
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use url::{Host, Url};
 
-/// Headers read at most.
+/// The response head read at most (hyper's read buffer).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// An HTTP answer.
@@ -54,26 +58,26 @@ async fn exchange(
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_owned(),
     };
-    let mut request = format!(
-        "POST {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let mut request = http::Request::post(target)
+        .header(http::header::HOST, &authority)
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .header(http::header::CONNECTION, "close");
     for (k, v) in headers {
         if k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
             return Err(format!("header {k:?} is not a header"));
         }
-        request.push_str(&format!("{k}: {v}\r\n"));
+        request = request.header(*k, *v);
     }
-    request.push_str("\r\n");
-    request.push_str(body);
+    let request = request
+        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        .map_err(|e| format!("invalid request: {e}"))?;
 
     let tcp = TcpStream::connect(format!("{host_text}:{port}"))
         .await
         .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    let limit = MAX_HEAD_BYTES + max_body;
-    let raw = match parsed.scheme() {
-        "http" => send(tcp, request.as_bytes(), limit).await?,
+    match parsed.scheme() {
+        "http" => send(tcp, request, max_body).await,
         "https" => {
             let name = match host {
                 Host::Domain(d) => ServerName::try_from(d).map_err(|e| e.to_string())?,
@@ -85,122 +89,109 @@ async fn exchange(
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("TLS with {authority}: {e}"))?;
-            send(tls, request.as_bytes(), limit).await?
+            send(tls, request, max_body).await
         }
-        other => return Err(format!("unsupported scheme {other}")),
-    };
-    parse(&raw, max_body)
+        other => Err(format!("unsupported scheme {other}")),
+    }
 }
 
-/// Writes the request and reads the answer until the server closes (or `limit` bytes).
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    request: &[u8],
-    limit: usize,
-) -> Result<Vec<u8>, String> {
-    stream
-        .write_all(request)
+/// Sends the request on a fresh HTTP/1.1 connection and reads the status and at most `max_body`
+/// bytes of the (de-chunked) body.
+async fn send<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    stream: S,
+    request: http::Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<Response, String> {
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("cannot send the request: {e}"))?;
-    let _ = stream.flush().await;
+    // The connection is driven on its own task; dropping the response ends it.
+    let driver = tokio::spawn(connection);
+    let answer = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    let status = answer.status().as_u16();
+    let mut body = answer.into_body();
     let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                if out.len() >= limit {
-                    out.truncate(limit);
-                    break;
+    while out.len() < max_body {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
                 }
             }
-            // A server that closes without TLS close_notify: what arrived is the answer.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => break,
-            Err(e) => return Err(format!("cannot read the answer: {e}")),
+            // A server that closes early (or without TLS close_notify): what arrived is the answer.
+            Some(Err(_)) | None => break,
         }
     }
-    Ok(out)
-}
-
-/// Status line, headers, and the body (de-chunked when sent chunked).
-fn parse(raw: &[u8], max_body: usize) -> Result<Response, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the answer is not HTTP")?;
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .filter(|l| l.starts_with("HTTP/1."))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("the answer is not HTTP")?;
-    let chunked = lines.any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        })
-    });
-    let rest = &raw[end + 4..];
-    let mut body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    body.truncate(max_body);
-    Ok(Response { status, body })
-}
-
-/// Joins the chunks of a chunked body (stops at the last chunk or at anything malformed).
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&rest[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else {
-            break;
-        };
-        let start = eol + 2;
-        let Some(chunk) = rest.get(start..start.saturating_add(size)) else {
-            out.extend_from_slice(rest.get(start..).unwrap_or_default());
-            break;
-        };
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(chunk);
-        rest = rest.get(start + size + 2..).unwrap_or_default();
-    }
-    out
+    out.truncate(max_body);
+    driver.abort();
+    Ok(Response { status, body: out })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    #[test]
-    fn answers_are_parsed_plain_and_chunked() {
+    /// What `post` makes of a server that answers `raw` and closes.
+    async fn answered(raw: &'static [u8], max_body: usize) -> Result<Response, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"\r\n\r\nq") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(raw).await;
+        });
+        post(
+            &format!("http://{addr}/x"),
+            &[],
+            "q",
+            Duration::from_secs(5),
+            max_body,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_plain_and_chunked() {
         let plain = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno";
-        assert_eq!(
-            parse(plain, 100),
-            Ok(Response {
-                status: 403,
-                body: b"no".to_vec()
-            })
-        );
+        let no = Response {
+            status: 403,
+            body: b"no".to_vec(),
+        };
+        assert_eq!(answered(plain, 100).await, Ok(no));
         let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n4\r\n<Res\r\n6;x=y\r\nponse>\r\n0\r\n\r\n";
+        let body = |r: Result<Response, String>| r.map(|r| r.body);
         assert_eq!(
-            parse(chunked, 100).map(|r| r.body),
+            body(answered(chunked, 100).await),
             Ok(b"<Response>".to_vec())
         );
-        assert_eq!(parse(chunked, 3).map(|r| r.body), Ok(b"<Re".to_vec()));
-        assert!(parse(b"SSH-2.0-OpenSSH\r\n\r\n", 10).is_err());
-        assert!(parse(b"HTTP/1.1 200", 10).is_err());
-        // Truncated or malformed chunks never panic.
-        assert_eq!(dechunk(b"ff\r\nabc"), b"abc".to_vec());
-        assert_eq!(dechunk(b"zz\r\nabc"), Vec::<u8>::new());
+        assert_eq!(body(answered(chunked, 3).await), Ok(b"<Re".to_vec()));
+        assert!(answered(b"SSH-2.0-OpenSSH\r\n\r\n", 10).await.is_err());
+        assert!(answered(b"HTTP/1.1 200", 10).await.is_err());
+        // Truncated or malformed chunks never panic and never give more than arrived.
+        let truncated = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\nabc";
+        let got = body(answered(truncated, 100).await).unwrap_or_default();
+        assert!(b"abc".starts_with(&got), "{got:?}");
+        let malformed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc";
+        assert_eq!(
+            body(answered(malformed, 100).await).unwrap_or_default(),
+            b""
+        );
     }
 
     #[tokio::test]
@@ -242,12 +233,17 @@ mod tests {
         );
         let request = server.await.expect("server");
         assert!(
-            request.starts_with(&format!(
-                "POST /voice?x=1 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 7\r\n"
-            )),
+            request.starts_with("POST /voice?x=1 HTTP/1.1\r\n"),
             "{request}"
         );
-        assert!(request.contains("Content-Type: application/x-www-form-urlencoded\r\n"));
+        for line in [
+            format!("Host: {addr}"),
+            "Content-Length: 7".into(),
+            "Connection: close".into(),
+            "Content-Type: application/x-www-form-urlencoded".into(),
+        ] {
+            assert!(request.contains(&format!("\r\n{line}\r\n")), "{request}");
+        }
         assert!(post("ftp://h/x", &[], "", Duration::from_secs(1), 1)
             .await
             .is_err());

@@ -24,8 +24,9 @@ use crate::sim::attacks::{
     self, Attack, CallSetup, Expected, GateState, Plan, Scenario, ScenarioError, WebhookTarget,
 };
 use crate::sim::identity::{fresh_call_sid, Identity, IdentityError};
+use crate::sim::runner::{run_course, Course, Turn};
 pub use crate::sim::webhook::{call_webhook, parse_twiml, WebhookAnswer};
-use crate::sim::{audio, client, play, Observed, ReplayReport, ReplayVerdict, Script, SimReport};
+use crate::sim::{audio, client, Observed, ReplayReport, ReplayVerdict, Script, SimReport};
 use stream_gate_lambda::clock::unix_now;
 
 /// How long after an offending frame the socket must be closed.
@@ -557,25 +558,19 @@ async fn webhook_row(
     (row, answer)
 }
 
-/// Runs every scenario against the deployment.
-pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    check_options(opts)?;
-    let doc = opts.document.expose();
-    let me = Identity::from_document(doc, opts.account)?;
-    let other = match Identity::from_document(doc, usize::from(opts.account == 0)) {
-        Ok(o) => o,
-        Err(_) => stand_in_account(doc)?,
-    };
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    let mut notes = Vec::new();
-    let mut diagnoses = Diagnoses::default();
-
-    // The voice webhook, when given: its TwiML gives the call token and the URL Twilio signs.
-    let call = fresh_call_sid();
+/// The legitimate call's token and the URL to sign: from the voice webhook's TwiML when one is
+/// given (its row pushed to `rows`), else minted from the document and `opts`' URLs.
+async fn legit_call_inputs(
+    opts: &VerifyOptions,
+    me: &Identity,
+    call: &CallSid,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+    diagnoses: &mut Diagnoses,
+) -> (Option<Secret>, String) {
     let (mut token, mut twiml_url) = (None, None);
     if let Some(webhook) = &opts.webhook_url {
-        let (row, answer) = webhook_row(webhook, &me, &call, &mut diagnoses).await;
+        let (row, answer) = webhook_row(webhook, me, call, diagnoses).await;
         rows.push(row);
         if let Some(a) = answer {
             (token, twiml_url) = (a.token, a.stream_url);
@@ -589,7 +584,7 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         }
     }
     if token.is_none() {
-        token = me.call_token(&call, unix_now(), 300);
+        token = me.call_token(call, unix_now(), 300);
     }
     let signed_url = opts
         .signed_url
@@ -605,6 +600,173 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
             ));
         }
     }
+    (token, signed_url)
+}
+
+/// Verify's course: every scenario against the deployment, each judged from the socket alone,
+/// with what it finds diagnosed.
+struct VerifyCourse<'v> {
+    opts: &'v VerifyOptions,
+    me: &'v Identity,
+    other: &'v Identity,
+    signed_url: &'v str,
+    /// The legitimate call's SID, and the call token the webhook (or the document) gave it.
+    call: CallSid,
+    token: Option<Secret>,
+    legit_audio: Vec<[u8; audio::FRAME_BYTES]>,
+    short_audio: Vec<[u8; audio::FRAME_BYTES]>,
+    frames: usize,
+    rows: Vec<Row>,
+    skipped: Vec<String>,
+    diagnoses: Diagnoses,
+    /// The status that refused the legitimate call's handshake, if one did.
+    legit_refused: Option<u16>,
+}
+
+impl VerifyCourse<'_> {
+    fn described(&self, scenario: Scenario) -> String {
+        let o = self.opts;
+        describe_row(scenario, o.call_state, o.close_deadline, self.frames + 3)
+    }
+
+    fn setup(&self, scenario: Scenario) -> CallSetup<'_> {
+        let legit = scenario == Scenario::Legit;
+        let linger = match scenario.expected_under(self.opts.call_state) {
+            Expected::Closed(..) => self.opts.close_deadline,
+            Expected::Ignored => QUIET,
+            Expected::Admitted
+            | Expected::Refused(_)
+            | Expected::SameCallToken
+            | Expected::NewCallToken => Duration::from_secs(1),
+        };
+        CallSetup {
+            url: &self.opts.url,
+            signed_url: self.signed_url,
+            me: self.me,
+            other: Some(self.other),
+            audio: if legit {
+                &self.legit_audio
+            } else {
+                &self.short_audio
+            },
+            pacing: if legit {
+                Duration::from_millis(20)
+            } else {
+                Duration::ZERO
+            },
+            linger,
+            start_grace: self.opts.start_grace,
+            webhook: self.opts.webhook_url.as_deref().map(|u| WebhookTarget {
+                url: u,
+                signed_url: u,
+            }),
+        }
+    }
+}
+
+impl Course for VerifyCourse<'_> {
+    type Error = std::convert::Infallible;
+
+    fn turn(&self, scenario: Scenario) -> Turn<'_, Self::Error> {
+        let setup = self.setup(scenario);
+        let built = match scenario {
+            Scenario::Legit => {
+                let (h, s) = attacks::legit_with(&setup, self.call, self.token.as_ref());
+                Ok(Plan::Socket(h, s))
+            }
+            // In signature mode a stream token is never looked at: nothing to prove.
+            Scenario::Attack(Attack::ForeignStreamToken)
+                if self.opts.auth_mode == AuthMode::Signature =>
+            {
+                return Turn::Skip(
+                    "auth mode signature ignores ?token= (pass --auth-mode either for a gate in \
+                     either mode)"
+                        .into(),
+                );
+            }
+            Scenario::Attack(a) => attacks::attack(a, &setup),
+        };
+        match built {
+            Ok(plan) => Turn::Play(plan),
+            Err(ScenarioError::Needs(_, what)) => {
+                Turn::Skip(format!("the credentials document lacks {what}"))
+            }
+            Err(ScenarioError::NoWebhook(_)) => Turn::Skip(
+                "it posts to the voice webhook: pass --webhook-url (the stack's \
+                 VoiceWebhookUrl)"
+                    .into(),
+            ),
+        }
+    }
+
+    fn skipped(&mut self, scenario: Scenario, why: String) {
+        let name = scenario.name();
+        self.skipped.push(format!("{name}: {why}"));
+        self.rows.push(Row {
+            scenario: name.into(),
+            expected: self.described(scenario),
+            observed: "skipped".into(),
+            reason: "-".into(),
+            time_ms: 0,
+            ok: true,
+        });
+    }
+
+    async fn observed(
+        &mut self,
+        scenario: Scenario,
+        observed: Result<Observed, client::SimError>,
+    ) -> Result<(), Self::Error> {
+        let name = scenario.name();
+        let described = self.described(scenario);
+        let observed = match observed {
+            Ok(o) => o,
+            Err(e) => {
+                self.diagnoses.add(format!("cannot connect: {e}"), name);
+                self.rows.push(Row {
+                    scenario: name.into(),
+                    expected: described,
+                    observed: "connection failed".into(),
+                    reason: "-".into(),
+                    time_ms: 0,
+                    ok: false,
+                });
+                return Ok(());
+            }
+        };
+        let expected = scenario.expected_under(self.opts.call_state);
+        let (judgement, finding) = match &observed {
+            Observed::Socket(report) => judge(expected, report),
+            Observed::TokenReuse { first, second } => judge_token_reuse(expected, first, second),
+            Observed::WebhookReplay(report) => judge_webhook_replay(expected, report),
+        };
+        match (&finding, scenario == Scenario::Legit) {
+            (Some(Finding::Refused(status)), true) => self.legit_refused = Some(*status),
+            (Some(f), _) => self.diagnoses.add(explain(f, scenario), name),
+            (None, _) => {}
+        }
+        self.rows.push(judgement.into_row(name, described));
+        Ok(())
+    }
+}
+
+/// Runs every scenario against the deployment.
+pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+    check_options(opts)?;
+    let doc = opts.document.expose();
+    let me = Identity::from_document(doc, opts.account)?;
+    let other = match Identity::from_document(doc, usize::from(opts.account == 0)) {
+        Ok(o) => o,
+        Err(_) => stand_in_account(doc)?,
+    };
+    let mut rows = Vec::new();
+    let skipped = Vec::new();
+    let mut notes = Vec::new();
+    let mut diagnoses = Diagnoses::default();
+
+    let call = fresh_call_sid();
+    let (token, signed_url) =
+        legit_call_inputs(opts, &me, &call, &mut rows, &mut notes, &mut diagnoses).await;
 
     let frames = usize::try_from(opts.seconds.saturating_mul(50)).unwrap_or(usize::MAX);
     let legit_audio = audio::tone(440.0, frames);
@@ -618,117 +780,29 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
                 .into(),
         );
     }
-    let mut legit_refused = None;
-    for scenario in Scenario::all() {
-        let name = scenario.name();
-        let expected = scenario.expected_under(state);
-        let legit = scenario == Scenario::Legit;
-        let linger = match expected {
-            Expected::Closed(..) => opts.close_deadline,
-            Expected::Ignored => QUIET,
-            Expected::Admitted
-            | Expected::Refused(_)
-            | Expected::SameCallToken
-            | Expected::NewCallToken => Duration::from_secs(1),
-        };
-        let setup = CallSetup {
-            url: &opts.url,
-            signed_url: &signed_url,
-            me: &me,
-            other: Some(&other),
-            audio: if legit { &legit_audio } else { &short_audio },
-            pacing: if legit {
-                Duration::from_millis(20)
-            } else {
-                Duration::ZERO
-            },
-            linger,
-            start_grace: opts.start_grace,
-            webhook: opts.webhook_url.as_deref().map(|u| WebhookTarget {
-                url: u,
-                signed_url: u,
-            }),
-        };
-        let described = describe_row(scenario, state, opts.close_deadline, frames + 3);
-        let skip = |why: String, rows: &mut Vec<Row>, skipped: &mut Vec<String>| {
-            skipped.push(format!("{name}: {why}"));
-            rows.push(Row {
-                scenario: name.into(),
-                expected: described.clone(),
-                observed: "skipped".into(),
-                reason: "-".into(),
-                time_ms: 0,
-                ok: true,
-            });
-        };
-        let built = match scenario {
-            Scenario::Legit => {
-                let (h, s) = attacks::legit_with(&setup, call, token.as_ref());
-                Ok(Plan::Socket(h, s))
-            }
-            // In signature mode a stream token is never looked at: nothing to prove.
-            Scenario::Attack(Attack::ForeignStreamToken)
-                if opts.auth_mode == AuthMode::Signature =>
-            {
-                skip(
-                    "auth mode signature ignores ?token= (pass --auth-mode either for a gate in \
-                     either mode)"
-                        .into(),
-                    &mut rows,
-                    &mut skipped,
-                );
-                continue;
-            }
-            Scenario::Attack(a) => attacks::attack(a, &setup),
-        };
-        let plan = match built {
-            Ok(b) => b,
-            Err(ScenarioError::Needs(_, what)) => {
-                skip(
-                    format!("the credentials document lacks {what}"),
-                    &mut rows,
-                    &mut skipped,
-                );
-                continue;
-            }
-            Err(ScenarioError::NoWebhook(_)) => {
-                skip(
-                    "it posts to the voice webhook: pass --webhook-url (the stack's \
-                     VoiceWebhookUrl)"
-                        .into(),
-                    &mut rows,
-                    &mut skipped,
-                );
-                continue;
-            }
-        };
-        let observed = match play(plan, &me).await {
-            Ok(r) => r,
-            Err(e) => {
-                diagnoses.add(format!("cannot connect: {e}"), name);
-                rows.push(Row {
-                    scenario: name.into(),
-                    expected: described,
-                    observed: "connection failed".into(),
-                    reason: "-".into(),
-                    time_ms: 0,
-                    ok: false,
-                });
-                continue;
-            }
-        };
-        let (judgement, finding) = match &observed {
-            Observed::Socket(report) => judge(expected, report),
-            Observed::TokenReuse { first, second } => judge_token_reuse(expected, first, second),
-            Observed::WebhookReplay(report) => judge_webhook_replay(expected, report),
-        };
-        match (&finding, legit) {
-            (Some(Finding::Refused(status)), true) => legit_refused = Some(*status),
-            (Some(f), _) => diagnoses.add(explain(f, scenario), name),
-            (None, _) => {}
-        }
-        rows.push(judgement.into_row(name, described));
-    }
+    let mut course = VerifyCourse {
+        opts,
+        me: &me,
+        other: &other,
+        signed_url: &signed_url,
+        call,
+        token,
+        legit_audio,
+        short_audio,
+        frames,
+        rows,
+        skipped,
+        diagnoses,
+        legit_refused: None,
+    };
+    let Ok(()) = run_course(&mut course, Scenario::all(), &me).await;
+    let VerifyCourse {
+        rows,
+        skipped,
+        diagnoses,
+        legit_refused,
+        ..
+    } = course;
     let mut diagnoses = diagnoses.render();
     if let Some(status) = legit_refused {
         let mut probes = Vec::new();

@@ -1,4 +1,4 @@
-//! Per-connection call state (DESIGN.md §5), the pure part: what a recorded start is, and the
+//! Per-connection call state (docs/design.md §5), the pure part: what a recorded start is, and the
 //! verdict on a frame given what the store knows. The store itself (DynamoDB, memory) is an adapter.
 //!
 //! With call state on, a connection's `media`, `mark`, `dtmf` and `stop` are accepted only after a

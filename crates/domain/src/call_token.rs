@@ -1,5 +1,5 @@
 //! Per-call tokens: `v1.<exp>.<mac>`, minted by the voice webhook into the TwiML and checked on the
-//! stream's `start` message (DESIGN.md §3).
+//! stream's `start` message (docs/design.md §3).
 //!
 //! `mac` = base64url (no padding) of HMAC-SHA256(key, "v1\n<accountSid>\n<callSid>\n<exp>"). A token
 //! is valid when the MAC matches under any configured key (all are tried, constant time) and

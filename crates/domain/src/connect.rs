@@ -83,7 +83,7 @@ pub struct ConnectRequest<'a> {
 }
 
 /// How the handshake proved itself: the value of the authorizer context key `authMethod`, which
-/// DESIGN.md §3 restricts to exactly `twilio-signature` or `stream-token`.
+/// docs/design.md §3 restricts to exactly `twilio-signature` or `stream-token`.
 ///
 /// When both credentials verified (auth mode `both`, or `either` with both presented) the method is
 /// the *primary* one, [`AuthMethod::TwilioSignature`] (Twilio's own proof outranks a shared token),
@@ -156,7 +156,7 @@ impl fmt::Display for CredentialRef {
 
 /// Proof that a handshake verified. Only [`decide_connect`] constructs it.
 ///
-/// Authorizer context (DESIGN.md §3): `authMethod` = [`method`](Self::method)`().as_str()`, always
+/// Authorizer context (docs/design.md §3): `authMethod` = [`method`](Self::method)`().as_str()`, always
 /// one of the two documented strings; `authMethods` = [`methods`](Self::methods), present only when
 /// both a signature and a stream token verified; `credential` = [`credential`](Self::credential).
 /// The method is derived from which credentials matched, so the two can never disagree.

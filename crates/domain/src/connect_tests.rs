@@ -26,7 +26,7 @@ fn req<'a>(sig: Presented<'a>, tok: Presented<'a>) -> ConnectRequest<'a> {
     }
 }
 
-const GOOD_SIG: &str = "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="; // twilio.md vector, token 12345
+const GOOD_SIG: &str = "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="; // docs/twilio.md vector, token 12345
 use Presented::{Absent, One, Repeated};
 
 #[test]

@@ -1,4 +1,4 @@
-//! The credentials document (DESIGN.md §3): parsed, validated as a whole, and turned once into
+//! The credentials document (docs/design.md §3): parsed, validated as a whole, and turned once into
 //! ready-to-use keys (pre-keyed HMAC states, token digests) so the hot paths do no key set-up.
 //!
 //! Errors name the field (`twilioAccounts[1].authTokens[0]`) and the rule broken, never the value:

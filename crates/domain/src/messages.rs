@@ -1,4 +1,4 @@
-//! Builders for the JSON messages Twilio sends on a Media Stream, exactly as twilio.md shows them.
+//! Builders for the JSON messages Twilio sends on a Media Stream, exactly as docs/twilio.md shows them.
 //! Used by the call simulator, the tests and the benchmarks, so all of them speak one dialect.
 
 use base64::engine::general_purpose::STANDARD;

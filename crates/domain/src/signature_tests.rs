@@ -2,7 +2,7 @@
 
 use super::*;
 
-// Vectors from twilio.md (auth token `12345`), the SDKs' published request-validator vectors.
+// Vectors from docs/twilio.md (auth token `12345`), the SDKs' published request-validator vectors.
 #[test]
 fn matches_published_vectors() {
     let params = [
@@ -167,7 +167,7 @@ fn rejects_with_the_exact_reason() {
     );
 }
 
-// twilio.md's agreement vector for shared keys (checked against twilio-python 9.13.0).
+// docs/twilio.md's agreement vector for shared keys (checked against twilio-python 9.13.0).
 #[test]
 fn matches_the_shared_key_agreement_vector() {
     let url = "wss://abc.execute-api.us-east-1.amazonaws.com/prod/stream";

@@ -34,7 +34,7 @@ pub fn verify_stream_token(
     credentials: &Credentials,
     presented: &str,
 ) -> Result<StreamTokenMatch, StreamTokenFailure> {
-    // Bound the work, and name what cannot be a token: the length limits are public (DESIGN.md),
+    // Bound the work, and name what cannot be a token: the length limits are public (docs/design.md),
     // not secret. Bytes first, so that counting characters is itself bounded.
     if presented.len() > MAX_STREAM_TOKEN_CHARS * 4
         || !(MIN_STREAM_TOKEN_CHARS..=MAX_STREAM_TOKEN_CHARS).contains(&presented.chars().count())
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn length_is_counted_in_characters_not_bytes() {
-        // Malformed means "not 32 to 512 characters" (DESIGN.md, reason codes); a value within
+        // Malformed means "not 32 to 512 characters" (docs/design.md, reason codes); a value within
         // those bounds is Unknown whatever its bytes, up to 512 four-byte characters.
         let c = creds();
         for presented in [

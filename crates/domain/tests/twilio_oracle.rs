@@ -594,10 +594,10 @@ fn shared_key_signatures_agree_with_twilio_python() {
 fn the_oracle_agrees_with_the_published_vectors_and_refuses_what_the_gate_refuses() {
     let vector = |secret: &str, url: &str, params: Value, algorithm: Option<&str>| json!({"secret": secret, "url": url, "params": params, "algorithm": algorithm});
     let requests = [
-        // twilio.md's agreement vector.
+        // docs/twilio.md's agreement vector.
         vector("s3cr3t", HANDSHAKE_URL, json!([]), Some(SHA256)),
         vector("s3cr3t", HANDSHAKE_URL, json!([]), Some(SHA1)),
-        // twilio.md's auth-token vectors (HMAC_SHA1 is the default).
+        // docs/twilio.md's auth-token vectors (HMAC_SHA1 is the default).
         vector(
             "12345",
             "https://mycompany.com/myapp.php?foo=1&bar=2",

@@ -1,4 +1,4 @@
-//! The router's call-state step (DESIGN.md §5): after a frame passed the stateless verdict, the
+//! The router's call-state step (docs/design.md §5): after a frame passed the stateless verdict, the
 //! store says whether it belongs to a verified start, as a [`StateStep`] that the judged frame
 //! turns into its one decision (`domain::pipeline`). With `STREAM_GATE_CALL_STATE=off` the step is
 //! skipped and every stateless Accept stands (SECURITY.md lists what that leaves open).

@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN.md §3), parsed in one place: every `STREAM_GATE_*`
+//! Configuration from the environment (docs/design.md §3), parsed in one place: every `STREAM_GATE_*`
 //! variable has one parser, one default and one error type naming it. Each binary reads only the
 //! struct it needs. A bad value stops the function at init, so a misconfigured deployment refuses
 //! everything instead of running on a guess.
@@ -49,7 +49,7 @@ pub const VARIABLES: &[&str] = &[
     "STREAM_GATE_WEBHOOK_URL",
 ];
 
-/// `STREAM_GATE_CALL_STATE` (DESIGN.md §5). Required: the binaries refuse to start without it, so
+/// `STREAM_GATE_CALL_STATE` (docs/design.md §5). Required: the binaries refuse to start without it, so
 /// the stateless gate is never the result of a forgotten variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallStateMode {

@@ -1,8 +1,18 @@
-//! The Lambda gate of stream-gate: what runs in AWS.
+//! The Lambda gate of stream-gate: what runs in AWS (docs/design.md, ARCHITECTURE.md).
 //!
-//! [`config`] reads every `STREAM_GATE_*` variable once; [`adapters`] do the I/O the domain needs
-//! behind small traits (credentials, closing connections); [`entrypoints`] translate
-//! `aws_lambda_events` types to the pure domain ([`domain`], re-exported) and back, one per binary.
+//! - [`config`] reads every `STREAM_GATE_*` variable once; [`state`] builds, once per instance,
+//!   what each binary borrows in every invocation.
+//! - [`adapters`] do the I/O the domain needs behind small traits: credentials (file or Secrets
+//!   Manager under a TTL cache), closing connections and posting to them (Management API), the
+//!   per-connection call state (DynamoDB or memory) and delivery of records (Kinesis, or the local
+//!   sinks), each AWS client made on first use.
+//! - [`entrypoints`] translate `aws_lambda_events` types to the pure domain ([`domain`],
+//!   re-exported) and back, one per binary; [`call_state_rules`] is the router's call-state step
+//!   and [`budget`] the invocation's time budget that cuts every wait.
+//! - [`runtime_api`] is the router's own Lambda Runtime API loop (and how every binary refuses to
+//!   start); [`iam`] lists every AWS call each binary makes, for the template's policies;
+//!   [`logging`], [`metrics`] and [`unknown_events`] are the decision log lines and their counts.
+//!
 //! The binaries in `src/bin` only build state and run.
 
 pub mod adapters;

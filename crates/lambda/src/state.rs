@@ -1,6 +1,8 @@
 //! State built once per Lambda instance (or once per local gateway) and borrowed by every
-//! invocation: each binary's configuration, the credentials cache and, for the router, the
-//! connection closer.
+//! invocation: each binary's configuration and credentials cache; for the router also the
+//! connection closer, the call-state store with its per-instance cache of verified connections,
+//! the delivery sink and the unknown-event counter; for the voice webhook the call-state store
+//! that remembers the token issued per CallSid.
 
 use std::sync::Arc;
 

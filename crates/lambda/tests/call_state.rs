@@ -1,4 +1,4 @@
-//! Per-connection call state (DESIGN.md §5) through the router and webhook handlers: every rule
+//! Per-connection call state (docs/design.md §5) through the router and webhook handlers: every rule
 //! in-process against the memory store, and again through the real AWS SDK against DynamoDB
 //! served by moto on loopback — the start race, the SDK calls per connection, and a store that
 //! fails (through the fault-injecting proxy).
@@ -8,17 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use serde_json::{json, Value};
 use stream_gate_domain::CloseReason;
-use stream_gate_lambda::adapters::{
-    CallStateStore, CredentialCache, DynamoDbStore, FileSource, MemoryStore, RecordingCloser,
-};
+use stream_gate_lambda::adapters::{CallStateStore, DynamoDbStore, MemoryStore, RecordingCloser};
 use stream_gate_lambda::call_state_rules::DropReason;
-use stream_gate_lambda::config::{RouterConfig, WebhookConfig};
+use stream_gate_lambda::config::RouterConfig;
 use stream_gate_lambda::entrypoints::router::{self, RouterOutcome};
 use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::state::{CallState, RouterState, WebhookState};
@@ -26,36 +21,16 @@ use stream_gate_testkit::fault_proxy::{Fault, FaultProxy};
 use stream_gate_testkit::moto::moto;
 use stream_gate_testkit::{event, repo_file};
 
+mod support;
+use support::dynamodb::{create_table, dynamodb_client};
+use support::states::{credentials, now_ms, router_on, webhook_on};
+
 const OTHER_STREAM: &str = "MZ0000000000000000000000000000000a";
 const OTHER_CALL: &str = "CA0000000000000000000000000000000b";
 const OTHER_ACCOUNT: &str = "AC0000000000000000000000000000000c";
-
-fn credentials() -> Arc<CredentialCache> {
-    Arc::new(CredentialCache::new(
-        Box::new(FileSource::new(repo_file("events/credentials.test.json"))),
-        Duration::from_secs(300),
-        Duration::from_secs(300),
-    ))
-}
-
-fn router_with(store: Arc<dyn CallStateStore>) -> RouterState {
-    let config = RouterConfig::from_lookup(|k| match k {
-        "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".to_owned()),
-        "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
-        _ => None,
-    })
-    .expect("config");
-    RouterState::new(
-        config,
-        credentials(),
-        Arc::new(RecordingCloser::default()),
-        CallState::Store(store),
-    )
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(stream_gate_lambda::clock::unix_now_ms()).expect("ms")
-}
+/// How long a DynamoDB request may take before the client gives up (the failing-store test waits
+/// for it).
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A `$default` event of `file` on `connection`, connected `age_ms` ago, with `edit` applied to
 /// the frame.
@@ -90,7 +65,7 @@ const CONNECTED_LONG_AGO: i64 = 60_000;
 
 /// Every rule of §5 against `store`, through the router handler.
 async fn the_rules_hold(store: Arc<dyn CallStateStore>) {
-    let state = router_with(store.clone());
+    let state = router_on(store.clone());
     let accepted = |o: &RouterOutcome| matches!(o, RouterOutcome::Accepted(_));
     let closed = |r: CloseReason| RouterOutcome::Closed(r);
 
@@ -168,7 +143,7 @@ async fn the_rules_hold(store: Arc<dyn CallStateStore>) {
     // also after the first connection is gone.
     let o = route(&state, frame("default-start.json", "c2", 100, |_| {})).await;
     assert_eq!(o, closed(CloseReason::CallTokenReused));
-    let other_instance = router_with(store.clone());
+    let other_instance = router_on(store.clone());
     let o = route(
         &other_instance,
         frame("default-start.json", "c3", 100, |_| {}),
@@ -187,7 +162,7 @@ async fn the_rules_hold(store: Arc<dyn CallStateStore>) {
         route(&state, disconnect("c1")).await,
         RouterOutcome::Disconnected
     );
-    let fresh = router_with(store.clone());
+    let fresh = router_on(store.clone());
     let o = route(
         &fresh,
         frame("default-media.json", "c1", CONNECTED_LONG_AGO, |_| {}),
@@ -214,7 +189,7 @@ async fn the_rules_hold_in_memory() {
 #[tokio::test]
 async fn a_racing_media_frame_is_dropped_then_accepted_once_the_start_is_recorded() {
     let store = Arc::new(MemoryStore::new(1000));
-    let state = router_with(store.clone());
+    let state = router_on(store.clone());
     let started = std::time::Instant::now();
     let o = route(&state, frame("default-media.json", "race", 0, |_| {})).await;
     assert_eq!(o, RouterOutcome::Dropped(DropReason::StartPending));
@@ -224,7 +199,7 @@ async fn a_racing_media_frame_is_dropped_then_accepted_once_the_start_is_recorde
     );
     // The start's write lands while a frame waits for it: that frame is accepted.
     let waiting = tokio::spawn({
-        let state = router_with(store.clone());
+        let state = router_on(store.clone());
         async move { route(&state, frame("default-media.json", "race", 0, |_| {})).await }
     });
     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -234,20 +209,6 @@ async fn a_racing_media_frame_is_dropped_then_accepted_once_the_start_is_recorde
     assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
     let o = route(&state, frame("default-media.json", "race", 0, |_| {})).await;
     assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
-}
-
-fn webhook_with(store: Arc<dyn CallStateStore>) -> WebhookState {
-    let config = WebhookConfig::from_lookup(|k| match k {
-        "STREAM_GATE_STREAM_URL" => Some("wss://gate.example.com/prod".into()),
-        "STREAM_GATE_CALL_STATE" => Some("memory".into()),
-        _ => None,
-    })
-    .expect("config");
-    WebhookState {
-        config,
-        credentials: credentials(),
-        call_state: CallState::Store(store),
-    }
 }
 
 async fn token_of(state: &WebhookState) -> String {
@@ -263,16 +224,16 @@ async fn token_of(state: &WebhookState) -> String {
 }
 
 async fn a_replayed_webhook_gets_the_same_token(store: Arc<dyn CallStateStore>) {
-    let first = token_of(&webhook_with(store.clone())).await;
+    let first = token_of(&webhook_on(store.clone())).await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // a later second: a new exp if minted
-    let again = token_of(&webhook_with(store.clone())).await;
+    let again = token_of(&webhook_on(store.clone())).await;
     assert!(
         first == again,
         "a repeated webhook for one CallSid answers the same token"
     );
     let stateless = WebhookState {
         call_state: CallState::Off,
-        ..webhook_with(store)
+        ..webhook_on(store)
     };
     assert!(
         token_of(&stateless).await != first,
@@ -316,53 +277,11 @@ impl Intercept for Calls {
     }
 }
 
-fn dynamodb(endpoint: &str, calls: Calls) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .interceptor(calls)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-/// The table as the SAM template creates it: `pk` (S) hash key, on-demand.
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .send()
-        .await
-        .expect("create table");
-}
-
 #[tokio::test]
 async fn the_rules_hold_on_dynamodb_through_the_real_sdk() {
     let m = moto().await;
     let calls = Calls::default();
-    let client = dynamodb(&m.endpoint, calls.clone());
+    let client = dynamodb_client(&m.endpoint, STORE_TIMEOUT, calls.clone());
     create_table(&client, "stream-gate-calls").await;
     the_rules_hold(Arc::new(DynamoDbStore::with_client(
         client,
@@ -374,7 +293,7 @@ async fn the_rules_hold_on_dynamodb_through_the_real_sdk() {
 #[tokio::test]
 async fn a_replayed_webhook_gets_the_same_token_on_dynamodb() {
     let m = moto().await;
-    let client = dynamodb(&m.endpoint, Calls::default());
+    let client = dynamodb_client(&m.endpoint, STORE_TIMEOUT, Calls::default());
     create_table(&client, "calls").await;
     a_replayed_webhook_gets_the_same_token(Arc::new(DynamoDbStore::with_client(client, "calls")))
         .await;
@@ -384,11 +303,11 @@ async fn a_replayed_webhook_gets_the_same_token_on_dynamodb() {
 async fn sdk_calls_per_connection_stay_within_budget() {
     let m = moto().await;
     let calls = Calls::default();
-    let client = dynamodb(&m.endpoint, calls.clone());
+    let client = dynamodb_client(&m.endpoint, STORE_TIMEOUT, calls.clone());
     create_table(&client, "calls").await;
     let store: Arc<dyn CallStateStore> = Arc::new(DynamoDbStore::with_client(client, "calls"));
-    let starter = router_with(store.clone());
-    let other = router_with(store.clone());
+    let starter = router_on(store.clone());
+    let other = router_on(store.clone());
     let count = |c: &Arc<AtomicUsize>| c.load(Ordering::SeqCst);
 
     let o = route(&starter, frame("default-start.json", "b1", 100, |_| {})).await;
@@ -432,7 +351,7 @@ async fn sdk_calls_per_connection_stay_within_budget() {
     )
     .await;
     let reads = count(&calls.get);
-    route(&router_with(store.clone()), disconnect("b2")).await;
+    route(&router_on(store.clone()), disconnect("b2")).await;
     assert_eq!(
         count(&calls.get),
         reads,
@@ -446,10 +365,10 @@ async fn sdk_calls_per_connection_stay_within_budget() {
 async fn a_failing_store_closes_starts_and_keeps_verified_calls_streaming() {
     let m = moto().await;
     let proxy = FaultProxy::start(&m.endpoint).await;
-    let client = dynamodb(&proxy.url, Calls::default());
+    let client = dynamodb_client(&proxy.url, STORE_TIMEOUT, Calls::default());
     create_table(&client, "calls").await;
     let store: Arc<dyn CallStateStore> = Arc::new(DynamoDbStore::with_client(client, "calls"));
-    let state = router_with(store.clone());
+    let state = router_on(store.clone());
     let o = route(&state, frame("default-start.json", "f1", 100, |_| {})).await;
     assert!(matches!(o, RouterOutcome::Accepted(_)), "{o:?}");
 
@@ -524,7 +443,7 @@ async fn a_failing_store_closes_starts_and_keeps_verified_calls_streaming() {
 async fn only_verified_calls_reach_the_sink_one_record_per_accepted_frame() {
     use stream_gate_lambda::adapters::RecordingSink;
     let sink = Arc::new(RecordingSink::default());
-    let state = router_with(Arc::new(MemoryStore::new(1000))).with_sink(sink.clone());
+    let state = router_on(Arc::new(MemoryStore::new(1000))).with_sink(sink.clone());
 
     // The legitimate call.
     assert_eq!(
@@ -645,7 +564,7 @@ fn as_event(name: &'static str) -> impl Fn(&mut Value) {
 
 #[tokio::test]
 async fn mark_and_dtmf_need_a_start_like_media_and_stop() {
-    let state = router_with(Arc::new(MemoryStore::new(1000)));
+    let state = router_on(Arc::new(MemoryStore::new(1000)));
     for name in ["mark", "dtmf"] {
         let early = route(&state, frame("default-media.json", name, 0, as_event(name))).await;
         assert_eq!(

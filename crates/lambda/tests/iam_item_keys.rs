@@ -11,21 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use serde_json::{json, Value};
-use stream_gate_lambda::adapters::{
-    CallStateStore, CredentialCache, DynamoDbStore, FileSource, RecordingCloser,
-};
-use stream_gate_lambda::config::{RouterConfig, WebhookConfig};
+use stream_gate_lambda::adapters::{CallStateStore, DynamoDbStore};
 use stream_gate_lambda::entrypoints::router::{self, RouterOutcome};
 use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::iam::{AwsCall, CALLS};
-use stream_gate_lambda::state::{CallState, RouterState, WebhookState};
+use stream_gate_lambda::state::RouterState;
+use stream_gate_testkit::event;
 use stream_gate_testkit::moto::moto;
-use stream_gate_testkit::{event, repo_file};
+
+mod support;
+use support::dynamodb::{create_table, dynamodb_client};
+use support::states::{now_ms, router_on, webhook_on};
 
 /// Every DynamoDB request that goes out: its `x-amz-target` and JSON body.
 #[derive(Debug, Default, Clone)]
@@ -159,81 +157,9 @@ fn assert_listed(function: &str, requests: &[(String, Value)]) {
     }
 }
 
-fn dynamodb(endpoint: &str, requests: Requests) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .timeout_config(
-            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .interceptor(requests)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    let attribute = AttributeDefinition::builder()
-        .attribute_name("pk")
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("attribute");
-    let key = KeySchemaElement::builder()
-        .attribute_name("pk")
-        .key_type(KeyType::Hash)
-        .build()
-        .expect("key");
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute)
-        .key_schema(key)
-        .send()
-        .await
-        .expect("create table");
-}
-
-fn credentials() -> Arc<CredentialCache> {
-    Arc::new(CredentialCache::new(
-        Box::new(FileSource::new(repo_file("events/credentials.test.json"))),
-        Duration::from_secs(300),
-        Duration::from_secs(300),
-    ))
-}
-
-fn router_on(store: Arc<dyn CallStateStore>) -> RouterState {
-    let config = RouterConfig::from_lookup(|k| match k {
-        "STREAM_GATE_MANAGEMENT_ENDPOINT" => Some("http://127.0.0.1:9/prod".to_owned()),
-        // The store is built by the test (on moto); the variable only has to be valid.
-        "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
-        _ => None,
-    })
-    .expect("config");
-    let closer = Arc::new(RecordingCloser::default());
-    RouterState::new(config, credentials(), closer, CallState::Store(store))
-}
-
-fn webhook_on(store: Arc<dyn CallStateStore>) -> WebhookState {
-    let config = WebhookConfig::from_lookup(|k| match k {
-        "STREAM_GATE_STREAM_URL" => Some("wss://gate.example.com/prod".to_owned()),
-        "STREAM_GATE_CALL_STATE" => Some("memory".to_owned()),
-        _ => None,
-    })
-    .expect("config");
-    WebhookState {
-        config,
-        credentials: credentials(),
-        call_state: CallState::Store(store),
-    }
-}
-
 /// `file`'s event on `connection`, connected `age_ms` ago.
 async fn route(state: &RouterState, file: &str, connection: &str, age_ms: i64) -> RouterOutcome {
-    let now = i64::try_from(stream_gate_lambda::clock::unix_now_ms()).expect("ms");
+    let now = now_ms();
     let mut e = event(file);
     e["requestContext"]["connectionId"] = json!(connection);
     e["requestContext"]["connectedAt"] = json!(now - age_ms);
@@ -245,7 +171,7 @@ async fn route(state: &RouterState, file: &str, connection: &str, age_ms: i64) -
 async fn every_dynamodb_request_of_the_handlers_is_a_call_iam_rs_lists() {
     let m = moto().await;
     let requests = Requests::default();
-    let client = dynamodb(&m.endpoint, requests.clone());
+    let client = dynamodb_client(&m.endpoint, Duration::from_secs(5), requests.clone());
     create_table(&client, "calls").await;
     requests.take();
     let store: Arc<dyn CallStateStore> = Arc::new(DynamoDbStore::with_client(client, "calls"));

@@ -1,6 +1,7 @@
 //! The real `authorizer` and `router` binaries, run through the Lambda Runtime API with the
 //! `events/` documents the README tells users to invoke: the wiring (environment, init, the real
-//! SDK client, logs). Scenario coverage of the handlers is in-process, in `handlers.rs`.
+//! SDK client, logs). Scenario coverage of the handlers is in-process, in
+//! `authorizer_handler.rs`, `router_handler.rs` and `webhook_handler.rs`.
 
 use stream_gate_testkit as support;
 

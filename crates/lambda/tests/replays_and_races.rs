@@ -26,15 +26,16 @@ use stream_gate_domain::verdict::{judge_frame, CallTokenPolicy, Verdict};
 use stream_gate_domain::{
     compute_signature, messages, AccountSid, CallSid, Credentials, StreamSid,
 };
-use stream_gate_lambda::adapters::{
-    CallStateStore, CredentialCache, DynamoDbStore, FileSource, MemoryStore,
-};
+use stream_gate_lambda::adapters::{CallStateStore, DynamoDbStore, MemoryStore};
 use stream_gate_lambda::config::WebhookConfig;
 use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::state::{CallState, WebhookState};
 use stream_gate_testkit::fault_proxy::{Fault, FaultProxy};
 use stream_gate_testkit::moto::moto;
 use stream_gate_testkit::{event, repo_file, Function, ManagementEndpoint};
+
+mod support;
+use support::states::credentials;
 
 /// The account, call and auth token `events/voice-webhook.json` is signed with.
 const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
@@ -49,14 +50,6 @@ const DAY: u64 = 86_400;
 const RETENTION_DAYS: u64 = 400;
 /// The default call-token lifetime.
 const TTL: u64 = 300;
-
-fn credentials() -> Arc<CredentialCache> {
-    Arc::new(CredentialCache::new(
-        Box::new(FileSource::new(repo_file("events/credentials.test.json"))),
-        Duration::from_secs(300),
-        Duration::from_secs(300),
-    ))
-}
 
 /// A fresh webhook instance on `store`, with the default configuration.
 fn webhook(store: &Arc<dyn CallStateStore>) -> WebhookState {

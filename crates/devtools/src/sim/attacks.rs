@@ -8,7 +8,7 @@
 //! present one call token, and `replay-webhook` is no socket at all but the voice webhook posted
 //! twice for one CallSid; [`crate::sim::play`] runs any plan.
 //!
-//! Three attacks are stopped only by a gate that keeps call state (DESIGN.md §5:
+//! Three attacks are stopped only by a gate that keeps call state (docs/design.md §5:
 //! `STREAM_GATE_CALL_STATE=memory|dynamodb`): [`Attack::needs_call_state`]. Against a stateless
 //! gate their expected outcome ([`Attack::expected_under`] with [`GateState::Stateless`]) is the
 //! open gap itself — admitted, or a new token — so a table run against such a gate says so
@@ -50,7 +50,7 @@ pub enum Expected {
     NewCallToken,
 }
 
-/// Whether the gate under test keeps per-connection call state (DESIGN.md §5).
+/// Whether the gate under test keeps per-connection call state (docs/design.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GateState {
     /// `STREAM_GATE_CALL_STATE=memory` (the local gateway's default) or `dynamodb` (the SAM
@@ -200,7 +200,7 @@ impl Attack {
         }
     }
 
-    /// Whether only a gate with call state stops it (DESIGN.md §5).
+    /// Whether only a gate with call state stops it (docs/design.md §5).
     pub const fn needs_call_state(self) -> bool {
         matches!(
             self,

@@ -8,14 +8,16 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::Connector;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::domain::Secret;
 
@@ -419,6 +421,70 @@ fn redact(message: String, url: &str) -> String {
 /// Connects, plays `script`, and reports. `ws://` and `wss://` (TLS with the system's roots).
 pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport, SimError> {
     let started = Instant::now();
+    let ws = match connect(handshake).await? {
+        Ok(ws) => ws,
+        Err(status) => {
+            return Ok(SimReport {
+                admitted: false,
+                refused_status: Some(status),
+                frames_sent: 0,
+                frames_received: 0,
+                answers: Answers::default(),
+                server_close: None,
+                closed_by_client: false,
+                elapsed: started.elapsed(),
+            })
+        }
+    };
+    let opened = Instant::now();
+    let (mut sink, stream) = ws.split();
+    let (closed_tx, mut closed_rx) = watch::channel(false);
+    let tracker = Arc::new(Mutex::new(Tracker {
+        keep_audio: script.echo.is_some(),
+        in_order: true,
+        ..Tracker::default()
+    }));
+    let reader = tokio::spawn(read_answers(stream, tracker.clone(), closed_tx, opened));
+    let linger = script.linger;
+    let (sent, waited) = send_script(&mut sink, script, &tracker, &mut closed_rx).await;
+    let server_closed_first = tokio::time::timeout(linger, closed_rx.wait_for(|c| *c))
+        .await
+        .is_ok();
+    let closed_by_client = !server_closed_first;
+    if closed_by_client {
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
+    }
+    let (received, close) = match tokio::time::timeout(Duration::from_secs(3), reader).await {
+        Ok(Ok(r)) => r,
+        _ => (0, None),
+    };
+    // When we closed first, the close we then receive is the server's echo, not its decision.
+    let server_close = if closed_by_client { None } else { close };
+    let answers = track(&tracker).finish(waited);
+    Ok(SimReport {
+        admitted: true,
+        refused_status: None,
+        frames_sent: sent,
+        frames_received: received,
+        answers,
+        server_close,
+        closed_by_client,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The simulator's side of a WebSocket.
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// How the server closed: code, reason text, and when after the socket opened.
+type ServerClose = (u16, String, Duration);
+
+/// Opens the socket as `handshake` says: the socket, or the HTTP status that refused it.
+async fn connect(handshake: &Handshake) -> Result<Result<Socket, u16>, SimError> {
     let mut request = handshake
         .url
         .as_str()
@@ -447,7 +513,7 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
     } else {
         None
     };
-    let ws = match tokio_tungstenite::connect_async_tls_with_config(
+    match tokio_tungstenite::connect_async_tls_with_config(
         request,
         Some(ws_config()),
         true,
@@ -455,58 +521,55 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
     )
     .await
     {
-        Ok((ws, _)) => ws,
-        Err(WsError::Http(resp)) => {
-            return Ok(SimReport {
-                admitted: false,
-                refused_status: Some(resp.status().as_u16()),
-                frames_sent: 0,
-                frames_received: 0,
-                answers: Answers::default(),
-                server_close: None,
-                closed_by_client: false,
-                elapsed: started.elapsed(),
-            })
-        }
-        Err(e) => return Err(SimError::Connect(redact(e.to_string(), &handshake.url))),
-    };
-    let opened = Instant::now();
-    let (mut sink, mut stream) = ws.split();
-    let (closed_tx, mut closed_rx) = watch::channel(false);
-    let tracker = Arc::new(Mutex::new(Tracker {
-        keep_audio: script.echo.is_some(),
-        in_order: true,
-        ..Tracker::default()
-    }));
-    let reading = tracker.clone();
-    let reader = tokio::spawn(async move {
-        let mut received = 0usize;
-        let mut close = None;
-        while let Some(msg) = stream.next().await {
-            match msg {
-                Ok(Message::Close(frame)) => {
-                    let (code, text) = frame.map_or((1005, String::new()), |f| {
-                        (u16::from(f.code), f.reason.to_string())
-                    });
-                    close.get_or_insert((code, text, opened.elapsed()));
-                    let _ = closed_tx.send(true);
-                }
-                Ok(Message::Text(text)) => {
-                    received += 1;
-                    track(&reading).answered(text.as_str(), Instant::now());
-                }
-                Ok(Message::Binary(_)) => {
-                    received += 1;
-                    track(&reading).invalid("answer_binary");
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        let _ = closed_tx.send(true);
-        (received, close)
-    });
+        Ok((ws, _)) => Ok(Ok(ws)),
+        Err(WsError::Http(resp)) => Ok(Err(resp.status().as_u16())),
+        Err(e) => Err(SimError::Connect(redact(e.to_string(), &handshake.url))),
+    }
+}
 
+/// Reads everything the server sends until the socket ends: the frames counted and tracked, the
+/// first close kept with its time since `opened` (and signalled on `closed`).
+async fn read_answers(
+    mut stream: SplitStream<Socket>,
+    tracker: Arc<Mutex<Tracker>>,
+    closed: watch::Sender<bool>,
+    opened: Instant,
+) -> (usize, Option<ServerClose>) {
+    let mut received = 0usize;
+    let mut close = None;
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(Message::Close(frame)) => {
+                let (code, text) = frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                close.get_or_insert((code, text, opened.elapsed()));
+                let _ = closed.send(true);
+            }
+            Ok(Message::Text(text)) => {
+                received += 1;
+                track(&tracker).answered(text.as_str(), Instant::now());
+            }
+            Ok(Message::Binary(_)) => {
+                received += 1;
+                track(&tracker).invalid("answer_binary");
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = closed.send(true);
+    (received, close)
+}
+
+/// Sends the script's frames until it ends or the server closes: how many frames went out, and
+/// how long the call waited for its echoes before `stop`.
+async fn send_script(
+    sink: &mut SplitSink<Socket, Message>,
+    script: Script<'_>,
+    tracker: &Mutex<Tracker>,
+    closed_rx: &mut watch::Receiver<bool>,
+) -> (usize, Duration) {
     // `media` frames go out on a fixed cadence (a late tick delays the rest, never bunches them).
     let mut ticker = (!script.pacing.is_zero()).then(|| {
         let mut t = tokio::time::interval(script.pacing);
@@ -525,10 +588,10 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
                 break;
             }
         }
-        let is_stop = track(&tracker).sending(&frame);
+        let is_stop = track(tracker).sending(&frame);
         if let (true, Some(wait)) = (is_stop, script.echo) {
             // As a caller who stays on the line until they have heard themselves.
-            waited = await_echoes(&tracker, wait, &closed_rx).await;
+            waited = await_echoes(tracker, wait, closed_rx).await;
             if *closed_rx.borrow() {
                 break;
             }
@@ -537,13 +600,13 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
             Outgoing::Text(t) | Outgoing::Media(t) => Message::Text(t.into()),
             Outgoing::Binary(b) => Message::Binary(b.into()),
             Outgoing::Pause(d) => {
-                if closed_during(tokio::time::sleep(d), &mut closed_rx).await {
+                if closed_during(tokio::time::sleep(d), closed_rx).await {
                     break;
                 }
                 continue;
             }
             Outgoing::Wait(step) => {
-                if closed_during(step, &mut closed_rx).await {
+                if closed_during(step, closed_rx).await {
                     break;
                 }
                 continue;
@@ -554,36 +617,7 @@ pub async fn run(handshake: &Handshake, script: Script<'_>) -> Result<SimReport,
         }
         sent += 1;
     }
-    let server_closed_first = tokio::time::timeout(script.linger, closed_rx.wait_for(|c| *c))
-        .await
-        .is_ok();
-    let mut closed_by_client = false;
-    if !server_closed_first {
-        closed_by_client = true;
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "".into(),
-            })))
-            .await;
-    }
-    let (received, close) = match tokio::time::timeout(Duration::from_secs(3), reader).await {
-        Ok(Ok(r)) => r,
-        _ => (0, None),
-    };
-    // When we closed first, the close we then receive is the server's echo, not its decision.
-    let server_close = if closed_by_client { None } else { close };
-    let answers = track(&tracker).finish(waited);
-    Ok(SimReport {
-        admitted: true,
-        refused_status: None,
-        frames_sent: sent,
-        frames_received: received,
-        answers,
-        server_close,
-        closed_by_client,
-        elapsed: started.elapsed(),
-    })
+    (sent, waited)
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 pub mod attacks;
 pub mod audio;
 pub mod client;
+pub mod console;
 pub mod identity;
 pub mod play;
+pub mod runner;
 pub mod webhook;
 
 pub use attacks::{Attack, GateState, Plan, ATTACKS};

@@ -1,4 +1,4 @@
-//! The call-state store (DESIGN.md §5): what the router and the voice webhook remember across
+//! The call-state store (docs/design.md §5): what the router and the voice webhook remember across
 //! invocations. One trait, three implementations: DynamoDB (`call_state_dynamodb`), memory (the
 //! local gateway, tests), and `off` (stateless, named so that a reviewer can grep for it).
 

@@ -22,6 +22,7 @@ use futures_util::future::BoxFuture;
 
 use super::call_state::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
 use super::sdk::{LazyClient, LazySdk};
+use super::sdk_error::sdk_error_code;
 use crate::domain::call_state::{CallTokenId, StartedStream};
 use crate::domain::{AccountSid, CallSid, StreamSid};
 
@@ -52,16 +53,6 @@ fn claim_key(t: &CallTokenId) -> AttributeValue {
 
 fn issued_key(account: &AccountSid, call: &CallSid) -> AttributeValue {
     s(&format!("issued#{account}#{call}"))
-}
-
-fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
-    match e {
-        SdkError::ServiceError(se) => se.err().code().unwrap_or("service_error").to_owned(),
-        SdkError::TimeoutError(_) => "timeout".into(),
-        SdkError::DispatchFailure(_) => "dispatch_failure".into(),
-        SdkError::ResponseError(_) => "response_error".into(),
-        _ => "sdk_error".into(),
-    }
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
@@ -180,7 +171,7 @@ impl DynamoDbStore {
             .send()
             .await
             .map(|o| o.item)
-            .map_err(|e| StoreError::new(code(&e)))
+            .map_err(|e| StoreError::new(sdk_error_code(&e)))
     }
 
     async fn record(
@@ -220,7 +211,7 @@ impl DynamoDbStore {
                         _ => None,
                     });
                 let Some(reasons) = cancelled else {
-                    return Err(StoreError::new(code(&e)));
+                    return Err(StoreError::new(sdk_error_code(&e)));
                 };
                 if let Some(claim) = claim_from_reasons(&reasons) {
                     Ok(claim)
@@ -275,7 +266,7 @@ impl CallStateStore for DynamoDbStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| StoreError::new(code(&e)))
+                .map_err(|e| StoreError::new(sdk_error_code(&e)))
         })
     }
 
@@ -312,7 +303,7 @@ impl CallStateStore for DynamoDbStore {
                         .and_then(|v| v.parse::<u64>().ok())
                         .ok_or_else(|| StoreError::new("issued_record_unreadable"))
                 }
-                Err(e) => Err(StoreError::new(code(&e))),
+                Err(e) => Err(StoreError::new(sdk_error_code(&e))),
             }
         })
     }

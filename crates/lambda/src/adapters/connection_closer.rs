@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use super::management_client::ManagementClients;
+use super::sdk_error::sdk_error_code;
 
 use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
@@ -73,19 +74,9 @@ impl ConnectionCloser for ManagementApiCloser {
                 Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 410 => {
                     Ok(CloseOutcome::AlreadyGone)
                 }
-                Err(e) => {
-                    let code = match &e {
-                        SdkError::ServiceError(s) => {
-                            aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata::code(s.err())
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| format!("http_{}", s.raw().status().as_u16()))
-                        }
-                        SdkError::TimeoutError(_) => "timeout".into(),
-                        SdkError::DispatchFailure(_) => "dispatch_failure".into(),
-                        _ => "sdk_error".into(),
-                    };
-                    Err(CloseError { code })
-                }
+                Err(e) => Err(CloseError {
+                    code: sdk_error_code(&e),
+                }),
             }
         })
     }

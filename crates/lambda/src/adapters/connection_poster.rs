@@ -8,8 +8,9 @@
 //! ([`crate::iam::POST_TO_CONNECTION`]).
 
 use super::management_client::ManagementClients;
+use super::sdk_error::sdk_error_code;
 
-use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
@@ -74,20 +75,9 @@ impl ConnectionPoster {
             {
                 Ok(PostOutcome::Gone)
             }
-            Err(e) => {
-                let code = match &e {
-                    SdkError::ServiceError(s) => s
-                        .err()
-                        .code()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| format!("http_{}", s.raw().status().as_u16())),
-                    SdkError::TimeoutError(_) => "timeout".into(),
-                    SdkError::DispatchFailure(_) => "dispatch_failure".into(),
-                    SdkError::ResponseError(_) => "response_error".into(),
-                    _ => "sdk_error".into(),
-                };
-                Err(PostError { code })
-            }
+            Err(e) => Err(PostError {
+                code: sdk_error_code(&e),
+            }),
         }
     }
 }

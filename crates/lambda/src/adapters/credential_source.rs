@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use futures_util::future::BoxFuture;
 
 use super::sdk::{LazyClient, LazySdk};
+use super::sdk_error::sdk_error_code;
 use crate::domain::Secret;
 
 /// Why a document could not be fetched. Carries a short code for logs, never document content.
@@ -99,26 +99,8 @@ impl DocumentSource for SecretsManagerSource {
                 .secret_id(&self.secret_id)
                 .send()
                 .await
-                .map_err(|e| {
-                    // The service error code (ThrottlingException, ResourceNotFoundException, ...) or the
-                    // kind of transport failure; never the message body.
-                    let code = e
-                        .as_service_error()
-                        .and_then(|s| s.code())
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| match &e {
-                            aws_sdk_secretsmanager::error::SdkError::TimeoutError(_) => {
-                                "timeout".into()
-                            }
-                            aws_sdk_secretsmanager::error::SdkError::DispatchFailure(_) => {
-                                "dispatch_failure".into()
-                            }
-                            aws_sdk_secretsmanager::error::SdkError::ResponseError(_) => {
-                                "response_error".into()
-                            }
-                            _ => "sdk_error".into(),
-                        });
-                    SourceError { code }
+                .map_err(|e| SourceError {
+                    code: sdk_error_code(&e),
                 })?;
             out.secret_string.map(Secret::new).ok_or(SourceError {
                 code: "no_secret_string".into(),

@@ -10,6 +10,7 @@ pub mod credential_source;
 pub mod delivery;
 pub mod management_client;
 pub mod sdk;
+pub mod sdk_error;
 
 pub use call_state::{CallStateStore, MemoryStore, StartClaim, StoreError, VerifiedCache};
 pub use call_state_dynamodb::DynamoDbStore;
@@ -26,3 +27,4 @@ pub use delivery::{
     KinesisSink, KinesisStream, NoSink, RecordingSink, SinkTarget,
 };
 pub use sdk::{load_sdk_config, LazyClient, LazySdk};
+pub use sdk_error::sdk_error_code;

@@ -106,7 +106,7 @@ pub fn allow(proof: &VerifiedConnect, method_arn: &str) -> ApiGatewayCustomAutho
         "accountSid".into(),
         Value::from(proof.account_sid().as_str()),
     );
-    // `authMethod` is one of the two documented values (DESIGN.md §3); when both credentials
+    // `authMethod` is one of the two documented values (docs/design.md §3); when both credentials
     // verified, `authMethods` says so, so that no consumer meets a third value.
     context.insert("authMethod".into(), Value::from(proof.method().as_str()));
     if let Some(both) = proof.methods() {

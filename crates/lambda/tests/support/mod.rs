@@ -2,5 +2,7 @@
 // Each test file is its own crate and uses only a part of this module.
 #![allow(dead_code)]
 
+pub mod dynamodb;
 pub mod log_capture;
 pub mod slow_fakes;
+pub mod states;

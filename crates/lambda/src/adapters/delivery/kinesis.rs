@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
 use futures_util::future::BoxFuture;
 
 use crate::adapters::sdk::{LazyClient, LazySdk};
+use crate::adapters::sdk_error::sdk_error_code;
 
 use super::{DeliveryError, DeliveryRecord, DeliverySink};
 
@@ -115,21 +115,8 @@ impl DeliverySink for KinesisSink {
                 KinesisStream::Name(name) => put.stream_name(name),
                 KinesisStream::Arn(arn) => put.stream_arn(arn),
             };
-            put.send().await.map(|_| ()).map_err(|e| {
-                // The service error code or the kind of transport failure; never a message body.
-                let code = match &e {
-                    SdkError::ServiceError(s) => s
-                        .err()
-                        .code()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| format!("http_{}", s.raw().status().as_u16())),
-                    SdkError::TimeoutError(_) => "timeout".into(),
-                    SdkError::DispatchFailure(_) => "dispatch_failure".into(),
-                    SdkError::ResponseError(_) => "response_error".into(),
-                    SdkError::ConstructionFailure(_) => "construction_failure".into(),
-                    _ => "sdk_error".into(),
-                };
-                DeliveryError { code }
+            put.send().await.map(|_| ()).map_err(|e| DeliveryError {
+                code: sdk_error_code(&e),
             })
         })
     }

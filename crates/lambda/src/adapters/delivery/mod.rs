@@ -1,4 +1,4 @@
-//! Delivery: where the records of verified calls go (`STREAM_GATE_SINK`, DESIGN.md §6).
+//! Delivery: where the records of verified calls go (`STREAM_GATE_SINK`, docs/design.md §6).
 //!
 //! One small trait, [`DeliverySink`], with the sinks a user can choose ([`KinesisSink`],
 //! [`HttpSink`], [`FileSink`], [`NoSink`]) and one for tests ([`RecordingSink`]). A sink sees only
