@@ -16,10 +16,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{
     ConfigBag, Credentials as AwsCredentials, Intercept, Region, RuntimeComponents,
 };
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use stream_gate_domain::verdict::{judge_frame, CallTokenPolicy, Verdict};
@@ -35,6 +32,7 @@ use stream_gate_testkit::moto::moto;
 use stream_gate_testkit::{event, repo_file, Function, ManagementEndpoint};
 
 mod support;
+use support::dynamodb::create_table;
 use support::states::credentials;
 
 /// The account, call and auth token `events/voice-webhook.json` is signed with.
@@ -170,29 +168,6 @@ fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-/// The table as the SAM template creates it: `pk` (S) hash key, on-demand.
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    let attribute = AttributeDefinition::builder()
-        .attribute_name("pk")
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("attribute");
-    let key = KeySchemaElement::builder()
-        .attribute_name("pk")
-        .key_type(KeyType::Hash)
-        .build()
-        .expect("key");
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute)
-        .key_schema(key)
-        .send()
-        .await
-        .expect("create table");
 }
 
 fn number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
