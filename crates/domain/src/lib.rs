@@ -9,8 +9,10 @@ pub mod frame;
 pub mod messages;
 pub mod outbound;
 pub mod pipeline;
+pub mod protocol;
 pub mod reason;
 pub mod record;
+pub mod relay_connect;
 pub mod secret;
 pub mod sid;
 pub mod signature;
@@ -28,7 +30,11 @@ pub use connect::{
 };
 pub use credentials::{Credentials, CredentialsError};
 pub use frame::{parse_frame, Frame};
+pub use protocol::{Protocol, Protocols};
 pub use reason::{CloseReason, DenyReason, WebhookRefusal};
+pub use relay_connect::{
+    decide_relay_connect, handshake_kind, HandshakeKind, RelayConnectRequest, VerifiedRelayConnect,
+};
 pub use secret::Secret;
 pub use sid::{AccountSid, CallSid, SidError, StreamSid};
 pub use signature::{
