@@ -6,6 +6,7 @@ pub mod call_token;
 pub mod connect;
 pub mod credentials;
 pub mod frame;
+pub mod handshake;
 pub mod messages;
 pub mod outbound;
 pub mod pipeline;
@@ -30,6 +31,7 @@ pub use connect::{
 };
 pub use credentials::{Credentials, CredentialsError};
 pub use frame::{parse_frame, Frame};
+pub use handshake::{decide_handshake, Admitted, Handshake};
 pub use protocol::{Protocol, Protocols};
 pub use reason::{CloseReason, DenyReason, WebhookRefusal};
 pub use relay_connect::{

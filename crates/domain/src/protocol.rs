@@ -97,14 +97,15 @@ impl fmt::Display for Protocols {
 
 impl FromStr for Protocols {
     type Err = String;
-    /// A comma-separated list of protocol names, each once (`media-streams,conversation-relay`).
+    /// A comma-separated list of protocol names, each once (`media-streams,conversation-relay`;
+    /// spaces around a name are allowed).
     fn from_str(s: &str) -> Result<Self, String> {
         let mut set = Self {
             media_streams: false,
             conversation_relay: false,
         };
         for name in s.split(',') {
-            let p: Protocol = name.parse()?;
+            let p: Protocol = name.trim().parse()?;
             if set.admits(p) {
                 return Err(format!("{p} is listed twice"));
             }
@@ -136,6 +137,7 @@ mod tests {
             ("conversation-relay", false, true),
             ("media-streams,conversation-relay", true, true),
             ("conversation-relay,media-streams", true, true),
+            (" media-streams , conversation-relay", true, true),
         ] {
             let p: Protocols = text.parse().expect(text);
             assert_eq!(p.admits(Protocol::MediaStreams), media, "{text}");
@@ -156,7 +158,7 @@ mod tests {
             "media-streams,",
             "Media-Streams",
             "media_streams",
-            " media-streams",
+            "media streams",
             "relay",
             "media-streams,media-streams",
             "conversation-relay,conversation-relay",
@@ -165,6 +167,7 @@ mod tests {
         }
         for p in Protocol::ALL {
             assert_eq!(p.as_str().parse::<Protocol>(), Ok(p));
+            assert_eq!(p.to_string(), p.as_str());
         }
     }
 }

@@ -215,6 +215,12 @@ fn the_call_token_must_be_this_calls_and_unexpired() {
             "{bad:?}"
         );
     }
+    // The token's shape is judged before the signature: the query is rebuilt from it.
+    let unsigned = req(Absent, CA1, "v1.1.a+b");
+    assert_eq!(
+        decide_relay_connect(&unsigned, Some(&c), NOW),
+        Err(DenyReason::CallTokenMalformed)
+    );
     // No call-token key configured: nothing can verify.
     let no_keys = creds_with("[]");
     let sig = signed(&tok, CA1);
