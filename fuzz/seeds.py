@@ -55,6 +55,14 @@ def hostile():
                 lines += [f"h:{v}" for v in values]
         lines += [f"q:{v}" for v in case["query"].get("token", [])]
         write("connect_decision", f"hostile-{i:03}", "\n".join(lines))
+        lines += [f"c:{v}" for v in case["query"].get("callSid", [])]
+        lines += [f"t:{v}" for v in case["query"].get("callToken", [])]
+        for name, values in case["headers"].items():
+            if name.lower() == "x-twilio-webhooks-signature-settings":
+                lines += [f"s:{v}" for v in values]
+        if set(case["query"]) - {"callSid", "callToken", "token"}:
+            lines.append("o")
+        write("relay_handshake", f"hostile-{i:03}", "\n".join(lines))
 
 
 def main():

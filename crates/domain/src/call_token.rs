@@ -120,6 +120,12 @@ fn parse(token: &str) -> Option<(u64, [u8; MAC_LEN])> {
     }
 }
 
+/// Whether `token` has the v1 shape (`v1.<digits>.<43 base64url chars>`), whatever its MAC: then it
+/// holds only characters a URL carries as they are.
+pub(crate) fn is_well_formed(token: &str) -> bool {
+    parse(token).is_some()
+}
+
 /// Verifies a call token for `account` + `call` at time `now` (Unix seconds).
 pub fn verify_call_token(
     credentials: &Credentials,

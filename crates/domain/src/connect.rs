@@ -11,7 +11,7 @@ use super::credentials::Credentials;
 use super::reason::DenyReason;
 use super::sid::AccountSid;
 use super::signature::{
-    handshake_urls, verify_shared_key_signature, verify_signature, SettingsFailure,
+    handshake_urls, verify_shared_key_payloads, verify_signature_payloads, SettingsFailure,
     SignatureFailure, SignatureSettings,
 };
 use super::stream_token::{verify_stream_token, StreamTokenFailure};
@@ -127,9 +127,19 @@ pub struct CredentialRef {
 
 /// The credential a verified signature was made with (indices into the document).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SignatureCredential {
+pub(crate) enum SignatureCredential {
     AuthToken { account: usize, token: usize },
     SharedKey { account: usize, key: usize },
+}
+
+impl CredentialRef {
+    /// A signature alone (a ConversationRelay handshake: no stream token there).
+    pub(crate) fn signature(signature: SignatureCredential) -> Self {
+        Self {
+            signature: Some(signature),
+            stream_token: None,
+        }
+    }
 }
 
 impl fmt::Display for CredentialRef {
@@ -203,7 +213,7 @@ impl VerifiedConnect {
 }
 
 /// A verified signature: the account and the credential that made it.
-type SignatureHit = (AccountSid, SignatureCredential);
+pub(crate) type SignatureHit = (AccountSid, SignatureCredential);
 
 fn signature_denial(f: SignatureFailure) -> DenyReason {
     match f {
@@ -221,22 +231,22 @@ fn settings_denial(f: SettingsFailure) -> DenyReason {
     }
 }
 
-/// Checks `X-Twilio-Signature` over the handshake URLs: under the shared key and algorithm the
-/// settings header names when it is present, else under every account's auth tokens.
-fn check_signature(
+/// Checks `X-Twilio-Signature` over `payloads` (every string Twilio may have signed, each tried):
+/// under the shared key and algorithm the settings header names when it is present, else under
+/// every account's auth tokens.
+pub(crate) fn check_signature(
     creds: &Credentials,
     signature: Presented<'_>,
     settings: Presented<'_>,
-    url: &str,
+    payloads: &[String],
 ) -> Option<Result<SignatureHit, DenyReason>> {
     let header = match signature {
         Presented::Absent => return None,
         Presented::Repeated => return Some(Err(DenyReason::SignatureMalformed)),
         Presented::One(header) => header,
     };
-    let urls = handshake_urls(url);
     Some(match settings {
-        Presented::Absent => verify_signature(creds, None, header, &urls, &[])
+        Presented::Absent => verify_signature_payloads(creds, None, header, payloads)
             .map(|m| {
                 let credential = SignatureCredential::AuthToken {
                     account: m.account_index,
@@ -249,7 +259,7 @@ fn check_signature(
         Presented::One(value) => SignatureSettings::parse(value)
             .map_err(settings_denial)
             .and_then(|settings| {
-                verify_shared_key_signature(creds, &settings, header, &urls, &[])
+                verify_shared_key_payloads(creds, &settings, header, payloads)
                     .map_err(signature_denial)
             })
             .map(|m| {
@@ -294,7 +304,13 @@ pub fn decide_connect(
     // Only the credentials the mode looks at are verified; the others are ignored.
     let sig = match mode {
         AuthMode::Token => None,
-        _ => check_signature(creds, req.signature, req.signature_settings, req.signed_url),
+        // A Media Streams handshake has no query to sign (Twilio strips it): the URL is the payload.
+        _ => check_signature(
+            creds,
+            req.signature,
+            req.signature_settings,
+            &handshake_urls(req.signed_url),
+        ),
     };
     let tok = match mode {
         AuthMode::Signature => None,

@@ -6,11 +6,14 @@ pub mod call_token;
 pub mod connect;
 pub mod credentials;
 pub mod frame;
+pub mod handshake;
 pub mod messages;
 pub mod outbound;
 pub mod pipeline;
+pub mod protocol;
 pub mod reason;
 pub mod record;
+pub mod relay_connect;
 pub mod secret;
 pub mod sid;
 pub mod signature;
@@ -28,7 +31,12 @@ pub use connect::{
 };
 pub use credentials::{Credentials, CredentialsError};
 pub use frame::{parse_frame, Frame};
+pub use handshake::{decide_handshake, Admitted, Handshake};
+pub use protocol::{Protocol, Protocols};
 pub use reason::{CloseReason, DenyReason, WebhookRefusal};
+pub use relay_connect::{
+    decide_relay_connect, handshake_kind, HandshakeKind, RelayConnectRequest, VerifiedRelayConnect,
+};
 pub use secret::Secret;
 pub use sid::{AccountSid, CallSid, SidError, StreamSid};
 pub use signature::{

@@ -66,6 +66,24 @@ reason_enum!(
         StreamTokenUnknown => "stream_token_unknown",
         /// Signature and stream token are both valid but name different accounts.
         AccountMismatch => "account_mismatch",
+        /// The handshake is of a protocol this stack does not admit (`STREAM_GATE_PROTOCOLS`).
+        ProtocolNotEnabled => "protocol_not_enabled",
+        /// The query has `callSid` without `callToken`, or the reverse.
+        RelayQueryIncomplete => "relay_query_incomplete",
+        /// `callSid` or `callToken` appears more than once in the query.
+        RelayQueryRepeated => "relay_query_repeated",
+        /// A ConversationRelay query holds a parameter besides `callSid` and `callToken`.
+        RelayQueryUnexpected => "relay_query_unexpected",
+        /// The query's `callSid` is not `CA` and 32 lower-case hex digits.
+        RelayCallSidInvalid => "relay_call_sid_invalid",
+        /// The query's `callToken` is not of the `v1.<exp>.<mac>` shape.
+        CallTokenMalformed => "call_token_malformed",
+        /// The query's `callToken` was not minted for the signing account and this `callSid`.
+        CallTokenInvalid => "call_token_invalid",
+        /// The query's `callToken` is genuine but expired.
+        CallTokenExpired => "call_token_expired",
+        /// A call token was presented but the credentials document has no call-token key.
+        CallTokenKeysMissing => "call_token_keys_missing",
     }
 );
 

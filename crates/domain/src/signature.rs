@@ -364,6 +364,22 @@ pub fn verify_shared_key_signature(
     urls: &[String],
     params: &[(&str, &str)],
 ) -> Result<SharedKeyMatch, SignatureFailure> {
+    verify_shared_key_payloads(
+        credentials,
+        settings,
+        header,
+        &signed_payloads(urls, params),
+    )
+}
+
+/// [`verify_shared_key_signature`] over strings already in signed form ([`signed_payload`]): the
+/// caller chooses every candidate, and every one is tried. `url_index` indexes `payloads`.
+pub(crate) fn verify_shared_key_payloads(
+    credentials: &Credentials,
+    settings: &SignatureSettings<'_>,
+    header: &str,
+    payloads: &[String],
+) -> Result<SharedKeyMatch, SignatureFailure> {
     let presented = decode_mac(header).ok_or(SignatureFailure::Malformed)?;
     let (account_index, key_index) = credentials
         .find_shared_key(settings.key_id())
@@ -376,14 +392,13 @@ pub fn verify_shared_key_signature(
         .shared_keys
         .get(key_index)
         .ok_or(SignatureFailure::SharedKeyUnknown)?;
-    let payloads = signed_payloads(urls, params);
     let secret = key.secret.expose();
     let (found, url_index) = match settings.algorithm() {
         SignatureAlgorithm::HmacSha1 => {
-            first_match(&keyed::<Hmac<Sha1>>(secret), &payloads, &presented)
+            first_match(&keyed::<Hmac<Sha1>>(secret), payloads, &presented)
         }
         SignatureAlgorithm::HmacSha256 => {
-            first_match(&keyed::<Hmac<Sha256>>(secret), &payloads, &presented)
+            first_match(&keyed::<Hmac<Sha256>>(secret), payloads, &presented)
         }
     };
     if !bool::from(found) {
@@ -407,10 +422,25 @@ pub fn verify_signature(
     urls: &[String],
     params: &[(&str, &str)],
 ) -> Result<SignatureMatch, SignatureFailure> {
-    let presented = decode_header(header).ok_or(SignatureFailure::Malformed)?;
     // Without form parameters (the WebSocket handshake) the signed payload is the URL itself: no
     // copies.
-    let payloads = signed_payloads(urls, params);
+    verify_signature_payloads(
+        credentials,
+        only_account,
+        header,
+        &signed_payloads(urls, params),
+    )
+}
+
+/// [`verify_signature`] over strings already in signed form ([`signed_payload`]): the caller
+/// chooses every candidate, and every one is tried. `url_index` indexes `payloads`.
+pub(crate) fn verify_signature_payloads(
+    credentials: &Credentials,
+    only_account: Option<&AccountSid>,
+    header: &str,
+    payloads: &[String],
+) -> Result<SignatureMatch, SignatureFailure> {
+    let presented = decode_header(header).ok_or(SignatureFailure::Malformed)?;
 
     let mut found = subtle::Choice::from(0u8);
     let (mut acc_i, mut tok_i, mut url_i) = (0u32, 0u32, 0u32);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::adapters::SinkTarget;
-use crate::domain::{AuthMode, CallTokenPolicy};
+use crate::domain::{AuthMode, CallTokenPolicy, Protocols};
 
 /// The defaults, each in one place.
 pub mod defaults {
@@ -38,6 +38,7 @@ pub const VARIABLES: &[&str] = &[
     "STREAM_GATE_CALL_TOKEN_TTL_SECS",
     "STREAM_GATE_ISSUED_RETENTION_DAYS",
     "STREAM_GATE_MANAGEMENT_ENDPOINT",
+    "STREAM_GATE_PROTOCOLS",
     "STREAM_GATE_PUBLIC_URL",
     "STREAM_GATE_SECRET_FILE",
     "STREAM_GATE_SECRET_ID",
@@ -105,6 +106,9 @@ pub struct AuthorizerConfig {
     pub auth_mode: AuthMode,
     /// The exact wss URL Twilio signs (custom domains); default `wss://{domainName}/{stage}`.
     pub public_url: Option<String>,
+    /// `STREAM_GATE_PROTOCOLS`: which Twilio WebSocket protocols `$connect` admits (default
+    /// `media-streams` only).
+    pub protocols: Protocols,
 }
 
 /// The router's configuration.
@@ -314,6 +318,7 @@ impl AuthorizerConfig {
             credentials: env.credentials()?,
             auth_mode: env.parsed("STREAM_GATE_AUTH_MODE")?,
             public_url: env.url("STREAM_GATE_PUBLIC_URL", &["wss://", "ws://"], "wss://")?,
+            protocols: env.parsed("STREAM_GATE_PROTOCOLS")?,
         })
     }
 }
@@ -397,6 +402,7 @@ pub const MAX_RETENTION_DAYS: u64 = 36_500;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Protocol;
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -443,6 +449,7 @@ mod tests {
         assert_eq!(a.credentials.max_stale, Duration::from_secs(3600));
         assert_eq!(a.auth_mode, AuthMode::Signature);
         assert_eq!(a.public_url, None);
+        assert_eq!(a.protocols, Protocols::only(Protocol::MediaStreams));
         let r = RouterConfig::from_lookup(lookup(&[STATE])).expect("defaults");
         assert_eq!(r.call_token, CallTokenPolicy::Required);
         assert_eq!(r.management_endpoint, None);
@@ -474,9 +481,11 @@ mod tests {
             ("STREAM_GATE_PUBLIC_URL", "wss://gate.example.com/media"),
             ("STREAM_GATE_SECRET_TTL_SECS", "60"),
             ("STREAM_GATE_SECRET_MAX_STALE_SECS", "604800"),
+            ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
         ]))
         .expect("ok");
         assert_eq!(a.auth_mode, AuthMode::Both);
+        assert_eq!(a.protocols, Protocols::BOTH);
         assert_eq!(
             a.public_url.as_deref(),
             Some("wss://gate.example.com/media")
@@ -528,6 +537,8 @@ mod tests {
             ("STREAM_GATE_SECRET_TTL_SECS", "604801"),
             ("STREAM_GATE_SECRET_MAX_STALE_SECS", "-1"),
             ("STREAM_GATE_PUBLIC_URL", "https://x/prod"),
+            ("STREAM_GATE_PROTOCOLS", "relay"),
+            ("STREAM_GATE_PROTOCOLS", "media-streams,media-streams"),
         ] {
             let err = AuthorizerConfig::from_lookup(lookup(&[(k, v)])).err();
             assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");

@@ -9,8 +9,11 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::IamPolicyEffect;
 use serde_json::{json, Value};
-use stream_gate_domain::DenyReason;
+use stream_gate_domain::{
+    compute_signature, mint_call_token, AccountSid, CallSid, Credentials, DenyReason,
+};
 use stream_gate_lambda::adapters::{CredentialCache, StaticSource};
+use stream_gate_lambda::clock::unix_now;
 use stream_gate_lambda::config::AuthorizerConfig;
 use stream_gate_lambda::entrypoints::authorizer;
 use stream_gate_lambda::state::AuthorizerState;
@@ -59,7 +62,7 @@ async fn authorizer_allows_signed_and_token_handshakes_with_their_context() {
     assert_eq!(r.principal_id.as_deref(), Some(AC));
     assert_eq!(
         r.context,
-        json!({"accountSid": AC, "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
+        json!({"protocol": "media-streams", "accountSid": AC, "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
     );
 
     let (r, reason) = authorize(&state, event("authorizer-token.json")).await;
@@ -69,6 +72,63 @@ async fn authorizer_allows_signed_and_token_handshakes_with_their_context() {
     );
     assert_eq!(r.context["authMethod"], "stream-token");
     assert_eq!(r.context["credential"], "streamTokens[0]");
+}
+
+/// A ConversationRelay handshake as Twilio opens it: the `<ConversationRelay url>` the voice webhook
+/// wrote, query kept, signed over that exact URL.
+fn relay_handshake(call: &str, token: &str) -> Value {
+    let url = format!(
+        "wss://abc123.execute-api.us-east-1.amazonaws.com/prod?callSid={call}&callToken={token}"
+    );
+    let sig = compute_signature("test-only-auth-token-not-a-secret", &url, &[]);
+    let mut e = event("authorizer-signed.json");
+    e["headers"]["X-Twilio-Signature"] = json!(sig);
+    e["multiValueHeaders"]["X-Twilio-Signature"] = json!([sig]);
+    e["queryStringParameters"] = json!({"callSid": call, "callToken": token});
+    e["multiValueQueryStringParameters"] = json!({"callSid": [call], "callToken": [token]});
+    e
+}
+
+#[tokio::test]
+async fn a_relay_handshake_is_admitted_only_where_enabled_and_pins_the_call() {
+    const CA: &str = "CA00000000000000000000000000000001";
+    let document = std::fs::read_to_string(stream_gate_testkit::repo_file(
+        "events/credentials.test.json",
+    ))
+    .expect("test credentials");
+    let creds = Credentials::from_json(&document).expect("valid");
+    let (ac, ca) = (
+        AccountSid::parse(AC).expect("sid"),
+        CallSid::parse(CA).expect("sid"),
+    );
+    let token = mint_call_token(&creds, &ac, &ca, unix_now(), 300).expect("minted");
+    let handshake = relay_handshake(CA, token.expose());
+
+    let both = authorizer_state(&[("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay")]);
+    let (r, reason) = authorize(&both, handshake.clone()).await;
+    assert_eq!(
+        (effect(&r), reason),
+        ((IamPolicyEffect::Allow, ARN.into()), None)
+    );
+    assert_eq!(
+        r.context,
+        json!({"protocol": "conversation-relay", "accountSid": AC, "callSid": CA,
+               "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
+    );
+    // The default stack admits Media Streams only.
+    let media_only = authorizer_state(&[]);
+    let (r, reason) = authorize(&media_only, handshake).await;
+    assert_eq!(effect(&r).0, IamPolicyEffect::Deny);
+    assert_eq!(reason, Some(DenyReason::ProtocolNotEnabled));
+    // The same signed URL with another call's SID in the query is not what Twilio signed.
+    let mut forged = relay_handshake(CA, token.expose());
+    forged["queryStringParameters"]["callSid"] = json!("CA00000000000000000000000000000002");
+    forged["multiValueQueryStringParameters"]["callSid"] =
+        json!(["CA00000000000000000000000000000002"]);
+    assert_eq!(
+        authorize(&both, forged).await.1,
+        Some(DenyReason::SignatureMismatch)
+    );
 }
 
 #[tokio::test]

@@ -54,6 +54,8 @@ struct HandshakeCase {
     name: String,
     expect: String,
     mode: String,
+    /// `STREAM_GATE_PROTOCOLS` of the authorizer that judges the case.
+    protocols: String,
     headers: serde_json::Map<String, Value>,
     query: serde_json::Map<String, Value>,
     #[serde(default)]
@@ -211,16 +213,25 @@ async fn every_hostile_handshake_ends_in_its_reason_code() {
         .display()
         .to_string();
     let (mut failures, mut outputs) = (Vec::new(), Vec::new());
-    for mode in ["either", "signature", "token", "both"] {
+    // One authorizer process per configuration the corpus uses.
+    let configurations: BTreeSet<(&str, &str)> = cases
+        .iter()
+        .map(|c| (c.mode.as_str(), c.protocols.as_str()))
+        .collect();
+    for (mode, protocols) in configurations {
         let f = Function::start(
             AUTHORIZER,
             &[
                 ("STREAM_GATE_SECRET_FILE", &creds),
                 ("STREAM_GATE_AUTH_MODE", mode),
+                ("STREAM_GATE_PROTOCOLS", protocols),
             ],
         )
         .await;
-        for case in cases.iter().filter(|c| c.mode == mode) {
+        for case in cases
+            .iter()
+            .filter(|c| (c.mode.as_str(), c.protocols.as_str()) == (mode, protocols))
+        {
             let before = f.reasons().await.len();
             let r = f.respond(handshake_event(case)).await;
             let effect = r["policyDocument"]["Statement"][0]["Effect"].as_str();
@@ -232,7 +243,7 @@ async fn every_hostile_handshake_ends_in_its_reason_code() {
             };
             if got != case.expect {
                 failures.push(format!(
-                    "{mode} / {}: expected {}, got {got}",
+                    "{mode} / {protocols} / {}: expected {}, got {got}",
                     case.name, case.expect
                 ));
             }
@@ -247,10 +258,18 @@ async fn every_hostile_handshake_ends_in_its_reason_code() {
         outputs.extend(f.output().await);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // No presented signature or stream token reaches the output (of any mode's process).
+    // No presented signature, stream token or call token reaches the output (of any process).
+    // A `callSid` is an identifier, logged on an Allow like the account SID.
     let presented: Vec<String> = cases
         .iter()
-        .flat_map(|c| c.headers.values().chain(c.query.values()))
+        .flat_map(|c| {
+            let query = c
+                .query
+                .iter()
+                .filter(|(k, _)| *k != "callSid")
+                .map(|(_, v)| v);
+            c.headers.values().chain(query)
+        })
         .filter_map(Value::as_array)
         .flatten()
         .filter_map(Value::as_str)

@@ -52,7 +52,7 @@ async fn authorizer_binary_allows_and_denies_through_the_runtime_api() {
     assert_eq!(r["principalId"], AC);
     assert_eq!(
         r["context"],
-        json!({"accountSid": AC, "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
+        json!({"protocol": "media-streams", "accountSid": AC, "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
     );
 
     let r = f.respond(event("authorizer-token.json")).await;

@@ -31,7 +31,7 @@ use axum::serve::ListenerExt as _;
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{AuthMode, CallTokenPolicy};
+use crate::domain::{AuthMode, CallTokenPolicy, Protocols};
 use records::{GatewayStats, Records, StatsSnapshot};
 use stream_gate_lambda::adapters::{
     CredentialCache, DocumentSource, LazySdk, ManagementApiCloser, SinkTarget,
@@ -245,6 +245,8 @@ impl Gateway {
                 credentials: credentials.clone(),
                 auth_mode: opts.auth_mode,
                 public_url: Some(public_url.clone()),
+                // The router judges Media Streams only so far (docs/conversation-relay.md).
+                protocols: Protocols::default(),
             },
             credentials: cache.clone(),
         };

@@ -8,8 +8,10 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use http::HeaderMap;
 use serde_json::Value;
 
+use crate::clock::unix_now;
+use crate::domain::relay_connect::{CALL_SID_PARAM, CALL_TOKEN_PARAM};
 use crate::domain::{
-    decide_connect, ConnectRequest, DenyReason, Presented, VerifiedConnect,
+    decide_handshake, Admitted, AuthMethod, DenyReason, Handshake, Presented,
     SIGNATURE_SETTINGS_HEADER,
 };
 use crate::state::AuthorizerState;
@@ -67,6 +69,13 @@ fn query<'a>(event: &'a ApiGatewayCustomAuthorizerRequestTypeRequest, name: &str
     }
 }
 
+/// Whether the query holds a parameter other than ConversationRelay's two (in either map).
+fn other_params(event: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> bool {
+    let relay = |(name, _): (&str, &str)| name != CALL_SID_PARAM && name != CALL_TOKEN_PARAM;
+    event.query_string_parameters.iter().any(relay)
+        || event.multi_value_query_string_parameters.iter().any(relay)
+}
+
 /// The wss URL Twilio signed: configured, or built from the event's domain name and stage.
 pub fn signed_url(
     configured: Option<&str>,
@@ -99,25 +108,41 @@ fn policy(statement: IamPolicyStatement) -> ApiGatewayCustomAuthorizerPolicy {
     p
 }
 
-/// An Allow for exactly `method_arn`, built only from a verified handshake.
-pub fn allow(proof: &VerifiedConnect, method_arn: &str) -> ApiGatewayCustomAuthorizerResponse {
+/// An Allow for exactly `method_arn`, built only from a verified handshake. The context pins what
+/// `$default` checks the connection against (docs/design.md §3, docs/conversation-relay.md).
+pub fn allow(admitted: &Admitted, method_arn: &str) -> ApiGatewayCustomAuthorizerResponse {
     let mut context = serde_json::Map::new();
-    context.insert(
-        "accountSid".into(),
-        Value::from(proof.account_sid().as_str()),
-    );
-    // `authMethod` is one of the two documented values (docs/design.md §3); when both credentials
-    // verified, `authMethods` says so, so that no consumer meets a third value.
-    context.insert("authMethod".into(), Value::from(proof.method().as_str()));
-    if let Some(both) = proof.methods() {
-        context.insert("authMethods".into(), Value::from(both));
-    }
-    context.insert(
-        "credential".into(),
-        Value::from(proof.credential().to_string()),
-    );
+    context.insert("protocol".into(), Value::from(admitted.protocol().as_str()));
+    let account_sid = match admitted {
+        Admitted::MediaStreams(proof) => {
+            // `authMethod` is one of the two documented values; when both credentials verified,
+            // `authMethods` says so, so that no consumer meets a third value.
+            context.insert("authMethod".into(), Value::from(proof.method().as_str()));
+            if let Some(both) = proof.methods() {
+                context.insert("authMethods".into(), Value::from(both));
+            }
+            context.insert(
+                "credential".into(),
+                Value::from(proof.credential().to_string()),
+            );
+            proof.account_sid()
+        }
+        Admitted::ConversationRelay(proof) => {
+            context.insert("callSid".into(), Value::from(proof.call_sid().as_str()));
+            context.insert(
+                "authMethod".into(),
+                Value::from(AuthMethod::TwilioSignature.as_str()),
+            );
+            context.insert(
+                "credential".into(),
+                Value::from(proof.credential().to_string()),
+            );
+            proof.account_sid()
+        }
+    };
+    context.insert("accountSid".into(), Value::from(account_sid.as_str()));
     let mut r = ApiGatewayCustomAuthorizerResponse::default();
-    r.principal_id = Some(proof.account_sid().to_string());
+    r.principal_id = Some(account_sid.to_string());
     r.policy_document = policy(statement(IamPolicyEffect::Allow, method_arn.to_owned()));
     r.context = Value::Object(context);
     r
@@ -165,31 +190,51 @@ pub async fn decide(
     let decision = match (url.as_deref(), method_arn) {
         (Some(url), Some(_)) => {
             let creds = state.credentials.get().await;
-            let req = ConnectRequest {
-                signature: header(&event.headers, &event.multi_value_headers, SIGNATURE_HEADER),
-                signature_settings: header(
-                    &event.headers,
-                    &event.multi_value_headers,
-                    SIGNATURE_SETTINGS_HEADER,
-                ),
+            let (headers, multi) = (&event.headers, &event.multi_value_headers);
+            let handshake = Handshake {
+                signature: header(headers, multi, SIGNATURE_HEADER),
+                signature_settings: header(headers, multi, SIGNATURE_SETTINGS_HEADER),
                 stream_token: query(&event, "token"),
+                call_sid: query(&event, CALL_SID_PARAM),
+                call_token: query(&event, CALL_TOKEN_PARAM),
+                other_params: other_params(&event),
                 signed_url: url,
             };
-            decide_connect(&req, creds.as_deref(), state.config.auth_mode)
+            let config = &state.config;
+            decide_handshake(
+                &handshake,
+                creds.as_deref(),
+                config.auth_mode,
+                config.protocols,
+                unix_now(),
+            )
         }
         _ => Err(DenyReason::RequestIncomplete),
     };
     match (decision, method_arn) {
-        (Ok(proof), Some(arn)) => {
-            tracing::info!(route = "$connect", decision = "allow", connection_id, account_sid = %proof.account_sid(),
-                auth_method = proof.method().as_str(), credential = %proof.credential());
-            (allow(&proof, arn), None)
+        (Ok(admitted), Some(arn)) => {
+            log_allow(connection_id, &admitted);
+            (allow(&admitted, arn), None)
         }
         (Ok(_), None) => {
             let reason = DenyReason::RequestIncomplete;
             (deny_logged(connection_id, method_arn, reason), Some(reason))
         }
         (Err(reason), _) => (deny_logged(connection_id, method_arn, reason), Some(reason)),
+    }
+}
+
+fn log_allow(connection_id: &str, admitted: &Admitted) {
+    let protocol = admitted.protocol().as_str();
+    match admitted {
+        Admitted::MediaStreams(p) => {
+            tracing::info!(route = "$connect", decision = "allow", connection_id,
+            protocol, account_sid = %p.account_sid(), auth_method = p.method().as_str(), credential = %p.credential())
+        }
+        Admitted::ConversationRelay(p) => {
+            tracing::info!(route = "$connect", decision = "allow", connection_id,
+            protocol, account_sid = %p.account_sid(), call_sid = %p.call_sid(), credential = %p.credential())
+        }
     }
 }
 

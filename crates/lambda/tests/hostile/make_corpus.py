@@ -238,9 +238,11 @@ def handshakes():
     sig = twilio_sig(AUTH_TOKEN, URL)
     sig2 = twilio_sig(AUTH_TOKEN2, URL)
 
-    def case(name, expect, headers=None, query=None, mode="either", drop_domain=False):
-        H.append({"name": name, "expect": expect, "mode": mode, "headers": headers or {},
-                  "query": query or {}, **({"drop_domain": True} if drop_domain else {})})
+    def case(name, expect, headers=None, query=None, mode="either", drop_domain=False,
+             protocols="media-streams"):
+        H.append({"name": name, "expect": expect, "mode": mode, "protocols": protocols,
+                  "headers": headers or {}, "query": query or {},
+                  **({"drop_domain": True} if drop_domain else {})})
 
     case("signed", "allow", {"X-Twilio-Signature": [sig]})
     case("signed by the second account", "allow", {"X-Twilio-Signature": [sig2]})
@@ -290,7 +292,62 @@ def handshakes():
     case("shared key, SHA1 signature sent as SHA256", "signature_mismatch", {"X-Twilio-Signature": [shared_sig(URL, "HMAC_SHA1")], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA256"]})
     case("shared key, SHA256 signature sent as SHA1", "signature_mismatch", {"X-Twilio-Signature": [s256], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA1"]})
     case("auth-token signature with a shared-key header", "signature_mismatch", {"X-Twilio-Signature": [sig], settings: [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA1"]})
+    relay_handshakes(case)
     return H
+
+
+def relay_url(call=CA, token=GOOD_TOKEN):
+    """The <ConversationRelay url> as the voice webhook writes it (Twilio keeps this query)."""
+    return f"{URL}?callSid={call}&callToken={token}"
+
+
+def relay_handshakes(case):
+    """ConversationRelay handshakes (docs/conversation-relay.md): callSid and callToken in the query."""
+    both = "media-streams,conversation-relay"
+
+    def relay(name, expect, sig_url=None, call=CA, token=GOOD_TOKEN, extra=None, headers=None,
+              protocols=both, mode="signature"):
+        query = {"callSid": [call], "callToken": [token], **(extra or {})}
+        if headers is None:
+            headers = {"X-Twilio-Signature": [twilio_sig(AUTH_TOKEN, sig_url or relay_url(call, token))]}
+        case("relay: " + name, expect, headers, query, mode=mode, protocols=protocols)
+
+    relay("signed over the URL with its query", "allow")
+    sorted_params = f"{URL}callSid{CA}callToken{GOOD_TOKEN}"
+    relay("signed over the URL with the query as sorted params", "allow", sig_url=sorted_params)
+    relay("under a shared key", "allow", headers={
+        "X-Twilio-Signature": [shared_sig(relay_url(), "HMAC_SHA256")],
+        "X-Twilio-Webhooks-Signature-Settings": [f"key={SHARED_KEY_ID},algorithm=HMAC_SHA256"]})
+    relay("on a stack that admits only ConversationRelay", "allow", protocols="conversation-relay")
+    relay("in auth mode token (the relay check ignores it)", "allow", mode="token")
+    relay("on a Media Streams stack", "protocol_not_enabled", protocols="media-streams")
+    case("relay: a Media Streams handshake on a relay-only stack", "protocol_not_enabled",
+         {"X-Twilio-Signature": [sig_of_url()]}, mode="signature", protocols="conversation-relay")
+    relay("unsigned", "signature_missing", headers={})
+    relay("signed over the URL without the query", "signature_mismatch", sig_url=URL)
+    relay("signed over another call's query", "signature_mismatch",
+          sig_url=relay_url(call="CA00000000000000000000000000000002"))
+    relay("token of another call in the query", "call_token_invalid",
+          token=call_token(call="CA00000000000000000000000000000002"))
+    relay("token of another account", "call_token_invalid", token=call_token(account=AC2))
+    relay("token under an unconfigured key", "call_token_invalid", token=call_token(key=OTHER_KEY))
+    relay("expired token", "call_token_expired", token=call_token(exp=1_000_000_000))
+    relay("token of another version", "call_token_malformed", token=call_token(version="v2"))
+    relay("token with a percent-encoded space", "call_token_malformed", token=GOOD_TOKEN + "%20")
+    relay("callSid not a call SID", "relay_call_sid_invalid", call="AC" + CA[2:])
+    relay("an extra query parameter", "relay_query_unexpected", extra={"token": [STREAM_TOKEN]})
+    case("relay: callSid without callToken", "relay_query_incomplete",
+         {"X-Twilio-Signature": [sig_of_url()]}, {"callSid": [CA]}, mode="signature", protocols=both)
+    case("relay: callToken without callSid", "relay_query_incomplete",
+         {"X-Twilio-Signature": [sig_of_url()]}, {"callToken": [GOOD_TOKEN]}, mode="signature", protocols=both)
+    case("relay: callSid twice", "relay_query_repeated", {"X-Twilio-Signature": [sig_of_url()]},
+         {"callSid": [CA, CA], "callToken": [GOOD_TOKEN]}, mode="signature", protocols=both)
+    case("relay: callToken twice", "relay_query_repeated", {"X-Twilio-Signature": [sig_of_url()]},
+         {"callSid": [CA], "callToken": [GOOD_TOKEN, GOOD_TOKEN]}, mode="signature", protocols=both)
+
+
+def sig_of_url():
+    return twilio_sig(AUTH_TOKEN, URL)
 
 
 def main():
