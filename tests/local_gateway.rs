@@ -12,9 +12,9 @@ use aws_lambda_events::apigw::{
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use stream_gate_devtools::demo::{self, DemoOptions};
-use stream_gate_devtools::echo::{EchoOptions, EchoServer};
 use stream_gate_devtools::local::events::{self, ConnectionInfo};
 use stream_gate_devtools::local::{devcreds, local_sdk_config, Gateway, GatewayOptions};
+use stream_gate_devtools::record_server::{EchoOptions, EchoServer};
 use stream_gate_devtools::sim::attacks::{self, CallSetup};
 use stream_gate_devtools::sim::{audio, client, Identity};
 use stream_gate_domain::{AuthMode, CallTokenPolicy, Secret};
@@ -506,7 +506,7 @@ async fn close_of(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_voice_webhook_is_served_and_shares_the_call_state_with_the_router() {
-    use stream_gate_devtools::sim::webhook::call_webhook;
+    use stream_gate_devtools::sim::webhook_post::call_webhook;
     let f = start().await;
     let hook = f.gateway.local_webhook_url();
     assert_eq!(hook, format!("http://{}/voice", f.gateway.addr()));

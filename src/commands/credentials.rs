@@ -45,7 +45,7 @@ fn fail(message: &str) -> ExitCode {
 /// Runs `stream-gate new-credentials`: exit 0 when the file is written, 2 otherwise (nothing is
 /// written then).
 pub fn main(args: NewCredentialsArgs) -> ExitCode {
-    let result = super::tools::read_secret(&args.auth_tokens)
+    let result = stream_gate_devtools::signing_tools::read_secret(&args.auth_tokens)
         .and_then(|input| accounts(&args.account_sids, &input))
         .and_then(|accounts| build(&accounts))
         .and_then(|document| write(&args.out, &document, args.force).map(|()| document));

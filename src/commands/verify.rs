@@ -73,7 +73,7 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("--call-state: {e}")),
     };
-    let document = match super::tools::read_secret(&args.credentials) {
+    let document = match stream_gate_devtools::signing_tools::read_secret(&args.credentials) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };

@@ -4,15 +4,16 @@
 //! and calls the Lambda entrypoints of `stream-gate-lambda` in-process; [`sim`] is a Twilio Media
 //! Streams client and a set of hostile ones; [`demo`] runs one legitimate call and every attack
 //! against a local gateway; [`load`] measures the gateway under real-time calls; [`verify`] places
-//! the same call and attacks against a deployment and says what a failure means; [`echo`] is the
+//! the same call and attacks against a deployment and says what a failure means; [`record_server`] is the
 //! example application (the caller hears themselves) behind the local gateway's HTTP sink.
 
 pub mod demo;
-pub mod echo;
-pub mod http;
+pub mod http_client;
 pub mod load;
 pub mod local;
 pub mod random;
+pub mod record_server;
+pub mod signing_tools;
 pub mod sim;
 pub mod tls;
 pub mod verify;

@@ -25,7 +25,7 @@ use crate::sim::attacks::{
 };
 use crate::sim::identity::{fresh_call_sid, Identity, IdentityError};
 use crate::sim::runner::{run_course, Course, Turn};
-pub use crate::sim::webhook::{call_webhook, parse_twiml, WebhookAnswer};
+pub use crate::sim::webhook_post::{call_webhook, parse_twiml, WebhookAnswer};
 use crate::sim::{audio, client, Observed, ReplayReport, ReplayVerdict, Script, SimReport};
 use stream_gate_lambda::clock::unix_now;
 

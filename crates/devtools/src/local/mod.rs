@@ -2,7 +2,7 @@
 //! and runs the same entrypoint code as the Lambda binaries.
 //!
 //! One loopback port serves the WebSocket endpoint `GET /{stage}`, the Management API
-//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice` ([`webhook`]). The router's
+//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice` ([`webhook_route`]). The router's
 //! closes travel through the real `aws-sdk-apigatewaymanagement` client to that same port; the
 //! webhook and the router share one credentials cache and one call-state store, as the functions
 //! of one stack share one secret and one table.
@@ -16,9 +16,11 @@
 pub mod connection;
 pub mod devcreds;
 pub mod events;
+pub mod launch;
 pub mod management;
 pub mod records;
-pub mod webhook;
+pub mod settings;
+pub mod webhook_route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -73,7 +75,7 @@ pub struct GatewayOptions {
     /// router lacks the `ManageConnections` permission.
     pub management_endpoint: Option<String>,
     /// The URL Twilio posts the voice webhook to and signs (`STREAM_GATE_WEBHOOK_URL`); default
-    /// [`webhook::webhook_url_for`] the public URL (`http://{listen}/voice` on loopback).
+    /// [`webhook_route::webhook_url_for`] the public URL (`http://{listen}/voice` on loopback).
     pub webhook_url: Option<String>,
 }
 
@@ -226,8 +228,8 @@ impl Gateway {
         let webhook_url = opts
             .webhook_url
             .clone()
-            .or_else(|| webhook::webhook_url_for(&public_url))
-            .unwrap_or_else(|| format!("http://{addr}{}", webhook::WEBHOOK_PATH));
+            .or_else(|| webhook_route::webhook_url_for(&public_url))
+            .unwrap_or_else(|| format!("http://{addr}{}", webhook_route::WEBHOOK_PATH));
         // The source is re-read every 2 s, so an edited credentials file takes effect at once.
         let credentials = CredentialsConfig {
             secret: SecretLocation::None,
@@ -298,7 +300,10 @@ impl Gateway {
             management: ManagementCounters::default(),
         });
         let app = Router::new()
-            .route("/{stage}", get(connection::upgrade).post(webhook::post))
+            .route(
+                "/{stage}",
+                get(connection::upgrade).post(webhook_route::post),
+            )
             .route("/_local/stats", get(stats))
             .route(
                 "/{stage}/@connections/{id}",
@@ -360,7 +365,7 @@ impl Gateway {
 
     /// Where to POST the webhook on this machine: `http://{addr}/voice`.
     pub fn local_webhook_url(&self) -> String {
-        format!("http://{}{}", self.addr, webhook::WEBHOOK_PATH)
+        format!("http://{}{}", self.addr, webhook_route::WEBHOOK_PATH)
     }
 
     /// How long after `connectedAt` the router drops (rather than closes) a frame with no start.
