@@ -11,6 +11,7 @@ pub mod demo;
 pub mod http_client;
 pub mod load;
 pub mod local;
+pub mod new_credentials;
 pub mod random;
 pub mod record_server;
 pub mod signing_tools;

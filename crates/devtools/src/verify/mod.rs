@@ -103,6 +103,46 @@ impl VerifyReport {
     pub fn failed(&self) -> usize {
         self.rows.iter().filter(|r| !r.ok).count()
     }
+
+    /// The report as `stream-gate verify` prints it: the account and signed URL, the table, what
+    /// was skipped, the notes, the diagnoses and the verdict.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "account {}, handshakes signed over {}\n\n",
+            self.account, self.signed_url
+        );
+        out.push_str(&crate::demo::render(&self.rows));
+        for s in &self.skipped {
+            out.push_str(&format!("skipped: {s}\n"));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        if !self.diagnoses.is_empty() {
+            out.push_str("\ndiagnosis:\n");
+            for d in &self.diagnoses {
+                out.push_str(&format!("  - {d}\n"));
+            }
+        }
+        let failed = self.failed();
+        if failed == 0 {
+            let skipped = if self.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} skipped)", self.skipped.len())
+            };
+            out.push_str(&format!(
+                "\nall {} scenarios behaved as expected{skipped}\n",
+                self.rows.len()
+            ));
+        } else {
+            out.push_str(&format!(
+                "\n{failed} of {} scenarios did NOT behave as expected\n",
+                self.rows.len()
+            ));
+        }
+        out
+    }
 }
 
 mod course;
