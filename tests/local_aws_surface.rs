@@ -19,10 +19,13 @@ use stream_gate_lambda::entrypoints::router;
 mod support;
 use support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn management_api_posts_reports_and_closes_through_the_sdk() {
-    let f = start().await;
-    // Open a legitimate connection by hand and keep it open.
+/// Opens a legitimate connection by hand (signed, no frames sent) and returns it with its id.
+async fn connect_signed(
+    f: &Fixture,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+) {
     let url = f.gateway.ws_url();
     let sig = stream_gate_domain::compute_signature(f.me.auth_token.expose(), &url, &[]);
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
@@ -31,16 +34,28 @@ async fn management_api_posts_reports_and_closes_through_the_sdk() {
     .expect("request");
     req.headers_mut()
         .insert("x-twilio-signature", sig.parse().expect("header"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+    let (ws, _) = tokio_tungstenite::connect_async(req)
         .await
         .expect("admitted");
     let id = f.gateway.records()[0].connection_id.clone();
-    let endpoint = format!("http://{}/dev", f.gateway.addr());
-    let sdk = aws_sdk_apigatewaymanagement::Client::from_conf(
+    (ws, id)
+}
+
+/// The real Management API client, with the local gateway's dummy credentials, at `endpoint`.
+async fn management_client(endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+    aws_sdk_apigatewaymanagement::Client::from_conf(
         aws_sdk_apigatewaymanagement::config::Builder::from(&local_sdk_config().await)
-            .endpoint_url(&endpoint)
+            .endpoint_url(endpoint)
             .build(),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_api_posts_reports_and_closes_through_the_sdk() {
+    let f = start().await;
+    let (mut ws, id) = connect_signed(&f).await;
+    let endpoint = format!("http://{}/dev", f.gateway.addr());
+    let sdk = management_client(&endpoint).await;
 
     // POST writes one text frame.
     sdk.post_to_connection()

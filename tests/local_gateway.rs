@@ -14,6 +14,34 @@ use stream_gate_domain::Secret;
 mod support;
 use support::*;
 
+/// What the demo's table shows for each scenario against a gateway with call state: what was
+/// observed, and the reason code.
+const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
+    // connected + start + 30 media + stop, every one accepted by the router.
+    ("legit-call", "admitted, 33/33 accepted, client stop", "-"),
+    ("no-signature", "refused 403", "signature_missing"),
+    ("bad-signature", "refused 403", "signature_mismatch"),
+    ("foreign-stream-token", "refused 403", "account_mismatch"),
+    ("foreign-start", "closed 1008", "start_account_mismatch"),
+    ("other-call-token", "closed 1008", "call_token_invalid"),
+    ("expired-token", "closed 1008", "call_token_expired"),
+    ("missing-token", "closed 1008", "call_token_missing"),
+    ("malformed-json", "closed 1008", "frame_not_json"),
+    ("binary-frame", "closed 1003", "frame_not_text"),
+    ("oversized-frame", "closed 1009", "frame_too_large"),
+    ("event-flood", "not closed, 0 frames echoed", "-"),
+    // Call state: media without a start is dropped for the grace, then closed; the second
+    // connection with a used token is closed and the first streams on; the replayed webhook gets
+    // the token it got the first time.
+    ("media-before-start", "closed 1008", "media_before_start"),
+    (
+        "reuse-call-token",
+        "closed 1008; first untouched",
+        "call_token_reused",
+    ),
+    ("replay-webhook", "the same call token twice", "-"),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legitimate_call_and_every_attack_get_exactly_the_expected_outcome() {
     let f = start().await;
@@ -34,43 +62,9 @@ async fn legitimate_call_and_every_attack_get_exactly_the_expected_outcome() {
             )
         })
         .collect();
-    // connected + start + 30 media + stop, every one accepted by the router.
-    assert_eq!(
-        got["legit-call"],
-        ("admitted, 33/33 accepted, client stop", "-")
-    );
-    assert_eq!(got["no-signature"], ("refused 403", "signature_missing"));
-    assert_eq!(got["bad-signature"], ("refused 403", "signature_mismatch"));
-    assert_eq!(
-        got["foreign-stream-token"],
-        ("refused 403", "account_mismatch")
-    );
-    assert_eq!(
-        got["foreign-start"],
-        ("closed 1008", "start_account_mismatch")
-    );
-    assert_eq!(
-        got["other-call-token"],
-        ("closed 1008", "call_token_invalid")
-    );
-    assert_eq!(got["expired-token"], ("closed 1008", "call_token_expired"));
-    assert_eq!(got["missing-token"], ("closed 1008", "call_token_missing"));
-    assert_eq!(got["malformed-json"], ("closed 1008", "frame_not_json"));
-    assert_eq!(got["binary-frame"], ("closed 1003", "frame_not_text"));
-    assert_eq!(got["oversized-frame"], ("closed 1009", "frame_too_large"));
-    assert_eq!(got["event-flood"], ("not closed, 0 frames echoed", "-"));
-    // Call state: media without a start is dropped for the grace, then closed; the second
-    // connection with a used token is closed and the first streams on; the replayed webhook gets
-    // the token it got the first time.
-    assert_eq!(
-        got["media-before-start"],
-        ("closed 1008", "media_before_start")
-    );
-    assert_eq!(
-        got["reuse-call-token"],
-        ("closed 1008; first untouched", "call_token_reused")
-    );
-    assert_eq!(got["replay-webhook"], ("the same call token twice", "-"));
+    for (scenario, observed, reason) in EXPECTED_ROWS {
+        assert_eq!(got[scenario], (*observed, *reason), "{scenario}");
+    }
     assert_eq!(rows.len(), 15);
     assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
     // The close comes once the grace has run out, not before, and not long after.

@@ -86,11 +86,27 @@ fn local_process(dir: &std::path::Path, env: &[(&str, &str)]) -> LocalProcess {
     }
 }
 
-#[test]
-fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
-    let dir = std::env::temp_dir().join(format!("stream-gate-local-env-{}", std::process::id()));
+/// A fresh, empty directory for one test to run `local` in.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stream-gate-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+/// `stream-gate sim` against `ws://{addr}/dev` with the credentials `creds`, signed over `signed`.
+fn sim(addr: &str, creds: &str, signed: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"))
+        .args(["sim", &format!("ws://{addr}/dev")])
+        .args(args)
+        .args(["--credentials", creds, "--signed-url", signed])
+        .output()
+        .expect("sim")
+}
+
+#[test]
+fn local_runs_on_the_lambda_variables() {
+    let dir = scratch_dir("local-env");
     let creds = dir.join("configured").join("credentials.json");
     devcreds::write_private(&creds, &devcreds::generate()).expect("creds");
     let creds_s = creds.to_string_lossy().into_owned();
@@ -127,43 +143,27 @@ fn local_runs_on_the_lambda_variables_and_never_on_throwaway_credentials() {
     );
     // The gate verifies signatures over the configured public URL: a call signed over it is
     // admitted and streams to the end; one signed over the loopback URL is refused.
-    let sim = |signed: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"))
-            .args([
-                "sim",
-                &format!("ws://{addr}/dev"),
-                "--fast",
-                "--frames",
-                "5",
-            ])
-            .args(["--credentials", &creds_s, "--signed-url", signed])
-            .output()
-            .expect("sim")
-    };
-    let ok = sim(public);
+    let ok = sim(&addr, &creds_s, public, &["--fast", "--frames", "5"]);
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{out}");
     assert!(out.contains("handshake admitted: true"), "{out}");
-    let refused = sim(&format!("ws://{addr}/dev"));
+    let loopback = format!("ws://{addr}/dev");
+    let refused = sim(&addr, &creds_s, &loopback, &["--fast", "--frames", "5"]);
     let out = String::from_utf8_lossy(&refused.stdout);
     assert!(out.contains("refused with HTTP 403"), "{out}");
     // The webhook, posted locally and signed over the public URL as behind a tunnel, replayed.
-    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_stream-gate"))
-        .args([
-            "sim",
-            &format!("ws://{addr}/dev"),
-            "--attack",
-            "replay-webhook",
-        ])
-        .args(["--credentials", &creds_s, "--signed-url", public])
-        .output()
-        .expect("sim");
+    let replay = sim(&addr, &creds_s, public, &["--attack", "replay-webhook"]);
     let out = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success(), "{out}");
     assert!(out.contains("call tokens:        the same"), "{out}");
     drop(local);
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+#[test]
+fn local_never_runs_on_throwaway_credentials() {
     // A deployment's Secrets Manager id is not silently replaced by development credentials.
+    let dir = scratch_dir("local-secret-id");
     let local = local_process(
         &dir,
         &[(

@@ -10,6 +10,25 @@ use stream_gate_domain::Secret;
 mod support;
 use support::*;
 
+/// A call of `f.me` to `url`, signed over the gateway's public URL, frames back to back.
+fn call_setup<'a>(
+    f: &'a Fixture,
+    url: &'a str,
+    audio: &'a [[u8; audio::FRAME_BYTES]],
+) -> CallSetup<'a> {
+    CallSetup {
+        url,
+        signed_url: f.gateway.public_url(),
+        me: &f.me,
+        other: None,
+        audio,
+        pacing: Duration::ZERO,
+        linger: Duration::from_millis(300),
+        start_grace: f.gateway.start_grace(),
+        webhook: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_voice_webhook_is_served_and_shares_the_call_state_with_the_router() {
     use stream_gate_devtools::sim::webhook_post::call_webhook;
@@ -45,17 +64,7 @@ async fn the_voice_webhook_is_served_and_shares_the_call_state_with_the_router()
     // The webhook's token opens the call ...
     let url = f.gateway.ws_url();
     let audio = audio::tone(440.0, 5);
-    let setup = CallSetup {
-        url: &url,
-        signed_url: f.gateway.public_url(),
-        me: &f.me,
-        other: None,
-        audio: &audio,
-        pacing: Duration::ZERO,
-        linger: Duration::from_millis(300),
-        start_grace: f.gateway.start_grace(),
-        webhook: None,
-    };
+    let setup = call_setup(&f, &url, &audio);
     let (h, s) = attacks::legit_with(&setup, call, Some(&token));
     let report = client::run(&h, s).await.expect("run");
     assert!(
