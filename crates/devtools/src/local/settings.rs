@@ -142,7 +142,7 @@ impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
     }
 
     /// The variables used: set, and not overridden by a flag.
-    fn from_env(&self) -> Vec<&'static str> {
+    fn used_variables(&self) -> Vec<&'static str> {
         VARIABLES
             .iter()
             .map(|(v, _)| *v)
@@ -191,7 +191,7 @@ impl Settings {
         .map_err(named)?;
         Ok(Self {
             credentials: credentials_file(authorizer.credentials.secret)?,
-            from_env: sources.from_env(),
+            from_env: sources.used_variables(),
             public_url: authorizer.public_url,
             auth_mode: authorizer.auth_mode,
             call_token: router.call_token,
