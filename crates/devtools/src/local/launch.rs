@@ -164,3 +164,66 @@ fn print_try_it(gateway: &Gateway, identity: &Identity, path: &Path) {
     );
     println!();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(listen: [u8; 4]) -> Flags {
+        Flags {
+            listen: (listen, 8080).into(),
+            stage: "dev".into(),
+            public_url: None,
+            credentials: None,
+            auth_mode: None,
+            call_token: None,
+            sink: None,
+            call_state: None,
+            webhook_url: None,
+        }
+    }
+
+    #[test]
+    fn only_loopback_is_listened_on() {
+        let e = prepare(flags([0, 0, 0, 0]), |_| None).err();
+        assert_eq!(
+            e.as_deref(),
+            Some("the local gateway listens on loopback only; put a tunnel in front of it")
+        );
+    }
+
+    #[test]
+    fn a_bad_setting_or_an_unreadable_document_is_the_message() {
+        let mut f = flags([127, 0, 0, 1]);
+        f.auth_mode = Some("all".into());
+        let e = prepare(f, |_| None).err().unwrap_or_default();
+        assert!(e.starts_with("--auth-mode: "), "{e}");
+        let mut f = flags([127, 0, 0, 1]);
+        f.credentials = Some("/nonexistent/stream-gate/credentials.json".into());
+        let e = prepare(f, |_| None).err().unwrap_or_default();
+        assert_eq!(
+            e,
+            "cannot read /nonexistent/stream-gate/credentials.json: entity not found"
+        );
+    }
+
+    #[test]
+    fn the_configured_document_is_read_and_its_first_account_places_the_banners_call() {
+        let dir = std::env::temp_dir().join(format!(
+            "stream-gate-launch-{}-{}",
+            std::process::id(),
+            crate::random::alphanumeric(8)
+        ));
+        let path = dir.join("credentials.json");
+        let document = devcreds::generate();
+        devcreds::write_private(&path, &document).expect("write");
+        let mut f = flags([127, 0, 0, 1]);
+        f.credentials = Some(path.clone());
+        let prepared = prepare(f, |_| None);
+        let _ = std::fs::remove_dir_all(&dir);
+        let prepared = prepared.expect("prepared");
+        assert_eq!(prepared.path, path);
+        let first = Identity::from_document(document.expose(), 0).expect("account 0");
+        assert_eq!(prepared.identity.account, first.account);
+    }
+}

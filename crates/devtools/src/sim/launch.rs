@@ -173,4 +173,65 @@ mod tests {
         assert_eq!(credentials_path(None, Some("".into())), dev);
         assert_eq!(credentials_path(None, None), dev);
     }
+
+    fn flags(url: &str) -> Flags {
+        Flags {
+            url: url.into(),
+            credentials: None,
+            account: 0,
+            signed_url: None,
+            wav: None,
+            record: None,
+            frames: 5,
+            fast: true,
+            attack: None,
+            call_state: "on".into(),
+            webhook_url: None,
+            start_grace_ms: 100,
+        }
+    }
+
+    #[test]
+    fn attack_names_the_scenarios() {
+        assert_eq!(scenarios(None), Ok(vec![Scenario::Legit]));
+        assert_eq!(scenarios(Some("all")).map(|s| s.len()), Ok(ATTACKS.len()));
+        assert_eq!(
+            scenarios(Some("binary-frame")),
+            Ok(vec![Scenario::Attack(Attack::BinaryFrame)])
+        );
+        let e = scenarios(Some("legit-call")).err().unwrap_or_default();
+        assert!(e.starts_with("unknown attack \"legit-call\""), "{e}");
+    }
+
+    #[test]
+    fn unusable_flags_are_refused_with_their_message() {
+        let e = prepare(flags("wss://gate.example.test/prod"), None).err();
+        assert!(e.is_some_and(|e| e.starts_with("only ws:// URLs")));
+        let dir = std::env::temp_dir().join(format!(
+            "stream-gate-sim-launch-{}-{}",
+            std::process::id(),
+            crate::random::alphanumeric(8)
+        ));
+        let path = dir.join("credentials.json");
+        devcreds::write_private(&path, &devcreds::generate()).expect("write");
+        let with = |edit: fn(&mut Flags)| {
+            let mut f = flags("ws://127.0.0.1:9/dev");
+            f.credentials = Some(path.clone());
+            edit(&mut f);
+            prepare(f, None).err()
+        };
+        let record_and_attack = with(|f| {
+            f.record = Some("out.wav".into());
+            f.attack = Some("all".into());
+        });
+        let bad_state = with(|f| f.call_state = "maybe".into());
+        let fine = with(|_| {});
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            record_and_attack.as_deref(),
+            Some("--record records the legitimate call: leave out --attack")
+        );
+        assert!(bad_state.is_some_and(|e| e.starts_with("--call-state: ")));
+        assert_eq!(fine, None);
+    }
 }
