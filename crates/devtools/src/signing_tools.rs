@@ -243,4 +243,45 @@ mod tests {
             webhook_urls("https://mycompany.com/voice")
         );
     }
+
+    #[test]
+    fn check_signature_reads_what_it_checks_against_and_names_the_credential() {
+        let dir = std::env::temp_dir().join(format!(
+            "stream-gate-check-{}-{}",
+            std::process::id(),
+            crate::random::alphanumeric(8)
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (token, doc) = (dir.join("token"), dir.join("credentials.json"));
+        let written = std::fs::write(&token, "12345\n").and_then(|()| {
+            std::fs::write(
+                &doc,
+                r#"{"twilioAccounts":[{"accountSid":"AC00000000000000000000000000000000","authTokens":["x","12345"]}]}"#,
+            )
+        });
+        let url = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod";
+        let sig = compute_signature("12345", url, &[]);
+        let by_token = check_signature(CheckAgainst::AuthToken(&token), url, &[], &sig);
+        let by_doc = check_signature(CheckAgainst::Credentials(&doc), url, &[], &sig);
+        let missing = check_signature(CheckAgainst::Credentials(&dir.join("none")), url, &[], &sig);
+        let _ = std::fs::remove_dir_all(&dir);
+        written.expect("write");
+        assert_eq!(
+            by_token,
+            Ok(CheckResult::Match {
+                url: url.into(),
+                credential: None
+            })
+        );
+        assert_eq!(
+            by_doc,
+            Ok(CheckResult::Match {
+                url: url.into(),
+                credential: Some(
+                    "twilioAccounts[0].authTokens[1] (AC00000000000000000000000000000000)".into()
+                )
+            })
+        );
+        assert!(missing.is_err_and(|e| e.starts_with("cannot read ")));
+    }
 }
