@@ -5,7 +5,7 @@
 //! port and announces it, so no test races another for a free port.
 
 use std::io::BufRead as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -146,17 +146,9 @@ impl Drop for Dir {
     }
 }
 
-#[test]
-fn the_caller_hears_exactly_what_they_said_through_local_and_echo() {
-    let dir =
-        Dir(std::env::temp_dir().join(format!("stream-gate-echo-local-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    let creds = dir.0.join("credentials.json");
-    devcreds::write_private(&creds, &devcreds::generate()).expect("credentials");
-    let creds = creds.to_string_lossy().into_owned();
-
-    // Terminal 1: the application.
-    let echo = Running::spawn(&["echo", "--listen", "127.0.0.1:0"], &dir.0);
+/// Terminal 1: the application (`stream-gate echo`), and the sink URL its banner names.
+fn start_echo(dir: &Path) -> (Running, String) {
+    let echo = Running::spawn(&["echo", "--listen", "127.0.0.1:0"], dir);
     let sink = after(
         &echo.until(Duration::from_secs(30), |l| l.contains("records:")),
         "POST ",
@@ -169,19 +161,22 @@ fn the_caller_hears_exactly_what_they_said_through_local_and_echo() {
         !sink.ends_with(":0/records"),
         "the banner names the bound port: {sink}"
     );
+    (echo, sink)
+}
 
-    // Terminal 2: the gate, delivering to it.
+/// Terminal 2: the gate, delivering to `sink`, and the WebSocket URL its banner names.
+fn start_local(dir: &Path, creds: &str, sink: &str) -> (Running, String) {
     let local = Running::spawn(
         &[
             "local",
             "--listen",
             "127.0.0.1:0",
             "--credentials",
-            &creds,
+            creds,
             "--sink",
-            &sink,
+            sink,
         ],
-        &dir.0,
+        dir,
     );
     let ws = after(
         &local.until(Duration::from_secs(30), |l| l.contains("WebSocket:")),
@@ -194,9 +189,55 @@ fn the_caller_hears_exactly_what_they_said_through_local_and_echo() {
     local.until(Duration::from_secs(10), |l| {
         l.starts_with("try a simulated call")
     });
+    (local, ws)
+}
 
-    // Terminal 3: a call, paced as Twilio sends it, then one back to back (the gateway then
-    // judges up to 8 frames of the call at once, so records reach the echo out of order).
+/// Terminal 3: `stream-gate sim` plays `input` to `ws` (back to back when `fast`) and records what
+/// it hears into `out`; its report must say every frame came back.
+fn call(name: &str, ws: &str, creds: &str, input: &Path, out: &Path, fast: bool) {
+    let mut args = vec![
+        "sim".to_owned(),
+        ws.to_owned(),
+        "--credentials".into(),
+        creds.to_owned(),
+        "--wav".into(),
+        input.to_string_lossy().into_owned(),
+        "--record".into(),
+        out.to_string_lossy().into_owned(),
+    ];
+    if fast {
+        args.push("--fast".into());
+    }
+    let dir = input
+        .parent()
+        .expect("the input is in the scratch directory");
+    let run = Command::new(BIN)
+        .args(&args)
+        .current_dir(dir)
+        .output()
+        .expect("run sim");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{name}: {stdout}");
+    assert!(
+        stdout.contains("50 of 50 frames echoed back, in order"),
+        "{name}: {stdout}"
+    );
+    assert!(stdout.contains("0 Twilio would refuse"), "{name}: {stdout}");
+}
+
+#[test]
+fn the_caller_hears_exactly_what_they_said_through_local_and_echo() {
+    let dir =
+        Dir(std::env::temp_dir().join(format!("stream-gate-echo-local-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let creds = dir.0.join("credentials.json");
+    devcreds::write_private(&creds, &devcreds::generate()).expect("credentials");
+    let creds = creds.to_string_lossy().into_owned();
+    let (echo, sink) = start_echo(&dir.0);
+    let (_local, ws) = start_local(&dir.0, &creds, &sink);
+
+    // A call, paced as Twilio sends it, then one back to back (the gateway then judges up to 8
+    // frames of the call at once, so records reach the echo out of order).
     let input = dir.0.join("in.wav");
     std::fs::write(&input, sweep_wav(1.0)).expect("write wav");
     let sent: Vec<u8> = audio::wav_to_frames(&sweep_wav(1.0))
@@ -205,31 +246,7 @@ fn the_caller_hears_exactly_what_they_said_through_local_and_echo() {
     assert_eq!(sent.len(), 50 * audio::FRAME_BYTES);
     for (name, fast) in [("paced", false), ("fast", true)] {
         let out = dir.0.join(format!("out-{name}.wav"));
-        let mut args = vec![
-            "sim".to_owned(),
-            ws.clone(),
-            "--credentials".into(),
-            creds.clone(),
-            "--wav".into(),
-            input.to_string_lossy().into_owned(),
-            "--record".into(),
-            out.to_string_lossy().into_owned(),
-        ];
-        if fast {
-            args.push("--fast".into());
-        }
-        let run = Command::new(BIN)
-            .args(&args)
-            .current_dir(&dir.0)
-            .output()
-            .expect("run sim");
-        let stdout = String::from_utf8_lossy(&run.stdout);
-        assert!(run.status.success(), "{name}: {stdout}");
-        assert!(
-            stdout.contains("50 of 50 frames echoed back, in order"),
-            "{name}: {stdout}"
-        );
-        assert!(stdout.contains("0 Twilio would refuse"), "{name}: {stdout}");
+        call(name, &ws, &creds, &input, &out, fast);
         let heard = recorded_audio(&std::fs::read(&out).expect("recording"));
         assert_eq!(heard.len(), sent.len(), "{name}: length");
         assert!(

@@ -69,6 +69,7 @@ fn media_only(name: &str, program: PathBuf, args: Vec<String>) -> Subject {
     }
 }
 
+// A flat table: one entry per subject measured.
 fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
     let env = gate_env(args)?;
     let bin = |name: &str| args.bin_dir.join(name);

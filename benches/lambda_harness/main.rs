@@ -21,6 +21,7 @@ mod function;
 mod moto_aws;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
 use serde_json::Value;
@@ -165,11 +166,56 @@ async fn run(args: &Args, plan: &Plan, env: &[(String, String)]) -> Result<(), S
     };
     let first = read_event(&args.events, plan.first)?;
     println!("## {} ({})", plan.binary, launch.program.display());
+    cold_starts(args, plan, &launch, &first).await?;
+    if args.events_count == 0 {
+        println!();
+        return Ok(());
+    }
 
+    let (f, _, _) = Function::cold_start(&launch, first.clone()).await?;
+    for name in plan.documents {
+        let (t, answer) = f.invoke(read_event(&args.events, name)?).await?;
+        println!("  {name:<34} {:<14} {}", describe(&answer), us(t));
+    }
+    let (mut lat, what) = if plan.binary == "router" {
+        (media_latencies(args, &f).await?, "media frames")
+    } else {
+        (
+            connect_latencies(args, &f, &first).await?,
+            "signed $connect events",
+        )
+    };
+    lat.sort();
+    println!(
+        "{} {what} (round trip via Runtime API): p50 {}, p90 {}, p99 {}, max {}",
+        lat.len(),
+        us(percentile(&lat, 0.5)),
+        us(percentile(&lat, 0.9)),
+        us(percentile(&lat, 0.99)),
+        us(percentile(&lat, 1.0)),
+    );
+    match f.peak_rss_kib() {
+        Some(kib) => println!(
+            "peak RSS (VmHWM) after them: {kib} KiB = {:.2} MiB",
+            kib as f64 / 1024.0
+        ),
+        None => return Err("could not read VmHWM".into()),
+    }
+    println!();
+    Ok(())
+}
+
+/// `args.runs` cold starts of the plan's binary, each answering its first event as planned.
+async fn cold_starts(
+    args: &Args,
+    plan: &Plan,
+    launch: &Launch,
+    first: &Value,
+) -> Result<(), String> {
     let mut cold = Vec::with_capacity(args.runs);
     let mut first_rss = 0;
     for _ in 0..args.runs.max(1) {
-        let (f, t, answer) = Function::cold_start(&launch, first.clone()).await?;
+        let (f, t, answer) = Function::cold_start(launch, first.clone()).await?;
         if describe(&answer) != plan.first_answer {
             return Err(format!(
                 "{}: first event {} answered {} (expected {})",
@@ -192,61 +238,43 @@ async fn run(args: &Args, plan: &Plan, env: &[(String, String)]) -> Result<(), S
         ms(cold[cold.len() - 1]),
         first_rss
     );
-    if args.events_count == 0 {
-        println!();
-        return Ok(());
-    }
-
-    let (f, _, _) = Function::cold_start(&launch, first.clone()).await?;
-    for name in plan.documents {
-        let (t, answer) = f.invoke(read_event(&args.events, name)?).await?;
-        println!("  {name:<34} {:<14} {}", describe(&answer), us(t));
-    }
-
-    let mut lat = Vec::with_capacity(args.events_count);
-    let what = if plan.binary == "router" {
-        let template = read_event(&args.events, "default-media.json")?;
-        let stream =
-            StreamSid::parse("MZ00112233445566778899aabbccddeeff").map_err(|e| e.to_string())?;
-        for i in 0..args.events_count as u64 {
-            let (t, answer) = f.invoke(media_event(&template, &stream, i)).await?;
-            if describe(&answer) != "status 200" {
-                return Err(format!("media frame {i} answered {}", describe(&answer)));
-            }
-            lat.push(t);
-        }
-        "media frames"
-    } else {
-        for i in 0..args.events_count {
-            let (t, answer) = f.invoke(first.clone()).await?;
-            if describe(&answer) != "Allow" {
-                return Err(format!(
-                    "authorizer event {i} answered {}",
-                    describe(&answer)
-                ));
-            }
-            lat.push(t);
-        }
-        "signed $connect events"
-    };
-    lat.sort();
-    println!(
-        "{} {what} (round trip via Runtime API): p50 {}, p90 {}, p99 {}, max {}",
-        lat.len(),
-        us(percentile(&lat, 0.5)),
-        us(percentile(&lat, 0.9)),
-        us(percentile(&lat, 0.99)),
-        us(percentile(&lat, 1.0)),
-    );
-    match f.peak_rss_kib() {
-        Some(kib) => println!(
-            "peak RSS (VmHWM) after them: {kib} KiB = {:.2} MiB",
-            kib as f64 / 1024.0
-        ),
-        None => return Err("could not read VmHWM".into()),
-    }
-    println!();
     Ok(())
+}
+
+/// The router's round trip for `args.events_count` media frames of one stream.
+async fn media_latencies(args: &Args, f: &Function) -> Result<Vec<Duration>, String> {
+    let template = read_event(&args.events, "default-media.json")?;
+    let stream =
+        StreamSid::parse("MZ00112233445566778899aabbccddeeff").map_err(|e| e.to_string())?;
+    let mut lat = Vec::with_capacity(args.events_count);
+    for i in 0..args.events_count as u64 {
+        let (t, answer) = f.invoke(media_event(&template, &stream, i)).await?;
+        if describe(&answer) != "status 200" {
+            return Err(format!("media frame {i} answered {}", describe(&answer)));
+        }
+        lat.push(t);
+    }
+    Ok(lat)
+}
+
+/// The authorizer's round trip for `args.events_count` signed `$connect` events.
+async fn connect_latencies(
+    args: &Args,
+    f: &Function,
+    first: &Value,
+) -> Result<Vec<Duration>, String> {
+    let mut lat = Vec::with_capacity(args.events_count);
+    for i in 0..args.events_count {
+        let (t, answer) = f.invoke(first.clone()).await?;
+        if describe(&answer) != "Allow" {
+            return Err(format!(
+                "authorizer event {i} answered {}",
+                describe(&answer)
+            ));
+        }
+        lat.push(t);
+    }
+    Ok(lat)
 }
 
 async fn cold_and_latency(args: &Args) -> Result<(), String> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use stream_gate_devtools::echo::{EchoOptions, EchoServer};
+use stream_gate_devtools::record_server::{EchoOptions, EchoServer};
 
 /// Options of `stream-gate echo`.
 #[derive(Args, Debug)]

@@ -1,17 +1,12 @@
-//! `stream-gate sim`: one simulated Twilio call (or hostile client) against a URL.
+//! `stream-gate sim`: one simulated Twilio call (or hostile client) against a URL. The flags are
+//! mapped to `stream_gate_devtools::sim::launch`, which reads, plays and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 
-use stream_gate_devtools::local::devcreds;
-use stream_gate_devtools::local::webhook::webhook_url_for;
-use stream_gate_devtools::sim::attacks::{Attack, GateState, Scenario, WebhookTarget, ATTACKS};
-use stream_gate_devtools::sim::console::ConsoleCourse;
-use stream_gate_devtools::sim::runner::run_course;
-use stream_gate_devtools::sim::{audio, Identity};
+use stream_gate_devtools::sim::launch::{self, Flags};
 
 /// Options of `stream-gate sim`.
 #[derive(Args, Debug)]
@@ -61,11 +56,23 @@ pub struct SimArgs {
     pub start_grace_ms: u64,
 }
 
-/// The document `sim` reads, in the order `local` reads its own: `--credentials`, else
-/// `STREAM_GATE_SECRET_FILE`, else `.stream-gate/dev-credentials.json`.
-fn credentials_path(flag: Option<PathBuf>, env: Option<std::ffi::OsString>) -> PathBuf {
-    flag.or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| devcreds::default_path(std::path::Path::new(".")))
+impl From<SimArgs> for Flags {
+    fn from(a: SimArgs) -> Self {
+        Flags {
+            url: a.url,
+            credentials: a.credentials,
+            account: a.account,
+            signed_url: a.signed_url,
+            wav: a.wav,
+            record: a.record,
+            frames: a.frames,
+            fast: a.fast,
+            attack: a.attack,
+            call_state: a.call_state,
+            webhook_url: a.webhook_url,
+            start_grace_ms: a.start_grace_ms,
+        }
+    }
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -73,116 +80,19 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The scenarios `--attack` names: none is the legitimate call, `all` every attack.
-fn scenarios(attack: Option<&str>) -> Result<Vec<Scenario>, String> {
-    match attack {
-        None => Ok(vec![Scenario::Legit]),
-        Some("all") => Ok(ATTACKS.iter().copied().map(Scenario::Attack).collect()),
-        Some(n) => n
-            .parse::<Attack>()
-            .map(|a| vec![Scenario::Attack(a)])
-            .map_err(|e| e.to_string()),
-    }
-}
-
 /// Runs the simulator; exit 0 when every scenario behaved as expected (as seen from the socket).
 pub fn main(args: SimArgs) -> ExitCode {
-    if !args.url.starts_with("ws://") {
-        return fail("only ws:// URLs are supported by this build (no TLS client); to test a tunnel, connect to the local ws:// URL and pass --signed-url wss://...");
-    }
-    let path = credentials_path(
-        args.credentials.clone(),
-        std::env::var_os("STREAM_GATE_SECRET_FILE"),
-    );
-    // Which document places the call: a call signed with another file's tokens is refused, and
-    // the refusal alone would not say why.
-    eprintln!("stream-gate sim: credentials from {}", path.display());
-    let document = match std::fs::read_to_string(&path) {
-        Ok(d) => stream_gate_domain::Secret::new(d),
-        Err(e) => return fail(&format!("cannot read {}: {}", path.display(), e.kind())),
-    };
-    let me = match Identity::from_document(document.expose(), args.account) {
-        Ok(i) => i,
-        Err(e) => return fail(&e.to_string()),
-    };
-    // Another account of the document (for the cross-account attacks), when there is one.
-    let other = Identity::from_document(document.expose(), usize::from(args.account == 0)).ok();
-    let frames = match &args.wav {
-        Some(p) => match std::fs::read(p)
-            .map_err(|e| e.kind().to_string())
-            .and_then(|b| audio::wav_to_frames(&b).map_err(|e| e.to_string()))
-        {
-            Ok(f) => f,
-            Err(e) => return fail(&format!("{}: {e}", p.display())),
-        },
-        None => audio::tone(440.0, args.frames),
-    };
-    if args.record.is_some() && args.attack.is_some() {
-        return fail("--record records the legitimate call: leave out --attack");
-    }
-    let scenarios = match scenarios(args.attack.as_deref()) {
-        Ok(s) => s,
+    let prepared = match launch::prepare(args.into(), std::env::var_os("STREAM_GATE_SECRET_FILE")) {
+        Ok(p) => p,
         Err(e) => return fail(&e),
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
-    let state: GateState = match args.call_state.parse() {
-        Ok(s) => s,
-        Err(e) => return fail(&format!("--call-state: {e}")),
-    };
-    let signed_url = args.signed_url.clone().unwrap_or_else(|| args.url.clone());
-    let (hook_url, hook_signed) = match &args.webhook_url {
-        Some(u) => (Some(u.clone()), Some(u.clone())),
-        None => (webhook_url_for(&args.url), webhook_url_for(&signed_url)),
-    };
-    let webhook = match (&hook_url, &hook_signed) {
-        (Some(url), Some(signed_url)) => Some(WebhookTarget { url, signed_url }),
-        _ => None,
-    };
-    let mut course = ConsoleCourse {
-        url: &args.url,
-        signed_url: &signed_url,
-        me: &me,
-        other: other.as_ref(),
-        audio: &frames,
-        pacing: if args.fast {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(20)
-        },
-        start_grace: Duration::from_millis(args.start_grace_ms),
-        webhook,
-        record: args.record.as_deref(),
-        state,
-        all_ok: true,
-    };
-    if let Err(e) = rt.block_on(run_course(&mut course, scenarios, &me)) {
-        return fail(&e);
-    }
-    if course.all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sim_reads_the_document_local_reads() {
-        let flag = Some(PathBuf::from("flag.json"));
-        let env = Some(std::ffi::OsString::from("env.json"));
-        assert_eq!(
-            credentials_path(flag, env.clone()),
-            PathBuf::from("flag.json")
-        );
-        assert_eq!(credentials_path(None, env), PathBuf::from("env.json"));
-        let dev = devcreds::default_path(std::path::Path::new("."));
-        assert_eq!(credentials_path(None, Some("".into())), dev);
-        assert_eq!(credentials_path(None, None), dev);
+    match rt.block_on(launch::run(prepared)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => fail(&e),
     }
 }

@@ -1,213 +1,136 @@
-//! `sign`, `check-signature`, `mint-call-token`: the tools users reach for when Twilio says
-//! "signature mismatch". Secrets are read from a file or standard input, never from argv.
+//! `sign`, `check-signature`, `mint-call-token`: the flags, mapped to
+//! `stream_gate_devtools::signing_tools`, and the answer printed. Secrets are read from a file or
+//! standard input, never from argv.
 
-use std::io::Read;
-use std::path::Path;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use stream_gate_domain::signature::{
-    compute_signature, handshake_urls, verify_signature, webhook_urls,
-};
-use stream_gate_domain::{mint_call_token, AccountSid, CallSid, Credentials, Secret};
+use clap::Args;
 
-/// Reads a secret from `path`, or from standard input when `path` is `-`; one trailing newline
-/// is dropped.
-pub fn read_secret(path: &Path) -> Result<Secret, String> {
-    let mut text = String::new();
-    if path == Path::new("-") {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read standard input: {}", e.kind()))?;
-    } else {
-        text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
-    }
-    let trimmed = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text);
-    Ok(Secret::new(trimmed.to_owned()))
+use stream_gate_devtools::signing_tools::{self, CheckAgainst, CheckResult};
+
+/// Options of `stream-gate sign`.
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The exact URL Twilio requests (for the WebSocket handshake: the wss URL in the TwiML).
+    #[arg(long)]
+    pub url: String,
+    /// A form parameter `name=value` (repeatable; voice webhooks).
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    /// File holding the auth token, or `-` for standard input.
+    #[arg(long)]
+    pub auth_token_file: PathBuf,
 }
 
-/// Parses `name=value` form parameters.
-pub fn parse_params(params: &[String]) -> Result<Vec<(String, String)>, String> {
-    params
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or(format!("--param {p:?} is not name=value"))
-        })
-        .collect()
+/// Options of `stream-gate check-signature`.
+#[derive(Args, Debug)]
+pub struct CheckSignatureArgs {
+    /// The URL as configured.
+    #[arg(long)]
+    pub url: String,
+    /// The X-Twilio-Signature value to check.
+    #[arg(long)]
+    pub signature: String,
+    /// A form parameter `name=value` (repeatable). With parameters the URL is checked as the
+    /// voice webhook checks it (also with the default port); without, as the `$connect`
+    /// authorizer checks a handshake (as given, with/without a trailing `/`).
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    /// File holding one auth token, or `-` for standard input.
+    #[arg(
+        long,
+        conflicts_with = "credentials",
+        required_unless_present = "credentials"
+    )]
+    pub auth_token_file: Option<PathBuf>,
+    /// A credentials document: every account and auth token is tried.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
 }
 
-/// `stream-gate sign`: the signature of `url` + `params` under `auth_token`.
-pub fn sign(auth_token: &Secret, url: &str, params: &[(String, String)]) -> String {
-    let p: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    compute_signature(auth_token.expose(), url, &p)
+/// Options of `stream-gate mint-call-token`.
+#[derive(Args, Debug)]
+pub struct MintCallTokenArgs {
+    /// Credentials document (uses the first callTokenKeys entry).
+    #[arg(long)]
+    pub credentials: PathBuf,
+    /// The call's account SID.
+    #[arg(long)]
+    pub account_sid: String,
+    /// The call SID.
+    #[arg(long)]
+    pub call_sid: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = stream_gate_domain::call_token::DEFAULT_TTL_SECS)]
+    pub ttl_secs: u64,
 }
 
-/// Which URL variant (and configured credential) matched, or the variants tried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckResult {
-    /// A variant matched.
-    Match {
-        /// The URL that was signed.
-        url: String,
-        /// `twilioAccounts[i].authTokens[j]` when checked against a credentials document.
-        credential: Option<String>,
-    },
-    /// Nothing matched; these URLs were tried.
-    NoMatch(Vec<String>),
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("stream-gate: {message}");
+    ExitCode::from(code)
 }
 
-/// The URLs a signature is checked over: exactly the set the gate itself tries, so that a match
-/// here is never a request the gate would refuse. Without form parameters (a WebSocket handshake)
-/// the authorizer's set: as given, with/without a trailing `/`. With parameters (a voice webhook)
-/// the webhook's set, which adds the scheme's default port.
-pub fn checked_urls(url: &str, params: &[(String, String)]) -> Vec<String> {
-    if params.is_empty() {
-        handshake_urls(url)
-    } else {
-        webhook_urls(url)
-    }
-}
-
-/// `stream-gate check-signature` against one auth token.
-pub fn check_with_token(
-    auth_token: &Secret,
-    url: &str,
-    params: &[(String, String)],
-    signature: &str,
-) -> CheckResult {
-    // Reuse the domain's constant-time verifier with a one-account document built in memory.
-    let doc = serde_json::json!({"twilioAccounts": [{"accountSid": "AC00000000000000000000000000000000", "authTokens": [auth_token.expose()]}]});
-    match Credentials::from_json(&doc.to_string()) {
-        Ok(creds) => check_with_credentials(&creds, url, params, signature, false),
-        Err(_) => CheckResult::NoMatch(checked_urls(url, params)),
+/// `stream-gate sign`: prints the signature.
+pub fn sign(args: SignArgs) -> ExitCode {
+    match (
+        signing_tools::read_secret(&args.auth_token_file),
+        signing_tools::parse_params(&args.params),
+    ) {
+        (Ok(token), Ok(params)) => {
+            println!("{}", signing_tools::sign(&token, &args.url, &params));
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => fail(&e, 2),
     }
 }
 
-/// `stream-gate check-signature` against every account of a credentials document.
-pub fn check_with_credentials(
-    creds: &Credentials,
-    url: &str,
-    params: &[(String, String)],
-    signature: &str,
-    name_credential: bool,
-) -> CheckResult {
-    let urls = checked_urls(url, params);
-    let p: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    match verify_signature(creds, None, signature, &urls, &p) {
-        Ok(m) => CheckResult::Match {
-            url: urls[m.url_index].clone(),
-            credential: name_credential.then(|| {
-                format!(
-                    "twilioAccounts[{}].authTokens[{}] ({})",
-                    m.account_index, m.token_index, m.account_sid
-                )
-            }),
-        },
-        Err(_) => CheckResult::NoMatch(urls),
-    }
-}
-
-/// `stream-gate mint-call-token`.
-pub fn mint(
-    creds_path: &Path,
-    account: &str,
-    call: &str,
-    ttl_secs: u64,
-    now: u64,
-) -> Result<Secret, String> {
-    let account = AccountSid::parse(account).map_err(|e| format!("--account-sid: {e}"))?;
-    let call = CallSid::parse(call).map_err(|e| format!("--call-sid: {e}"))?;
-    let doc = read_secret(creds_path)?;
-    let creds = Credentials::from_json(doc.expose()).map_err(|e| e.to_string())?;
-    mint_call_token(&creds, &account, &call, now, ttl_secs)
-        .ok_or_else(|| "the credentials document has no callTokenKeys".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn check_reports_the_variant() {
-        let t = Secret::new("12345".into());
-        let r = check_with_token(
-            &t,
-            "wss://abc123.execute-api.us-east-1.amazonaws.com/prod/",
-            &[],
-            "dYX5bz/sDh2O2Tg6KtHAZLFqkbU=",
-        );
-        assert_eq!(
-            r,
-            CheckResult::Match {
-                url: "wss://abc123.execute-api.us-east-1.amazonaws.com/prod".into(),
-                credential: None
+/// `stream-gate check-signature`: prints the URL variant (and credential) that matched, or the
+/// variants tried (exit 1).
+pub fn check_signature(args: CheckSignatureArgs) -> ExitCode {
+    let params = match signing_tools::parse_params(&args.params) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, 2),
+    };
+    let against = match (&args.auth_token_file, &args.credentials) {
+        (Some(path), _) => CheckAgainst::AuthToken(path),
+        (None, Some(path)) => CheckAgainst::Credentials(path),
+        (None, None) => return fail("give --auth-token-file or --credentials", 2),
+    };
+    match signing_tools::check_signature(against, &args.url, &params, &args.signature) {
+        Ok(CheckResult::Match { url, credential }) => {
+            println!("match: the signature is over {url}");
+            if let Some(c) = credential {
+                println!("credential: {c}");
             }
-        );
-        assert!(
-            matches!(check_with_token(&t, "wss://other/prod", &[], "dYX5bz/sDh2O2Tg6KtHAZLFqkbU="), CheckResult::NoMatch(v) if v.len() == 2)
-        );
-    }
-
-    #[test]
-    fn a_handshake_is_checked_over_the_authorizers_urls_only() {
-        let t = Secret::new("12345".into());
-        // Signed over the URL with the default port: the authorizer (handshake_urls) refuses it, so
-        // check-signature must not report a match.
-        let with_port = "wss://abc123.execute-api.us-east-1.amazonaws.com:443/prod";
-        let sig = compute_signature("12345", with_port, &[]);
-        let url = "wss://abc123.execute-api.us-east-1.amazonaws.com/prod";
-        assert_eq!(
-            check_with_token(&t, url, &[], &sig),
-            CheckResult::NoMatch(handshake_urls(url))
-        );
-        let creds = Credentials::from_json(
-            r#"{"twilioAccounts":[{"accountSid":"AC00000000000000000000000000000000","authTokens":["12345"]}]}"#,
-        )
-        .expect("valid");
-        let decided = stream_gate_domain::decide_connect(
-            &stream_gate_domain::ConnectRequest {
-                signature: stream_gate_domain::Presented::One(&sig),
-                stream_token: stream_gate_domain::Presented::Absent,
-                signature_settings: stream_gate_domain::Presented::Absent,
-                signed_url: url,
-            },
-            Some(&creds),
-            stream_gate_domain::AuthMode::Signature,
-        );
-        assert_eq!(
-            decided.err(),
-            Some(stream_gate_domain::DenyReason::SignatureMismatch),
-            "the authorizer agrees"
-        );
-    }
-
-    #[test]
-    fn a_webhook_is_checked_over_the_webhooks_urls() {
-        let t = Secret::new("12345".into());
-        let params = vec![("CallSid".to_owned(), "CA1234567890ABCDE".to_owned())];
-        let with_port = "https://mycompany.com:443/voice";
-        let p: Vec<(&str, &str)> = vec![("CallSid", "CA1234567890ABCDE")];
-        let sig = compute_signature("12345", with_port, &p);
-        assert_eq!(
-            check_with_token(&t, "https://mycompany.com/voice", &params, &sig),
-            CheckResult::Match {
-                url: with_port.into(),
-                credential: None
+            ExitCode::SUCCESS
+        }
+        Ok(CheckResult::NoMatch(tried)) => {
+            println!("no match; URL variants tried:");
+            for u in tried {
+                println!("  {u}");
             }
-        );
-        assert_eq!(
-            checked_urls("https://mycompany.com/voice", &params),
-            webhook_urls("https://mycompany.com/voice")
-        );
+            println!("check that the URL is exactly the one in the TwiML (scheme, host, stage, trailing /) and the auth token is the account's primary");
+            ExitCode::from(1)
+        }
+        Err(e) => fail(&e, 2),
+    }
+}
+
+/// `stream-gate mint-call-token`: prints the token.
+pub fn mint_call_token(args: MintCallTokenArgs) -> ExitCode {
+    let now = stream_gate_lambda::clock::unix_now();
+    match signing_tools::mint(
+        &args.credentials,
+        &args.account_sid,
+        &args.call_sid,
+        args.ttl_secs,
+        now,
+    ) {
+        Ok(t) => {
+            println!("{}", t.expose());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e, 2),
     }
 }

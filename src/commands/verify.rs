@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use stream_gate_devtools::demo;
 use stream_gate_devtools::sim::GateState;
 use stream_gate_devtools::verify::{self, VerifyOptions};
 use stream_gate_domain::AuthMode;
@@ -73,7 +72,7 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("--call-state: {e}")),
     };
-    let document = match super::tools::read_secret(&args.credentials) {
+    let document = match stream_gate_devtools::signing_tools::read_secret(&args.credentials) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
@@ -103,40 +102,10 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
-    println!(
-        "account {}, handshakes signed over {}\n",
-        report.account, report.signed_url
-    );
-    print!("{}", demo::render(&report.rows));
-    for s in &report.skipped {
-        println!("skipped: {s}");
-    }
-    for n in &report.notes {
-        println!("note: {n}");
-    }
-    if !report.diagnoses.is_empty() {
-        println!("\ndiagnosis:");
-        for d in &report.diagnoses {
-            println!("  - {d}");
-        }
-    }
-    let failed = report.failed();
-    if failed == 0 {
-        println!(
-            "\nall {} scenarios behaved as expected{}",
-            report.rows.len(),
-            if report.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} skipped)", report.skipped.len())
-            }
-        );
+    print!("{}", report.render());
+    if report.failed() == 0 {
         ExitCode::SUCCESS
     } else {
-        println!(
-            "\n{failed} of {} scenarios did NOT behave as expected",
-            report.rows.len()
-        );
         ExitCode::from(1)
     }
 }

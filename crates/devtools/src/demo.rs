@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::{AuthMode, CallTokenPolicy};
-use crate::echo::{EchoOptions, EchoServer};
 use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
+use crate::record_server::{EchoOptions, EchoServer};
 use crate::sim::attacks::{Attack, CallSetup, Expected, GateState, Scenario, WebhookTarget};
 use crate::sim::runner::{plan_of, run_course, Course, Turn};
 use crate::sim::{audio, Identity, Observed, ReplayReport, ReplayVerdict, SimError, SimReport};

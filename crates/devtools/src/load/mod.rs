@@ -364,55 +364,48 @@ async fn bad_client(
     let _ = in_flight.acquire_many(1024).await;
 }
 
-/// Runs the load and reports. The gateway is stopped when this returns.
-pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
-    let document = std::fs::read_to_string(&opts.credentials)
-        .map_err(|e| LoadError::Credentials(e.kind().to_string()))?;
-    let identity = Arc::new(
-        Identity::from_document(&document, 0).map_err(|e| LoadError::Credentials(e.to_string()))?,
-    );
-    let sink = if opts.deliver {
+/// The in-process HTTP sink: its address, what it received, and its server task (stopped on drop).
+struct Sink {
+    addr: SocketAddr,
+    received: Arc<receiver::Received>,
+    _task: AbortOnDrop,
+}
+
+impl Sink {
+    async fn start() -> Result<Self, LoadError> {
         let (addr, received, task) = receiver::start()
             .await
             .map_err(|e| LoadError::Gateway(format!("sink: {}", e.kind())))?;
-        Some((addr, received, AbortOnDrop(task)))
-    } else {
-        None
-    };
-    let (child, addr) = start_gateway(&opts, sink.as_ref().map(|s| s.0)).await?;
-    let pid = child.0.id();
-    let url = format!("ws://{addr}/dev");
-
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while !done.load(Ordering::SeqCst) {
-                samples.push(proc_status_kib(pid, "VmRSS:"));
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            samples
+        Ok(Sink {
+            addr,
+            received,
+            _task: AbortOnDrop(task),
         })
-    };
-    let counts = Arc::new(BadCounts::default());
-    let bad = tokio::spawn(bad_client(
-        addr,
-        url.clone(),
-        opts.bad_per_second,
-        done.clone(),
-        counts.clone(),
-    ));
+    }
+}
 
-    // Calls start spread over one second, as real calls do not arrive in the same millisecond.
-    // One tone for all calls, borrowed by each (60 s of it is 480 KB).
+/// Samples the gateway's resident memory once a second until `done` is set.
+fn sample_memory(pid: u32, done: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<u64>> {
+    tokio::spawn(async move {
+        let mut samples = Vec::new();
+        while !done.load(Ordering::SeqCst) {
+            samples.push(proc_status_kib(pid, "VmRSS:"));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        samples
+    })
+}
+
+/// Places `opts.calls` real-time calls, started spread over one second (real calls do not arrive
+/// in the same millisecond), and waits for them all. One tone for all calls, borrowed by each
+/// (60 s of it is 480 KB).
+async fn place_calls(opts: &LoadOptions, url: &str, identity: Arc<Identity>) -> Vec<CallOutcome> {
     let frames = usize::try_from(opts.seconds * 50).unwrap_or(usize::MAX);
     let tone = Arc::new(audio::tone(440.0, frames));
-    let started = Instant::now();
     let calls: Vec<_> = (0..opts.calls)
         .map(|i| {
             let delay = Duration::from_millis((i as u64 * 1000) / opts.calls.max(1) as u64);
-            tokio::spawn(call(url.clone(), identity.clone(), tone.clone(), delay))
+            tokio::spawn(call(url.to_owned(), identity.clone(), tone.clone(), delay))
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -422,17 +415,18 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             completed: false,
         }));
     }
-    let window = started.elapsed().as_secs_f64();
-    done.store(true, Ordering::SeqCst);
-    let _ = bad.await;
-    let rss_kib = sampler.await.unwrap_or_default();
-    let peak_rss_kib = proc_status_kib(pid, "VmHWM:");
+    outcomes
+}
 
-    // Wait for the gateway to finish the last invocations.
-    let frames_sent: u64 = outcomes.iter().map(|o| o.sent).sum();
-    // Each call's frames but `connected`, and its `disconnect`.
-    let records_expected = if sink.is_some() { frames_sent } else { 0 };
-    let delivered = || sink.as_ref().map_or(0, |s| s.1.total());
+/// The gateway's stats once it has finished the last invocations (every frame sent judged, every
+/// record expected delivered), or after 5 s.
+async fn settled_stats(
+    addr: SocketAddr,
+    frames_sent: u64,
+    records_expected: u64,
+    sink: Option<&Sink>,
+) -> Option<StatsSnapshot> {
+    let delivered = || sink.map_or(0, |s| s.received.total());
     let mut snapshot = stats(addr).await;
     for _ in 0..50 {
         match &snapshot {
@@ -448,49 +442,111 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
             }
         }
     }
+    snapshot
+}
+
+/// What the run measured, before it is judged.
+struct Measured {
+    outcomes: Vec<CallOutcome>,
+    window: f64,
+    stats: StatsSnapshot,
+    bad: Arc<BadCounts>,
+    records_expected: u64,
+    rss_kib: Vec<u64>,
+    peak_rss_kib: u64,
+}
+
+/// Runs the load and reports. The gateway is stopped when this returns.
+pub async fn run(opts: LoadOptions) -> Result<LoadReport, LoadError> {
+    let document = std::fs::read_to_string(&opts.credentials)
+        .map_err(|e| LoadError::Credentials(e.kind().to_string()))?;
+    let identity = Arc::new(
+        Identity::from_document(&document, 0).map_err(|e| LoadError::Credentials(e.to_string()))?,
+    );
+    let sink = if opts.deliver {
+        Some(Sink::start().await?)
+    } else {
+        None
+    };
+    let (child, addr) = start_gateway(&opts, sink.as_ref().map(|s| s.addr)).await?;
+    let pid = child.0.id();
+    let url = format!("ws://{addr}/dev");
+
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = sample_memory(pid, done.clone());
+    let bad = Arc::new(BadCounts::default());
+    let bad_task = tokio::spawn(bad_client(
+        addr,
+        url.clone(),
+        opts.bad_per_second,
+        done.clone(),
+        bad.clone(),
+    ));
+    let started = Instant::now();
+    let outcomes = place_calls(&opts, &url, identity).await;
+    let window = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::SeqCst);
+    let _ = bad_task.await;
+    let rss_kib = sampler.await.unwrap_or_default();
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM:");
+
+    let frames_sent: u64 = outcomes.iter().map(|o| o.sent).sum();
+    // Each call's frames but `connected`, and its `disconnect`.
+    let records_expected = if sink.is_some() { frames_sent } else { 0 };
+    let snapshot = settled_stats(addr, frames_sent, records_expected, sink.as_ref()).await;
     drop(child);
-    let s = snapshot.ok_or_else(|| LoadError::Gateway("stats unavailable".into()))?;
+    let stats = snapshot.ok_or_else(|| LoadError::Gateway("stats unavailable".into()))?;
+    let measured = Measured {
+        outcomes,
+        window,
+        stats,
+        bad,
+        records_expected,
+        rss_kib,
+        peak_rss_kib,
+    };
+    Ok(report(&opts, measured, sink.as_ref()))
+}
+
+/// The report of what was measured, judged by [`check`].
+fn report(opts: &LoadOptions, m: Measured, sink: Option<&Sink>) -> LoadReport {
+    let (s, window) = (&m.stats, m.window);
     let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let calls_completed = outcomes.iter().filter(|o| o.completed).count();
+    let received = |f: fn(&receiver::Received) -> u64| sink.map_or(0, |k| f(&k.received));
+    let calls_completed = m.outcomes.iter().filter(|o| o.completed).count();
     let mut report = LoadReport {
         calls: opts.calls,
         seconds: opts.seconds,
         call_state: opts.call_state.clone(),
         calls_completed,
         calls_failed: opts.calls - calls_completed,
-        frames_sent,
+        frames_sent: m.outcomes.iter().map(|o| o.sent).sum(),
         frames_accepted: s.accepted,
         frames_closed: s.closed,
         frames_dropped: s.dropped,
         sink: if sink.is_some() { "http" } else { "none" }.to_owned(),
-        records_expected,
-        records_delivered: delivered(),
-        records_repeated: sink
-            .as_ref()
-            .map_or(0, |s| s.1.repeated.load(Ordering::Relaxed)),
-        records_media: sink
-            .as_ref()
-            .map_or(0, |s| s.1.media.load(Ordering::Relaxed)),
-        records_malformed: sink
-            .as_ref()
-            .map_or(0, |s| s.1.malformed.load(Ordering::Relaxed)),
+        records_expected: m.records_expected,
+        records_delivered: received(receiver::Received::total),
+        records_repeated: received(|r| r.repeated.load(Ordering::Relaxed)),
+        records_media: received(|r| r.media.load(Ordering::Relaxed)),
+        records_malformed: received(|r| r.malformed.load(Ordering::Relaxed)),
         frames_per_second: s.accepted as f64 / window,
-        bad_attempted: count(&counts.attempted),
-        bad_refused: count(&counts.refused),
-        bad_admitted: count(&counts.admitted),
-        bad_errors: count(&counts.errors),
-        refusals_per_second: count(&counts.refused) as f64 / window,
+        bad_attempted: count(&m.bad.attempted),
+        bad_refused: count(&m.bad.refused),
+        bad_admitted: count(&m.bad.admitted),
+        bad_errors: count(&m.bad.errors),
+        refusals_per_second: count(&m.bad.refused) as f64 / window,
         latency_p50_us: s.latency_p50_us,
         latency_p99_us: s.latency_p99_us,
         latency_max_us: s.latency_max_us,
-        rss_kib,
-        peak_rss_kib,
+        rss_kib: m.rss_kib,
+        peak_rss_kib: m.peak_rss_kib,
         passed: false,
         failures: Vec::new(),
     };
     report.failures = check(&report);
     report.passed = report.failures.is_empty();
-    Ok(report)
+    report
 }
 
 /// The pass conditions: nothing legitimate lost or refused, nothing hostile admitted, memory flat.

@@ -57,6 +57,52 @@ pub async fn upgrade(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
+    let info = connection_info(stage, peer, &headers);
+    shared.records.push(&info.connection_id);
+    let context = match connect(&shared, &info, &headers, &uri).await {
+        Ok(context) => context,
+        Err(refused) => return refused,
+    };
+    let rx = go_live(&shared, &info);
+    let failed = shared.clone();
+    let failed_info = info.clone();
+    let failed_ctx = context.clone();
+    ws.max_frame_size(READ_LIMIT_BYTES)
+        .max_message_size(READ_LIMIT_BYTES)
+        .on_failed_upgrade(move |_| {
+            tokio::spawn(async move {
+                finish(&failed, &failed_info, &failed_ctx, 1006, "upgrade_failed").await;
+            });
+        })
+        .on_upgrade(move |socket| run(socket, shared, info, context, rx))
+}
+
+/// A new connection's identity, as API Gateway gives it: a fresh id, the `Host` the client
+/// connected to, its address, the time.
+fn connection_info(stage: String, peer: SocketAddr, headers: &HeaderMap) -> ConnectionInfo {
+    let domain_name = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    ConnectionInfo {
+        connection_id: format!("{}=", crate::random::alphanumeric(15)),
+        domain_name,
+        stage,
+        source_ip: peer.ip().to_string(),
+        connected_at: stream_gate_lambda::clock::unix_now_ms(),
+    }
+}
+
+/// `$connect`: the authorizer, then the router. The authorizer's context when both admit the
+/// connection, else the answer that refuses it.
+async fn connect(
+    shared: &Shared,
+    info: &ConnectionInfo,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<HashMap<String, Value>, Response> {
+    let id = &info.connection_id;
     // Header values are passed on as text; a non-UTF-8 value becomes a (malformed) lossy string.
     let header_list: Vec<(String, String)> = headers
         .iter()
@@ -75,81 +121,72 @@ pub async fn upgrade(
                 .collect()
         })
         .unwrap_or_default();
-    let domain_name = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
-    let info = ConnectionInfo {
-        connection_id: format!("{}=", crate::random::alphanumeric(15)),
-        domain_name,
-        stage,
-        source_ip: peer.ip().to_string(),
-        connected_at: stream_gate_lambda::clock::unix_now_ms(),
-    };
-    shared.records.push(&info.connection_id);
-    let id = info.connection_id.clone();
-
-    let event = match authorizer_event(&info, &header_list, &query) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "local gateway bug");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-        }
-    };
+    let event = authorizer_event(info, &header_list, &query).map_err(|e| {
+        tracing::error!(error = %e, "local gateway bug");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+    })?;
     let (response, deny) = authorizer::decide(&shared.authorizer, event).await;
     if !events::is_allow(&response) {
         let code = deny.map(|d| d.code()).unwrap_or("deny");
-        shared.record(&id, |r| r.deny_reason = Some(code));
+        shared.record(id, |r| r.deny_reason = Some(code));
         shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-        return forbidden();
+        return Err(forbidden());
     }
     let context = events::context_of(&response);
-    let status = match websocket_event(&info, "$connect", &context, None, None) {
+    let status = match websocket_event(info, "$connect", &context, None, None) {
         Ok(e) => router::handle(&shared.router, e).await.0.status_code,
         Err(_) => 500,
     };
     if !(200..300).contains(&status) {
-        shared.record(&id, |r| r.connect_status = Some(status));
+        shared.record(id, |r| r.connect_status = Some(status));
         shared.stats.refused.fetch_add(1, Ordering::Relaxed);
         let code = u16::try_from(status)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
             .unwrap_or(StatusCode::FORBIDDEN);
-        return (code, r#"{"message":"Forbidden"}"#).into_response();
+        return Err((code, r#"{"message":"Forbidden"}"#).into_response());
     }
-    shared.record(&id, |r| r.admitted = true);
+    shared.record(id, |r| r.admitted = true);
     shared.stats.admitted.fetch_add(1, Ordering::Relaxed);
+    Ok(context)
+}
+
+/// Registers an admitted connection with the Management API; its commands arrive on the receiver.
+fn go_live(shared: &Shared, info: &ConnectionInfo) -> mpsc::UnboundedReceiver<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
     shared
         .live
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(
-            id.clone(),
+            info.connection_id.clone(),
             LiveConnection {
                 commands: tx,
                 connected_at: info.connected_at,
                 source_ip: info.source_ip.clone(),
             },
         );
-    let failed = shared.clone();
-    let failed_info = info.clone();
-    let failed_ctx = context.clone();
-    ws.max_frame_size(READ_LIMIT_BYTES)
-        .max_message_size(READ_LIMIT_BYTES)
-        .on_failed_upgrade(move |_| {
-            tokio::spawn(async move {
-                finish(&failed, &failed_info, &failed_ctx, 1006, "upgrade_failed").await;
-            });
-        })
-        .on_upgrade(move |socket| run(socket, shared, info, context, rx))
+    rx
 }
 
 /// Why the socket loop ended: the code and text for `$disconnect`.
 struct End {
     code: u16,
     reason: String,
+}
+
+/// One admitted connection while its socket is open.
+struct Connection {
+    shared: Arc<Shared>,
+    info: ConnectionInfo,
+    context: Arc<HashMap<String, Value>>,
+    /// `$default` invocations in flight.
+    permits: Arc<Semaphore>,
+    /// The close reason of the earliest offending frame (by arrival), written into the close
+    /// frame. Frames are judged concurrently, so "first to finish" would not be deterministic.
+    reason: Arc<Mutex<Option<(u64, CloseReason)>>>,
+    /// Text frames received so far.
+    index: u64,
 }
 
 async fn run(
@@ -159,88 +196,179 @@ async fn run(
     context: HashMap<String, Value>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
-    // The close reason of the earliest offending frame (by arrival), written into the close frame.
-    // Frames are judged concurrently, so "first to finish" would not be deterministic.
-    let reason: Arc<Mutex<Option<(u64, CloseReason)>>> = Arc::new(Mutex::new(None));
-    let mut index = 0u64;
-    let context = Arc::new(context);
-    let id = info.connection_id.clone();
+    let mut c = Connection {
+        shared,
+        info,
+        context: Arc::new(context),
+        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize)),
+        reason: Arc::new(Mutex::new(None)),
+        index: 0,
+    };
     let end = loop {
-        tokio::select! {
-            msg = socket.recv() => match msg {
-                None => break End { code: 1006, reason: "client_gone".into() },
-                Some(Err(_)) => break End { code: 1006, reason: "socket_error".into() },
-                Some(Ok(Message::Text(text))) => {
-                    let arrived = Instant::now();
-                    if text.len() > API_GATEWAY_FRAME_BYTES {
-                        break gateway_close(&mut socket, &shared, &id, CLOSE_TOO_BIG, CloseReason::FrameTooLarge).await;
-                    }
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        break End { code: 1011, reason: "internal".into() };
-                    };
-                    shared.record(&id, |r| r.frames += 1);
-                    shared.stats.frames.fetch_add(1, Ordering::Relaxed);
-                    index += 1;
-                    let (shared, info, context, reason) =
-                        (shared.clone(), info.clone(), context.clone(), reason.clone());
-                    let body = text.to_string();
-                    tokio::spawn(async move {
-                        frame(&shared, &info, &context, &body, index, &reason).await;
-                        shared.stats.frame_latency(arrived.elapsed());
-                        drop(permit);
-                    });
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    break gateway_close(&mut socket, &shared, &id, CLOSE_UNSUPPORTED, CloseReason::FrameNotText).await;
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(frame))) => {
-                    let (code, text) = frame.map_or((1005, String::new()), |f| (f.code, f.reason.to_string()));
-                    break End { code, reason: if text.is_empty() { "client_close".into() } else { text } };
-                }
-            },
-            cmd = commands.recv() => match cmd {
-                Some(Command::Send(text, reply)) => {
-                    let ok = socket.send(Message::Text(text.into())).await.is_ok();
-                    if ok {
-                        shared.record(&id, |r| r.written += 1);
-                    }
-                    let _ = reply.send(ok);
-                }
-                Some(Command::Close) | None => {
-                    // The invocation that asked for the close is still in flight (it awaits the
-                    // DELETE answer): let it finish so its reason goes into the close frame.
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(2),
-                        permits.acquire_many(MAX_IN_FLIGHT),
-                    ).await;
-                    let code = reason.lock().ok().and_then(|r| r.map(|(_, why)| why.code()));
-                    let text = code.unwrap_or(super::connection::DELETED);
-                    shared.record(&id, |r| {
-                        r.close_code = Some(CLOSE_POLICY);
-                        if r.close_reason.is_none() { r.close_reason = code; }
-                    });
-                    let _ = socket.send(Message::Close(Some(CloseFrame { code: CLOSE_POLICY, reason: text.into() }))).await;
-                    break End { code: CLOSE_POLICY, reason: text.into() };
-                }
-            }
+        let ended = tokio::select! {
+            msg = socket.recv() => c.on_message(&mut socket, msg).await,
+            cmd = commands.recv() => c.on_command(&mut socket, cmd).await,
+        };
+        if let Some(end) = ended {
+            break end;
         }
     };
-    shared
-        .live
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
-    drop(socket);
-    // In-flight invocations finish before `$disconnect`, as their events were sent first.
-    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(MAX_IN_FLIGHT)).await;
-    if let Some((_, why)) = reason.lock().ok().and_then(|r| *r) {
-        shared.record(&id, |r| {
-            r.close_reason.get_or_insert(why.code());
-        });
+    c.closed(socket, end).await;
+}
+
+impl Connection {
+    /// What the client sent: a text frame becomes a `$default` invocation; the rest may end the
+    /// connection.
+    async fn on_message(
+        &mut self,
+        socket: &mut WebSocket,
+        msg: Option<Result<Message, axum::Error>>,
+    ) -> Option<End> {
+        let id = &self.info.connection_id;
+        let shared = &self.shared;
+        match msg {
+            None => Some(End {
+                code: 1006,
+                reason: "client_gone".into(),
+            }),
+            Some(Err(_)) => Some(End {
+                code: 1006,
+                reason: "socket_error".into(),
+            }),
+            Some(Ok(Message::Text(text))) => {
+                let arrived = Instant::now();
+                if text.len() > API_GATEWAY_FRAME_BYTES {
+                    return Some(
+                        gateway_close(
+                            socket,
+                            shared,
+                            id,
+                            CLOSE_TOO_BIG,
+                            CloseReason::FrameTooLarge,
+                        )
+                        .await,
+                    );
+                }
+                let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                    return Some(End {
+                        code: 1011,
+                        reason: "internal".into(),
+                    });
+                };
+                shared.record(id, |r| r.frames += 1);
+                shared.stats.frames.fetch_add(1, Ordering::Relaxed);
+                self.index += 1;
+                let index = self.index;
+                let (shared, info, context, reason) = (
+                    shared.clone(),
+                    self.info.clone(),
+                    self.context.clone(),
+                    self.reason.clone(),
+                );
+                let body = text.to_string();
+                tokio::spawn(async move {
+                    frame(&shared, &info, &context, &body, index, &reason).await;
+                    shared.stats.frame_latency(arrived.elapsed());
+                    drop(permit);
+                });
+                None
+            }
+            Some(Ok(Message::Binary(_))) => Some(
+                gateway_close(
+                    socket,
+                    shared,
+                    id,
+                    CLOSE_UNSUPPORTED,
+                    CloseReason::FrameNotText,
+                )
+                .await,
+            ),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+            Some(Ok(Message::Close(frame))) => {
+                let (code, text) =
+                    frame.map_or((1005, String::new()), |f| (f.code, f.reason.to_string()));
+                Some(End {
+                    code,
+                    reason: if text.is_empty() {
+                        "client_close".into()
+                    } else {
+                        text
+                    },
+                })
+            }
+        }
     }
-    finish(&shared, &info, &context, end.code, &end.reason).await;
+
+    /// A Management API command: write a frame, or close (`DeleteConnection`, or the gateway
+    /// going away).
+    async fn on_command(&mut self, socket: &mut WebSocket, cmd: Option<Command>) -> Option<End> {
+        let id = &self.info.connection_id;
+        match cmd {
+            Some(Command::Send(text, reply)) => {
+                let ok = socket.send(Message::Text(text.into())).await.is_ok();
+                if ok {
+                    self.shared.record(id, |r| r.written += 1);
+                }
+                let _ = reply.send(ok);
+                None
+            }
+            Some(Command::Close) | None => {
+                // The invocation that asked for the close is still in flight (it awaits the
+                // DELETE answer): let it finish so its reason goes into the close frame.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    self.permits.acquire_many(MAX_IN_FLIGHT),
+                )
+                .await;
+                let code = self
+                    .reason
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.map(|(_, why)| why.code()));
+                let text = code.unwrap_or(DELETED);
+                self.shared.record(id, |r| {
+                    r.close_code = Some(CLOSE_POLICY);
+                    if r.close_reason.is_none() {
+                        r.close_reason = code;
+                    }
+                });
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_POLICY,
+                        reason: text.into(),
+                    })))
+                    .await;
+                Some(End {
+                    code: CLOSE_POLICY,
+                    reason: text.into(),
+                })
+            }
+        }
+    }
+
+    /// The socket is gone: the in-flight invocations finish, then `$disconnect`.
+    async fn closed(self, socket: WebSocket, end: End) {
+        let id = &self.info.connection_id;
+        let shared = &self.shared;
+        shared
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        drop(socket);
+        // In-flight invocations finish before `$disconnect`, as their events were sent first.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.permits.acquire_many(MAX_IN_FLIGHT),
+        )
+        .await;
+        if let Some((_, why)) = self.reason.lock().ok().and_then(|r| *r) {
+            shared.record(id, |r| {
+                r.close_reason.get_or_insert(why.code());
+            });
+        }
+        finish(shared, &self.info, &self.context, end.code, &end.reason).await;
+    }
 }
 
 /// A close decided by the gateway itself (binary frame, frame too large), as API Gateway does.

@@ -2,7 +2,7 @@
 //! and runs the same entrypoint code as the Lambda binaries.
 //!
 //! One loopback port serves the WebSocket endpoint `GET /{stage}`, the Management API
-//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice` ([`webhook`]). The router's
+//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice` ([`webhook_route`]). The router's
 //! closes travel through the real `aws-sdk-apigatewaymanagement` client to that same port; the
 //! webhook and the router share one credentials cache and one call-state store, as the functions
 //! of one stack share one secret and one table.
@@ -16,9 +16,11 @@
 pub mod connection;
 pub mod devcreds;
 pub mod events;
+pub mod launch;
 pub mod management;
 pub mod records;
-pub mod webhook;
+pub mod settings;
+pub mod webhook_route;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -73,7 +75,7 @@ pub struct GatewayOptions {
     /// router lacks the `ManageConnections` permission.
     pub management_endpoint: Option<String>,
     /// The URL Twilio posts the voice webhook to and signs (`STREAM_GATE_WEBHOOK_URL`); default
-    /// [`webhook::webhook_url_for`] the public URL (`http://{listen}/voice` on loopback).
+    /// [`webhook_route::webhook_url_for`] the public URL (`http://{listen}/voice` on loopback).
     pub webhook_url: Option<String>,
 }
 
@@ -209,12 +211,16 @@ pub async fn local_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-impl Gateway {
-    /// Binds and starts serving.
-    pub async fn start(opts: GatewayOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(opts.listen).await?;
-        let addr = listener.local_addr()?;
-        let stage = opts.stage.clone();
+/// The URLs a gateway on `addr` serves and signs, from its options.
+struct Urls {
+    public_url: String,
+    management_endpoint: String,
+    webhook_url: String,
+}
+
+impl Urls {
+    fn of(opts: &GatewayOptions, addr: SocketAddr) -> Self {
+        let stage = &opts.stage;
         let public_url = opts
             .public_url
             .clone()
@@ -226,8 +232,26 @@ impl Gateway {
         let webhook_url = opts
             .webhook_url
             .clone()
-            .or_else(|| webhook::webhook_url_for(&public_url))
-            .unwrap_or_else(|| format!("http://{addr}{}", webhook::WEBHOOK_PATH));
+            .or_else(|| webhook_route::webhook_url_for(&public_url))
+            .unwrap_or_else(|| format!("http://{addr}{}", webhook_route::WEBHOOK_PATH));
+        Self {
+            public_url,
+            management_endpoint,
+            webhook_url,
+        }
+    }
+}
+
+/// The three functions' states, as one stack's functions hold them: one credentials cache (one
+/// secret), one call-state store (one table).
+struct Functions {
+    authorizer: AuthorizerState,
+    router: RouterState,
+    webhook: WebhookState,
+}
+
+impl Functions {
+    async fn new(opts: GatewayOptions, urls: &Urls) -> Self {
         // The source is re-read every 2 s, so an edited credentials file takes effect at once.
         let credentials = CredentialsConfig {
             secret: SecretLocation::None,
@@ -244,7 +268,7 @@ impl Gateway {
             config: AuthorizerConfig {
                 credentials: credentials.clone(),
                 auth_mode: opts.auth_mode,
-                public_url: Some(public_url.clone()),
+                public_url: Some(urls.public_url.clone()),
                 // The router judges Media Streams only so far (docs/conversation-relay.md).
                 protocols: Protocols::default(),
             },
@@ -253,18 +277,7 @@ impl Gateway {
         let sdk = LazySdk::from(local_sdk_config().await);
         let call_state = CallState::from_mode(&opts.call_state, &sdk);
         let webhook = WebhookState {
-            config: WebhookConfig {
-                credentials: credentials.clone(),
-                stream_url: public_url.clone(),
-                webhook_url: Some(webhook_url.clone()),
-                call_token_ttl: Duration::from_secs(
-                    stream_gate_lambda::config::defaults::CALL_TOKEN_TTL_SECS,
-                ),
-                call_state: opts.call_state.clone(),
-                issued_retention: Duration::from_secs(
-                    stream_gate_lambda::config::defaults::ISSUED_RETENTION_DAYS * 86_400,
-                ),
-            },
+            config: webhook_config(credentials.clone(), urls, opts.call_state.clone()),
             credentials: cache.clone(),
             // The very store the router uses: a token the webhook answered is the token whose
             // claim the router records.
@@ -274,9 +287,9 @@ impl Gateway {
             RouterConfig {
                 credentials,
                 call_token: opts.call_token,
-                management_endpoint: Some(management_endpoint.clone()),
+                management_endpoint: Some(urls.management_endpoint.clone()),
                 region: None,
-                call_state: opts.call_state.clone(),
+                call_state: opts.call_state,
                 start_grace: Duration::from_millis(
                     stream_gate_lambda::config::defaults::START_GRACE_MS,
                 ),
@@ -286,12 +299,87 @@ impl Gateway {
             Arc::new(ManagementApiCloser::new(sdk.clone())),
             call_state,
         )
-        .with_sink(opts.sink.build(sdk.clone()));
-        let shared = Arc::new(Shared {
+        .with_sink(opts.sink.build(sdk));
+        Self {
             authorizer,
             router,
             webhook,
-            webhook_url: webhook_url.clone(),
+        }
+    }
+}
+
+/// The voice webhook's configuration: the functions' defaults, the gateway's URLs.
+fn webhook_config(
+    credentials: CredentialsConfig,
+    urls: &Urls,
+    call_state: CallStateMode,
+) -> WebhookConfig {
+    WebhookConfig {
+        credentials,
+        stream_url: urls.public_url.clone(),
+        webhook_url: Some(urls.webhook_url.clone()),
+        call_token_ttl: Duration::from_secs(
+            stream_gate_lambda::config::defaults::CALL_TOKEN_TTL_SECS,
+        ),
+        call_state,
+        issued_retention: Duration::from_secs(
+            stream_gate_lambda::config::defaults::ISSUED_RETENTION_DAYS * 86_400,
+        ),
+    }
+}
+
+/// The gateway's routes: the WebSocket endpoint and the voice webhook, the local stats, the
+/// Management API.
+fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/{stage}",
+            get(connection::upgrade).post(webhook_route::post),
+        )
+        .route("/_local/stats", get(stats))
+        .route(
+            "/{stage}/@connections/{id}",
+            get(management::get_connection)
+                .post(management::post_to_connection)
+                .delete(management::delete_connection),
+        )
+        .with_state(shared)
+}
+
+/// Serves `app` on `listener` until the returned sender fires (or is dropped).
+fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        // No Nagle delay: frames and close frames go out as soon as they are written.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (tx, task)
+}
+
+impl Gateway {
+    /// Binds and starts serving.
+    pub async fn start(opts: GatewayOptions) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+        let addr = listener.local_addr()?;
+        let urls = Urls::of(&opts, addr);
+        let stage = opts.stage.clone();
+        let functions = Functions::new(opts, &urls).await;
+        let shared = Arc::new(Shared {
+            authorizer: functions.authorizer,
+            router: functions.router,
+            webhook: functions.webhook,
+            webhook_url: urls.webhook_url.clone(),
             addr,
             stage,
             live: Mutex::new(HashMap::new()),
@@ -299,36 +387,14 @@ impl Gateway {
             stats: GatewayStats::default(),
             management: ManagementCounters::default(),
         });
-        let app = Router::new()
-            .route("/{stage}", get(connection::upgrade).post(webhook::post))
-            .route("/_local/stats", get(stats))
-            .route(
-                "/{stage}/@connections/{id}",
-                get(management::get_connection)
-                    .post(management::post_to_connection)
-                    .delete(management::delete_connection),
-            )
-            .with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            // No Nagle delay: frames and close frames go out as soon as they are written.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, service)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (shutdown, task) = serve(listener, routes(shared.clone()));
         Ok(Self {
             addr,
-            public_url,
-            management_endpoint,
-            webhook_url,
+            public_url: urls.public_url,
+            management_endpoint: urls.management_endpoint,
+            webhook_url: urls.webhook_url,
             shared,
-            shutdown: Some(tx),
+            shutdown: Some(shutdown),
             task,
         })
     }
@@ -362,7 +428,7 @@ impl Gateway {
 
     /// Where to POST the webhook on this machine: `http://{addr}/voice`.
     pub fn local_webhook_url(&self) -> String {
-        format!("http://{}{}", self.addr, webhook::WEBHOOK_PATH)
+        format!("http://{}{}", self.addr, webhook_route::WEBHOOK_PATH)
     }
 
     /// How long after `connectedAt` the router drops (rather than closes) a frame with no start.

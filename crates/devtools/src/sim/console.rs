@@ -168,7 +168,7 @@ fn print_observed(observed: &Observed) {
         }
         Observed::WebhookReplay(r) => {
             let status = |a: &Result<_, String>| match a {
-                Ok(super::webhook::WebhookAnswer { status, .. }) => {
+                Ok(super::webhook_post::WebhookAnswer { status, .. }) => {
                     format!("HTTP {status}")
                 }
                 Err(e) => e.clone(),

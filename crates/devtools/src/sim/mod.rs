@@ -5,9 +5,10 @@ pub mod audio;
 pub mod client;
 pub mod console;
 pub mod identity;
+pub mod launch;
 pub mod play;
 pub mod runner;
-pub mod webhook;
+pub mod webhook_post;
 
 pub use attacks::{Attack, GateState, Plan, ATTACKS};
 pub use client::{

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::attacks::{Plan, TokenReuse, WebhookReplay};
 use super::client::{self, SimError, SimReport};
-use super::webhook::{call_webhook_signed, WebhookAnswer};
+use super::webhook_post::{call_webhook_signed, WebhookAnswer};
 use super::Identity;
 
 /// What a plan showed.

@@ -171,9 +171,10 @@ pub async fn call_webhook_signed(
         ("User-Agent", "TwilioProxy/1.1"),
         ("X-Twilio-Signature", signature.as_str()),
     ];
-    let response = crate::http::post(url, &headers, &body, WEBHOOK_TIMEOUT, WEBHOOK_MAX_BYTES)
-        .await
-        .map_err(|e| format!("cannot reach the voice webhook: {e}"))?;
+    let response =
+        crate::http_client::post(url, &headers, &body, WEBHOOK_TIMEOUT, WEBHOOK_MAX_BYTES)
+            .await
+            .map_err(|e| format!("cannot reach the voice webhook: {e}"))?;
     let (status, bytes) = (response.status, response.body);
     let text = String::from_utf8_lossy(&bytes);
     let (stream_url, token) = if status == 200 {

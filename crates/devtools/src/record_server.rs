@@ -1,4 +1,5 @@
-//! `stream-gate echo`: the example application behind the local gateway. It receives the gateway's
+//! `stream-gate echo`: the record server (an HTTP record sink) of the example application behind
+//! the local gateway. It receives the gateway's
 //! HTTP sink (`stream-gate local --sink http://127.0.0.1:PORT/records`: one Record v1 per POST),
 //! answers 202 at once, and plays each caller's inbound audio back to them with the same logic as
 //! the `echo` Lambda ([`stream_gate_echo::echo_replies`] and [`stream_gate_echo::send_replies`])
@@ -653,7 +654,7 @@ mod tests {
         let post = |body: String| {
             let url = echo.sink_url();
             async move {
-                crate::http::post(
+                crate::http_client::post(
                     &url,
                     &[("content-type", "application/json")],
                     &body,
