@@ -63,6 +63,10 @@ def hostile():
         if set(case["query"]) - {"callSid", "callToken", "token"}:
             lines.append("o")
         write("relay_handshake", f"hostile-{i:03}", "\n".join(lines))
+        if case["expect"] == "allow" and len(case["query"].get("callSid", [])) == 1:
+            # Regression: the same callSid twice beside a signature over the single form (a query
+            # parameter sent twice is a repeat even with the same value; the oracle once said not).
+            write("relay_handshake", f"hostile-{i:03}-callsid-twice", "\n".join(lines + [f"c:{case['query']['callSid'][0]}"]))
 
 
 def main():

@@ -1,7 +1,8 @@
 //! The whole `$connect` decision over arbitrary handshakes of either protocol. Input: line 1 is the
 //! signed wss URL; each further line `h:` is one `X-Twilio-Signature`, `s:` one settings header,
-//! `q:` one `token`, `c:` one `callSid`, `t:` one `callToken` (none = absent, two different =
-//! repeated); a line `o` says the query holds another parameter.
+//! `q:` one `token`, `c:` one `callSid`, `t:` one `callToken` (none = absent; two lines = repeated,
+//! except that a header sent twice with the same value is one value, as the authorizer reads it); a
+//! line `o` says the query holds another parameter.
 //!
 //! Whatever the input: no panic; nothing is admitted without credentials; a stack that does not list
 //! a protocol admits none of its handshakes; an admitted ConversationRelay handshake names the
@@ -15,11 +16,21 @@ use stream_gate_domain::{
 };
 use stream_gate_fuzz::{credentials, split_lines, NOW};
 
-fn presented<'a>(values: &[&'a str]) -> Presented<'a> {
+/// A header as the authorizer reads it: the same value twice is one value.
+fn header<'a>(values: &[&'a str]) -> Presented<'a> {
     match values {
         [] => Presented::Absent,
         [one] => Presented::One(one),
         [first, rest @ ..] if rest.iter().all(|r| r == first) => Presented::One(first),
+        _ => Presented::Repeated,
+    }
+}
+
+/// A query parameter as the authorizer reads it: any second value, even the same, is a repeat.
+fn query<'a>(values: &[&'a str]) -> Presented<'a> {
+    match values {
+        [] => Presented::Absent,
+        [one] => Presented::One(one),
         _ => Presented::Repeated,
     }
 }
@@ -42,11 +53,11 @@ fuzz_target!(|data: &[u8]| {
     let (signatures, settings, tokens) = (values("h:"), values("s:"), values("q:"));
     let (call_sids, call_tokens) = (values("c:"), values("t:"));
     let h = Handshake {
-        signature: presented(&signatures),
-        signature_settings: presented(&settings),
-        stream_token: presented(&tokens),
-        call_sid: presented(&call_sids),
-        call_token: presented(&call_tokens),
+        signature: header(&signatures),
+        signature_settings: header(&settings),
+        stream_token: query(&tokens),
+        call_sid: query(&call_sids),
+        call_token: query(&call_tokens),
         other_params: rest.iter().any(|l| l == "o"),
         signed_url: url,
     };
