@@ -24,7 +24,7 @@ use super::audio::FRAME_BYTES;
 use super::client::{Handshake, Outgoing, Script};
 use super::identity::{fresh_call_sid, fresh_stream_sid, Identity};
 use crate::domain::{
-    compute_signature, messages, AccountSid, CallSid, CloseReason, DenyReason, Secret, StreamSid,
+    compute_signature, fixtures, AccountSid, CallSid, CloseReason, DenyReason, Secret, StreamSid,
 };
 use crate::local::connection::{CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED};
 use stream_gate_lambda::clock::unix_now;
@@ -466,8 +466,8 @@ impl<'a> CallFrames<'a> {
     ) -> Self {
         let stream = fresh_stream_sid();
         let mut head = vec![
-            Outgoing::Text(messages::connected()),
-            Outgoing::Text(messages::start(
+            Outgoing::Text(fixtures::connected()),
+            Outgoing::Text(fixtures::start(
                 &account,
                 &call,
                 &stream,
@@ -497,7 +497,7 @@ impl Iterator for CallFrames<'_> {
         let seq = self.next as u64 + 2;
         if let Some(audio) = self.audio.get(self.next) {
             self.next += 1;
-            return Some(Outgoing::Media(messages::media(
+            return Some(Outgoing::Media(fixtures::media(
                 &self.stream,
                 seq,
                 self.next as u64,
@@ -508,7 +508,7 @@ impl Iterator for CallFrames<'_> {
             return None;
         }
         self.stopped = true;
-        Some(Outgoing::Text(messages::stop(
+        Some(Outgoing::Text(fixtures::stop(
             &self.account,
             &self.call,
             &self.stream,
@@ -656,8 +656,8 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
             let stream = fresh_stream_sid();
             let token = good_token.clone();
             let mut first: Vec<Outgoing> = vec![
-                Outgoing::Text(messages::connected()),
-                Outgoing::Text(messages::start(
+                Outgoing::Text(fixtures::connected()),
+                Outgoing::Text(fixtures::start(
                     &me,
                     &call,
                     &stream,
@@ -665,7 +665,7 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
                 )),
             ];
             let media = |i: usize, audio: &[u8; FRAME_BYTES]| {
-                Outgoing::Media(messages::media(&stream, i as u64 + 2, i as u64 + 1, audio))
+                Outgoing::Media(fixtures::media(&stream, i as u64 + 2, i as u64 + 1, audio))
             };
             first.extend(head.iter().enumerate().map(|(i, a)| media(i, a)));
             first.push(wait);
@@ -674,7 +674,7 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
                     .enumerate()
                     .map(|(i, a)| media(i + head.len(), a)),
             );
-            first.push(Outgoing::Text(messages::stop(
+            first.push(Outgoing::Text(fixtures::stop(
                 &me,
                 &call,
                 &stream,
@@ -726,7 +726,7 @@ fn media_without_start<'a>(setup: &CallSetup<'a>) -> impl Iterator<Item = Outgoi
     let stream = fresh_stream_sid();
     let count = (setup.start_grace + BEYOND_GRACE).as_millis() / EVERY.as_millis();
     let audio = setup.audio;
-    std::iter::once(Outgoing::Text(messages::connected())).chain(
+    std::iter::once(Outgoing::Text(fixtures::connected())).chain(
         (0..u64::try_from(count).unwrap_or(u64::MAX)).flat_map(move |i| {
             let frame = usize::try_from(i)
                 .ok()
@@ -734,7 +734,7 @@ fn media_without_start<'a>(setup: &CallSetup<'a>) -> impl Iterator<Item = Outgoi
                 .unwrap_or(&SILENCE);
             [
                 Outgoing::Pause(EVERY),
-                Outgoing::Text(messages::media(&stream, i + 2, i + 1, frame)),
+                Outgoing::Text(fixtures::media(&stream, i + 2, i + 1, frame)),
             ]
         }),
     )
