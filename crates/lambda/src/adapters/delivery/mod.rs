@@ -173,7 +173,11 @@ impl SinkTarget {
             return KinesisStream::parse(stream).map(Self::Kinesis);
         }
         if s.starts_with("file:") || s.starts_with("http://") {
-            return Self::local(s, build);
+            #[cfg(feature = "dev-adapters")]
+            if build == Build::Dev {
+                return Self::local(s);
+            }
+            return Err(LOCAL_SINK_IN_LAMBDA.into());
         }
         if s.starts_with("https://") {
             return Err(
@@ -189,10 +193,7 @@ impl SinkTarget {
 
     /// `file:PATH` or `http://...`, in a build with the local sinks.
     #[cfg(feature = "dev-adapters")]
-    fn local(s: &str, build: Build) -> Result<Self, String> {
-        if build == Build::Lambda {
-            return Err(LOCAL_SINK_IN_LAMBDA.into());
-        }
+    fn local(s: &str) -> Result<Self, String> {
         if let Some(path) = s.strip_prefix("file:") {
             if path.is_empty() {
                 return Err("file: needs a path (file:/tmp/records.jsonl)".into());
@@ -200,12 +201,6 @@ impl SinkTarget {
             return Ok(Self::File(PathBuf::from(path)));
         }
         http_sink::parse_loopback_url(s).map(Self::Http)
-    }
-
-    /// `file:PATH` or `http://...`, in a Lambda binary's build: refused.
-    #[cfg(not(feature = "dev-adapters"))]
-    fn local(_: &str, _: Build) -> Result<Self, String> {
-        Err(LOCAL_SINK_IN_LAMBDA.into())
     }
 
     /// The sink's kind, for logs: `kinesis`, `http`, `file` or `none`.
@@ -405,6 +400,8 @@ pub(crate) mod tests {
         let deadline = Instant::now() + Duration::from_secs(4);
         assert!(!deliver_with_retry(&sink, &record(1), deadline).await);
         assert_eq!(sink.calls.load(Ordering::SeqCst), 2, "one retry, not more");
+        // A sink that does not say what it is logs as `custom`.
+        assert_eq!(sink.kind(), "custom");
     }
 
     #[tokio::test(start_paused = true)]
