@@ -1,6 +1,6 @@
 //! Criterion benchmarks for the per-event work the Lambda binaries do (BENCHMARKS.md).
 //!
-//! Frames come from `domain::messages` (the dialect Twilio speaks, 160-byte mu-law payloads = 20 ms);
+//! Frames come from `domain::fixtures` (the dialect Twilio speaks, 160-byte mu-law payloads = 20 ms);
 //! the credentials document is 2 accounts x 2 auth tokens, the worst case the issue budgets.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use stream_gate_domain::base64check::decoded_len;
 use stream_gate_domain::call_state::StartedStream;
-use stream_gate_domain::messages;
+use stream_gate_domain::fixtures;
 use stream_gate_domain::pipeline::{self, Decision, StateStep};
 use stream_gate_domain::record::{Connection, DeliveryRecord};
 use stream_gate_domain::stream_token::verify_stream_token;
@@ -53,7 +53,7 @@ fn verdicts(c: &mut Criterion) {
     let (creds, account, call, stream) = fixtures();
     let audio = audio();
 
-    let media = messages::media(&stream, 1234, 1233, &audio);
+    let media = fixtures::media(&stream, 1234, 1233, &audio);
     assert!(matches!(
         judge_frame(
             media.as_bytes(),
@@ -77,7 +77,7 @@ fn verdicts(c: &mut Criterion) {
     });
 
     let token = mint_call_token(&creds, &account, &call, NOW, 300).expect("has a key");
-    let start = messages::start(&account, &call, &stream, Some(token.expose()));
+    let start = fixtures::start(&account, &call, &stream, Some(token.expose()));
     assert!(matches!(
         judge_frame(
             start.as_bytes(),

@@ -273,7 +273,7 @@ async fn without_call_state_the_gaps_are_expected_and_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
     use futures_util::SinkExt as _;
-    use stream_gate_domain::messages;
+    use stream_gate_domain::fixtures;
     use tokio_tungstenite::tungstenite::Message;
     let f = start().await;
     let url = f.gateway.ws_url();
@@ -298,14 +298,14 @@ async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
     };
     let frame = [0xFFu8; audio::FRAME_BYTES];
     let start_on = |stream: &stream_gate_domain::StreamSid| {
-        Message::Text(messages::start(&f.me.account, &call, stream, Some(token.expose())).into())
+        Message::Text(fixtures::start(&f.me.account, &call, stream, Some(token.expose())).into())
     };
     let s1 = stream_gate_devtools::sim::identity::fresh_stream_sid();
     let s2 = stream_gate_devtools::sim::identity::fresh_stream_sid();
     let mut first = open().await;
     first.send(start_on(&s1)).await.expect("send");
     first
-        .send(Message::Text(messages::media(&s1, 2, 1, &frame).into()))
+        .send(Message::Text(fixtures::media(&s1, 2, 1, &frame).into()))
         .await
         .expect("send");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -319,14 +319,14 @@ async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
     for seq in 3..13u64 {
         first
             .send(Message::Text(
-                messages::media(&s1, seq, seq - 1, &frame).into(),
+                fixtures::media(&s1, seq, seq - 1, &frame).into(),
             ))
             .await
             .expect("the first is still open");
     }
     first
         .send(Message::Text(
-            messages::stop(&f.me.account, &call, &s1, 13).into(),
+            fixtures::stop(&f.me.account, &call, &s1, 13).into(),
         ))
         .await
         .expect("send");

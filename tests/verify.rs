@@ -16,7 +16,7 @@ use serde_json::Value;
 use stream_gate_devtools::local::devcreds;
 use stream_gate_devtools::verify::{CLOSE_MISSING, SIGNATURE_MISMATCH, STATELESS};
 use stream_gate_domain::signature::webhook_urls;
-use stream_gate_domain::webhook::{precheck_webhook, twiml, verify_webhook, WebhookForm};
+use stream_gate_domain::webhook_decision::{precheck_webhook, twiml, verify_webhook, WebhookForm};
 use stream_gate_domain::{compute_signature, mint_call_token, Credentials, Secret};
 use stream_gate_testkit::ManagementEndpoint;
 

@@ -191,7 +191,7 @@ impl Running {
         let (f, _, answer) = Function::cold_start(&launch, first).await?;
         if matches!(
             answer,
-            stream_gate_testkit::runtime_api::Invocation::Error(_)
+            stream_gate_testkit::fake_runtime_api::Invocation::Error(_)
         ) {
             return Err(format!("{}: first event got a Lambda error", launch.name));
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stream_gate_testkit::runtime_api::{lambda_env, Invocation, RuntimeApi};
+use stream_gate_testkit::fake_runtime_api::{lambda_env, Invocation, RuntimeApi};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,5 +1,5 @@
 //! Cold-start, latency, memory and CPU harness: runs the real release Lambda binaries under a
-//! loopback Lambda Runtime API (`stream_gate_testkit::runtime_api`) and reports time to first
+//! loopback Lambda Runtime API (`stream_gate_testkit::fake_runtime_api`) and reports time to first
 //! answer, per-event latency percentiles and peak RSS (credentials from a file, or from Secrets
 //! Manager on moto with `--secrets-manager`), or, with `--cpu`, CPU time and system calls per
 //! warm invocation next to a Node.js handler and a minimal runtime loop (BENCHMARKS.md).
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde_json::Value;
-use stream_gate_domain::{messages, StreamSid};
+use stream_gate_domain::{fixtures, StreamSid};
 
 use function::{describe, ms, percentile, us, Function, Launch};
 
@@ -118,7 +118,7 @@ pub(crate) fn gate_env(args: &Args) -> Result<Vec<(String, String)>, String> {
 pub(crate) fn media_event(template: &Value, stream: &StreamSid, i: u64) -> Value {
     let audio: Vec<u8> = (0..160u64).map(|k| ((k * 37 + i) % 251) as u8).collect();
     let mut e = template.clone();
-    e["body"] = Value::String(messages::media(stream, i + 2, i + 1, &audio));
+    e["body"] = Value::String(fixtures::media(stream, i + 2, i + 1, &audio));
     e
 }
 

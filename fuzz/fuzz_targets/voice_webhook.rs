@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use stream_gate_domain::signature::webhook_urls;
-use stream_gate_domain::webhook::{precheck_webhook, verify_webhook, WebhookForm};
+use stream_gate_domain::webhook_decision::{precheck_webhook, verify_webhook, WebhookForm};
 use stream_gate_domain::Presented;
 use stream_gate_fuzz::{credentials, split_lines};
 

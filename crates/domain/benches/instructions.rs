@@ -21,7 +21,7 @@ use std::process::{Command, ExitCode};
 
 use sha2::{Digest, Sha256};
 use stream_gate_domain::{
-    decide_connect, judge_frame, messages, mint_call_token, AccountSid, AuthMode, CallSid,
+    decide_connect, fixtures, judge_frame, mint_call_token, AccountSid, AuthMode, CallSid,
     CallTokenPolicy, ConnectRequest, Credentials, Presented, StreamSid, Verdict,
 };
 
@@ -55,8 +55,8 @@ impl Fixtures {
         let audio: Vec<u8> = (0..160u32).map(|i| (i * 37 % 251) as u8).collect();
         let token = mint_call_token(&creds, &account, &call, NOW, 300).expect("key");
         Self {
-            media: messages::media(&stream, 1234, 1233, &audio),
-            start: messages::start(&account, &call, &stream, Some(token.expose())),
+            media: fixtures::media(&stream, 1234, 1233, &audio),
+            start: fixtures::start(&account, &call, &stream, Some(token.expose())),
             creds,
             account,
             kib: [0x5a; 1024],

@@ -203,8 +203,8 @@ pub fn judge_against_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
     use crate::frame::parse_frame;
-    use crate::messages;
 
     const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
     const CA: &str = "CAffeeddccbbaa99887766554433221100";
@@ -236,7 +236,7 @@ mod tests {
     }
 
     fn stop(ac: &str, ca: &str, mz: &str) -> String {
-        messages::stop(
+        fixtures::stop(
             &AccountSid::parse(ac).expect("ac"),
             &CallSid::parse(ca).expect("ca"),
             &StreamSid::parse(mz).expect("mz"),
@@ -247,9 +247,9 @@ mod tests {
     fn frames(stream: &str) -> Vec<String> {
         let sid = StreamSid::parse(stream).expect("mz");
         vec![
-            messages::media(&sid, 2, 1, &[0xff; 160]),
-            messages::mark(&sid, 3, "m"),
-            messages::dtmf(&sid, 4, '1'),
+            fixtures::media(&sid, 2, 1, &[0xff; 160]),
+            fixtures::mark(&sid, 3, "m"),
+            fixtures::dtmf(&sid, 4, '1'),
             stop(AC, CA, stream),
         ]
     }
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn a_start_has_no_binding() {
-        let text = messages::start(
+        let text = fixtures::start(
             &AccountSid::parse(AC).expect("ac"),
             &CallSid::parse(CA).expect("ca"),
             &StreamSid::parse(MZ).expect("mz"),

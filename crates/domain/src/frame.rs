@@ -416,11 +416,11 @@ mod tests {
         let stream = StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("stream");
         let account = AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("account");
         let call = CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("call");
-        let start = crate::messages::start(&account, &call, &stream, None);
-        let media = crate::messages::media(&stream, 2, 1, b"abc");
-        let stop = crate::messages::stop(&account, &call, &stream, 5);
-        let mark = crate::messages::mark(&stream, 3, "m");
-        let dtmf = crate::messages::dtmf(&stream, 4, '1');
+        let start = crate::fixtures::start(&account, &call, &stream, None);
+        let media = crate::fixtures::media(&stream, 2, 1, b"abc");
+        let stop = crate::fixtures::stop(&account, &call, &stream, 5);
+        let mark = crate::fixtures::mark(&stream, 3, "m");
+        let dtmf = crate::fixtures::dtmf(&stream, 4, '1');
         for (frame, sequence) in [
             (&start, "1"),
             (&media, "2"),
@@ -432,7 +432,7 @@ mod tests {
             assert_eq!(parsed.sequence_number.as_deref(), Some(sequence), "{frame}");
             assert_eq!(Ok(parsed.frame), parse_frame(frame.as_bytes()));
         }
-        let connected = crate::messages::connected();
+        let connected = crate::fixtures::connected();
         let unknown = r#"{"event":"later","sequenceNumber":"9"}"#;
         for frame in [connected.as_str(), unknown] {
             let parsed = parse_sequenced(frame.as_bytes()).expect("frame");

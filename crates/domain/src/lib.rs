@@ -5,9 +5,9 @@ pub mod call_state;
 pub mod call_token;
 pub mod connect;
 pub mod credentials;
+pub mod fixtures;
 pub mod frame;
 pub mod handshake;
-pub mod messages;
 pub mod outbound;
 pub mod pipeline;
 pub mod protocol;
@@ -20,7 +20,7 @@ pub mod signature;
 pub mod stream_token;
 mod strict_json;
 pub mod verdict;
-pub mod webhook;
+pub mod webhook_decision;
 
 #[cfg(test)]
 mod verdict_tests;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::call_state::StartedStream;
-use crate::messages;
+use crate::fixtures;
 
 const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const CA: &str = "CAffeeddccbbaa99887766554433221100";
@@ -25,11 +25,11 @@ fn judged(text: &str) -> Judged<'_> {
 fn frames() -> Vec<(String, RecordType)> {
     let (ac, ca, mz) = sids();
     vec![
-        (messages::start(&ac, &ca, &mz, None), RecordType::Start),
-        (messages::media(&mz, 2, 1, b"abc"), RecordType::Media),
-        (messages::mark(&mz, 3, "m"), RecordType::Mark),
-        (messages::dtmf(&mz, 4, '5'), RecordType::Dtmf),
-        (messages::stop(&ac, &ca, &mz, 5), RecordType::Stop),
+        (fixtures::start(&ac, &ca, &mz, None), RecordType::Start),
+        (fixtures::media(&mz, 2, 1, b"abc"), RecordType::Media),
+        (fixtures::mark(&mz, 3, "m"), RecordType::Mark),
+        (fixtures::dtmf(&mz, 4, '5'), RecordType::Dtmf),
+        (fixtures::stop(&ac, &ca, &mz, 5), RecordType::Stop),
     ]
 }
 
@@ -48,7 +48,7 @@ fn each_recorded_event_is_delivered_with_its_type_sequence_and_text() {
 
 #[test]
 fn connected_and_unknown_events_are_ignored() {
-    for text in [messages::connected(), r#"{"event":"later"}"#.to_owned()] {
+    for text in [fixtures::connected(), r#"{"event":"later"}"#.to_owned()] {
         let j = judged(&text);
         let accepted = *j.accepted();
         assert_eq!(
@@ -108,7 +108,7 @@ fn records_carry_the_recorded_start_s_sids_or_else_the_frame_s_own() {
 fn the_verdict_s_refusals_and_its_needs_are_the_grammar_s() {
     let (ac, ca, mz) = sids();
     let other = AccountSid::parse("AC00000000000000000000000000000000").expect("ac");
-    let start = messages::start(&ac, &ca, &mz, None);
+    let start = fixtures::start(&ac, &ca, &mz, None);
     assert_eq!(
         parse(&start)
             .expect("parsed")
@@ -122,7 +122,7 @@ fn the_verdict_s_refusals_and_its_needs_are_the_grammar_s() {
     let j = judged(&start);
     assert_eq!(j.account(), &ac);
     assert_eq!(j.binding(), None, "a start records its call instead");
-    let media = messages::media(&mz, 2, 1, b"abc");
+    let media = fixtures::media(&mz, 2, 1, b"abc");
     assert_eq!(judged(&media).binding(), Some(Binding::Stream(mz)));
 }
 

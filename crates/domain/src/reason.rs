@@ -174,7 +174,7 @@ reason_enum!(
     WebhookRefusal {
         /// Not a POST.
         MethodNotAllowed => "method_not_allowed",
-        /// Body larger than [`crate::webhook::MAX_BODY_BYTES`].
+        /// Body larger than [`crate::webhook_decision::MAX_BODY_BYTES`].
         BodyTooLarge => "webhook_body_too_large",
         /// No `X-Twilio-Signature` header.
         SignatureMissing => "webhook_signature_missing",

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::call_state::StartedStream;
-use crate::messages;
+use crate::fixtures;
 use crate::pipeline::{self, Decision, StateStep};
 use crate::verdict::CallTokenPolicy;
 
@@ -65,7 +65,7 @@ fn start_with(params: &str) -> String {
 #[test]
 fn media_record_carries_the_frame_verbatim() {
     let (_, _, mz) = sids();
-    let frame = messages::media(&mz, 2, 1, &[0xff; 160]);
+    let frame = fixtures::media(&mz, 2, 1, &[0xff; 160]);
     let expected_head = format!(
         r#"{{"v":1,"type":"media","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","sequenceNumber":"2","receivedAt":1795881601000,"twilio":"#
     );
@@ -75,7 +75,7 @@ fn media_record_carries_the_frame_verbatim() {
 #[test]
 fn start_record_has_no_call_token_and_keeps_other_parameters() {
     let (ac, ca, mz) = sids();
-    let frame = messages::start(&ac, &ca, &mz, Some(TOKEN)).replace(
+    let frame = fixtures::start(&ac, &ca, &mz, Some(TOKEN)).replace(
         "\"customParameters\":{",
         "\"customParameters\":{\"agent\":\"sales\",",
     );
@@ -133,9 +133,9 @@ fn a_start_without_parameters_is_recorded_as_sent() {
 fn each_type_of_record() {
     let (ac, ca, mz) = sids();
     let cases = [
-        (messages::mark(&mz, 4, "greeting"), "mark", "4"),
-        (messages::dtmf(&mz, 5, '1'), "dtmf", "5"),
-        (messages::stop(&ac, &ca, &mz, 378), "stop", "378"),
+        (fixtures::mark(&mz, 4, "greeting"), "mark", "4"),
+        (fixtures::dtmf(&mz, 5, '1'), "dtmf", "5"),
+        (fixtures::stop(&ac, &ca, &mz, 378), "stop", "378"),
     ];
     for (frame, kind, seq) in &cases {
         let v = record(frame, true);
@@ -174,16 +174,16 @@ fn disconnect_record_has_no_frame_and_no_sequence_number() {
 #[test]
 fn without_a_recorded_start_the_frame_names_its_own_sids() {
     let (ac, ca, mz) = sids();
-    let frame = messages::media(&mz, 9, 8, &[0; 160]);
+    let frame = fixtures::media(&mz, 9, 8, &[0; 160]);
     let v = record(&frame, false);
     assert_eq!(v["streamSid"], MZ);
     assert!(v.get("callSid").is_none());
-    let stop = record(&messages::stop(&ac, &ca, &mz, 10), false);
+    let stop = record(&fixtures::stop(&ac, &ca, &mz, 10), false);
     assert_eq!(
         (&stop["callSid"], &stop["streamSid"]),
         (&json(CA), &json(MZ))
     );
-    let start = record(&messages::start(&ac, &ca, &mz, None), false);
+    let start = record(&fixtures::start(&ac, &ca, &mz, None), false);
     assert_eq!(
         (&start["callSid"], &start["streamSid"]),
         (&json(CA), &json(MZ))
@@ -211,7 +211,7 @@ fn json(s: &str) -> Value {
 #[test]
 fn connected_and_unknown_events_are_ignored_not_recorded() {
     for frame in [
-        messages::connected(),
+        fixtures::connected(),
         r#"{"event":"telemetry","sequenceNumber":"3"}"#.to_owned(),
     ] {
         assert!(
@@ -250,7 +250,7 @@ fn connection_id_and_endpoint_are_escaped() {
 #[test]
 fn debug_shows_no_content() {
     let (_, _, mz) = sids();
-    let frame = messages::media(&mz, 2, 1, &[0x55; 160]);
+    let frame = fixtures::media(&mz, 2, 1, &[0x55; 160]);
     let debug = format!("{:?}", built(&frame, true));
     assert!(
         !debug.contains("payload") && !debug.contains("VVVV"),
@@ -280,7 +280,7 @@ fn each_type_displays_as_its_type_field() {
 #[test]
 fn the_delivery_record_holds_the_built_json() {
     let (_, _, mz) = sids();
-    let frame = messages::mark(&mz, 4, "greeting");
+    let frame = fixtures::mark(&mz, 4, "greeting");
     let built = built(&frame, true);
     assert_eq!(built.kind(), RecordType::Mark);
     let json = built.json().to_owned();
@@ -323,7 +323,7 @@ fn a_frame_with_only_one_kind_of_line_break_is_written_on_one_line() {
 #[test]
 fn media_record_is_built_in_one_preallocated_buffer() {
     let (_, _, mz) = sids();
-    let frame = messages::media(&mz, 2, 1, &[0xff; 160]);
+    let frame = fixtures::media(&mz, 2, 1, &[0xff; 160]);
     let text = text(&frame);
     let expected_capacity = HEAD_BYTES
         + CONNECTION.connection_id.len()

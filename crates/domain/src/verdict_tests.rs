@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::messages;
+use super::fixtures;
 use super::*;
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
@@ -54,12 +54,12 @@ fn closes(frame: &str) -> CloseReason {
 
 fn good_start() -> Value {
     let (a, c, s) = sids();
-    serde_json::from_str(&messages::start(&a, &c, &s, Some(&token()))).expect("json")
+    serde_json::from_str(&fixtures::start(&a, &c, &s, Some(&token()))).expect("json")
 }
 
 fn good_media() -> Value {
     let (_, _, s) = sids();
-    serde_json::from_str(&messages::media(&s, 2, 1, &[0xffu8; 160])).expect("json")
+    serde_json::from_str(&fixtures::media(&s, 2, 1, &[0xffu8; 160])).expect("json")
 }
 
 /// Applies `edit` to a copy of `base` and judges the result.
@@ -75,13 +75,13 @@ fn one_of_each() -> Vec<(&'static str, String)> {
     let mut no_token = good_start();
     no_token["start"]["customParameters"] = json!({});
     vec![
-        ("connected", messages::connected()),
+        ("connected", fixtures::connected()),
         ("start", good_start().to_string()),
         ("start without token", no_token.to_string()),
         ("media", good_media().to_string()),
-        ("mark", messages::mark(&s, 3, "m")),
-        ("dtmf", messages::dtmf(&s, 4, '1')),
-        ("stop", messages::stop(&a, &c, &s, 5)),
+        ("mark", fixtures::mark(&s, 3, "m")),
+        ("dtmf", fixtures::dtmf(&s, 4, '1')),
+        ("stop", fixtures::stop(&a, &c, &s, 5)),
         ("unknown", r#"{"event":"futureThing"}"#.to_string()),
     ]
 }
@@ -90,7 +90,7 @@ fn one_of_each() -> Vec<(&'static str, String)> {
 fn a_legitimate_stream_is_accepted_frame_by_frame() {
     let (a, c, s) = sids();
     assert_eq!(
-        judge(&messages::connected()),
+        judge(&fixtures::connected()),
         Verdict::Accept(Accepted::Connected)
     );
     match judge(&good_start().to_string()) {
@@ -111,15 +111,15 @@ fn a_legitimate_stream_is_accepted_frame_by_frame() {
         Verdict::Accept(Accepted::Media)
     );
     assert_eq!(
-        judge(&messages::mark(&s, 3, "my label")),
+        judge(&fixtures::mark(&s, 3, "my label")),
         Verdict::Accept(Accepted::Mark)
     );
     assert_eq!(
-        judge(&messages::dtmf(&s, 4, '#')),
+        judge(&fixtures::dtmf(&s, 4, '#')),
         Verdict::Accept(Accepted::Dtmf)
     );
     assert_eq!(
-        judge(&messages::stop(&a, &c, &s, 5)),
+        judge(&fixtures::stop(&a, &c, &s, 5)),
         Verdict::Accept(Accepted::Stop { call_sid: c })
     );
 }
@@ -183,7 +183,7 @@ fn envelope_rules() {
     let in_strings = format!("{{\"event\":\"future\",\"x\":\"\\\"{}\"}}", "[".repeat(100));
     assert_eq!(judge(&in_strings), Verdict::Accept(Accepted::Unknown));
     let (_, _, s) = sids();
-    let mut bad_utf8 = messages::mark(&s, 1, "x").into_bytes();
+    let mut bad_utf8 = fixtures::mark(&s, 1, "x").into_bytes();
     let at = bad_utf8.iter().rposition(|&b| b == b'x').expect("x");
     bad_utf8[at] = 0xff;
     assert_eq!(
@@ -298,7 +298,7 @@ fn media_rules() {
     // 32 KiB decoded exactly is allowed.
     let (_, _, s) = sids();
     assert_eq!(
-        judge(&messages::media(&s, 2, 1, &vec![0u8; 32 * 1024])),
+        judge(&fixtures::media(&s, 2, 1, &vec![0u8; 32 * 1024])),
         Verdict::Accept(Accepted::Media)
     );
     // Escaped but equal strings are still accepted (JSON equivalence).
@@ -317,7 +317,7 @@ fn stop_mark_dtmf_rules() {
     let (_, c, s) = sids();
     let other = AccountSid::parse(AC_OTHER).expect("ac");
     assert_eq!(
-        closes(&messages::stop(&other, &c, &s, 9)),
+        closes(&fixtures::stop(&other, &c, &s, 9)),
         CloseReason::StopAccountMismatch
     );
     assert_eq!(

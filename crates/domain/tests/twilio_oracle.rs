@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use stream_gate_domain::signature::webhook_urls;
-use stream_gate_domain::webhook::{precheck_webhook, verify_webhook, WebhookForm};
+use stream_gate_domain::webhook_decision::{precheck_webhook, verify_webhook, WebhookForm};
 use stream_gate_domain::{
     decide_connect, handshake_urls, AuthMode, ConnectRequest, Credentials, Presented,
     SignatureSettings,

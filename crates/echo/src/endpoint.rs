@@ -14,7 +14,7 @@
 
 use std::net::IpAddr;
 
-use stream_gate_lambda::config::ConfigError;
+use stream_gate_answer::ConfigError;
 use url::{Host, Url};
 
 /// The environment variable that names the endpoint the `echo` Lambda answers through.

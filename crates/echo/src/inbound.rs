@@ -158,7 +158,7 @@ mod tests {
         let frame = format!(
             r#"{{"event":"media","sequenceNumber":"12","media":{{"track":"inbound","chunk":"11","timestamp":"220","payload":"//79"}},"streamSid":"{MZ}"}}"#
         );
-        let record = stream_gate_domain::messages::delivered(&frame, &account(), None, &CONNECTION);
+        let record = stream_gate_domain::fixtures::delivered(&frame, &account(), None, &CONNECTION);
         let r = InboundRecord::parse(record.json().as_bytes()).expect("read");
         assert_eq!(r.kind, "media");
         assert_eq!(r.connection_id, "Xk2TmdKPIAMCJqw=");

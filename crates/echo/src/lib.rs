@@ -3,7 +3,7 @@
 //!
 //! The same logic runs in two places: the `echo` Lambda, which reads the gate's records from
 //! Kinesis, and `stream-gate echo`, which receives them from the local gateway's HTTP sink. Both
-//! answer through the Management API with [`stream_gate_lambda::adapters::ConnectionPoster`], so
+//! answer through the Management API with [`stream_gate_answer::ConnectionPoster`], so
 //! only Twilio's own outbound messages ever reach the socket, and each only to the endpoint it
 //! was configured to answer: the Lambda its own API's ([`endpoint::AllowedEndpoint`]), the local
 //! tool loopback ([`endpoint::is_loopback_endpoint`]), never wherever a record says.
@@ -12,7 +12,7 @@
 
 pub mod endpoint;
 pub mod inbound;
-pub mod kinesis;
+pub mod kinesis_batch;
 pub mod replies;
 
 pub use endpoint::AllowedEndpoint;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use futures_util::future::join_all;
+use stream_gate_answer::{ConnectionPoster, PostError, PostOutcome};
 use stream_gate_domain::outbound::Outbound;
-use stream_gate_lambda::adapters::{ConnectionPoster, PostError, PostOutcome};
 
 use crate::inbound::InboundRecord;
 

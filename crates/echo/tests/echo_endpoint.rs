@@ -10,7 +10,7 @@
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use http::StatusCode;
 use serde_json::Value;
-use stream_gate_testkit::runtime_api::Invocation;
+use stream_gate_testkit::fake_runtime_api::Invocation;
 use stream_gate_testkit::{Function, ManagementEndpoint, Seen};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_echo");

@@ -14,7 +14,7 @@
 use base64::Engine as _;
 use http::StatusCode;
 use serde_json::Value;
-use stream_gate_testkit::runtime_api::Invocation;
+use stream_gate_testkit::fake_runtime_api::Invocation;
 use stream_gate_testkit::{event, Function, ManagementEndpoint, Seen};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_echo");

@@ -16,7 +16,7 @@ use crate::adapters::{CallStateStore, CredentialCache, MemoryStore, RecordingClo
 use crate::config::RouterConfig;
 use crate::domain::call_state::DEFAULT_START_GRACE_MS as GRACE_MS;
 use crate::domain::call_state::{CONNECTION_LIMIT_SECS, RECORD_MARGIN_SECS};
-use crate::domain::messages;
+use crate::domain::fixtures;
 use crate::domain::pipeline::parse;
 use crate::domain::{AccountSid, CallSid, CallTokenPolicy, StreamSid};
 
@@ -127,7 +127,7 @@ fn router(store: Arc<Scripted>) -> RouterState {
 /// The call-state step for a `media` frame of `CONNECTION`, bounded so that a step that never
 /// ends fails the test instead of hanging it.
 async fn media(state: &RouterState, connected_at_ms: Option<u64>) -> StateStep {
-    let frame = messages::media(&stream(), 2, 1, b"abc");
+    let frame = fixtures::media(&stream(), 2, 1, b"abc");
     let budget = budget();
     let judged = judged(&frame);
     let step = apply(state, CONNECTION, &judged, connected_at_ms, &budget);
@@ -148,7 +148,7 @@ async fn a_start_is_recorded_until_the_connection_limit_counted_from_now() {
     let store = Scripted::hiding(0);
     let state = router(store.clone());
     let before = unix_now_ms() / 1000;
-    let start = messages::start(&account(), &call(), &stream(), None);
+    let start = fixtures::start(&account(), &call(), &stream(), None);
     let step = apply(&state, CONNECTION, &judged(&start), None, &budget()).await;
     let after = unix_now_ms() / 1000;
     let StateStep::Accept(Some(started)) = step else {

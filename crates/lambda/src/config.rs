@@ -50,13 +50,38 @@ pub const VARIABLES: &[&str] = &[
     "STREAM_GATE_WEBHOOK_URL",
 ];
 
+/// Which adapters a build has, so which values its configuration accepts: the Lambda binaries
+/// (`sam build`, `cargo lambda build`) only what runs in AWS; a build with the `dev-adapters`
+/// feature (the dev tools, the tests) also the local ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `STREAM_GATE_SINK` `kinesis:` or `none`; `STREAM_GATE_CALL_STATE` `dynamodb` or `off`.
+    Lambda,
+    /// Also the sinks `http://` (loopback) and `file:`, and the call state `memory`.
+    Dev,
+}
+
+impl Build {
+    /// This build: [`Build::Dev`] with the `dev-adapters` feature, else [`Build::Lambda`].
+    pub const THIS: Build = if cfg!(feature = "dev-adapters") {
+        Build::Dev
+    } else {
+        Build::Lambda
+    };
+}
+
+/// Why `STREAM_GATE_CALL_STATE=memory` is refused by a Lambda binary's build.
+const MEMORY_IN_LAMBDA: &str = "this build has only dynamodb and off: memory is the local \
+     gateway's call state (stream-gate local), not in the Lambda binaries";
+
 /// `STREAM_GATE_CALL_STATE` (docs/design.md §5). Required: the binaries refuse to start without it, so
 /// the stateless gate is never the result of a forgotten variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallStateMode {
     /// `off`, set explicitly: stateless, with the gaps SECURITY.md lists.
     Off,
-    /// `memory`: in-process (the local gateway, tests).
+    /// `memory`: in-process (the local gateway, tests; `dev-adapters` only).
+    #[cfg(feature = "dev-adapters")]
     Memory,
     /// `dynamodb`: the table named by `STREAM_GATE_CALL_TABLE` (the SAM template's default).
     DynamoDb {
@@ -65,15 +90,8 @@ pub enum CallStateMode {
     },
 }
 
-/// A variable that is set to something unusable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub variable: &'static str,
-    /// What is wrong with it (never its value: some variables name secrets).
-    pub problem: String,
-}
+/// A variable that is set to something unusable (shared with the `echo` Lambda).
+pub use stream_gate_answer::ConfigError;
 
 /// Where the credentials document comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,13 +167,17 @@ pub struct WebhookConfig {
     pub issued_retention: Duration,
 }
 
-/// Reads variables through a lookup function (the process environment, or a map in tests).
-struct Env<F>(F);
+/// Reads variables through a lookup function (the process environment, or a map in tests), as
+/// `build` reads them.
+struct Env<F> {
+    get: F,
+    build: Build,
+}
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// A set, non-blank value.
     fn value(&self, var: &str) -> Option<String> {
-        (self.0)(var).filter(|v| !v.trim().is_empty())
+        (self.get)(var).filter(|v| !v.trim().is_empty())
     }
 
     fn seconds(&self, var: &'static str, default: u64, max: u64) -> Result<Duration, ConfigError> {
@@ -212,6 +234,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    fn sink(&self) -> Result<SinkTarget, ConfigError> {
+        const VAR: &str = "STREAM_GATE_SINK";
+        match self.value(VAR) {
+            None => Ok(SinkTarget::default()),
+            Some(v) => SinkTarget::parse_for(v.trim(), self.build).map_err(|problem| ConfigError {
+                variable: VAR,
+                problem,
+            }),
+        }
+    }
+
     /// An optional URL that must start with one of `schemes`.
     fn url(
         &self,
@@ -238,10 +271,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             // Unset is not `off`: the weaker choice is never a default (SECURITY.md).
             None => Err(ConfigError {
                 variable: "STREAM_GATE_CALL_STATE",
-                problem: "required: dynamodb, memory or off".into(),
+                problem: match self.build {
+                    Build::Lambda => "required: dynamodb or off",
+                    Build::Dev => "required: dynamodb, memory or off",
+                }
+                .into(),
             }),
             Some("off") => Ok(CallStateMode::Off),
-            Some("memory") => Ok(CallStateMode::Memory),
+            Some("memory") => self.memory(),
             Some("dynamodb") => match table {
                 Some(table) => Ok(CallStateMode::DynamoDb {
                     table: table.trim().to_owned(),
@@ -253,9 +290,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             },
             Some(_) => Err(ConfigError {
                 variable: "STREAM_GATE_CALL_STATE",
-                problem: "expected dynamodb, memory or off".into(),
+                problem: match self.build {
+                    Build::Lambda => "expected dynamodb or off",
+                    Build::Dev => "expected dynamodb, memory or off",
+                }
+                .into(),
             }),
         }
+    }
+
+    /// `STREAM_GATE_CALL_STATE=memory`: only in a build with the local adapters.
+    fn memory(&self) -> Result<CallStateMode, ConfigError> {
+        #[cfg(feature = "dev-adapters")]
+        if self.build == Build::Dev {
+            return Ok(CallStateMode::Memory);
+        }
+        Err(ConfigError {
+            variable: "STREAM_GATE_CALL_STATE",
+            problem: MEMORY_IN_LAMBDA.into(),
+        })
     }
 
     fn milliseconds(
@@ -313,7 +366,15 @@ impl AuthorizerConfig {
 
     /// Reads configuration through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(get);
+        Self::from_lookup_for(Build::THIS, get)
+    }
+
+    /// Reads configuration through `get` as `build` reads it.
+    pub fn from_lookup_for(
+        build: Build,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env { get, build };
         Ok(Self {
             credentials: env.credentials()?,
             auth_mode: env.parsed("STREAM_GATE_AUTH_MODE")?,
@@ -331,7 +392,15 @@ impl RouterConfig {
 
     /// Reads configuration through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(get);
+        Self::from_lookup_for(Build::THIS, get)
+    }
+
+    /// Reads configuration through `get` as `build` reads it.
+    pub fn from_lookup_for(
+        build: Build,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env { get, build };
         Ok(Self {
             credentials: env.credentials()?,
             call_token: env.parsed("STREAM_GATE_CALL_TOKEN")?,
@@ -347,7 +416,7 @@ impl RouterConfig {
                 defaults::START_GRACE_MS,
                 60_000,
             )?,
-            sink: env.parsed("STREAM_GATE_SINK")?,
+            sink: env.sink()?,
         })
     }
 }
@@ -360,7 +429,15 @@ impl WebhookConfig {
 
     /// Reads configuration through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(get);
+        Self::from_lookup_for(Build::THIS, get)
+    }
+
+    /// Reads configuration through `get` as `build` reads it.
+    pub fn from_lookup_for(
+        build: Build,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env { get, build };
         // A webhook that cannot say where to connect is useless: refuse to start.
         let stream_url = env
             .url("STREAM_GATE_STREAM_URL", &["wss://", "ws://"], "wss://")?
@@ -642,6 +719,77 @@ mod tests {
         }
         let w = WebhookConfig::from_lookup(lookup(&[STREAM, ("STREAM_GATE_CALL_STATE", "off")]));
         assert_eq!(w.map(|w| w.call_state), Ok(CallStateMode::Off));
+    }
+
+    /// The Lambda binaries are built without `dev-adapters`: given a local sink or the memory call
+    /// state they refuse to start, naming the variable and what this build has (fail closed, never
+    /// a silent `none`). scripts/test.d/10-dependencies runs the router built so.
+    #[test]
+    fn a_lambda_build_refuses_the_local_adapters() {
+        let router =
+            |build, pairs: &[(&str, &str)]| RouterConfig::from_lookup_for(build, lookup(pairs));
+        let off = ("STREAM_GATE_CALL_STATE", "off");
+        for sink in ["http://127.0.0.1:9000/records", "file:/tmp/records.jsonl"] {
+            let pairs = [off, ("STREAM_GATE_SINK", sink)];
+            let err = router(Build::Lambda, &pairs).expect_err(sink);
+            assert_eq!(err.variable, "STREAM_GATE_SINK", "{sink}");
+            assert!(
+                err.problem
+                    .contains("only kinesis:<stream name or ARN> and none"),
+                "{sink}: {err}"
+            );
+            assert!(
+                !err.problem.contains("127.0.0.1") && !err.problem.contains("/tmp"),
+                "{err}"
+            );
+            assert!(router(Build::Dev, &pairs).is_ok(), "{sink}");
+        }
+        let err =
+            router(Build::Lambda, &[off, ("STREAM_GATE_SINK", "sqs:queue")]).expect_err("sqs");
+        assert_eq!(err.problem, "expected kinesis:<stream name or ARN> or none");
+        for (sink, kind) in [("kinesis:calls", "kinesis"), ("none", "none")] {
+            let r = router(Build::Lambda, &[off, ("STREAM_GATE_SINK", sink)]);
+            assert_eq!(r.map(|r| r.sink.kind()), Ok(kind));
+        }
+
+        let memory = ConfigError {
+            variable: "STREAM_GATE_CALL_STATE",
+            problem: MEMORY_IN_LAMBDA.into(),
+        };
+        assert!(memory
+            .problem
+            .starts_with("this build has only dynamodb and off"));
+        let state = ("STREAM_GATE_CALL_STATE", "memory");
+        assert_eq!(router(Build::Lambda, &[state]).err(), Some(memory.clone()));
+        let webhook = |build| WebhookConfig::from_lookup_for(build, lookup(&[STREAM, state]));
+        assert_eq!(webhook(Build::Lambda).err(), Some(memory));
+        assert_eq!(
+            router(Build::Dev, &[state]).map(|r| r.call_state),
+            Ok(CallStateMode::Memory)
+        );
+        assert_eq!(
+            webhook(Build::Dev).map(|w| w.call_state),
+            Ok(CallStateMode::Memory)
+        );
+        let dynamodb = [
+            ("STREAM_GATE_CALL_STATE", "dynamodb"),
+            ("STREAM_GATE_CALL_TABLE", "t"),
+        ];
+        assert!(router(Build::Lambda, &dynamodb).is_ok());
+        assert!(router(Build::Lambda, &[off]).is_ok());
+        for (pairs, problem) in [
+            (vec![], "required: dynamodb or off"),
+            (
+                vec![("STREAM_GATE_CALL_STATE", "redis")],
+                "expected dynamodb or off",
+            ),
+        ] {
+            let err = router(Build::Lambda, &pairs).expect_err(problem);
+            assert_eq!(
+                (err.variable, err.problem.as_str()),
+                ("STREAM_GATE_CALL_STATE", problem)
+            );
+        }
     }
 
     #[test]

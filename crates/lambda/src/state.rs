@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use crate::adapters::{
     CallStateStore, ConnectionCloser, CredentialCache, DeliverySink, DocumentSource, DynamoDbStore,
-    FileSource, LazySdk, ManagementApiCloser, MemoryStore, NoSink, SecretsManagerSource,
-    VerifiedCache,
+    FileSource, LazySdk, ManagementApiCloser, NoSink, SecretsManagerSource, VerifiedCache,
 };
 use crate::config::{
     AuthorizerConfig, CallStateMode, ConfigError, CredentialsConfig, RouterConfig, SecretLocation,
@@ -24,7 +23,7 @@ use crate::unknown_events::UnknownEvents;
 pub enum CallState {
     /// `STREAM_GATE_CALL_STATE=off`.
     Off,
-    /// A store (`dynamodb` or `memory`).
+    /// A store (`dynamodb`, or `memory` with the `dev-adapters` feature).
     Store(Arc<dyn CallStateStore>),
 }
 
@@ -33,7 +32,10 @@ impl CallState {
     pub fn from_mode(mode: &CallStateMode, sdk: &LazySdk) -> Self {
         match mode {
             CallStateMode::Off => Self::Off,
-            CallStateMode::Memory => Self::Store(Arc::new(MemoryStore::new(MEMORY_STORE_ENTRIES))),
+            #[cfg(feature = "dev-adapters")]
+            CallStateMode::Memory => Self::Store(Arc::new(crate::adapters::MemoryStore::new(
+                MEMORY_STORE_ENTRIES,
+            ))),
             CallStateMode::DynamoDb { table } => {
                 Self::Store(Arc::new(DynamoDbStore::new(sdk.clone(), table.clone())))
             }
@@ -42,6 +44,7 @@ impl CallState {
 }
 
 /// Records the in-process store keeps of each kind (the local gateway's, tests').
+#[cfg(feature = "dev-adapters")]
 pub const MEMORY_STORE_ENTRIES: usize = 100_000;
 
 /// Verified connections one router instance caches (one instance serves at most a few hundred).

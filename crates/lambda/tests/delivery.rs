@@ -12,7 +12,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use stream_gate_domain::call_state::StartedStream;
-use stream_gate_domain::messages;
+use stream_gate_domain::fixtures;
 use stream_gate_domain::outbound::Outbound;
 use stream_gate_domain::{AccountSid, CallSid, StreamSid};
 use stream_gate_lambda::adapters::delivery::{Connection, DELIVERY_ATTEMPT_BUDGET};
@@ -39,9 +39,9 @@ fn record(connection_id: &str, seq: u64) -> DeliveryRecord {
         management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
         received_at_ms: 1_795_881_600_000 + seq * 20,
     };
-    let frame = messages::media(&mz, seq, seq, &[(seq % 256) as u8; 160]);
+    let frame = fixtures::media(&mz, seq, seq, &[(seq % 256) as u8; 160]);
     let recorded = StartedStream::new(ac, ca, mz, 1_795_881_600);
-    messages::delivered(&frame, &ac, Some(recorded), &connection)
+    fixtures::delivered(&frame, &ac, Some(recorded), &connection)
 }
 
 /// SDK configuration for a loopback emulator: fixed region and test credentials.

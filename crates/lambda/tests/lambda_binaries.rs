@@ -7,7 +7,7 @@ use stream_gate_testkit as support;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use stream_gate_testkit::runtime_api::Invocation;
+use stream_gate_testkit::fake_runtime_api::Invocation;
 use support::{event, repo_file, Function, ManagementEndpoint};
 
 const AUTHORIZER: &str = env!("CARGO_BIN_EXE_authorizer");

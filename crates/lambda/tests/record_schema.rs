@@ -1,11 +1,11 @@
 //! Every record the builder produces (each type, from the `events/` frames and the
-//! `stream_gate_domain::messages` builders) is valid against docs/record-v1.schema.json, checked
+//! `stream_gate_domain::fixtures` builders) is valid against docs/record-v1.schema.json, checked
 //! by Python's `jsonschema` (draft 2020-12, pinned, in `.venv`); and the schema refuses what the
 //! contract forbids, so this test can fail.
 
 use serde_json::{json, Value};
 use stream_gate_domain::call_state::StartedStream;
-use stream_gate_domain::messages;
+use stream_gate_domain::fixtures;
 use stream_gate_domain::pipeline::{parse, CallSids, Decision, StateStep};
 use stream_gate_domain::record::{Connection, DeliveryRecord};
 use stream_gate_domain::CallTokenPolicy;
@@ -44,7 +44,7 @@ fn body(file: &str) -> String {
 fn record(known: bool, frame: Option<&str>) -> Value {
     let (ac, _, _) = sids();
     let record = match frame {
-        Some(frame) => messages::delivered(frame, &ac, recorded(known), &CONNECTION),
+        Some(frame) => fixtures::delivered(frame, &ac, recorded(known), &CONNECTION),
         None => {
             let sids =
                 recorded(known).map_or(CallSids::account_only(ac), |r| CallSids::of_start(&r));
@@ -62,13 +62,13 @@ fn every_record() -> Vec<Value> {
         body("default-start.json"),
         body("default-media.json"),
         body("default-stop.json"),
-        messages::start(&ac, &ca, &mz, Some("v1.4102444800.mac")),
-        messages::start(&ac, &ca, &mz, None),
-        messages::media(&mz, 2, 1, &[0xff; 160]),
-        messages::media(&mz, 3, 2, &[0x00; 1]),
-        messages::mark(&mz, 4, "greeting played"),
-        messages::dtmf(&mz, 5, '#'),
-        messages::stop(&ac, &ca, &mz, 378),
+        fixtures::start(&ac, &ca, &mz, Some("v1.4102444800.mac")),
+        fixtures::start(&ac, &ca, &mz, None),
+        fixtures::media(&mz, 2, 1, &[0xff; 160]),
+        fixtures::media(&mz, 3, 2, &[0x00; 1]),
+        fixtures::mark(&mz, 4, "greeting played"),
+        fixtures::dtmf(&mz, 5, '#'),
+        fixtures::stop(&ac, &ca, &mz, 378),
     ];
     let mut records = Vec::new();
     for known in [true, false] {

@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use stream_gate_domain::verdict::{judge_frame, CallTokenPolicy, Verdict};
 use stream_gate_domain::{
-    compute_signature, messages, AccountSid, CallSid, Credentials, StreamSid,
+    compute_signature, fixtures, AccountSid, CallSid, Credentials, StreamSid,
 };
 use stream_gate_lambda::adapters::{CallStateStore, DynamoDbStore, MemoryStore};
 use stream_gate_lambda::config::WebhookConfig;
@@ -100,7 +100,7 @@ fn start_check(token: &str, call: &str, now: u64) -> Verdict {
     let doc = std::fs::read_to_string(repo_file("events/credentials.test.json")).expect("doc");
     let creds = Credentials::from_json(&doc).expect("creds");
     let ac = AccountSid::parse(AC).expect("ac");
-    let frame = messages::start(
+    let frame = fixtures::start(
         &ac,
         &CallSid::parse(call).expect("ca"),
         &StreamSid::parse("MZ0123456789abcdef0123456789abcdef").expect("mz"),

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use stream_gate_domain::verdict::{judge_frame, CallTokenPolicy, Verdict};
 use stream_gate_domain::{
-    compute_signature, messages, AccountSid, CallSid, Credentials, StreamSid,
+    compute_signature, fixtures, AccountSid, CallSid, Credentials, StreamSid,
 };
 use support::{repo_file, Function};
 
@@ -88,7 +88,10 @@ async fn without_call_state_the_webhook_refuses_to_start() {
         )
         .await;
     assert!(
-        !matches!(answer, Ok(support::runtime_api::Invocation::Response(_))),
+        !matches!(
+            answer,
+            Ok(support::fake_runtime_api::Invocation::Response(_))
+        ),
         "no answer from a webhook without call state: {answer:?}"
     );
     let out = f.output().await.join("\n");
@@ -180,7 +183,7 @@ fn judge_at(token: &str, call: &str, now: u64) -> Verdict {
     let doc = std::fs::read_to_string(repo_file("events/credentials.test.json")).expect("doc");
     let creds = Credentials::from_json(&doc).expect("creds");
     let ac = AccountSid::parse(AC).expect("ac");
-    let frame = messages::start(
+    let frame = fixtures::start(
         &ac,
         &CallSid::parse(call).expect("ca"),
         &StreamSid::parse("MZ0123456789abcdef0123456789abcdef").expect("mz"),

@@ -231,7 +231,7 @@ async fn webhook_refusal_headers_and_too_large_bodies() {
     assert!(r.headers().get("allow").is_none());
 
     let mut e = event("voice-webhook.json");
-    e["body"] = json!("a".repeat(stream_gate_domain::webhook::MAX_BODY_BYTES + 1));
+    e["body"] = json!("a".repeat(stream_gate_domain::webhook_decision::MAX_BODY_BYTES + 1));
     assert_eq!(webhook(&state, e).await, (413, String::new()));
 }
 

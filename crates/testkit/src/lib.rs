@@ -1,14 +1,14 @@
 //! Test support for stream-gate (a dev-dependency only, one copy for every crate's tests): a real
-//! Lambda binary run under the loopback Runtime API ([`runtime_api`]) with its output captured, a
+//! Lambda binary run under the loopback Runtime API ([`fake_runtime_api`]) with its output captured, a
 //! loopback `@connections` endpoint that records what the router asks of it, moto on loopback
 //! ([`moto`]) and a fault-injecting proxy ([`fault_proxy`]).
 #![allow(missing_docs)]
 
+pub mod fake_runtime_api;
 pub mod fault_proxy;
 pub mod moto;
 pub mod oracle;
 pub mod python;
-pub mod runtime_api;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use runtime_api::{lambda_env, Invocation, RuntimeApi};
+use fake_runtime_api::{lambda_env, Invocation, RuntimeApi};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

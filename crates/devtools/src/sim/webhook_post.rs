@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn twiml_is_read_like_twilio_reads_it() {
-        let twiml = stream_gate_domain::webhook::twiml(
+        let twiml = stream_gate_domain::webhook_decision::twiml(
             "wss://gate.example.com/prod?x=1&y=2",
             &[("other", "a\"b"), ("token", "v1.1795000000.abc<&>")],
         );

@@ -1,12 +1,12 @@
 //! Lambda: the example application behind the gate. Consumes the gate's Kinesis stream (an event
 //! source mapping on an enhanced fan-out consumer) and plays each caller's inbound audio back to
-//! them through `PostToConnection`. The logic is `stream_gate_echo::kinesis::handle`.
+//! them through `PostToConnection`. The logic is `stream_gate_echo::kinesis_batch::handle`.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use stream_gate_echo::{kinesis, AllowedEndpoint};
-use stream_gate_lambda::adapters::{ConnectionPoster, LazySdk};
-use stream_gate_lambda::logging::init_logging;
+use stream_gate_answer::logging::init_logging;
+use stream_gate_answer::{ConnectionPoster, LazySdk};
+use stream_gate_echo::{kinesis_batch, AllowedEndpoint};
 
 // One thread: a Lambda instance handles one invocation at a time, and a multi-threaded runtime
 // only adds thread hand-offs (futex and eventfd wake-ups) to every invocation (BENCHMARKS.md).
@@ -23,8 +23,8 @@ async fn main() -> Result<(), Error> {
     let poster = ConnectionPoster::new(LazySdk::from_env());
     let (poster, allowed) = (&poster, &allowed);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let budget = kinesis::budget_until(event.context.deadline());
-        kinesis::handle(poster, &event.payload, allowed, budget).await;
+        let budget = kinesis_batch::budget_until(event.context.deadline());
+        kinesis_batch::handle(poster, &event.payload, allowed, budget).await;
         // Always success, even when records were skipped or posts failed: the event source
         // mapping retries a failed batch, and a replayed batch would play the audio twice.
         Ok::<(), Error>(())

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactW
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
-use super::call_state::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
+use super::call_state_store::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
 use super::sdk::{LazyClient, LazySdk};
 use super::sdk_error::sdk_error_code;
 use crate::domain::call_state::{CallTokenId, StartedStream};

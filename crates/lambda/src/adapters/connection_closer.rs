@@ -1,8 +1,6 @@
 //! Closing a connection: `DeleteConnection` on the API Gateway Management API (`@connections`).
 //! 410 Gone means the peer already left, which is as good as closed.
 
-use std::sync::Mutex;
-
 use super::management_client::ManagementClients;
 use super::sdk_error::sdk_error_code;
 
@@ -79,31 +77,5 @@ impl ConnectionCloser for ManagementApiCloser {
                 }),
             }
         })
-    }
-}
-
-/// An in-memory closer that records what it was asked to close (unit tests of the router).
-#[derive(Default)]
-pub struct RecordingCloser {
-    closed: Mutex<Vec<(String, String)>>,
-}
-
-impl RecordingCloser {
-    /// The (endpoint, connection id) pairs closed so far.
-    pub fn closed(&self) -> Vec<(String, String)> {
-        self.closed.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-}
-
-impl ConnectionCloser for RecordingCloser {
-    fn close<'a>(
-        &'a self,
-        endpoint: &'a str,
-        connection_id: &'a str,
-    ) -> BoxFuture<'a, Result<CloseOutcome, CloseError>> {
-        if let Ok(mut c) = self.closed.lock() {
-            c.push((endpoint.to_owned(), connection_id.to_owned()));
-        }
-        Box::pin(async { Ok(CloseOutcome::Closed) })
     }
 }

@@ -48,9 +48,11 @@ impl DocumentSource for FileSource {
     }
 }
 
-/// A document held in memory.
+/// A document held in memory (`dev-adapters`: tests, the local gateway).
+#[cfg(feature = "dev-adapters")]
 pub struct StaticSource(Secret);
 
+#[cfg(feature = "dev-adapters")]
 impl StaticSource {
     /// A source that always returns `document`.
     pub fn new(document: Secret) -> Self {
@@ -58,6 +60,7 @@ impl StaticSource {
     }
 }
 
+#[cfg(feature = "dev-adapters")]
 impl DocumentSource for StaticSource {
     fn fetch(&self) -> BoxFuture<'_, Result<Secret, SourceError>> {
         Box::pin(async move { Ok(self.0.clone()) })

@@ -1,30 +1,41 @@
 //! Adapters: the I/O the domain needs, each behind a small trait with a real implementation:
 //! credentials, closing connections, delivering records, and posting answers to the caller.
+//!
+//! The Lambda binaries have only what runs in AWS (Secrets Manager or a file, the Management API,
+//! DynamoDB, Kinesis). The local adapters (the HTTP and file sinks, the memory call-state store,
+//! the in-memory credentials and the recording doubles) come with the `dev-adapters` feature,
+//! which the dev tools and the tests turn on and `sam build` never does.
 
-pub mod call_state;
 pub mod call_state_dynamodb;
+#[cfg(feature = "dev-adapters")]
+pub mod call_state_memory;
+pub mod call_state_store;
 pub mod connection_closer;
-pub mod connection_poster;
 pub mod credential_cache;
 pub mod credential_source;
 pub mod delivery;
-pub mod management_client;
-pub mod sdk;
-pub mod sdk_error;
+#[cfg(feature = "dev-adapters")]
+pub mod recording;
 
-pub use call_state::{CallStateStore, MemoryStore, StartClaim, StoreError, VerifiedCache};
 pub use call_state_dynamodb::DynamoDbStore;
-pub use connection_closer::{
-    CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser, RecordingCloser,
-};
-pub use connection_poster::{ConnectionPoster, PostError, PostOutcome};
+#[cfg(feature = "dev-adapters")]
+pub use call_state_memory::MemoryStore;
+pub use call_state_store::{CallStateStore, StartClaim, StoreError, VerifiedCache};
+pub use connection_closer::{CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser};
 pub use credential_cache::CredentialCache;
-pub use credential_source::{
-    DocumentSource, FileSource, SecretsManagerSource, SourceError, StaticSource,
-};
+#[cfg(feature = "dev-adapters")]
+pub use credential_source::StaticSource;
+pub use credential_source::{DocumentSource, FileSource, SecretsManagerSource, SourceError};
 pub use delivery::{
-    deliver_with_retry, DeliveryError, DeliveryRecord, DeliverySink, FileSink, HttpSink,
-    KinesisSink, KinesisStream, NoSink, RecordingSink, SinkTarget,
+    deliver_with_retry, DeliveryError, DeliveryRecord, DeliverySink, KinesisSink, KinesisStream,
+    NoSink, SinkTarget,
 };
-pub use sdk::{load_sdk_config, LazyClient, LazySdk};
-pub use sdk_error::sdk_error_code;
+#[cfg(feature = "dev-adapters")]
+pub use delivery::{FileSink, HttpSink};
+#[cfg(feature = "dev-adapters")]
+pub use recording::{RecordingCloser, RecordingSink};
+// Shared with the applications behind the gate (the `echo` Lambda compiles only that crate).
+pub use stream_gate_answer::{connection_poster, management_client, sdk, sdk_error};
+pub use stream_gate_answer::{
+    load_sdk_config, sdk_error_code, ConnectionPoster, LazyClient, LazySdk, PostError, PostOutcome,
+};

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, RequestExt as _, Response};
 use crate::clock::unix_now;
 use crate::config::WebhookConfig;
 use crate::domain::signature::webhook_urls;
-use crate::domain::webhook::{
+use crate::domain::webhook_decision::{
     precheck_webhook, twiml, verify_webhook, WebhookForm, WebhookRefusal,
 };
 use crate::domain::{mint_call_token, AccountSid, CallSid, Presented, SIGNATURE_SETTINGS_HEADER};

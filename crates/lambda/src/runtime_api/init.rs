@@ -11,7 +11,7 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
-use super::http::Wait;
+use super::http1_client::Wait;
 use super::{LoopError, RuntimeApi};
 
 const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";

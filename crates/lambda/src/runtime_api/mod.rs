@@ -15,7 +15,7 @@
 //! Failures: an event that is not the handler's type is reported to `/invocation/{id}/error`
 //! (with the JSON position only: the document is never echoed, it may carry a call token); a
 //! handler that panics likewise; a Runtime API that cannot be reached, stalls (see
-//! [`http::Wait`]), answers out of protocol or answers `/next` with anything but 200 ends the
+//! [`http1_client::Wait`]), answers out of protocol or answers `/next` with anything but 200 ends the
 //! process with an error, and Lambda starts a new one. A function that cannot start reports why
 //! to `/init/error` ([`report_init_error`], [`exit_init_failed`]) and exits. Not supported,
 //! since the router needs none of them: response streaming, X-Ray's `_X_AMZN_TRACE_ID` (the
@@ -25,7 +25,7 @@
 //! functions run on:
 //!
 //! - headers this loop does not read are skipped whatever their bytes or number (hyper stops at
-//!   100); the head is bounded at 64 KiB ([`http::MAX_HEAD`]);
+//!   100); the head is bounded at 64 KiB ([`http1_client::MAX_HEAD`]);
 //! - `Lambda-Runtime-Aws-Request-Id`: any visible ASCII (`0x21..=0x7E`), as lambda_runtime reads
 //!   it (`HeaderValue::to_str`; a space inside fails its request URI), percent-encoded into the
 //!   answer's path when it is not all unreserved characters (`path_id`: it then addresses its own
@@ -36,15 +36,15 @@
 //!   lambda_runtime does; `Lambda-Runtime-Deadline-Ms`: 0 (the default budget) when missing or
 //!   unreadable, where lambda_runtime ends;
 //! - the body: `Content-Length`, chunked (extensions and trailers skipped) or until close, at
-//!   most 8 MiB *on the wire*, chunk framing included ([`http::MAX_BODY`]; hyper allows 16 KiB of
+//!   most 8 MiB *on the wire*, chunk framing included ([`http1_client::MAX_BODY`]; hyper allows 16 KiB of
 //!   extensions and of trailers besides the data);
 //! - time: no limit while `/next` waits for an event; any other wait, 10 s without a byte or a
-//!   response still arriving 10 s after its second read, ends the exchange ([`http::Wait`]).
+//!   response still arriving 10 s after its second read, ends the exchange ([`http1_client::Wait`]).
 //!
 //! The bytes of every response, the event among them, are wiped from the read buffer as soon as
 //! the event is read into the handler's type, and whenever the connection is dropped.
 
-pub mod http;
+pub mod http1_client;
 mod init;
 
 use std::future::Future;
@@ -54,7 +54,7 @@ use std::panic::AssertUnwindSafe;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use self::http::{Connection, Response, Wait};
+use self::http1_client::{Connection, Response, Wait};
 pub use self::init::{exit_init_failed, report_init_error};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
@@ -258,7 +258,7 @@ impl RuntimeApi {
         Ok(Next {
             encoded_id: path_id(&request_id),
             request_id,
-            // Visible ASCII already (`http::Response`): safe in a header line.
+            // Visible ASCII already (`http1_client::Response`): safe in a header line.
             invocation_id,
             deadline_ms: deadline_ms.unwrap_or(0),
         })

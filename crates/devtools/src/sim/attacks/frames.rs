@@ -2,7 +2,7 @@
 //! which most attacks reuse.
 
 use super::{CallSetup, TWILIO_USER_AGENT};
-use crate::domain::{compute_signature, messages, AccountSid, CallSid, Secret, StreamSid};
+use crate::domain::{compute_signature, fixtures, AccountSid, CallSid, Secret, StreamSid};
 use crate::sim::audio::FRAME_BYTES;
 use crate::sim::client::{Handshake, Outgoing, Script};
 use crate::sim::identity::{fresh_call_sid, fresh_stream_sid, Identity};
@@ -69,8 +69,8 @@ impl<'a> CallFrames<'a> {
     ) -> Self {
         let stream = fresh_stream_sid();
         let mut head = vec![
-            Outgoing::Text(messages::connected()),
-            Outgoing::Text(messages::start(
+            Outgoing::Text(fixtures::connected()),
+            Outgoing::Text(fixtures::start(
                 &account,
                 &call,
                 &stream,
@@ -100,7 +100,7 @@ impl Iterator for CallFrames<'_> {
         let seq = self.next as u64 + 2;
         if let Some(audio) = self.audio.get(self.next) {
             self.next += 1;
-            return Some(Outgoing::Media(messages::media(
+            return Some(Outgoing::Media(fixtures::media(
                 &self.stream,
                 seq,
                 self.next as u64,
@@ -111,7 +111,7 @@ impl Iterator for CallFrames<'_> {
             return None;
         }
         self.stopped = true;
-        Some(Outgoing::Text(messages::stop(
+        Some(Outgoing::Text(fixtures::stop(
             &self.account,
             &self.call,
             &self.stream,

@@ -10,7 +10,7 @@ use super::{
     Attack, CallSetup, Plan, ScenarioError, TokenReuse, WebhookReplay, BEYOND_GRACE, REPLAY_AFTER,
     REUSE_AFTER,
 };
-use crate::domain::{compute_signature, messages, CallSid, Secret};
+use crate::domain::{compute_signature, fixtures, CallSid, Secret};
 use crate::sim::audio::FRAME_BYTES;
 use crate::sim::client::{Handshake, Outgoing};
 use crate::sim::identity::{fresh_call_sid, fresh_stream_sid};
@@ -184,8 +184,8 @@ fn first_of_reuse(call: &Call<'_, '_>, wait: Outgoing) -> Vec<Outgoing> {
     let (head, tail) = audio.split_at(audio.len().min(3));
     let stream = fresh_stream_sid();
     let mut first: Vec<Outgoing> = vec![
-        Outgoing::Text(messages::connected()),
-        Outgoing::Text(messages::start(
+        Outgoing::Text(fixtures::connected()),
+        Outgoing::Text(fixtures::start(
             &me,
             &call.sid,
             &stream,
@@ -193,7 +193,7 @@ fn first_of_reuse(call: &Call<'_, '_>, wait: Outgoing) -> Vec<Outgoing> {
         )),
     ];
     let media = |i: usize, audio: &[u8; FRAME_BYTES]| {
-        Outgoing::Media(messages::media(&stream, i as u64 + 2, i as u64 + 1, audio))
+        Outgoing::Media(fixtures::media(&stream, i as u64 + 2, i as u64 + 1, audio))
     };
     first.extend(head.iter().enumerate().map(|(i, a)| media(i, a)));
     first.push(wait);
@@ -202,7 +202,7 @@ fn first_of_reuse(call: &Call<'_, '_>, wait: Outgoing) -> Vec<Outgoing> {
             .enumerate()
             .map(|(i, a)| media(i + head.len(), a)),
     );
-    first.push(Outgoing::Text(messages::stop(
+    first.push(Outgoing::Text(fixtures::stop(
         &me,
         &call.sid,
         &stream,
@@ -219,7 +219,7 @@ fn media_without_start<'a>(setup: &CallSetup<'a>) -> impl Iterator<Item = Outgoi
     let stream = fresh_stream_sid();
     let count = (setup.start_grace + BEYOND_GRACE).as_millis() / EVERY.as_millis();
     let audio = setup.audio;
-    std::iter::once(Outgoing::Text(messages::connected())).chain(
+    std::iter::once(Outgoing::Text(fixtures::connected())).chain(
         (0..u64::try_from(count).unwrap_or(u64::MAX)).flat_map(move |i| {
             let frame = usize::try_from(i)
                 .ok()
@@ -227,7 +227,7 @@ fn media_without_start<'a>(setup: &CallSetup<'a>) -> impl Iterator<Item = Outgoi
                 .unwrap_or(&SILENCE);
             [
                 Outgoing::Pause(EVERY),
-                Outgoing::Text(messages::media(&stream, i + 2, i + 1, frame)),
+                Outgoing::Text(fixtures::media(&stream, i + 2, i + 1, frame)),
             ]
         }),
     )

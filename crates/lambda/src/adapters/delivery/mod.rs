@@ -1,28 +1,34 @@
 //! Delivery: where the records of verified calls go (`STREAM_GATE_SINK`, docs/design.md §6).
 //!
-//! One small trait, [`DeliverySink`], with the sinks a user can choose ([`KinesisSink`],
-//! [`HttpSink`], [`FileSink`], [`NoSink`]) and one for tests ([`RecordingSink`]). A sink sees only
-//! [`DeliveryRecord`]s, which only the domain's builder makes (the call token already removed).
-//! [`deliver_with_retry`] is how the router uses a sink: bounded by the invocation's deadline,
-//! retried once, loud when it fails. Delivery is at most once (plus that one retry): a lost 20 ms
-//! frame is better than a held or closed call.
+//! One small trait, [`DeliverySink`], with the sinks a Lambda can be given ([`KinesisSink`],
+//! [`NoSink`]) and, with the `dev-adapters` feature (the local gateway, the tests; never the Lambda
+//! binaries), the local ones (`HttpSink`, `FileSink`). A sink sees only [`DeliveryRecord`]s, which
+//! only the domain's builder makes (the call token already removed). [`deliver_with_retry`] is how
+//! the router uses a sink: bounded by the invocation's deadline, retried once, loud when it fails.
+//! Delivery is at most once (plus that one retry): a lost 20 ms frame is better than a held or
+//! closed call.
 
-mod file;
-mod http;
-mod kinesis;
+#[cfg(feature = "dev-adapters")]
+mod file_sink;
+#[cfg(feature = "dev-adapters")]
+mod http_sink;
+mod kinesis_sink;
 
-use std::fmt;
+#[cfg(feature = "dev-adapters")]
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
-pub use self::file::FileSink;
-pub use self::http::HttpSink;
-pub use self::kinesis::{KinesisSink, KinesisStream};
+#[cfg(feature = "dev-adapters")]
+pub use self::file_sink::FileSink;
+#[cfg(feature = "dev-adapters")]
+pub use self::http_sink::HttpSink;
+pub use self::kinesis_sink::{KinesisSink, KinesisStream};
+use crate::config::Build;
 pub use crate::domain::record::{Connection, DeliveryRecord, RecordType};
 use crate::metrics::{self, Metric};
 
@@ -123,39 +129,55 @@ async fn attempt(
 pub enum SinkTarget {
     /// `kinesis:<stream name or ARN>`.
     Kinesis(KinesisStream),
-    /// `http://host:port/path` on loopback: each record POSTed as JSON.
+    /// `http://host:port/path` on loopback: each record POSTed as JSON (`dev-adapters` only).
+    #[cfg(feature = "dev-adapters")]
     Http(::http::Uri),
-    /// `file:PATH`: JSON lines, appended.
+    /// `file:PATH`: JSON lines, appended (`dev-adapters` only).
+    #[cfg(feature = "dev-adapters")]
     File(PathBuf),
     /// `none` (the default): records are dropped.
     #[default]
     None,
 }
 
-/// What `STREAM_GATE_SINK` may be, for error messages.
+/// What `STREAM_GATE_SINK` may be in a build with the local sinks, for error messages.
 const EXPECTED: &str =
     "expected kinesis:<stream name or ARN>, http://<loopback host>:<port>/<path>, file:<path> or none";
+
+/// What `STREAM_GATE_SINK` may be in a Lambda binary's build, for error messages.
+const EXPECTED_IN_LAMBDA: &str = "expected kinesis:<stream name or ARN> or none";
+
+/// Why a local sink is refused by a Lambda binary's build.
+const LOCAL_SINK_IN_LAMBDA: &str = "this build has only kinesis:<stream name or ARN> and none: \
+     the http:// and file: sinks are the local gateway's (stream-gate local), not in the Lambda \
+     binaries";
 
 impl FromStr for SinkTarget {
     type Err = String;
 
-    /// Parses `STREAM_GATE_SINK`. The error names the problem, never the value (a URL may carry
-    /// credentials).
+    /// Parses `STREAM_GATE_SINK` for this build ([`Build::THIS`]): the error names the problem,
+    /// never the value (a URL may carry credentials).
     fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse_for(s, Build::THIS)
+    }
+}
+
+impl SinkTarget {
+    /// Parses `STREAM_GATE_SINK` as `build` reads it: `http://` and `file:` only with the local
+    /// adapters ([`Build::Dev`]); a Lambda binary ([`Build::Lambda`]) refuses them, saying so.
+    pub fn parse_for(s: &str, build: Build) -> Result<Self, String> {
         if s == "none" {
             return Ok(Self::None);
         }
         if let Some(stream) = s.strip_prefix("kinesis:") {
             return KinesisStream::parse(stream).map(Self::Kinesis);
         }
-        if let Some(path) = s.strip_prefix("file:") {
-            if path.is_empty() {
-                return Err("file: needs a path (file:/tmp/records.jsonl)".into());
+        if s.starts_with("file:") || s.starts_with("http://") {
+            #[cfg(feature = "dev-adapters")]
+            if build == Build::Dev {
+                return Self::local(s);
             }
-            return Ok(Self::File(PathBuf::from(path)));
-        }
-        if s.starts_with("http://") {
-            return http::parse_loopback_url(s).map(Self::Http);
+            return Err(LOCAL_SINK_IN_LAMBDA.into());
         }
         if s.starts_with("https://") {
             return Err(
@@ -163,16 +185,31 @@ impl FromStr for SinkTarget {
                     .into(),
             );
         }
-        Err(EXPECTED.into())
+        Err(match build {
+            Build::Lambda => EXPECTED_IN_LAMBDA.into(),
+            Build::Dev => EXPECTED.into(),
+        })
     }
-}
 
-impl SinkTarget {
+    /// `file:PATH` or `http://...`, in a build with the local sinks.
+    #[cfg(feature = "dev-adapters")]
+    fn local(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err("file: needs a path (file:/tmp/records.jsonl)".into());
+            }
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        http_sink::parse_loopback_url(s).map(Self::Http)
+    }
+
     /// The sink's kind, for logs: `kinesis`, `http`, `file` or `none`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Kinesis(_) => "kinesis",
+            #[cfg(feature = "dev-adapters")]
             Self::Http(_) => "http",
+            #[cfg(feature = "dev-adapters")]
             Self::File(_) => "file",
             Self::None => "none",
         }
@@ -183,7 +220,9 @@ impl SinkTarget {
     pub fn build(&self, sdk: impl Into<crate::adapters::LazySdk>) -> Arc<dyn DeliverySink> {
         match self {
             Self::Kinesis(stream) => Arc::new(KinesisSink::new(sdk, stream.clone())),
+            #[cfg(feature = "dev-adapters")]
             Self::Http(uri) => Arc::new(HttpSink::new(uri.clone())),
+            #[cfg(feature = "dev-adapters")]
             Self::File(path) => Arc::new(FileSink::new(path.clone())),
             Self::None => Arc::new(NoSink),
         }
@@ -204,79 +243,13 @@ impl DeliverySink for NoSink {
     }
 }
 
-/// Keeps every record in memory (tests, the local gateway); can be told to fail.
-#[derive(Default)]
-pub struct RecordingSink {
-    records: Mutex<Vec<DeliveryRecord>>,
-    fail_next: Mutex<usize>,
-}
-
-impl fmt::Debug for RecordingSink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordingSink")
-            .field("records", &self.records().len())
-            .finish()
-    }
-}
-
-impl RecordingSink {
-    /// An empty sink.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The records delivered so far, in order of delivery.
-    pub fn records(&self) -> Vec<DeliveryRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Makes the next `n` deliveries fail with `recording_sink_failure` (recording nothing).
-    pub fn fail_next(&self, n: usize) {
-        *self.fail_next.lock().unwrap_or_else(|p| p.into_inner()) = n;
-    }
-}
-
-impl DeliverySink for RecordingSink {
-    fn deliver<'a>(
-        &'a self,
-        record: &'a DeliveryRecord,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        let failing = {
-            let mut n = self.fail_next.lock().unwrap_or_else(|p| p.into_inner());
-            let failing = *n > 0;
-            *n = n.saturating_sub(1);
-            failing
-        };
-        if !failing {
-            self.records
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(record.clone());
-        }
-        Box::pin(async move {
-            if failing {
-                Err(DeliveryError::new("recording_sink_failure"))
-            } else {
-                Ok(())
-            }
-        })
-    }
-
-    fn kind(&self) -> &'static str {
-        "recording"
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::{AccountSid, StreamSid};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    pub(super) fn record(seq: u64) -> DeliveryRecord {
+    pub(crate) fn record(seq: u64) -> DeliveryRecord {
         let mz = StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("mz");
         let account = AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("ac");
         let connection = Connection {
@@ -284,8 +257,8 @@ mod tests {
             management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
             received_at_ms: 1,
         };
-        let frame = crate::domain::messages::media(&mz, seq, seq, &[0xff; 160]);
-        crate::domain::messages::delivered(&frame, &account, None, &connection)
+        let frame = crate::domain::fixtures::media(&mz, seq, seq, &[0xff; 160]);
+        crate::domain::fixtures::delivered(&frame, &account, None, &connection)
     }
 
     #[test]
@@ -371,17 +344,6 @@ mod tests {
         assert_eq!(NoSink.deliver(&record(1)).await, Ok(()));
     }
 
-    #[tokio::test]
-    async fn recording_sink_records_and_fails_on_demand() {
-        let sink = RecordingSink::new();
-        sink.fail_next(1);
-        assert!(sink.deliver(&record(1)).await.is_err());
-        assert!(sink.deliver(&record(2)).await.is_ok());
-        let kept = sink.records();
-        assert_eq!(kept.len(), 1);
-        assert!(kept[0].json().contains(r#""sequenceNumber":"2""#));
-    }
-
     /// Fails `failures` times with `code`, then delivers; counts calls.
     struct Flaky {
         failures: usize,
@@ -438,6 +400,8 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(4);
         assert!(!deliver_with_retry(&sink, &record(1), deadline).await);
         assert_eq!(sink.calls.load(Ordering::SeqCst), 2, "one retry, not more");
+        // A sink that does not say what it is logs as `custom`.
+        assert_eq!(sink.kind(), "custom");
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,16 +5,16 @@
 //!
 //! IAM: `execute-api:ManageConnections` on
 //! `arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/POST/@connections/{connection_id}`
-//! ([`crate::iam::POST_TO_CONNECTION`]).
+//! (`stream_gate_lambda::iam::POST_TO_CONNECTION`, which the template's policies are checked against).
 
-use super::management_client::ManagementClients;
-use super::sdk_error::sdk_error_code;
+use crate::management_client::ManagementClients;
+use crate::sdk_error::sdk_error_code;
 
 use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
-use crate::domain::outbound::Outbound;
+use stream_gate_domain::outbound::Outbound;
 
 /// What happened to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct ConnectionPoster {
 
 impl ConnectionPoster {
     /// A poster signing with the credentials and region of `base`.
-    pub fn new(base: impl Into<super::LazySdk>) -> Self {
+    pub fn new(base: impl Into<crate::sdk::LazySdk>) -> Self {
         Self {
             clients: ManagementClients::new(base),
         }

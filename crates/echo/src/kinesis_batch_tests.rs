@@ -5,8 +5,8 @@ use super::*;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Mutex;
+use stream_gate_answer::{PostError, PostOutcome};
 use stream_gate_domain::outbound::Outbound;
-use stream_gate_lambda::adapters::{PostError, PostOutcome};
 
 const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 const OURS: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";

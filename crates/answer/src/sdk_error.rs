@@ -6,8 +6,8 @@
 //! `dispatch_failure`, `response_error`, `construction_failure`, `sdk_error`). Never a message
 //! body or an error's text, which can quote a request (a record, a secret id).
 
-use aws_sdk_kinesis::config::http::HttpResponse;
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 
 /// The code of an AWS SDK error (module docs). Every SDK crate's `SdkError` is this one type.
 pub fn sdk_error_code<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> String {
@@ -29,8 +29,8 @@ pub fn sdk_error_code<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kinesis::error::{ConnectorError, ErrorMetadata};
-    use aws_sdk_kinesis::operation::put_record::PutRecordError;
+    use aws_sdk_apigatewaymanagement::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 
     fn response(status: u16) -> HttpResponse {
         let raw = http::Response::builder()
@@ -40,12 +40,15 @@ mod tests {
         HttpResponse::try_from(raw).expect("an SDK response")
     }
 
-    fn service(code: Option<&str>, status: u16) -> SdkError<PutRecordError, HttpResponse> {
+    fn service(code: Option<&str>, status: u16) -> SdkError<PostToConnectionError, HttpResponse> {
         let mut meta = ErrorMetadata::builder().message("quoting the request: secret");
         if let Some(code) = code {
             meta = meta.code(code);
         }
-        SdkError::service_error(PutRecordError::generic(meta.build()), response(status))
+        SdkError::service_error(
+            PostToConnectionError::generic(meta.build()),
+            response(status),
+        )
     }
 
     #[test]
@@ -61,7 +64,7 @@ mod tests {
 
     #[test]
     fn other_failures_are_their_kind_and_never_their_text() {
-        type E = SdkError<PutRecordError, HttpResponse>;
+        type E = SdkError<PostToConnectionError, HttpResponse>;
         let io = ConnectorError::io("connection refused: secret".into());
         let cases: [(E, &str); 4] = [
             (SdkError::timeout_error("secret"), "timeout"),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use serde::Deserialize as _;
 use serde_json::Value;
-use stream_gate_lambda::metrics::{self, Metric};
+use stream_gate_answer::metrics::{self, Metric};
 
 use crate::endpoint::AllowedEndpoint;
 use crate::inbound::{InboundRecord, ReadError};
@@ -236,5 +236,5 @@ pub fn budget_until(deadline: std::time::SystemTime) -> Duration {
 }
 
 #[cfg(test)]
-#[path = "kinesis_tests.rs"]
+#[path = "kinesis_batch_tests.rs"]
 mod tests;

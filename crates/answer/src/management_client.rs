@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::Client;
 
-use super::sdk::LazySdk;
+use crate::sdk::LazySdk;
 
 /// A client per endpoint, with bounded timeouts and one request per attempt: callers retry
 /// themselves, once, and only when the invocation has time left (a close or an outbound `media`

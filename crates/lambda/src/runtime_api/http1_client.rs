@@ -528,7 +528,7 @@ fn is_stale(e: &io::Error) -> bool {
 }
 
 #[cfg(test)]
-#[path = "http_tests.rs"]
+#[path = "http1_client_tests.rs"]
 mod tests;
 
 #[cfg(test)]
