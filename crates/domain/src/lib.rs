@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod reason;
 pub mod record;
 pub mod relay_connect;
+pub mod relay_outbound;
 pub mod secret;
 pub mod sid;
 pub mod signature;
@@ -37,6 +38,7 @@ pub use reason::{CloseReason, DenyReason, WebhookRefusal};
 pub use relay_connect::{
     decide_relay_connect, handshake_kind, HandshakeKind, RelayConnectRequest, VerifiedRelayConnect,
 };
+pub use relay_outbound::{RelayOutbound, RelayOutboundError};
 pub use secret::Secret;
 pub use sid::{AccountSid, CallSid, SidError, StreamSid};
 pub use signature::{
