@@ -72,7 +72,7 @@ def allow(method, credential):
     def check(o, event):
         a = policy(o, event, "Allow")
         assert a["principalId"] == ACCOUNT, f"principalId {a['principalId']}"
-        want = {"accountSid": ACCOUNT, "authMethod": method, "credential": credential}
+        want = {"accountSid": ACCOUNT, "authMethod": method, "credential": credential, "protocol": "media-streams"}
         assert a["context"] == want, f"context {a['context']}, expected {want}"
         assert o.log(route="$connect", decision="allow", auth_method=method), "no allow log line"
         return f"Allow, {method}, {credential}"
