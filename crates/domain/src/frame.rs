@@ -99,6 +99,9 @@ impl Frame<'_> {
 struct Envelope<'a> {
     #[serde(borrow)]
     event: Option<&'a RawValue>,
+    /// ConversationRelay's discriminator: only looked at to name a frame of the other protocol.
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
     #[serde(rename = "sequenceNumber", borrow)]
     sequence_number: Option<&'a RawValue>,
     #[serde(rename = "streamSid", borrow)]
@@ -189,7 +192,7 @@ struct DtmfBody<'a> {
 
 /// A JSON string, borrowed from the frame when it has no escapes. (`Cow<str>`'s own `Deserialize`
 /// always allocates; only `#[serde(borrow)]` fields borrow, so the borrow is asked for as `&str`.)
-fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+pub(crate) fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
     let raw = raw?.get();
     match serde_json::from_str::<&str>(raw) {
         Ok(s) => Some(Cow::Borrowed(s)),
@@ -198,7 +201,7 @@ fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
     }
 }
 
-fn body<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+pub(crate) fn body<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
@@ -273,6 +276,24 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
 /// [`parse_frame`], keeping the frame's checked `sequenceNumber` for its record (one parse serves
 /// the verdict and the record).
 pub fn parse_sequenced(frame: &[u8]) -> Result<SequencedFrame<'_>, CloseReason> {
+    bounded_object(frame)?;
+    let env: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
+    let frame = typed(&env)?;
+    // Every event that carries a sequence number had it checked by `typed` (digits, bounded).
+    let sequence_number = match frame {
+        Frame::Connected | Frame::Unknown => None,
+        _ => string(env.sequence_number),
+    };
+    Ok(SequencedFrame {
+        frame,
+        sequence_number,
+    })
+}
+
+/// The checks every Twilio WebSocket frame passes before its grammar reads it, whatever the
+/// protocol: at most [`MAX_FRAME_BYTES`], nested at most [`MAX_NESTING`] deep, and (as far as its
+/// first byte says) a JSON object.
+pub(crate) fn bounded_object(frame: &[u8]) -> Result<(), CloseReason> {
     if frame.len() > MAX_FRAME_BYTES {
         return Err(CloseReason::FrameTooLarge);
     }
@@ -289,22 +310,17 @@ pub fn parse_sequenced(frame: &[u8]) -> Result<SequencedFrame<'_>, CloseReason> 
             },
         );
     }
-    let env: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
-    let frame = typed(&env)?;
-    // Every event that carries a sequence number had it checked by `typed` (digits, bounded).
-    let sequence_number = match frame {
-        Frame::Connected | Frame::Unknown => None,
-        _ => string(env.sequence_number),
-    };
-    Ok(SequencedFrame {
-        frame,
-        sequence_number,
-    })
+    Ok(())
 }
 
 /// The typed event of a frame's envelope, each event's body checked by its own rules.
 fn typed<'a>(env: &Envelope<'a>) -> Result<Frame<'a>, CloseReason> {
-    let event = string(env.event).ok_or(CloseReason::EventMissing)?;
+    let Some(event) = string(env.event) else {
+        return Err(match (env.event, string(env.kind)) {
+            (None, Some(_)) => CloseReason::ProtocolMismatch,
+            _ => CloseReason::EventMissing,
+        });
+    };
     match event.as_ref() {
         "media" => parse_media(env),
         "start" => parse_start(env),

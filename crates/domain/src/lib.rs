@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod reason;
 pub mod record;
 pub mod relay_connect;
+pub mod relay_frame;
 pub mod relay_outbound;
 pub mod secret;
 pub mod sid;
@@ -38,9 +39,10 @@ pub use reason::{CloseReason, DenyReason, WebhookRefusal};
 pub use relay_connect::{
     decide_relay_connect, handshake_kind, HandshakeKind, RelayConnectRequest, VerifiedRelayConnect,
 };
+pub use relay_frame::{parse_relay, RelayMessage, RelaySetup};
 pub use relay_outbound::{RelayOutbound, RelayOutboundError};
 pub use secret::Secret;
-pub use sid::{AccountSid, CallSid, SidError, StreamSid};
+pub use sid::{AccountSid, CallSid, SessionSid, SidError, StreamSid};
 pub use signature::{
     compute_shared_key_signature, compute_signature, handshake_urls, webhook_urls, SettingsFailure,
     SignatureAlgorithm, SignatureSettings, SIGNATURE_SETTINGS_HEADER,

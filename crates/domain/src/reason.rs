@@ -148,8 +148,33 @@ reason_enum!(
         StopAccountMismatch => "stop_account_mismatch",
         /// `mark` body missing or of the wrong shape.
         MarkMalformed => "mark_malformed",
-        /// `dtmf` body missing or of the wrong shape.
+        /// `dtmf` body (Media Streams) or message (ConversationRelay) missing or of the wrong
+        /// shape.
         DtmfMalformed => "dtmf_malformed",
+        /// A frame of the other Twilio protocol: a ConversationRelay message (`type`, no `event`)
+        /// on a Media Streams connection, or a Media Streams frame (`event`) on a ConversationRelay
+        /// one.
+        ProtocolMismatch => "protocol_mismatch",
+        /// ConversationRelay: no string `type` member.
+        TypeMissing => "type_missing",
+        /// ConversationRelay: `setup` without its SIDs as strings, or an optional field of the
+        /// wrong type (`customParameters` not an object of strings included).
+        SetupMalformed => "setup_malformed",
+        /// ConversationRelay: a SID in `setup` is not well formed (`sessionId` `VX`, `accountSid`
+        /// `AC`, `callSid` and a non-empty `parentCallSid` `CA`, each and 32 hex digits).
+        SetupSidInvalid => "setup_sid_invalid",
+        /// ConversationRelay: `setup.accountSid` differs from the account the handshake proved.
+        SetupAccountMismatch => "setup_account_mismatch",
+        /// ConversationRelay: `setup.callSid` differs from the call the handshake's token named.
+        SetupCallSidMismatch => "setup_call_sid_mismatch",
+        /// ConversationRelay: `prompt` without a string `voicePrompt`, or `lang`/`last` of the
+        /// wrong type.
+        PromptMalformed => "prompt_malformed",
+        /// ConversationRelay: `interrupt` without a string `utteranceUntilInterrupt` and a
+        /// `durationUntilInterruptMs` that is a whole number (or a string of digits).
+        InterruptMalformed => "interrupt_malformed",
+        /// ConversationRelay: `error` without a string `description`.
+        RelayErrorMalformed => "relay_error_malformed",
         /// Call state: a second `start` on a connection that already has one.
         StartRepeated => "start_repeated",
         /// Call state: `media`/`mark`/`dtmf`/`stop` with no recorded start, after the start grace.

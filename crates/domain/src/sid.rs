@@ -104,6 +104,13 @@ sid_type!(
     b"CA"
 );
 sid_type!(
+    /// A ConversationRelay session SID: `VX` and 32 hex digits.
+    SessionSid,
+    "VX",
+    b"VX"
+);
+
+sid_type!(
     /// A Media Streams stream SID: `MZ` and 32 hex digits.
     StreamSid,
     "MZ",
