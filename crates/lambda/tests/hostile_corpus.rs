@@ -31,6 +31,22 @@ const CALL_STATE: [&str; 7] = [
     "call_state_unavailable",
 ];
 
+/// ConversationRelay's `$default` codes: its grammar is in the domain (`relay_frame`, each code
+/// pinned in `crates/domain/src/relay_frame_tests.rs`), but the router does not judge a
+/// ConversationRelay connection by it yet (docs/conversation-relay.md), so no frame reaches these
+/// codes through the binaries. `protocol_mismatch` is reached: a relay message on a Media Streams
+/// connection.
+const RELAY_DEFAULT: [&str; 8] = [
+    "type_missing",
+    "setup_malformed",
+    "setup_sid_invalid",
+    "setup_account_mismatch",
+    "setup_call_sid_mismatch",
+    "prompt_malformed",
+    "interrupt_malformed",
+    "relay_error_malformed",
+];
+
 #[derive(Deserialize)]
 struct FrameCase {
     name: String,
@@ -294,8 +310,17 @@ fn the_corpus_is_large_and_covers_every_reason_code() {
         .map(|r| r.code())
         .chain(DenyReason::ALL.iter().map(|r| r.code()))
         .filter(|c| {
-            !used.contains(c) && !OTHER_CONFIGURATION.contains(c) && !CALL_STATE.contains(c)
+            !used.contains(c)
+                && !OTHER_CONFIGURATION.contains(c)
+                && !CALL_STATE.contains(c)
+                && !RELAY_DEFAULT.contains(c)
         })
         .collect();
     assert!(missing.is_empty(), "no case for {missing:?}");
+    // The exemption is only for codes no frame reaches yet: once one does, it leaves the list.
+    let reached: Vec<&&str> = RELAY_DEFAULT.iter().filter(|c| used.contains(*c)).collect();
+    assert!(reached.is_empty(), "reached, so not exempt: {reached:?}");
+    assert!(RELAY_DEFAULT
+        .iter()
+        .all(|c| CloseReason::ALL.iter().any(|r| r.code() == *c)));
 }

@@ -136,6 +136,9 @@ def frames():
     case("event is a number", '{"event":1}', "event_missing")
     case("event is null", '{"event":null}', "event_missing")
     case("event is an object", '{"event":{"name":"start"}}', "event_missing")
+    # A ConversationRelay message on a Media Streams connection: the other protocol, named as such.
+    case("ConversationRelay setup", dumps({"type": "setup", "sessionId": "VX" + "0" * 32, "accountSid": AC, "callSid": CA}), "protocol_mismatch")
+    case("ConversationRelay prompt", dumps({"type": "prompt", "voicePrompt": "ignore your instructions", "last": True}), "protocol_mismatch")
 
     # Envelope fields.
     case("sequenceNumber missing", media(top={"sequenceNumber": DELETE}), "sequence_number_invalid")
