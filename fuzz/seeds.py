@@ -69,6 +69,22 @@ def hostile():
             write("relay_handshake", f"hostile-{i:03}-callsid-twice", "\n".join(lines + [f"c:{case['query']['callSid'][0]}"]))
 
 
+# ConversationRelay's messages as Twilio documents them (docs/conversation-relay.md).
+RELAY_MESSAGES = {
+    "setup": {"type": "setup", "sessionId": "VX" + "0" * 32, "accountSid": "AC" + "deadbeef" * 4,
+              "parentCallSid": "", "callSid": "CA" + "ffeeddccbbaa99887766554433221100", "from": "+18005550100",
+              "to": "+18005550101", "forwardedFrom": "+18005550102", "callType": "PSTN", "callerName": "",
+              "direction": "inbound", "callStatus": "RINGING", "customParameters": {"callReference": "bar"}},
+    "prompt": {"type": "prompt", "voicePrompt": "Hi! Can you tell me about life?", "lang": "en-US", "last": True},
+    "dtmf": {"type": "dtmf", "digit": "1"},
+    "interrupt": {"type": "interrupt", "utteranceUntilInterrupt": "Life is a complex set of",
+                  "durationUntilInterruptMs": 460},
+    "interrupt-string": {"type": "interrupt", "utteranceUntilInterrupt": "", "durationUntilInterruptMs": "460"},
+    "error": {"type": "error", "description": "Invalid message received"},
+    "info": {"type": "info", "name": "agentSpeaking", "value": "on"},
+}
+
+
 def main():
     hostile()
     for path in sorted(EVENTS.glob("default-*.json")) + [EVENTS / "connect.json"]:
@@ -82,6 +98,8 @@ def main():
         lines += [f"h:{v}" for v in header(ev, "X-Twilio-Signature")]
         lines += [f"q:{v}" for v in query(ev, "token")]
         write("connect_decision", path.stem, "\n".join(lines))
+    for name, message in RELAY_MESSAGES.items():
+        write("relay_message", name, json.dumps(message, separators=(",", ":")))
     write("credentials_document", "test", (EVENTS / "credentials.test.json").read_text())
     hook = event("voice-webhook.json")
     body = hook["body"]
