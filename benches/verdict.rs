@@ -8,14 +8,15 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use stream_gate_domain::base64check::decoded_len;
-use stream_gate_domain::call_state::StartedStream;
+use stream_gate_domain::call_state::StartedCall;
+use stream_gate_domain::connection_context::ConnectionContext;
 use stream_gate_domain::fixtures;
 use stream_gate_domain::pipeline::{self, Decision, StateStep};
 use stream_gate_domain::record::{Connection, DeliveryRecord};
 use stream_gate_domain::stream_token::verify_stream_token;
 use stream_gate_domain::{
     decide_connect, judge_frame, mint_call_token, AccountSid, AuthMode, CallSid, CallTokenPolicy,
-    ConnectRequest, Credentials, Presented, StreamSid, Verdict,
+    ConnectRequest, Credentials, Presented, Protocol, StreamSid, Verdict,
 };
 
 const NOW: u64 = 1_795_881_600;
@@ -127,13 +128,15 @@ fn verdicts(c: &mut Criterion) {
     // Delivery (docs/records.md): what the router adds per delivered frame, excluding the network.
     // The frame's verdict and call-state answer come first (timed above); this is the record alone.
     let connection = Connection {
+        protocol: Protocol::MediaStreams,
         connection_id: "Xk2TmdKPIAMCJqw=",
         management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
         received_at_ms: NOW * 1000,
     };
-    let recorded = StartedStream::new(account, call, stream, NOW);
-    let Decision::Deliver(verified) = pipeline::parse(&media)
-        .and_then(|p| p.judge(&account, CallTokenPolicy::Required, None, NOW))
+    let recorded = StartedCall::new(account, call, stream, NOW);
+    let context = ConnectionContext::MediaStreams { account };
+    let Decision::Deliver(verified) = pipeline::parse(&media, Protocol::MediaStreams)
+        .and_then(|p| p.judge(&context, CallTokenPolicy::Required, None, NOW))
         .expect("a media frame is accepted")
         .decide(StateStep::Accept(Some(recorded)))
     else {

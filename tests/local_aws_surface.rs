@@ -188,7 +188,10 @@ fn built_events_are_the_lambda_types_and_round_trip() {
         let read: router::RouterEvent = serde_json::from_value(doc.clone()).expect("router event");
         assert_eq!(read, router::RouterEvent::from(ev.clone()));
         assert_eq!(
-            read.expected_account().map(|a| a.to_string()).as_deref(),
+            read.connection_context()
+                .map(|c| *c.account())
+                .map(|a| a.to_string())
+                .as_deref(),
             Some("AC0123456789abcdef0123456789abcdef")
         );
         let again: ApiGatewayWebsocketProxyRequest =

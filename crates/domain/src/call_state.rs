@@ -12,7 +12,8 @@
 
 use crate::frame::Frame;
 use crate::reason::CloseReason;
-use crate::sid::{AccountSid, CallSid, StreamSid};
+use crate::relay_frame::RelayMessage;
+use crate::sid::{AccountSid, CallSid, SessionSid, StreamSid};
 
 /// How long a recorded start outlives its connection's hard limit (API Gateway closes every
 /// connection after 2 h): the record's expiry is `start + 2 h + this`.
@@ -24,31 +25,54 @@ pub const CONNECTION_LIMIT_SECS: u64 = 2 * 3600;
 /// The default `STREAM_GATE_START_GRACE_MS`.
 pub const DEFAULT_START_GRACE_MS: u64 = 2000;
 
-/// A connection's verified start, as recorded.
+/// The leg of a call a connection carries, as its verified start named it: a Media Streams stream
+/// (`start.streamSid`) or a ConversationRelay session (`setup.sessionId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StartedStream {
+pub enum CallLeg {
+    /// A Media Streams stream: every later frame must name it.
+    Stream(StreamSid),
+    /// A ConversationRelay session: later messages name nothing, the connection is the session.
+    Session(SessionSid),
+}
+
+impl From<StreamSid> for CallLeg {
+    fn from(s: StreamSid) -> Self {
+        Self::Stream(s)
+    }
+}
+
+impl From<SessionSid> for CallLeg {
+    fn from(s: SessionSid) -> Self {
+        Self::Session(s)
+    }
+}
+
+/// A connection's verified start (a Media Streams `start` or a ConversationRelay `setup`), as
+/// recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartedCall {
     /// The account the handshake proved and the start carried.
     pub account_sid: AccountSid,
     /// The call.
     pub call_sid: CallSid,
-    /// The stream every later frame must name.
-    pub stream_sid: StreamSid,
+    /// The stream or session every later frame belongs to.
+    pub leg: CallLeg,
     /// Unix seconds after which the record is void (DynamoDB's TTL deletes it only eventually).
     pub expires_at: u64,
 }
 
-impl StartedStream {
+impl StartedCall {
     /// The record of a start verified at `now` (Unix seconds).
     pub fn new(
         account_sid: AccountSid,
         call_sid: CallSid,
-        stream_sid: StreamSid,
+        leg: impl Into<CallLeg>,
         now: u64,
     ) -> Self {
         Self {
             account_sid,
             call_sid,
-            stream_sid,
+            leg: leg.into(),
             expires_at: now.saturating_add(CONNECTION_LIMIT_SECS + RECORD_MARGIN_SECS),
         }
     }
@@ -56,6 +80,22 @@ impl StartedStream {
     /// Whether the record still counts at `now` (Unix seconds).
     pub fn is_live(&self, now: u64) -> bool {
         now <= self.expires_at
+    }
+
+    /// The Media Streams stream, if this is one.
+    pub fn stream_sid(&self) -> Option<StreamSid> {
+        match self.leg {
+            CallLeg::Stream(s) => Some(s),
+            CallLeg::Session(_) => None,
+        }
+    }
+
+    /// The ConversationRelay session, if this is one.
+    pub fn session_sid(&self) -> Option<SessionSid> {
+        match self.leg {
+            CallLeg::Session(s) => Some(s),
+            CallLeg::Stream(_) => None,
+        }
     }
 }
 
@@ -120,6 +160,11 @@ pub enum Binding {
     /// `connected` and unknown events: they name no stream, but after the start grace they too
     /// need a verified start (a socket that never verifies must not stay open).
     Unbound,
+    /// ConversationRelay `prompt`, `dtmf`, `interrupt`, `error`: they name nothing, and belong to
+    /// the connection's recorded `setup`.
+    Session,
+    /// ConversationRelay `info` and unknown types: as [`Binding::Unbound`], for a `setup`.
+    SessionUnbound,
 }
 
 impl Binding {
@@ -143,19 +188,30 @@ impl Binding {
         }
     }
 
-    /// The stream the frame names (`None` for an unbound frame).
+    /// The binding of a ConversationRelay message; `None` for `setup`, which records the start.
+    pub fn of_relay(message: &RelayMessage) -> Option<Self> {
+        match message {
+            RelayMessage::Setup(_) => None,
+            RelayMessage::Prompt { .. }
+            | RelayMessage::Dtmf
+            | RelayMessage::Interrupt
+            | RelayMessage::Error => Some(Self::Session),
+            RelayMessage::Info | RelayMessage::Unknown => Some(Self::SessionUnbound),
+        }
+    }
+
+    /// The stream the frame names (`None` for an unbound frame or a ConversationRelay message).
     pub fn stream_sid(&self) -> Option<StreamSid> {
         match self {
             Self::Stream(s) | Self::Stop { stream_sid: s, .. } => Some(*s),
-            Self::Unbound => None,
+            Self::Unbound | Self::Session | Self::SessionUnbound => None,
         }
     }
 
     /// Whether the verdict on this binding can be given without reading the store: an unbound
-    /// frame within the start grace is accepted whatever the store says (`connected` always
-    /// precedes `start`).
+    /// frame within the start grace is accepted whatever the store says (it is never delivered).
     pub fn decided_without_store(&self, timing: Timing) -> bool {
-        matches!(self, Self::Unbound) && timing.within_grace()
+        matches!(self, Self::Unbound | Self::SessionUnbound) && timing.within_grace()
     }
 }
 
@@ -163,40 +219,56 @@ impl Binding {
 /// record). A record past its expiry counts as none.
 ///
 /// - a stream frame must name the recorded stream (`stream_sid_mismatch`), a `stop` also the
-///   recorded account and call (`call_sid_mismatch`);
-/// - with no start, within the grace a stream frame is dropped and an unbound one accepted (it is
-///   never delivered); after the grace, a stream frame closes as `media_before_start` and an
-///   unbound one as `start_missing`.
+///   recorded account and call (`call_sid_mismatch`); a ConversationRelay message belongs to the
+///   recorded session (a record of the other protocol closes as `protocol_mismatch`);
+/// - with no start, within the grace a bound frame is dropped and an unbound one accepted (it is
+///   never delivered); after the grace, a stream frame closes as `media_before_start`, an unbound
+///   one as `start_missing`, and any ConversationRelay message as `setup_missing`.
 pub fn judge_against_start(
     binding: &Binding,
-    recorded: Option<&StartedStream>,
+    recorded: Option<&StartedCall>,
     timing: Timing,
 ) -> StateVerdict {
     let live = recorded.filter(|r| r.is_live(timing.now_ms / 1000));
-    match (binding, live) {
-        (Binding::Unbound, Some(_)) => StateVerdict::Accept,
-        (Binding::Unbound, None) if timing.within_grace() => StateVerdict::Accept,
-        (Binding::Unbound, None) => StateVerdict::Close(CloseReason::StartMissing),
+    let Some(r) = live else {
+        return match binding {
+            Binding::Unbound | Binding::SessionUnbound if timing.within_grace() => {
+                StateVerdict::Accept
+            }
+            Binding::Unbound => StateVerdict::Close(CloseReason::StartMissing),
+            _ if timing.within_grace() => StateVerdict::Drop,
+            Binding::Session | Binding::SessionUnbound => {
+                StateVerdict::Close(CloseReason::SetupMissing)
+            }
+            Binding::Stream(_) | Binding::Stop { .. } => {
+                StateVerdict::Close(CloseReason::MediaBeforeStart)
+            }
+        };
+    };
+    match (binding, r.leg) {
+        (Binding::Unbound, CallLeg::Stream(_))
+        | (Binding::Session | Binding::SessionUnbound, CallLeg::Session(_)) => StateVerdict::Accept,
         (
             Binding::Stream(stream)
             | Binding::Stop {
                 stream_sid: stream, ..
             },
-            Some(r),
-        ) if r.stream_sid != *stream => StateVerdict::Close(CloseReason::StreamSidMismatch),
+            CallLeg::Stream(s),
+        ) if s != *stream => StateVerdict::Close(CloseReason::StreamSidMismatch),
         (
             Binding::Stop {
                 account_sid,
                 call_sid,
                 ..
             },
-            Some(r),
+            CallLeg::Stream(_),
         ) if r.account_sid != *account_sid || r.call_sid != *call_sid => {
             StateVerdict::Close(CloseReason::CallSidMismatch)
         }
-        (_, Some(_)) => StateVerdict::Accept,
-        (_, None) if timing.within_grace() => StateVerdict::Drop,
-        (_, None) => StateVerdict::Close(CloseReason::MediaBeforeStart),
+        (Binding::Stream(_) | Binding::Stop { .. }, CallLeg::Stream(_)) => StateVerdict::Accept,
+        // A connection is one protocol from its handshake on: a record of the other one means
+        // the frame is on the wrong connection.
+        _ => StateVerdict::Close(CloseReason::ProtocolMismatch),
     }
 }
 
@@ -213,8 +285,8 @@ mod tests {
     const OTHER_CA: &str = "CA0000000000000000000000000000000b";
     const OTHER_AC: &str = "AC0000000000000000000000000000000c";
 
-    fn recorded(now: u64) -> StartedStream {
-        StartedStream::new(
+    fn recorded(now: u64) -> StartedCall {
+        StartedCall::new(
             AccountSid::parse(AC).expect("ac"),
             CallSid::parse(CA).expect("ca"),
             StreamSid::parse(MZ).expect("mz"),
@@ -387,5 +459,103 @@ mod tests {
         );
         let f = parse_frame(text.as_bytes()).expect("start");
         assert_eq!(Binding::of(&f), None);
+    }
+
+    fn relay_recorded(now: u64) -> StartedCall {
+        StartedCall::new(
+            AccountSid::parse(AC).expect("ac"),
+            CallSid::parse(CA).expect("ca"),
+            SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx"),
+            now,
+        )
+    }
+
+    #[test]
+    fn a_call_leg_is_a_stream_or_a_session() {
+        let stream = recorded(0);
+        let session = relay_recorded(0);
+        assert_eq!(stream.stream_sid(), Some(StreamSid::parse(MZ).expect("mz")));
+        assert_eq!(stream.session_sid(), None);
+        assert_eq!(session.stream_sid(), None);
+        assert_eq!(
+            session.session_sid().map(|s| s.to_string()).as_deref(),
+            Some("VX00112233445566778899aabbccddeeff")
+        );
+    }
+
+    #[test]
+    fn relay_messages_bind_to_the_session() {
+        let setup = RelayMessage::Setup(crate::relay_frame::RelaySetup {
+            session_sid: SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx"),
+            account_sid: AccountSid::parse(AC).expect("ac"),
+            call_sid: CallSid::parse(CA).expect("ca"),
+        });
+        assert_eq!(Binding::of_relay(&setup), None);
+        for m in [
+            RelayMessage::Prompt { last: true },
+            RelayMessage::Dtmf,
+            RelayMessage::Interrupt,
+            RelayMessage::Error,
+        ] {
+            assert_eq!(Binding::of_relay(&m), Some(Binding::Session), "{m:?}");
+        }
+        for m in [RelayMessage::Info, RelayMessage::Unknown] {
+            assert_eq!(
+                Binding::of_relay(&m),
+                Some(Binding::SessionUnbound),
+                "{m:?}"
+            );
+        }
+        assert_eq!(Binding::Session.stream_sid(), None);
+        assert_eq!(Binding::SessionUnbound.stream_sid(), None);
+        assert_eq!(Binding::Unbound.stream_sid(), None);
+    }
+
+    #[test]
+    fn a_relay_connection_needs_its_setup_like_a_stream_its_start() {
+        let at = 1_800_000_000_000;
+        let within = timing(Some(at), at + 2000);
+        let after = timing(Some(at), at + 2001);
+        let session = relay_recorded(at / 1000);
+        assert!(!Binding::Session.decided_without_store(within));
+        assert!(Binding::SessionUnbound.decided_without_store(within));
+        assert!(!Binding::SessionUnbound.decided_without_store(after));
+        for (binding, none_within) in [
+            (Binding::Session, StateVerdict::Drop),
+            (Binding::SessionUnbound, StateVerdict::Accept),
+        ] {
+            assert_eq!(judge_against_start(&binding, None, within), none_within);
+            assert_eq!(
+                judge_against_start(&binding, None, after),
+                StateVerdict::Close(CloseReason::SetupMissing),
+                "{binding:?}"
+            );
+            assert_eq!(
+                judge_against_start(&binding, Some(&session), after),
+                StateVerdict::Accept
+            );
+            assert_eq!(
+                judge_against_start(&binding, Some(&recorded(at / 1000)), within),
+                StateVerdict::Close(CloseReason::ProtocolMismatch),
+                "a relay message on a connection with a Media Streams start"
+            );
+        }
+        let expired = timing(Some(0), (session.expires_at + 1) * 1000);
+        assert_eq!(
+            judge_against_start(&Binding::Session, Some(&session), expired),
+            StateVerdict::Close(CloseReason::SetupMissing)
+        );
+        // Media Streams frames on a connection with a relay setup.
+        for text in frames(MZ) {
+            assert_eq!(
+                judge_against_start(&binding(&text), Some(&session), within),
+                StateVerdict::Close(CloseReason::ProtocolMismatch),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            judge_against_start(&Binding::Unbound, Some(&session), within),
+            StateVerdict::Close(CloseReason::ProtocolMismatch)
+        );
     }
 }

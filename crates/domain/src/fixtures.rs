@@ -1,11 +1,12 @@
-//! Builders for the JSON messages Twilio sends on a Media Stream, exactly as docs/twilio.md shows them.
-//! Used by the call simulator, the tests and the benchmarks, so all of them speak one dialect.
+//! Builders for the JSON messages Twilio sends on a Media Stream and on a ConversationRelay session,
+//! exactly as docs/twilio.md and docs/conversation-relay.md show them. Used by the call simulator,
+//! the tests and the benchmarks, so all of them speak one dialect.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
 
-use super::sid::{AccountSid, CallSid, StreamSid};
+use super::sid::{AccountSid, CallSid, SessionSid, StreamSid};
 
 /// `{"event":"connected",...}`.
 pub fn connected() -> String {
@@ -79,19 +80,51 @@ pub fn dtmf(stream: &StreamSid, sequence: u64, digit: char) -> String {
     .to_string()
 }
 
+/// A ConversationRelay `setup` for an inbound call.
+pub fn relay_setup(session: &SessionSid, account: &AccountSid, call: &CallSid) -> String {
+    json!({"type": "setup", "sessionId": session.as_str(), "accountSid": account.as_str(),
+           "parentCallSid": "", "callSid": call.as_str(), "from": "+18005550100",
+           "to": "+18005550101", "forwardedFrom": "", "callType": "PSTN", "callerName": "",
+           "direction": "inbound", "callStatus": "RINGING",
+           "customParameters": {"callReference": "fixture"}})
+    .to_string()
+}
+
+/// A ConversationRelay `prompt` (`last`: the utterance is complete).
+pub fn relay_prompt(text: &str, last: bool) -> String {
+    json!({"type": "prompt", "voicePrompt": text, "lang": "en-US", "last": last}).to_string()
+}
+
+/// A ConversationRelay `dtmf`.
+pub fn relay_dtmf(digit: char) -> String {
+    json!({"type": "dtmf", "digit": digit.to_string()}).to_string()
+}
+
+/// A ConversationRelay `interrupt`.
+pub fn relay_interrupt(utterance: &str, duration_ms: u64) -> String {
+    json!({"type": "interrupt", "utteranceUntilInterrupt": utterance,
+           "durationUntilInterruptMs": duration_ms})
+    .to_string()
+}
+
+/// A ConversationRelay `error`.
+pub fn relay_error(description: &str) -> String {
+    json!({"type": "error", "description": description}).to_string()
+}
+
 /// The record the gate delivers for `frame`: the frame run through the real pipeline (parsed,
-/// judged for `account` with call tokens off, the call-state step answering with `recorded`, the
+/// judged for the connection's `context` with call tokens off, the call-state step answering with `recorded`, the
 /// connection's recorded start, or none as with call state off) and built for `connection`. For
 /// tests and fixtures; panics when the pipeline would not deliver the frame.
 pub fn delivered(
     frame: &str,
-    account: &AccountSid,
-    recorded: Option<crate::call_state::StartedStream>,
+    context: &crate::connection_context::ConnectionContext,
+    recorded: Option<crate::call_state::StartedCall>,
     connection: &crate::record::Connection<'_>,
 ) -> crate::record::DeliveryRecord {
     use crate::pipeline::{parse, Decision, StateStep};
-    let judged = parse(frame)
-        .and_then(|p| p.judge(account, crate::CallTokenPolicy::Off, None, 0))
+    let judged = parse(frame, context.protocol())
+        .and_then(|p| p.judge(context, crate::CallTokenPolicy::Off, None, 0))
         .unwrap_or_else(|reason| panic!("frame refused: {reason:?}"));
     match judged.decide(StateStep::Accept(recorded)) {
         Decision::Deliver(verified) => {

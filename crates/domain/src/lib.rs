@@ -4,6 +4,7 @@ pub mod base64check;
 pub mod call_state;
 pub mod call_token;
 pub mod connect;
+pub mod connection_context;
 pub mod credentials;
 pub mod fixtures;
 pub mod frame;

@@ -182,6 +182,11 @@ reason_enum!(
         /// Call state: any other frame (`connected`, an unknown event) on a connection with no
         /// recorded start, after the start grace: a socket that never verifies is closed.
         StartMissing => "start_missing",
+        /// Call state, ConversationRelay: any message on a connection with no recorded `setup`,
+        /// after the start grace (`info` and unknown types included).
+        SetupMissing => "setup_missing",
+        /// Call state, ConversationRelay: a second `setup` on a connection that already has one.
+        SetupRepeated => "setup_repeated",
         /// Call state: a `stop` naming another account or call than the recorded start.
         CallSidMismatch => "call_sid_mismatch",
         /// Call state: a frame's `streamSid` differs from the recorded start's.

@@ -18,7 +18,8 @@ use serde_json::Value;
 use zeroize::Zeroize;
 
 use super::pipeline::{CallSids, VerifiedFrame};
-use super::sid::{AccountSid, CallSid, StreamSid};
+use super::protocol::Protocol;
+use super::sid::{AccountSid, CallSid, SessionSid, StreamSid};
 
 /// The record format version, the `v` field.
 pub const RECORD_VERSION: u8 = 1;
@@ -37,6 +38,14 @@ pub enum RecordType {
     Dtmf,
     /// Twilio's `stop`: the stream ended.
     Stop,
+    /// ConversationRelay `setup`: the session's metadata.
+    Setup,
+    /// ConversationRelay `prompt`: what the caller said.
+    Prompt,
+    /// ConversationRelay `interrupt`: the caller spoke over the agent.
+    Interrupt,
+    /// ConversationRelay `error`: Twilio reports an error in what the application sent.
+    Error,
     /// The WebSocket connection closed (API Gateway's `$disconnect`); carries no Twilio frame.
     Disconnect,
 }
@@ -49,10 +58,14 @@ impl RecordType {
         Self::Mark,
         Self::Dtmf,
         Self::Stop,
+        Self::Setup,
+        Self::Prompt,
+        Self::Interrupt,
+        Self::Error,
         Self::Disconnect,
     ];
 
-    /// The `type` field's value (Twilio's event name, or `disconnect`).
+    /// The `type` field's value (Twilio's event or message type, or `disconnect`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Start => "start",
@@ -60,6 +73,10 @@ impl RecordType {
             Self::Mark => "mark",
             Self::Dtmf => "dtmf",
             Self::Stop => "stop",
+            Self::Setup => "setup",
+            Self::Prompt => "prompt",
+            Self::Interrupt => "interrupt",
+            Self::Error => "error",
             Self::Disconnect => "disconnect",
         }
     }
@@ -74,6 +91,8 @@ impl fmt::Display for RecordType {
 /// What the gate knows about the connection when it builds a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection<'a> {
+    /// The connection's protocol (its authorizer context's).
+    pub protocol: Protocol,
     /// API Gateway's connection id (also the Kinesis partition key).
     pub connection_id: &'a str,
     /// The `@connections` endpoint where the application answers (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
@@ -179,6 +198,7 @@ struct Head<'a> {
     v: u8,
     #[serde(rename = "type")]
     kind: &'static str,
+    protocol: &'static str,
     #[serde(rename = "connectionId")]
     connection_id: &'a str,
     #[serde(rename = "managementEndpoint")]
@@ -189,6 +209,8 @@ struct Head<'a> {
     call_sid: Option<&'a CallSid>,
     #[serde(rename = "streamSid", skip_serializing_if = "Option::is_none")]
     stream_sid: Option<&'a StreamSid>,
+    #[serde(rename = "sessionId", skip_serializing_if = "Option::is_none")]
+    session_sid: Option<&'a SessionSid>,
     #[serde(rename = "sequenceNumber", skip_serializing_if = "Option::is_none")]
     sequence_number: Option<&'a str>,
     #[serde(rename = "receivedAt")]
@@ -205,11 +227,13 @@ impl<'a> Head<'a> {
         Self {
             v: RECORD_VERSION,
             kind: kind.as_str(),
+            protocol: connection.protocol.as_str(),
             connection_id: connection.connection_id,
             management_endpoint: connection.management_endpoint,
             account_sid: &sids.account,
             call_sid: sids.call.as_ref(),
             stream_sid: sids.stream.as_ref(),
+            session_sid: sids.session.as_ref(),
             sequence_number,
             received_at: connection.received_at_ms,
         }

@@ -2,7 +2,8 @@
 //! verdict, call-state answer) and builds the record of what it decided.
 
 use super::*;
-use crate::call_state::StartedStream;
+use crate::call_state::StartedCall;
+use crate::connection_context::ConnectionContext;
 use crate::fixtures;
 use crate::pipeline::{self, Decision, StateStep};
 use crate::verdict::CallTokenPolicy;
@@ -12,6 +13,7 @@ const CA: &str = "CAffeeddccbbaa99887766554433221100";
 const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 const TOKEN: &str = "v1.4102444800.pSZH3eosU1kCJgp4JojDwlVr-gZachD1ymlCozurunw";
 const CONNECTION: Connection<'static> = Connection {
+    protocol: Protocol::MediaStreams,
     connection_id: "Xk2TmdKPIAMCJqw=",
     management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
     received_at_ms: 1_795_881_601_000,
@@ -29,8 +31,15 @@ fn sids() -> (AccountSid, CallSid, StreamSid) {
 /// when `recorded` (call state on) or none (call state off).
 fn decide(frame: &str, recorded: bool) -> Decision<'_> {
     let (ac, ca, mz) = sids();
-    let step = StateStep::Accept(recorded.then(|| StartedStream::new(ac, ca, mz, 0)));
-    match pipeline::parse(frame).and_then(|p| p.judge(&ac, CallTokenPolicy::Off, None, 0)) {
+    let step = StateStep::Accept(recorded.then(|| StartedCall::new(ac, ca, mz, 0)));
+    match pipeline::parse(frame, Protocol::MediaStreams).and_then(|p| {
+        p.judge(
+            &ConnectionContext::MediaStreams { account: ac },
+            CallTokenPolicy::Off,
+            None,
+            0,
+        )
+    }) {
         Ok(judged) => judged.decide(step),
         Err(reason) => Decision::Close(reason),
     }
@@ -67,7 +76,7 @@ fn media_record_carries_the_frame_verbatim() {
     let (_, _, mz) = sids();
     let frame = fixtures::media(&mz, 2, 1, &[0xff; 160]);
     let expected_head = format!(
-        r#"{{"v":1,"type":"media","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","sequenceNumber":"2","receivedAt":1795881601000,"twilio":"#
+        r#"{{"v":1,"type":"media","protocol":"media-streams","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","sequenceNumber":"2","receivedAt":1795881601000,"twilio":"#
     );
     assert_eq!(text(&frame), format!("{expected_head}{frame}}}"));
 }
@@ -154,13 +163,13 @@ fn each_type_of_record() {
 #[test]
 fn disconnect_record_has_no_frame_and_no_sequence_number() {
     let (ac, ca, mz) = sids();
-    let all = CallSids::of_start(&StartedStream::new(ac, ca, mz, 0));
+    let all = CallSids::of_start(&StartedCall::new(ac, ca, mz, 0));
     let end = DeliveryRecord::of_disconnect(&all, &CONNECTION).expect("record");
     assert_eq!(end.kind(), RecordType::Disconnect);
     assert_eq!(
         end.json(),
         format!(
-            r#"{{"v":1,"type":"disconnect","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","receivedAt":1795881601000}}"#
+            r#"{{"v":1,"type":"disconnect","protocol":"media-streams","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","receivedAt":1795881601000}}"#
         )
     );
     let bare = DeliveryRecord::of_disconnect(&CallSids::account_only(ac), &CONNECTION)
@@ -193,9 +202,16 @@ fn without_a_recorded_start_the_frame_names_its_own_sids() {
         CallSid::parse("CA00000000000000000000000000000000").expect("ca"),
         StreamSid::parse("MZffffffffffffffffffffffffffffffff").expect("mz"),
     );
-    let recorded = StartedStream::new(ac, other_call, other_stream, 0);
-    let Decision::Deliver(v) = pipeline::parse(&frame)
-        .and_then(|p| p.judge(&ac, CallTokenPolicy::Off, None, 0))
+    let recorded = StartedCall::new(ac, other_call, other_stream, 0);
+    let Decision::Deliver(v) = pipeline::parse(&frame, Protocol::MediaStreams)
+        .and_then(|p| {
+            p.judge(
+                &ConnectionContext::MediaStreams { account: ac },
+                CallTokenPolicy::Off,
+                None,
+                0,
+            )
+        })
         .expect("judged")
         .decide(StateStep::Accept(Some(recorded)))
     else {
@@ -270,7 +286,18 @@ fn each_type_displays_as_its_type_field() {
     let shown: Vec<String> = RecordType::ALL.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
-        ["start", "media", "mark", "dtmf", "stop", "disconnect"]
+        [
+            "start",
+            "media",
+            "mark",
+            "dtmf",
+            "stop",
+            "setup",
+            "prompt",
+            "interrupt",
+            "error",
+            "disconnect"
+        ]
     );
     for kind in RecordType::ALL {
         assert_eq!(kind.to_string(), kind.as_str());
@@ -297,7 +324,7 @@ fn a_one_line_frame_is_copied_as_sent_without_surrounding_whitespace() {
     );
     let frame = format!(" \t {inner}\t ");
     let expected_head = format!(
-        r#"{{"v":1,"type":"mark","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","sequenceNumber":"4","receivedAt":1795881601000,"twilio":"#
+        r#"{{"v":1,"type":"mark","protocol":"media-streams","connectionId":"Xk2TmdKPIAMCJqw=","managementEndpoint":"https://abc123.execute-api.us-east-1.amazonaws.com/prod","accountSid":"{AC}","callSid":"{CA}","streamSid":"{MZ}","sequenceNumber":"4","receivedAt":1795881601000,"twilio":"#
     );
     assert_eq!(text(&frame), format!("{expected_head}{inner}}}"));
 }

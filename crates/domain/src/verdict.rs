@@ -7,6 +7,7 @@ use super::call_token::{verify_call_token, CallTokenFailure, VerifiedCallToken};
 use super::credentials::Credentials;
 use super::frame::{parse_frame, Frame, StartFrame};
 use super::reason::CloseReason;
+use super::relay_frame::RelayMessage;
 use super::sid::{AccountSid, CallSid, StreamSid};
 
 /// Whether a `start` must carry a per-call token (`STREAM_GATE_CALL_TOKEN`).
@@ -60,6 +61,9 @@ pub enum Accepted {
     Dtmf,
     /// An unknown event: ignored (and counted by the caller).
     Unknown,
+    /// A ConversationRelay message that passed its grammar and, for a `setup`, the checks
+    /// against the connection (`RelayMessage::judge`).
+    Relay(RelayMessage),
 }
 
 /// The outcome for one frame.

@@ -144,6 +144,7 @@ mod tests {
 
     const MZ: &str = "MZ00112233445566778899aabbccddeeff";
     const CONNECTION: Connection<'static> = Connection {
+        protocol: stream_gate_domain::Protocol::MediaStreams,
         connection_id: "Xk2TmdKPIAMCJqw=",
         management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
         received_at_ms: 1_795_881_600_433,
@@ -158,7 +159,14 @@ mod tests {
         let frame = format!(
             r#"{{"event":"media","sequenceNumber":"12","media":{{"track":"inbound","chunk":"11","timestamp":"220","payload":"//79"}},"streamSid":"{MZ}"}}"#
         );
-        let record = stream_gate_domain::fixtures::delivered(&frame, &account(), None, &CONNECTION);
+        let record = stream_gate_domain::fixtures::delivered(
+            &frame,
+            &stream_gate_domain::connection_context::ConnectionContext::MediaStreams {
+                account: account(),
+            },
+            None,
+            &CONNECTION,
+        );
         let r = InboundRecord::parse(record.json().as_bytes()).expect("read");
         assert_eq!(r.kind, "media");
         assert_eq!(r.connection_id, "Xk2TmdKPIAMCJqw=");

@@ -10,15 +10,16 @@ use crate::adapters::{CallStateStore, StartClaim, StoreError};
 use crate::budget::{Budget, OutOfTime, DEADLINE};
 use crate::clock::unix_now_ms;
 use crate::domain::call_state::{
-    judge_against_start, CallTokenId, StartedStream, StateVerdict, Timing,
+    judge_against_start, CallTokenId, StartedCall, StateVerdict, Timing,
 };
 use crate::domain::pipeline::Judged;
 pub use crate::domain::pipeline::{DropReason, StateStep};
-use crate::domain::{Accepted, CloseReason};
+use crate::domain::CloseReason;
 use crate::metrics::{self, Metric};
 use crate::state::{CallState, RouterState};
 
-/// The call-state step for one judged frame: a `start` is recorded (claiming its call token),
+/// The call-state step for one judged frame: a `start` or `setup` is recorded (claiming its call
+/// token),
 /// any other frame is judged by its binding against the connection's recorded start. Every
 /// store call is cut at the invocation's `budget` (an unfinished one counts as the store being
 /// unavailable, code `deadline`).
@@ -33,23 +34,12 @@ pub async fn apply(
         return StateStep::Accept(None);
     };
     let now_ms = unix_now_ms();
-    let account = judged.account();
-    if let Accepted::Start {
-        call_sid,
-        stream_sid,
-        call_token,
-    } = judged.accepted()
-    {
-        let started = StartedStream::new(*account, *call_sid, *stream_sid, now_ms / 1000);
-        let token = call_token.map(|t| CallTokenId {
-            account_sid: *account,
-            call_sid: *call_sid,
-            expires_at: t.expires_at,
-        });
+    if let Some((started, token)) = judged.start_claim(now_ms / 1000) {
         let claim = Claim {
             started,
             token,
             now: now_ms / 1000,
+            repeated: judged.repeated_start(),
         };
         return record_start(state, store.as_ref(), connection_id, claim, budget).await;
     }
@@ -104,9 +94,11 @@ pub async fn apply(
 
 /// A verified start to record, with the call token it claims.
 struct Claim {
-    started: StartedStream,
+    started: StartedCall,
     token: Option<CallTokenId>,
     now: u64,
+    /// The close reason of a second start (`start_repeated`, `setup_repeated`).
+    repeated: CloseReason,
 }
 
 /// Records a verified start and claims its call token, both or neither.
@@ -118,11 +110,12 @@ async fn record_start(
         started,
         token,
         now,
+        repeated,
     }: Claim,
     budget: &Budget,
 ) -> StateStep {
     if state.verified.get(connection_id, now).is_some() {
-        return StateStep::Close(CloseReason::StartRepeated);
+        return StateStep::Close(repeated);
     }
     let claim = budget
         .run(store.record_start(connection_id, &started, token.as_ref(), now))
@@ -133,7 +126,7 @@ async fn record_start(
             state.verified.insert(connection_id, started, now);
             StateStep::Accept(Some(started))
         }
-        Ok(StartClaim::StartRepeated) => StateStep::Close(CloseReason::StartRepeated),
+        Ok(StartClaim::StartRepeated) => StateStep::Close(repeated),
         Ok(StartClaim::CallTokenReused) => StateStep::Close(CloseReason::CallTokenReused),
         Err(e) => {
             unavailable(state, &e.code, unix_now_ms());
@@ -155,7 +148,7 @@ async fn lookup(
     connection_id: &str,
     now: u64,
     budget: &Budget,
-) -> Result<Option<StartedStream>, String> {
+) -> Result<Option<StartedCall>, String> {
     if let Some(r) = state.verified.get(connection_id, now) {
         return Ok(Some(r));
     }
@@ -179,7 +172,7 @@ pub async fn forget(
     connection_id: &str,
     want_start: bool,
     budget: &Budget,
-) -> Option<Option<StartedStream>> {
+) -> Option<Option<StartedCall>> {
     let CallState::Store(store) = &state.call_state else {
         return None;
     };

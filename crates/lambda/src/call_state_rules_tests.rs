@@ -16,9 +16,10 @@ use crate::adapters::{CallStateStore, CredentialCache, MemoryStore, RecordingClo
 use crate::config::RouterConfig;
 use crate::domain::call_state::DEFAULT_START_GRACE_MS as GRACE_MS;
 use crate::domain::call_state::{CONNECTION_LIMIT_SECS, RECORD_MARGIN_SECS};
+use crate::domain::connection_context::ConnectionContext;
 use crate::domain::fixtures;
 use crate::domain::pipeline::parse;
-use crate::domain::{AccountSid, CallSid, CallTokenPolicy, StreamSid};
+use crate::domain::{AccountSid, CallSid, CallTokenPolicy, Protocol, StreamSid};
 
 const CONNECTION: &str = "Xk2TmdKPIAMCJqw=";
 
@@ -60,8 +61,8 @@ impl Scripted {
     }
 
     /// Records a start verified at `at` (Unix seconds) for `CONNECTION`, outside any router.
-    async fn record(&self, at: u64) -> StartedStream {
-        let started = StartedStream::new(account(), call(), stream(), at);
+    async fn record(&self, at: u64) -> StartedCall {
+        let started = StartedCall::new(account(), call(), stream(), at);
         let claim = self
             .inner
             .record_start(CONNECTION, &started, None, at)
@@ -75,7 +76,7 @@ impl CallStateStore for Scripted {
     fn record_start<'a>(
         &'a self,
         connection_id: &'a str,
-        stream: &'a StartedStream,
+        stream: &'a StartedCall,
         token: Option<&'a CallTokenId>,
         now: u64,
     ) -> BoxFuture<'a, Result<crate::adapters::StartClaim, StoreError>> {
@@ -86,7 +87,7 @@ impl CallStateStore for Scripted {
         &'a self,
         connection_id: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<StartedCall>, StoreError>> {
         if self.reads.fetch_add(1, Ordering::SeqCst) < self.hidden {
             return Box::pin(async { Ok(None) });
         }
@@ -138,8 +139,9 @@ async fn media(state: &RouterState, connected_at_ms: Option<u64>) -> StateStep {
 
 /// `text` as the verdict accepts it for `account()` (call tokens off).
 fn judged(text: &str) -> Judged<'_> {
-    parse(text)
-        .and_then(|p| p.judge(&account(), CallTokenPolicy::Off, None, 0))
+    let context = ConnectionContext::MediaStreams { account: account() };
+    parse(text, Protocol::MediaStreams)
+        .and_then(|p| p.judge(&context, CallTokenPolicy::Off, None, 0))
         .expect("accepted")
 }
 

@@ -110,9 +110,12 @@ async fn a_relay_handshake_is_admitted_only_where_enabled_and_pins_the_call() {
         (effect(&r), reason),
         ((IamPolicyEffect::Allow, ARN.into()), None)
     );
+    // `v1.<expiry>.<mac>`: the setup claims this very token.
+    let expires_at = token.expose().split('.').nth(1).expect("expiry");
     assert_eq!(
         r.context,
         json!({"protocol": "conversation-relay", "accountSid": AC, "callSid": CA,
+               "callTokenExpiresAt": expires_at,
                "authMethod": "twilio-signature", "credential": "twilioAccounts[0].authTokens[0]"})
     );
     // The default stack admits Media Streams only.

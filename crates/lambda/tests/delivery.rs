@@ -11,7 +11,7 @@ use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
-use stream_gate_domain::call_state::StartedStream;
+use stream_gate_domain::call_state::StartedCall;
 use stream_gate_domain::fixtures;
 use stream_gate_domain::outbound::Outbound;
 use stream_gate_domain::{AccountSid, CallSid, StreamSid};
@@ -35,13 +35,19 @@ fn record(connection_id: &str, seq: u64) -> DeliveryRecord {
         StreamSid::parse(MZ).expect("mz"),
     );
     let connection = Connection {
+        protocol: stream_gate_domain::Protocol::MediaStreams,
         connection_id,
         management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
         received_at_ms: 1_795_881_600_000 + seq * 20,
     };
     let frame = fixtures::media(&mz, seq, seq, &[(seq % 256) as u8; 160]);
-    let recorded = StartedStream::new(ac, ca, mz, 1_795_881_600);
-    fixtures::delivered(&frame, &ac, Some(recorded), &connection)
+    let recorded = StartedCall::new(ac, ca, mz, 1_795_881_600);
+    fixtures::delivered(
+        &frame,
+        &stream_gate_domain::connection_context::ConnectionContext::MediaStreams { account: ac },
+        Some(recorded),
+        &connection,
+    )
 }
 
 /// SDK configuration for a loopback emulator: fixed region and test credentials.

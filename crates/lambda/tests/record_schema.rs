@@ -4,19 +4,22 @@
 //! contract forbids, so this test can fail.
 
 use serde_json::{json, Value};
-use stream_gate_domain::call_state::StartedStream;
+use stream_gate_domain::call_state::StartedCall;
+use stream_gate_domain::connection_context::ConnectionContext;
 use stream_gate_domain::fixtures;
 use stream_gate_domain::pipeline::{parse, CallSids, Decision, StateStep};
 use stream_gate_domain::record::{Connection, DeliveryRecord};
 use stream_gate_domain::CallTokenPolicy;
-use stream_gate_domain::{AccountSid, CallSid, StreamSid};
+use stream_gate_domain::{AccountSid, CallSid, Protocol, SessionSid, StreamSid};
 use stream_gate_testkit::{event, repo_file, schema};
 
 const AC: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
 const CA: &str = "CAffeeddccbbaa99887766554433221100";
 const MZ: &str = "MZ00112233445566778899aabbccddeeff";
+const VX: &str = "VX00112233445566778899aabbccddeeff";
 
 const CONNECTION: Connection<'static> = Connection {
+    protocol: Protocol::MediaStreams,
     connection_id: "Xk2TmdKPIAMCJqw=",
     management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
     received_at_ms: 1_795_881_601_000,
@@ -31,9 +34,9 @@ fn sids() -> (AccountSid, CallSid, StreamSid) {
 }
 
 /// The connection's recorded start (call state on), or none (call state off).
-fn recorded(known: bool) -> Option<StartedStream> {
+fn recorded(known: bool) -> Option<StartedCall> {
     let (ac, ca, mz) = sids();
-    known.then(|| StartedStream::new(ac, ca, mz, 1_795_881_600))
+    known.then(|| StartedCall::new(ac, ca, mz, 1_795_881_600))
 }
 
 fn body(file: &str) -> String {
@@ -44,7 +47,12 @@ fn body(file: &str) -> String {
 fn record(known: bool, frame: Option<&str>) -> Value {
     let (ac, _, _) = sids();
     let record = match frame {
-        Some(frame) => fixtures::delivered(frame, &ac, recorded(known), &CONNECTION),
+        Some(frame) => fixtures::delivered(
+            frame,
+            &ConnectionContext::MediaStreams { account: ac },
+            recorded(known),
+            &CONNECTION,
+        ),
         None => {
             let sids =
                 recorded(known).map_or(CallSids::account_only(ac), |r| CallSids::of_start(&r));
@@ -77,6 +85,43 @@ fn every_record() -> Vec<Value> {
         }
         records.push(record(known, None));
     }
+    records.extend(relay_records());
+    records
+}
+
+/// Every ConversationRelay record: each delivered message type with call state on and off, and
+/// the disconnect with and without a recorded setup.
+fn relay_records() -> Vec<Value> {
+    let (ac, ca, _) = sids();
+    let vx = SessionSid::parse(VX).expect("vx");
+    let context = ConnectionContext::ConversationRelay {
+        account: ac,
+        call: ca,
+        token_expires_at: 4_102_444_800,
+    };
+    let connection = Connection {
+        protocol: Protocol::ConversationRelay,
+        ..CONNECTION
+    };
+    let setup = StartedCall::new(ac, ca, vx, 1_795_881_600);
+    let messages = [
+        fixtures::relay_setup(&vx, &ac, &ca),
+        fixtures::relay_prompt("What's the weather?", true),
+        fixtures::relay_prompt("What's", false),
+        fixtures::relay_dtmf('5'),
+        fixtures::relay_interrupt("What's the", 1200),
+        fixtures::relay_error("Invalid message received"),
+    ];
+    let mut records = Vec::new();
+    for recorded in [Some(setup), None] {
+        for message in &messages {
+            let r = fixtures::delivered(message, &context, recorded, &connection);
+            records.push(serde_json::from_str(r.json()).expect("record JSON"));
+        }
+        let sids = recorded.map_or(CallSids::of_context(&context), |r| CallSids::of_start(&r));
+        let r = DeliveryRecord::of_disconnect(&sids, &connection).expect("record");
+        records.push(serde_json::from_str(r.json()).expect("record JSON"));
+    }
     records
 }
 
@@ -87,7 +132,18 @@ fn every_record_type_is_valid_against_the_schema() {
         records.iter().filter_map(|r| r["type"].as_str()).collect();
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),
-        ["disconnect", "dtmf", "mark", "media", "start", "stop"]
+        [
+            "disconnect",
+            "dtmf",
+            "error",
+            "interrupt",
+            "mark",
+            "media",
+            "prompt",
+            "setup",
+            "start",
+            "stop"
+        ]
     );
     let results = schema::validate(&repo_file("docs/record-v1.schema.json"), &records);
     for (record, result) in records.iter().zip(&results) {
@@ -99,8 +155,15 @@ fn every_record_type_is_valid_against_the_schema() {
 fn the_connected_event_has_no_record() {
     let (ac, _, _) = sids();
     let connected = body("default-connected.json");
-    let judged = parse(&connected)
-        .and_then(|p| p.judge(&ac, CallTokenPolicy::Off, None, 0))
+    let judged = parse(&connected, Protocol::MediaStreams)
+        .and_then(|p| {
+            p.judge(
+                &ConnectionContext::MediaStreams { account: ac },
+                CallTokenPolicy::Off,
+                None,
+                0,
+            )
+        })
         .expect("accepted");
     assert!(matches!(
         judged.decide(StateStep::Accept(recorded(true))),
@@ -135,7 +198,54 @@ fn the_schema_refuses_what_the_contract_forbids() {
     bad_payload["twilio"]["media"]["payload"] = json!("not base64");
     let mut wrong_event = media.clone();
     wrong_event["twilio"]["event"] = json!("stop");
+    let relay = relay_records();
+    let relay_of = |kind: &str| {
+        relay
+            .iter()
+            .find(|r| r["type"] == kind)
+            .cloned()
+            .expect("a relay record of that type")
+    };
+    let mut no_protocol = media.clone();
+    no_protocol.as_object_mut().map(|o| o.remove("protocol"));
+    let mut media_as_relay = media.clone();
+    media_as_relay["protocol"] = json!("conversation-relay");
+    let mut prompt_as_media = relay_of("prompt");
+    prompt_as_media["protocol"] = json!("media-streams");
+    let mut setup_without_session = relay_of("setup");
+    setup_without_session
+        .as_object_mut()
+        .map(|o| o.remove("sessionId"));
+    let mut relay_without_call = relay_of("prompt");
+    relay_without_call
+        .as_object_mut()
+        .map(|o| o.remove("callSid"));
+    let mut prompt_without_text = relay_of("prompt");
+    prompt_without_text["twilio"]
+        .as_object_mut()
+        .map(|o| o.remove("voicePrompt"));
+    let mut prompt_typed_error = relay_of("prompt");
+    prompt_typed_error["twilio"]["type"] = json!("error");
+    let mut bad_session = relay_of("setup");
+    bad_session["sessionId"] = json!("MZ00112233445566778899aabbccddeeff");
+    let mut relay_with_sequence = relay_of("dtmf");
+    relay_with_sequence["sequenceNumber"] = json!("3");
+    let mut info = relay_of("prompt");
+    info["type"] = json!("info");
+    let mut media_with_session = media.clone();
+    media_with_session["sessionId"] = json!("VX00112233445566778899aabbccddeeff");
     let bad = vec![
+        no_protocol,
+        media_as_relay,
+        prompt_as_media,
+        setup_without_session,
+        relay_without_call,
+        prompt_without_text,
+        prompt_typed_error,
+        bad_session,
+        relay_with_sequence,
+        info,
+        media_with_session,
         with_token,
         v2,
         extra,
@@ -166,7 +276,7 @@ fn the_examples_in_the_records_doc_are_valid() {
         .collect();
     let types: std::collections::BTreeSet<&str> =
         examples.iter().filter_map(|r| r["type"].as_str()).collect();
-    assert_eq!(types.len(), 6, "an example per type: {types:?}");
+    assert_eq!(types.len(), 10, "an example per type: {types:?}");
     let results = schema::validate(&repo_file("docs/record-v1.schema.json"), &examples);
     for (record, result) in examples.iter().zip(&results) {
         assert_eq!(result, &None, "{record}");

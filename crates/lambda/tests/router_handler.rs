@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use serde_json::{json, Value};
-use stream_gate_domain::call_state::{CallTokenId, StartedStream};
+use stream_gate_domain::call_state::{CallTokenId, StartedCall};
 use stream_gate_domain::CloseReason;
 use stream_gate_domain::{AccountSid, CallSid};
 use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
@@ -319,7 +319,7 @@ impl CallStateStore for DownStore {
     fn record_start<'a>(
         &'a self,
         _connection_id: &'a str,
-        _stream: &'a StartedStream,
+        _stream: &'a StartedCall,
         _token: Option<&'a CallTokenId>,
         _now: u64,
     ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
@@ -330,7 +330,7 @@ impl CallStateStore for DownStore {
         &'a self,
         _connection_id: &'a str,
         _now: u64,
-    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<StartedCall>, StoreError>> {
         Self::error()
     }
 

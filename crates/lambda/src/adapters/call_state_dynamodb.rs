@@ -1,7 +1,8 @@
 //! `STREAM_GATE_CALL_STATE=dynamodb`: the call-state store on one DynamoDB table (on-demand,
 //! partition key `pk` of type S, TTL attribute `ttl`).
 //!
-//! Items: `conn#{connectionId}` (a connection's verified start), `claim#{account}#{call}#{exp}`
+//! Items: `conn#{connectionId}` (a connection's verified start: its account, call, and its
+//! `stream` for Media Streams or its `session` for ConversationRelay), `claim#{account}#{call}#{exp}`
 //! (the connection a call token opened) and `issued#{account}#{call}` (the token expiry the voice
 //! webhook answered for a call: never overwritten, its TTL the webhook's retention,
 //! `STREAM_GATE_ISSUED_RETENTION_DAYS`). TTL only cleans up: DynamoDB deletes expired items within
@@ -23,8 +24,8 @@ use futures_util::future::BoxFuture;
 use super::call_state_store::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
 use super::sdk::{LazyClient, LazySdk};
 use super::sdk_error::sdk_error_code;
-use crate::domain::call_state::{CallTokenId, StartedStream};
-use crate::domain::{AccountSid, CallSid, StreamSid};
+use crate::domain::call_state::{CallLeg, CallTokenId, StartedCall};
+use crate::domain::{AccountSid, CallSid, SessionSid, StreamSid};
 
 /// The store on `table`.
 pub struct DynamoDbStore {
@@ -78,17 +79,24 @@ fn claim_from_reasons(reasons: &[CancellationReason]) -> Option<StartClaim> {
         .find_map(|wanted| (0..2).find(|&i| code(i) == Some(*wanted)).map(claim))
 }
 
-fn read_stream(item: &HashMap<String, AttributeValue>, now: u64) -> Option<StartedStream> {
+fn read_stream(item: &HashMap<String, AttributeValue>, now: u64) -> Option<StartedCall> {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
     let number = |k: &str| {
         item.get(k)
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<u64>().ok())
     };
-    let stream = StartedStream {
+    // A connection's item names its stream (Media Streams) or its session (ConversationRelay),
+    // never both: an item with both, or neither, is no start.
+    let leg = match (text("stream"), text("session")) {
+        (Some(stream), None) => CallLeg::Stream(StreamSid::parse(stream).ok()?),
+        (None, Some(session)) => CallLeg::Session(SessionSid::parse(session).ok()?),
+        _ => return None,
+    };
+    let stream = StartedCall {
         account_sid: AccountSid::parse(text("account")?).ok()?,
         call_sid: CallSid::parse(text("call")?).ok()?,
-        stream_sid: StreamSid::parse(text("stream")?).ok()?,
+        leg,
         expires_at: number("expiresAt")?,
     };
     stream.is_live(now).then_some(stream)
@@ -128,15 +136,19 @@ impl DynamoDbStore {
     fn put_connection(
         &self,
         connection_id: &str,
-        st: &StartedStream,
+        st: &StartedCall,
         now: u64,
     ) -> Result<Put, StoreError> {
+        let (leg_attribute, leg_sid) = match &st.leg {
+            CallLeg::Stream(s) => ("stream", s.as_str()),
+            CallLeg::Session(s) => ("session", s.as_str()),
+        };
         Put::builder()
             .table_name(&self.table)
             .item("pk", connection_key(connection_id))
             .item("account", s(st.account_sid.as_str()))
             .item("call", s(st.call_sid.as_str()))
-            .item("stream", s(st.stream_sid.as_str()))
+            .item(leg_attribute, s(leg_sid))
             .item("expiresAt", n(st.expires_at))
             .item("ttl", n(st.expires_at))
             // A live start on this connection wins; an expired one may be replaced.
@@ -177,7 +189,7 @@ impl DynamoDbStore {
     async fn record(
         &self,
         connection_id: &str,
-        stream: &StartedStream,
+        stream: &StartedCall,
         token: Option<&CallTokenId>,
         now: u64,
     ) -> Result<StartClaim, StoreError> {
@@ -235,7 +247,7 @@ impl CallStateStore for DynamoDbStore {
     fn record_start<'a>(
         &'a self,
         connection_id: &'a str,
-        stream: &'a StartedStream,
+        stream: &'a StartedCall,
         token: Option<&'a CallTokenId>,
         now: u64,
     ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
@@ -246,7 +258,7 @@ impl CallStateStore for DynamoDbStore {
         &'a self,
         connection_id: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<StartedCall>, StoreError>> {
         Box::pin(async move {
             Ok(self
                 .get(connection_key(connection_id))

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 
 use super::call_state_store::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
-use crate::domain::call_state::{CallTokenId, StartedStream};
+use crate::domain::call_state::{CallTokenId, StartedCall};
 use crate::domain::{AccountSid, CallSid};
 
 /// `STREAM_GATE_CALL_STATE=memory`: in-process and bounded; for the local gateway and tests. One
@@ -25,7 +25,7 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Memory {
-    connections: HashMap<String, StartedStream>,
+    connections: HashMap<String, StartedCall>,
     claims: HashMap<CallTokenId, String>,
     issued: HashMap<(AccountSid, CallSid), (u64, u64)>,
 }
@@ -59,7 +59,7 @@ impl CallStateStore for MemoryStore {
     fn record_start<'a>(
         &'a self,
         connection_id: &'a str,
-        stream: &'a StartedStream,
+        stream: &'a StartedCall,
         token: Option<&'a CallTokenId>,
         now: u64,
     ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
@@ -94,7 +94,7 @@ impl CallStateStore for MemoryStore {
         &'a self,
         connection_id: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<StartedCall>, StoreError>> {
         let found = self.with(|m| {
             m.connections
                 .get(connection_id)
@@ -144,8 +144,8 @@ mod tests {
     const CA: &str = "CAffeeddccbbaa99887766554433221100";
     const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 
-    fn stream(now: u64) -> StartedStream {
-        StartedStream::new(
+    fn stream(now: u64) -> StartedCall {
+        StartedCall::new(
             AccountSid::parse(AC).expect("ac"),
             CallSid::parse(CA).expect("ca"),
             crate::domain::StreamSid::parse(MZ).expect("mz"),

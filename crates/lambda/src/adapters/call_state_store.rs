@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use crate::domain::call_state::{CallTokenId, StartedStream};
+use crate::domain::call_state::{CallTokenId, StartedCall};
 use crate::domain::{AccountSid, CallSid};
 
 /// Why the store could not answer. A short code for logs and metrics, never content.
@@ -46,7 +46,7 @@ pub trait CallStateStore: Send + Sync {
     fn record_start<'a>(
         &'a self,
         connection_id: &'a str,
-        stream: &'a StartedStream,
+        stream: &'a StartedCall,
         token: Option<&'a CallTokenId>,
         now: u64,
     ) -> BoxFuture<'a, Result<StartClaim, StoreError>>;
@@ -56,7 +56,7 @@ pub trait CallStateStore: Send + Sync {
         &'a self,
         connection_id: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<StartedCall>, StoreError>>;
 
     /// Forgets the connection (`$disconnect`). Token claims stay: a token opens one connection, ever.
     fn forget<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
@@ -87,7 +87,7 @@ pub const CLAIM_MARGIN_SECS: u64 = 3_600;
 pub struct VerifiedCache {
     max_entries: usize,
     inner: Mutex<(
-        HashMap<String, StartedStream>,
+        HashMap<String, StartedCall>,
         std::collections::VecDeque<String>,
     )>,
 }
@@ -102,7 +102,7 @@ impl VerifiedCache {
     }
 
     /// The connection's live start, if cached.
-    pub fn get(&self, connection_id: &str, now: u64) -> Option<StartedStream> {
+    pub fn get(&self, connection_id: &str, now: u64) -> Option<StartedCall> {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         guard
             .0
@@ -112,7 +112,7 @@ impl VerifiedCache {
     }
 
     /// Caches a verified connection.
-    pub fn insert(&self, connection_id: &str, stream: StartedStream, now: u64) {
+    pub fn insert(&self, connection_id: &str, stream: StartedCall, now: u64) {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order) = &mut *guard;
         if map.len() >= self.max_entries {
@@ -158,8 +158,8 @@ mod tests {
     const CA: &str = "CAffeeddccbbaa99887766554433221100";
     const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 
-    fn stream(now: u64) -> StartedStream {
-        StartedStream::new(
+    fn stream(now: u64) -> StartedCall {
+        StartedCall::new(
             AccountSid::parse(AC).expect("ac"),
             CallSid::parse(CA).expect("ca"),
             crate::domain::StreamSid::parse(MZ).expect("mz"),

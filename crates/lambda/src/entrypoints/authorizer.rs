@@ -129,6 +129,11 @@ pub fn allow(admitted: &Admitted, method_arn: &str) -> ApiGatewayCustomAuthorize
         }
         Admitted::ConversationRelay(proof) => {
             context.insert("callSid".into(), Value::from(proof.call_sid().as_str()));
+            // A string, as every other key: the `setup` claims this very token.
+            context.insert(
+                "callTokenExpiresAt".into(),
+                Value::from(proof.token_expires_at().to_string()),
+            );
             context.insert(
                 "authMethod".into(),
                 Value::from(AuthMethod::TwilioSignature.as_str()),

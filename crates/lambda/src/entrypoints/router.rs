@@ -14,9 +14,10 @@ use crate::adapters::{deliver_with_retry, CloseError, DeliveryRecord};
 use crate::budget::{Budget, OutOfTime, DEADLINE};
 use crate::call_state_rules::{self, DropReason};
 use crate::clock::unix_now;
+use crate::domain::connection_context::ConnectionContext;
 use crate::domain::pipeline::{self, CallSids, Decision, Judged, VerifiedFrame};
 use crate::domain::record::Connection;
-use crate::domain::{Accepted, AccountSid, CloseReason};
+use crate::domain::{Accepted, AccountSid, CloseReason, Protocol, RelayMessage};
 use crate::metrics::{self, Metric};
 use crate::partition::{dns_suffix, is_execute_api_host};
 use crate::runtime_api::Invocation;
@@ -97,11 +98,11 @@ pub async fn handle_until(
     let budget = Budget::for_deadline(deadline);
     let ctx = &event.request_context;
     let connection_id = ctx.connection_id.as_deref().unwrap_or("-");
-    let account = event.expected_account();
+    let context = event.connection_context();
     let outcome = match ctx.route_key.as_deref().unwrap_or("$default") {
-        "$connect" => on_connect(connection_id, account),
-        "$disconnect" => on_disconnect(state, &event, connection_id, account, &budget).await,
-        _ => on_frame(state, &event, connection_id, account, &budget).await,
+        "$connect" => on_connect(connection_id, context),
+        "$disconnect" => on_disconnect(state, &event, connection_id, context, &budget).await,
+        _ => on_frame(state, &event, connection_id, context, &budget).await,
     };
     let status = match outcome {
         RouterOutcome::ConnectRefused => 403,
@@ -110,10 +111,11 @@ pub async fn handle_until(
     (response(status), outcome)
 }
 
-fn on_connect(connection_id: &str, account: Option<AccountSid>) -> RouterOutcome {
-    match account {
-        Some(acc) => {
-            tracing::info!(route = "$connect", decision = "connect", connection_id, account_sid = %acc);
+fn on_connect(connection_id: &str, context: Option<ConnectionContext>) -> RouterOutcome {
+    match context {
+        Some(ctx) => {
+            tracing::info!(route = "$connect", decision = "connect", connection_id,
+                account_sid = %ctx.account(), protocol = ctx.protocol().as_str());
             RouterOutcome::Connected
         }
         None => {
@@ -135,26 +137,31 @@ async fn on_disconnect(
     state: &RouterState,
     event: &RouterEvent,
     connection_id: &str,
-    account: Option<AccountSid>,
+    context: Option<ConnectionContext>,
     budget: &Budget,
 ) -> RouterOutcome {
     let ctx = &event.request_context;
     let started = call_state_rules::forget(state, connection_id, state.delivers(), budget).await;
-    let sids = match (started, account) {
-        (Some(Some(s)), _) => Some(CallSids::of_start(&s)),
-        (None, Some(acc)) => Some(CallSids::account_only(acc)),
-        _ => None,
-    };
-    if let Some(sids) = sids {
-        deliver(
-            state,
-            event,
-            connection_id,
-            Delivery::Disconnect(&sids),
-            budget,
-        )
-        .await;
+    if let Some(context) = context {
+        let sids = match started {
+            Some(Some(s)) => Some(CallSids::of_start(&s)),
+            None => Some(CallSids::of_context(&context)),
+            Some(None) => None,
+        };
+        if let Some(sids) = sids {
+            let what = Delivery::Disconnect(&sids);
+            deliver(
+                state,
+                event,
+                connection_id,
+                context.protocol(),
+                what,
+                budget,
+            )
+            .await;
+        }
     }
+    let account = context.as_ref().map(ConnectionContext::account);
     let unreported = state.unknown_events.forget(connection_id);
     if unreported > 0 {
         metrics::count_n(Metric::UnknownEvent, UNKNOWN_EVENT, unreported);
@@ -163,7 +170,7 @@ async fn on_disconnect(
         route = "$disconnect",
         event = "audit",
         connection_id,
-        account_sid = account.as_ref().map(AccountSid::as_str).unwrap_or("-"),
+        account_sid = account.map(AccountSid::as_str).unwrap_or("-"),
         status_code = ctx.disconnect_status_code.unwrap_or_default(),
         reason = ctx.disconnect_reason.as_deref().unwrap_or("")
     );
@@ -176,14 +183,15 @@ async fn on_frame(
     state: &RouterState,
     event: &RouterEvent,
     connection_id: &str,
-    account: Option<AccountSid>,
+    context: Option<ConnectionContext>,
     budget: &Budget,
 ) -> RouterOutcome {
-    let Some(account) = account else {
+    let Some(context) = context else {
         let reason = CloseReason::NoAuthorizerContext;
         return close(state, event, connection_id, None, reason, budget).await;
     };
-    let judged = match judge(state, event, &account, budget).await {
+    let account = *context.account();
+    let judged = match judge(state, event, &context, budget).await {
         Ok(judged) => judged,
         Err(reason) => {
             return close(state, event, connection_id, Some(&account), reason, budget).await
@@ -196,7 +204,16 @@ async fn on_frame(
     match judged.decide(step) {
         Decision::Deliver(frame) => {
             log_accept(state, connection_id, &account, frame.accepted());
-            deliver(state, event, connection_id, Delivery::Frame(&frame), budget).await;
+            let what = Delivery::Frame(&frame);
+            deliver(
+                state,
+                event,
+                connection_id,
+                context.protocol(),
+                what,
+                budget,
+            )
+            .await;
             RouterOutcome::Accepted(*frame.accepted())
         }
         Decision::Ignore(accepted) => {
@@ -227,6 +244,7 @@ async fn deliver(
     state: &RouterState,
     event: &RouterEvent,
     connection_id: &str,
+    protocol: Protocol,
     what: Delivery<'_>,
     budget: &Budget,
 ) {
@@ -244,6 +262,7 @@ async fn deliver(
         .filter(|t| *t > 0)
         .unwrap_or_else(crate::clock::unix_now_ms);
     let connection = Connection {
+        protocol,
         connection_id,
         management_endpoint: &endpoint,
         received_at_ms,
@@ -265,25 +284,25 @@ async fn deliver(
     }
 }
 
-/// The stateless verdict on the event's frame: parsed once, judged against the handshake's
-/// account. Only a `start` whose token is checked fetches the credentials.
+/// The stateless verdict on the event's frame: parsed once in its connection's grammar, judged
+/// against the handshake's context. Only a `start` whose token is checked fetches the credentials.
 async fn judge<'a>(
     state: &RouterState,
     event: &'a RouterEvent,
-    account: &AccountSid,
+    context: &ConnectionContext,
     budget: &Budget,
 ) -> Result<Judged<'a>, CloseReason> {
     if event.is_base64_encoded {
         return Err(CloseReason::FrameNotText);
     }
-    let parsed = pipeline::parse(event.body.as_deref().unwrap_or(""))?;
+    let parsed = pipeline::parse(event.body.as_deref().unwrap_or(""), context.protocol())?;
     let policy = state.config.call_token;
     let creds = if parsed.needs_credentials(policy) {
         state.credentials.get_until(budget.until()).await
     } else {
         None
     };
-    parsed.judge(account, policy, creds.as_deref(), unix_now())
+    parsed.judge(context, policy, creds.as_deref(), unix_now())
 }
 
 /// The metric reason and log event of an ignored unknown event.
@@ -310,8 +329,13 @@ fn log_accept(state: &RouterState, connection_id: &str, account: &AccountSid, ac
             tracing::info!(route = "$default", decision = "accept", event = "stop",
             connection_id, account_sid, call_sid = %call_sid)
         }
-        // Ignored, and logged at most once per connection per minute (unknown_events.rs).
-        Accepted::Unknown => {
+        Accepted::Relay(RelayMessage::Setup(s)) => tracing::info!(route = "$default",
+            decision = "accept", event = "setup", connection_id, account_sid,
+            call_sid = %s.call_sid, session_id = %s.session_sid),
+        // Ignored, and logged at most once per connection per minute (unknown_events.rs):
+        // unknown Media Streams events, unknown ConversationRelay types and `info`, Twilio's
+        // debug message (sent only when the TwiML asks for it), are counted together.
+        Accepted::Unknown | Accepted::Relay(RelayMessage::Info | RelayMessage::Unknown) => {
             if let Some(n) = state
                 .unknown_events
                 .observe(connection_id, crate::clock::unix_now_ms())

@@ -12,7 +12,7 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::domain::AccountSid;
+use crate::domain::connection_context::{ConnectionContext, RawContext};
 
 /// A WebSocket event (`$connect`, `$default`, `$disconnect`) as the router reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -65,20 +65,40 @@ pub struct RouterRequestContext {
     pub authorizer: AuthorizerContext,
 }
 
-/// The authorizer context keys the router reads.
+/// The authorizer context keys the router reads (`domain::connection_context`). Each is read
+/// when it is a string; any other JSON value reads as absent (and the router then closes with
+/// `no_authorizer_context`), never as an unreadable event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct AuthorizerContext {
-    /// `accountSid` when it is a string; any other JSON value reads as absent (and the router then
-    /// closes with `no_authorizer_context`), never as an unreadable event.
+    /// `protocol`.
+    #[serde(default, deserialize_with = "string_or_none")]
+    pub protocol: Option<String>,
+    /// `accountSid`.
     #[serde(default, rename = "accountSid", deserialize_with = "string_or_none")]
     pub account_sid: Option<String>,
+    /// `callSid` (ConversationRelay).
+    #[serde(default, rename = "callSid", deserialize_with = "string_or_none")]
+    pub call_sid: Option<String>,
+    /// `callTokenExpiresAt` (ConversationRelay).
+    #[serde(
+        default,
+        rename = "callTokenExpiresAt",
+        deserialize_with = "string_or_none"
+    )]
+    pub call_token_expires_at: Option<String>,
 }
 
 impl RouterEvent {
-    /// The connection's expected account from the authorizer context, if it is a valid SID.
-    pub fn expected_account(&self) -> Option<AccountSid> {
-        let raw = self.request_context.authorizer.account_sid.as_deref()?;
-        AccountSid::parse(raw).ok()
+    /// The connection's context as the authorizer pinned it, if it is one of the shapes the
+    /// authorizer writes.
+    pub fn connection_context(&self) -> Option<ConnectionContext> {
+        let a = &self.request_context.authorizer;
+        ConnectionContext::read(RawContext {
+            protocol: a.protocol.as_deref(),
+            account_sid: a.account_sid.as_deref(),
+            call_sid: a.call_sid.as_deref(),
+            call_token_expires_at: a.call_token_expires_at.as_deref(),
+        })
     }
 }
 
@@ -86,14 +106,20 @@ impl From<ApiGatewayWebsocketProxyRequest> for RouterEvent {
     fn from(event: ApiGatewayWebsocketProxyRequest) -> Self {
         let ctx = event.request_context;
         // The AWS type keeps the context's keys in `other` or `fields`, depending on how it was
-        // built; either is where API Gateway's `accountSid` lands.
-        let account = ctx
-            .authorizer
-            .other
-            .get("accountSid")
-            .or_else(|| ctx.authorizer.fields.get("accountSid"));
+        // built; either is where API Gateway's keys land.
+        let key = |name: &str| {
+            ctx.authorizer
+                .other
+                .get(name)
+                .or_else(|| ctx.authorizer.fields.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let authorizer = AuthorizerContext {
-            account_sid: account.and_then(Value::as_str).map(str::to_owned),
+            protocol: key("protocol"),
+            account_sid: key("accountSid"),
+            call_sid: key("callSid"),
+            call_token_expires_at: key("callTokenExpiresAt"),
         };
         RouterEvent {
             request_context: RouterRequestContext {
@@ -180,7 +206,10 @@ mod tests {
         assert_eq!(ctx.stage.as_deref(), Some("prod"));
         assert_eq!(ctx.api_id.as_deref(), Some("abc123"));
         assert_eq!(
-            e.expected_account().map(|a| a.to_string()).as_deref(),
+            e.connection_context()
+                .map(|c| *c.account())
+                .map(|a| a.to_string())
+                .as_deref(),
             Some(ACCOUNT)
         );
         assert!(!e.is_base64_encoded);
@@ -208,7 +237,11 @@ mod tests {
             .to_string();
             let (slim, full) = both(&doc);
             assert_eq!(slim, full, "{value}");
-            assert_eq!(slim.expected_account(), None, "{value}");
+            assert_eq!(
+                slim.connection_context().map(|c| *c.account()),
+                None,
+                "{value}"
+            );
             assert!(!slim.is_base64_encoded);
         }
     }
@@ -221,7 +254,11 @@ mod tests {
             );
             let (slim, full) = both(&doc);
             assert_eq!(slim, full, "{auth}");
-            assert_eq!(slim.expected_account(), None, "{auth}");
+            assert_eq!(
+                slim.connection_context().map(|c| *c.account()),
+                None,
+                "{auth}"
+            );
         }
     }
 

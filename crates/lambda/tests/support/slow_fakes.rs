@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use stream_gate_domain::call_state::{CallTokenId, StartedStream};
+use stream_gate_domain::call_state::{CallTokenId, StartedCall};
 use stream_gate_domain::{AccountSid, CallSid, Secret};
 use stream_gate_lambda::adapters::{
     CallStateStore, CloseError, CloseOutcome, ConnectionCloser, DocumentSource, SourceError,
@@ -66,7 +66,7 @@ impl CallStateStore for SlowStore {
     fn record_start<'a>(
         &'a self,
         connection_id: &'a str,
-        stream: &'a StartedStream,
+        stream: &'a StartedCall,
         token: Option<&'a CallTokenId>,
         now: u64,
     ) -> BoxFuture<'a, Result<StartClaim, StoreError>> {
@@ -82,7 +82,7 @@ impl CallStateStore for SlowStore {
         &'a self,
         connection_id: &'a str,
         now: u64,
-    ) -> BoxFuture<'a, Result<Option<StartedStream>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<StartedCall>, StoreError>> {
         Box::pin(async move {
             self.wait().await;
             self.inner.started(connection_id, now).await

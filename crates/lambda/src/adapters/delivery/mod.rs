@@ -253,12 +253,18 @@ pub(crate) mod tests {
         let mz = StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("mz");
         let account = AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("ac");
         let connection = Connection {
+            protocol: crate::domain::Protocol::MediaStreams,
             connection_id: "Xk2TmdKPIAMCJqw=",
             management_endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
             received_at_ms: 1,
         };
         let frame = crate::domain::fixtures::media(&mz, seq, seq, &[0xff; 160]);
-        crate::domain::fixtures::delivered(&frame, &account, None, &connection)
+        crate::domain::fixtures::delivered(
+            &frame,
+            &crate::domain::connection_context::ConnectionContext::MediaStreams { account },
+            None,
+            &connection,
+        )
     }
 
     #[test]
