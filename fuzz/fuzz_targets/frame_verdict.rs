@@ -6,9 +6,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use stream_gate_domain::call_token::verify_call_token;
+use stream_gate_domain::connection_context::ConnectionContext;
 use stream_gate_domain::pipeline::{self, Decision, StateStep};
 use stream_gate_domain::record::{Connection, DeliveryRecord};
-use stream_gate_domain::{judge_frame, parse_frame, Accepted, CallTokenPolicy, Frame, Verdict};
+use stream_gate_domain::{
+    judge_frame, parse_frame, Accepted, CallTokenPolicy, Frame, Protocol, Verdict,
+};
 use stream_gate_fuzz::{credentials, expected_account, NOW};
 
 fuzz_target!(|data: &[u8]| {
@@ -52,8 +55,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let policy = CallTokenPolicy::Optional;
-    let judged =
-        pipeline::parse(text).and_then(|p| p.judge(&expected, policy, Some(credentials()), NOW));
+    let context = ConnectionContext::MediaStreams { account: expected };
+    let judged = pipeline::parse(text, Protocol::MediaStreams)
+        .and_then(|p| p.judge(&context, policy, Some(credentials()), NOW));
     let verdict = judge_frame(data, &expected, policy, Some(credentials()), NOW);
     match (&judged, verdict) {
         (Ok(j), Verdict::Accept(a)) => assert_eq!(*j.accepted(), a),
@@ -63,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(j) = judged {
         if let Decision::Deliver(frame) = j.decide(StateStep::Accept(None)) {
             let connection = Connection {
+                protocol: Protocol::MediaStreams,
                 connection_id: "c",
                 management_endpoint: "https://a.execute-api.us-east-1.amazonaws.com/p",
                 received_at_ms: NOW * 1000,

@@ -3,12 +3,20 @@
 //! `judge` admits it for that account and call and refuses another account. The two grammars name
 //! the other protocol consistently: a frame Media Streams calls a ConversationRelay message
 //! (`protocol_mismatch`) has a `type`, so ConversationRelay neither calls it Media Streams nor
-//! typeless; and the reverse.
+//! typeless; and the reverse. Through the pipeline, on a connection whose context pins an
+//! account and a call: the pipeline accepts what the grammar and `judge` accept, and a delivered
+//! message makes a one-line record of that protocol, naming the context's call.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
-use stream_gate_domain::{parse_frame, parse_relay, CloseReason, RelayMessage};
+use stream_gate_domain::connection_context::ConnectionContext;
+use stream_gate_domain::pipeline::{self, Decision, StateStep};
+use stream_gate_domain::record::{Connection, DeliveryRecord};
+use stream_gate_domain::{
+    parse_frame, parse_relay, Accepted, CallSid, CallTokenPolicy, CloseReason, Protocol,
+    RelayMessage,
+};
 use stream_gate_fuzz::expected_account;
 
 /// The members the oracle reads, independently of the grammar. (Not a `serde_json::Value`: members
@@ -69,5 +77,41 @@ fuzz_target!(|data: &[u8]| {
     }
     if relay == Err(CloseReason::ProtocolMismatch) {
         assert_ne!(media, Err(CloseReason::ProtocolMismatch));
+    }
+    // The pipeline on a relay connection for `call`: the grammar's answer, then `judge`'s.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let call = match relay {
+        Ok(RelayMessage::Setup(s)) => s.call_sid,
+        _ => CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("a call"),
+    };
+    let context = ConnectionContext::ConversationRelay {
+        account: expected_account(),
+        call,
+        token_expires_at: 4_102_444_800,
+    };
+    let judged = pipeline::parse(text, Protocol::ConversationRelay)
+        .and_then(|p| p.judge(&context, CallTokenPolicy::Required, None, 0));
+    let expected = relay.and_then(|m| m.judge(&expected_account(), &call));
+    match (&judged, expected) {
+        (Ok(j), Ok(m)) => assert_eq!(*j.accepted(), Accepted::Relay(m)),
+        (Err(r), Err(e)) => assert_eq!(*r, e),
+        _ => panic!("the pipeline and the grammar disagree"),
+    }
+    if let Ok(j) = judged {
+        if let Decision::Deliver(frame) = j.decide(StateStep::Accept(None)) {
+            let connection = Connection {
+                protocol: Protocol::ConversationRelay,
+                connection_id: "c",
+                management_endpoint: "https://a.execute-api.us-east-1.amazonaws.com/p",
+                received_at_ms: 1,
+            };
+            let record = DeliveryRecord::of_frame(&frame, &connection).expect("a record");
+            assert!(!record.json().contains('\n') && !record.json().contains('\r'));
+            let value: serde_json::Value = serde_json::from_str(record.json()).expect("JSON");
+            assert_eq!(value["protocol"], "conversation-relay");
+            assert_eq!(value["callSid"], call.as_str());
+        }
     }
 });

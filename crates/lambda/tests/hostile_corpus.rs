@@ -19,32 +19,19 @@ const ROUTER: &str = env!("CARGO_BIN_EXE_router");
 /// covers them with other configurations.
 const OTHER_CONFIGURATION: [&str; 2] = ["credentials_unavailable", "call_token_keys_missing"];
 /// Reachable only with call state on (the corpus runs stateless): each is pinned in
-/// `call_state.rs`, in-process against memory and through the real SDK against DynamoDB, or (the
-/// last two) in the domain's `call_state::tests` and the router's `call_state_rules_tests.rs`.
-const CALL_STATE: [&str; 7] = [
+/// `call_state.rs` and, for ConversationRelay, `relay_default.rs`, in-process against memory and
+/// through the real SDK against DynamoDB, or (`call_state_unavailable`) in the domain's
+/// `call_state::tests` and the router's `call_state_rules_tests.rs`.
+const CALL_STATE: [&str; 9] = [
     "start_repeated",
     "media_before_start",
     "start_missing",
+    "setup_missing",
+    "setup_repeated",
     "call_sid_mismatch",
     "stream_sid_mismatch",
     "call_token_reused",
     "call_state_unavailable",
-];
-
-/// ConversationRelay's `$default` codes: its grammar is in the domain (`relay_frame`, each code
-/// pinned in `crates/domain/src/relay_frame_tests.rs`), but the router does not judge a
-/// ConversationRelay connection by it yet (docs/conversation-relay.md), so no frame reaches these
-/// codes through the binaries. `protocol_mismatch` is reached: a relay message on a Media Streams
-/// connection.
-const RELAY_DEFAULT: [&str; 8] = [
-    "type_missing",
-    "setup_malformed",
-    "setup_sid_invalid",
-    "setup_account_mismatch",
-    "setup_call_sid_mismatch",
-    "prompt_malformed",
-    "interrupt_malformed",
-    "relay_error_malformed",
 ];
 
 #[derive(Deserialize)]
@@ -59,7 +46,14 @@ struct FrameCase {
     /// Absent: the account of the test credentials; `null`: no authorizer context at all.
     #[serde(default = "default_context")]
     context: Option<String>,
+    /// `conversation-relay`: the context is a relay handshake's, for the corpus's call.
+    #[serde(default)]
+    protocol: Option<String>,
 }
+
+/// The call and token expiry of a relay case's context (make_corpus.py's `CA` and `EXP`).
+const RELAY_CALL: &str = "CAffeeddccbbaa99887766554433221100";
+const RELAY_TOKEN_EXPIRES_AT: &str = "4102444800";
 
 fn default_context() -> Option<String> {
     Some("ACdeadbeefdeadbeefdeadbeefdeadbeef".to_owned())
@@ -101,6 +95,12 @@ fn frame_event(case: &FrameCase) -> Value {
         Some(account) => {
             e["requestContext"]["authorizer"]["accountSid"] = Value::from(account.as_str())
         }
+    }
+    if let Some(protocol) = &case.protocol {
+        let a = &mut e["requestContext"]["authorizer"];
+        a["protocol"] = Value::from(protocol.as_str());
+        a["callSid"] = Value::from(RELAY_CALL);
+        a["callTokenExpiresAt"] = Value::from(RELAY_TOKEN_EXPIRES_AT);
     }
     e
 }
@@ -310,17 +310,19 @@ fn the_corpus_is_large_and_covers_every_reason_code() {
         .map(|r| r.code())
         .chain(DenyReason::ALL.iter().map(|r| r.code()))
         .filter(|c| {
-            !used.contains(c)
-                && !OTHER_CONFIGURATION.contains(c)
-                && !CALL_STATE.contains(c)
-                && !RELAY_DEFAULT.contains(c)
+            !used.contains(c) && !OTHER_CONFIGURATION.contains(c) && !CALL_STATE.contains(c)
         })
         .collect();
     assert!(missing.is_empty(), "no case for {missing:?}");
-    // The exemption is only for codes no frame reaches yet: once one does, it leaves the list.
-    let reached: Vec<&&str> = RELAY_DEFAULT.iter().filter(|c| used.contains(*c)).collect();
+    // An exemption is only for codes no stateless case can reach: once one does, it leaves.
+    let reached: Vec<&&str> = CALL_STATE.iter().filter(|c| used.contains(*c)).collect();
     assert!(reached.is_empty(), "reached, so not exempt: {reached:?}");
-    assert!(RELAY_DEFAULT
+    assert!(CALL_STATE
         .iter()
         .all(|c| CloseReason::ALL.iter().any(|r| r.code() == *c)));
+    let relay = frames
+        .iter()
+        .filter(|c| c.protocol.as_deref() == Some("conversation-relay"))
+        .count();
+    assert!(relay >= 25, "ConversationRelay cases: {relay}");
 }
