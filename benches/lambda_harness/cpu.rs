@@ -109,6 +109,15 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
                 bin("examples/minimal_runtime"),
                 Vec::new(),
             ),
+            // One ConversationRelay `prompt` (a turn of the caller's speech), the same document
+            // every time: what a relay invocation costs next to a `media` one.
+            Subject {
+                launch: gate("router, ConversationRelay prompt", bin("router"), &[]),
+                feed: Feed::Document("default-relay-prompt.json"),
+                expect: "status 200",
+                gate: false,
+                aws: false,
+            },
             Subject {
                 launch: gate("authorizer", bin("authorizer"), &[]),
                 feed: Feed::Document("authorizer-signed.json"),

@@ -194,6 +194,11 @@ EXPECT = {
     "default-media.json": accepted(None),
     "default-stop.json": accepted("stop"),
     "default-start-wrong-account.json": closed("start_account_mismatch"),
+    # ConversationRelay connections (their context names the protocol and the call); the router
+    # runs stateless here, so each message is judged by its shape and the context alone.
+    "default-relay-setup.json": accepted("setup"),
+    "default-relay-prompt.json": accepted(None),
+    "default-relay-setup-wrong-call.json": closed("setup_call_sid_mismatch"),
     "disconnect.json": disconnect,
     "voice-webhook.json": twiml,
     "echo-kinesis.json": echo_batch,

@@ -220,6 +220,22 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_document_reads_its_protocol_call_and_token_expiry_on_both_readings() {
+        let doc = include_str!("../../../../events/default-relay-setup.json");
+        let (slim, full) = both(doc);
+        assert_eq!(slim, full);
+        assert_eq!(
+            slim.connection_context(),
+            Some(ConnectionContext::ConversationRelay {
+                account: crate::domain::AccountSid::parse(ACCOUNT).expect("ac"),
+                call: crate::domain::CallSid::parse("CAffeeddccbbaa99887766554433221100")
+                    .expect("ca"),
+                token_expires_at: 4_102_444_800,
+            })
+        );
+    }
+
+    #[test]
     fn an_account_sid_that_is_not_a_valid_string_is_no_account_on_both_readings() {
         for value in [
             serde_json::json!(12),
