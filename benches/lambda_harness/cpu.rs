@@ -112,7 +112,7 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
             // One ConversationRelay `prompt` (a turn of the caller's speech), the same document
             // every time: what a relay invocation costs next to a `media` one.
             Subject {
-                launch: gate("router, ConversationRelay prompt", bin("router"), &[]),
+                launch: gate("router (ConversationRelay prompt)", bin("router"), &[]),
                 feed: Feed::Document("default-relay-prompt.json"),
                 expect: "status 200",
                 gate: false,

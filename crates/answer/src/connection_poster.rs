@@ -1,7 +1,9 @@
-//! Answering the caller: an application posts Twilio's outbound `media`, `mark` and `clear` to the
+//! Answering the caller: an application posts Twilio's outbound messages (Media Streams `media`,
+//! `mark`, `clear`; ConversationRelay `text`, `play`, `sendDigits`, `language`, `end`) to the
 //! connection with `PostToConnection` on the `@connections` endpoint its records name
-//! (`managementEndpoint`). Only [`Outbound`] values can be posted, so nothing Twilio would reject
-//! (warning 31951) is ever written to the socket.
+//! (`managementEndpoint`). Only a `SocketMessage` (an `Outbound` or a `RelayOutbound`, each valid by
+//! construction) can be posted, so nothing Twilio would reject (Media Streams warning 31951,
+//! ConversationRelay error 64107) is ever written to the socket.
 //!
 //! IAM: `execute-api:ManageConnections` on
 //! `arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/POST/@connections/{connection_id}`
@@ -14,7 +16,7 @@ use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
-use stream_gate_domain::outbound::Outbound;
+use stream_gate_domain::socket_message::SocketMessage;
 
 /// What happened to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,7 @@ impl ConnectionPoster {
         &self,
         endpoint: &str,
         connection_id: &str,
-        message: &Outbound,
+        message: &impl SocketMessage,
     ) -> Result<PostOutcome, PostError> {
         let client = self
             .clients

@@ -374,7 +374,9 @@ async fn run_call(
                 } else {
                     match record.sequence_number {
                         Some(seq) => reorder.push(seq, record, Instant::now()),
-                        None => Vec::new(),
+                        // ConversationRelay messages have no sequence number: answered as they
+                        // come (a few per turn, not 50 a second).
+                        None => vec![record],
                     }
                 }
             }
@@ -573,6 +575,8 @@ mod tests {
             stream_sid: StreamSid::parse("MZ00112233445566778899aabbccddeeff").ok(),
             sequence_number: Some(seq),
             media: None,
+            received_at: 0,
+            relay: None,
         }
     }
 

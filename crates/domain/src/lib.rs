@@ -20,6 +20,7 @@ pub mod relay_outbound;
 pub mod secret;
 pub mod sid;
 pub mod signature;
+pub mod socket_message;
 pub mod stream_token;
 mod strict_json;
 pub mod verdict;

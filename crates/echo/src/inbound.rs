@@ -51,6 +51,42 @@ pub struct InboundRecord {
     pub sequence_number: Option<u64>,
     /// For `media` records: the frame's track and base64 payload.
     pub media: Option<InboundMedia>,
+    /// `receivedAt` (Unix ms; 0 when absent): the order of ConversationRelay records, which have no
+    /// sequence number.
+    pub received_at: u64,
+    /// For ConversationRelay `prompt` and `dtmf` records: what the caller said or pressed.
+    pub relay: Option<InboundRelay>,
+}
+
+/// What the caller said or pressed on a ConversationRelay session.
+#[derive(Clone, PartialEq, Eq)]
+pub enum InboundRelay {
+    /// A `prompt`: the words, and whether the utterance is complete (`last`).
+    Prompt {
+        /// `voicePrompt`.
+        text: String,
+        /// `last` (absent: `false`).
+        last: bool,
+    },
+    /// A `dtmf`: the key.
+    Dtmf {
+        /// `digit`.
+        digit: String,
+    },
+}
+
+impl std::fmt::Debug for InboundRelay {
+    /// The kind and sizes; not the caller's words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Prompt { text, last } => f
+                .debug_struct("Prompt")
+                .field("text_chars", &text.chars().count())
+                .field("last", last)
+                .finish(),
+            Self::Dtmf { .. } => f.write_str("Dtmf"),
+        }
+    }
 }
 
 /// The audio of a `media` record.
@@ -84,8 +120,25 @@ struct Wire<'a> {
     stream_sid: Option<String>,
     #[serde(default)]
     sequence_number: Option<String>,
+    #[serde(default)]
+    received_at: u64,
+    #[serde(default)]
+    protocol: Option<String>,
     #[serde(default, borrow)]
     twilio: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RelayPromptWire {
+    voice_prompt: String,
+    #[serde(default)]
+    last: bool,
+}
+
+#[derive(Deserialize)]
+struct RelayDtmfWire {
+    digit: String,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +174,25 @@ impl InboundRecord {
             ("media", None) => return Err(ReadError::Malformed),
             _ => None,
         };
+        let relay = match (wire.protocol.as_deref(), wire.kind.as_str(), wire.twilio) {
+            (Some("conversation-relay"), "prompt", Some(raw)) => {
+                let p: RelayPromptWire =
+                    serde_json::from_str(raw.get()).map_err(|_| ReadError::Malformed)?;
+                Some(InboundRelay::Prompt {
+                    text: p.voice_prompt,
+                    last: p.last,
+                })
+            }
+            (Some("conversation-relay"), "dtmf", Some(raw)) => {
+                let d: RelayDtmfWire =
+                    serde_json::from_str(raw.get()).map_err(|_| ReadError::Malformed)?;
+                Some(InboundRelay::Dtmf { digit: d.digit })
+            }
+            (Some("conversation-relay"), "prompt" | "dtmf", None) => {
+                return Err(ReadError::Malformed)
+            }
+            _ => None,
+        };
         Ok(Self {
             kind: wire.kind,
             connection_id: wire.connection_id,
@@ -131,6 +203,8 @@ impl InboundRecord {
                 .and_then(|s| StreamSid::parse(s).ok()),
             sequence_number: wire.sequence_number.as_deref().and_then(|s| s.parse().ok()),
             media,
+            received_at: wire.received_at,
+            relay,
         })
     }
 }
@@ -221,6 +295,56 @@ mod tests {
         ] {
             assert_eq!(InboundRecord::parse(bad.as_bytes()), Err(why), "{why}");
         }
+    }
+
+    #[test]
+    fn reads_a_relay_prompt_and_dtmf_as_the_gate_writes_them() {
+        use stream_gate_domain::connection_context::ConnectionContext;
+        let ac = account();
+        let ca =
+            stream_gate_domain::CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("ca");
+        let context = ConnectionContext::ConversationRelay {
+            account: ac,
+            call: ca,
+            token_expires_at: 4_102_444_800,
+        };
+        let connection = Connection {
+            protocol: stream_gate_domain::Protocol::ConversationRelay,
+            ..CONNECTION
+        };
+        let read = |frame: &str| {
+            let record =
+                stream_gate_domain::fixtures::delivered(frame, &context, None, &connection);
+            InboundRecord::parse(record.json().as_bytes()).expect("read")
+        };
+        let r = read(&stream_gate_domain::fixtures::relay_prompt(
+            "Hello there",
+            true,
+        ));
+        assert_eq!(r.kind, "prompt");
+        assert_eq!(r.received_at, 1_795_881_600_433);
+        assert_eq!(r.sequence_number, None);
+        assert_eq!(
+            r.relay,
+            Some(InboundRelay::Prompt {
+                text: "Hello there".into(),
+                last: true
+            })
+        );
+        let r = read(&stream_gate_domain::fixtures::relay_dtmf('#'));
+        assert_eq!(r.relay, Some(InboundRelay::Dtmf { digit: "#".into() }));
+        let r = read(&stream_gate_domain::fixtures::relay_error("bad"));
+        assert_eq!((r.kind.as_str(), r.relay), ("error", None));
+        let bad = r#"{"v":1,"type":"prompt","protocol":"conversation-relay","connectionId":"c","managementEndpoint":"e","twilio":{"type":"prompt"}}"#;
+        assert_eq!(
+            InboundRecord::parse(bad.as_bytes()),
+            Err(ReadError::Malformed)
+        );
+        let prompt = InboundRelay::Prompt {
+            text: "my card number".into(),
+            last: true,
+        };
+        assert!(!format!("{prompt:?}").contains("card"));
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! in place of the Management API.
 
 use super::*;
+use crate::replies::ReplyMessage;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Mutex;
 use stream_gate_answer::{PostError, PostOutcome};
-use stream_gate_domain::outbound::Outbound;
 
 const MZ: &str = "MZ00112233445566778899aabbccddeeff";
 const OURS: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/prod";
@@ -212,7 +212,7 @@ impl Answer for Recorder {
         &self,
         endpoint: &str,
         connection_id: &str,
-        _message: &Outbound,
+        _message: &ReplyMessage,
     ) -> impl Future<Output = Result<PostOutcome, PostError>> + Send {
         if let Ok(mut p) = self.posted.lock() {
             p.push((endpoint.to_owned(), connection_id.to_owned()));

@@ -16,5 +16,5 @@ pub mod kinesis_batch;
 pub mod replies;
 
 pub use endpoint::AllowedEndpoint;
-pub use inbound::{InboundRecord, ReadError};
-pub use replies::{echo_replies, send_replies, Answer, Reply, SendSummary};
+pub use inbound::{InboundRecord, InboundRelay, ReadError};
+pub use replies::{echo_replies, send_replies, Answer, Reply, ReplyMessage, SendSummary};

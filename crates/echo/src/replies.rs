@@ -1,8 +1,11 @@
 //! What the echo answers, and sending it.
 //!
-//! [`echo_replies`] is pure: a batch of records in, the outbound `media` messages out, each
-//! connection's in Twilio's `sequenceNumber` order (records of one connection can arrive out of
-//! order: the router runs one invocation per frame, concurrently). [`send_replies`] posts them,
+//! [`echo_replies`] is pure: a batch of records in, the answers out: for Media Streams the caller's
+//! own audio back as outbound `media`, for ConversationRelay a `text` "You said: …" for each
+//! complete `prompt` and "You pressed …" for each `dtmf`. Each connection's answers come in the
+//! order of its records (`sequenceNumber` for Media Streams, `receivedAt` for ConversationRelay,
+//! whose messages have no sequence number): records of one connection can arrive out of order,
+//! since the router runs one invocation per frame, concurrently. [`send_replies`] posts them,
 //! one connection's messages in order and connections side by side.
 
 use std::collections::HashMap;
@@ -11,8 +14,9 @@ use std::future::Future;
 use futures_util::future::join_all;
 use stream_gate_answer::{ConnectionPoster, PostError, PostOutcome};
 use stream_gate_domain::outbound::Outbound;
+use stream_gate_domain::relay_outbound::RelayOutbound;
 
-use crate::inbound::InboundRecord;
+use crate::inbound::{InboundRecord, InboundRelay};
 
 /// One message to post.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,43 +25,90 @@ pub struct Reply {
     pub connection_id: String,
     /// Its `@connections` endpoint.
     pub management_endpoint: String,
-    /// The inbound frame's `sequenceNumber` this answers.
-    pub sequence_number: u64,
-    /// The message: `media` with the caller's own audio.
-    pub message: Outbound,
+    /// Where the record it answers stands in its connection: the `sequenceNumber` of a Media
+    /// Streams frame, the `receivedAt` of a ConversationRelay message.
+    pub position: u64,
+    /// The message.
+    pub message: ReplyMessage,
+}
+
+/// An answer: one of Twilio's own outbound messages for the connection's protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyMessage {
+    /// Media Streams: `media` with the caller's own audio.
+    Media(Outbound),
+    /// ConversationRelay: a `text` for Twilio to speak.
+    Relay(RelayOutbound),
+}
+
+impl ReplyMessage {
+    /// The message as its JSON text frame.
+    pub fn to_json(&self) -> String {
+        match self {
+            Self::Media(m) => m.to_json(),
+            Self::Relay(m) => m.to_json(),
+        }
+    }
+}
+
+/// The answer to one record, with its position; `None` for a record that gets none.
+fn answer(r: InboundRecord) -> Option<(u64, ReplyMessage)> {
+    if let Some(relay) = r.relay {
+        let text = match relay {
+            // Partial prompts (`last: false`, only with `partialPrompts`) are the same words again.
+            InboundRelay::Prompt { text, last: true } => format!("You said: {text}"),
+            InboundRelay::Prompt { last: false, .. } => return None,
+            InboundRelay::Dtmf { digit } => format!("You pressed {digit}."),
+        };
+        let Ok(message) = RelayOutbound::text(text, true) else {
+            tracing::warn!(
+                reason = "text_not_answerable",
+                "echo: relay message skipped"
+            );
+            return None;
+        };
+        return Some((r.received_at, ReplyMessage::Relay(message)));
+    }
+    let (Some(media), Some(stream_sid), Some(sequence_number)) =
+        (r.media, r.stream_sid, r.sequence_number)
+    else {
+        return None;
+    };
+    if media.track != "inbound" {
+        return None;
+    }
+    let Ok(message) = Outbound::media(stream_sid, media.payload) else {
+        tracing::warn!(reason = "payload_not_echoable", "echo: media skipped");
+        return None;
+    };
+    Some((sequence_number, ReplyMessage::Media(message)))
 }
 
 /// The replies to a batch: for every `media` record of the caller's track (`inbound`) that names
-/// its stream and carries a sequence number and a valid payload, the same audio back, ordered by
-/// sequence number within each connection. Connections keep the order in which they first appear.
-/// Everything else (`start`, `mark`, `stop`, the `outbound` track, which is the echo itself) gets
-/// no answer.
+/// its stream and carries a sequence number and a valid payload, the same audio back; for every
+/// ConversationRelay `prompt` with `last: true`, `text` "You said: …", and for every `dtmf`
+/// "You pressed …"; ordered by position within each connection. Connections keep the order in
+/// which they first appear. Everything else (`start`, `mark`, `stop`, the `outbound` track, which
+/// is the echo itself, `setup`, partial prompts, `interrupt`, `error`) gets no answer.
 pub fn echo_replies(records: impl IntoIterator<Item = InboundRecord>) -> Vec<Reply> {
     let mut order: Vec<String> = Vec::new();
     let mut by_connection: HashMap<String, Vec<Reply>> = HashMap::new();
     for r in records {
-        let (Some(media), Some(stream_sid), Some(sequence_number)) =
-            (r.media, r.stream_sid, r.sequence_number)
-        else {
-            continue;
-        };
-        if media.track != "inbound" {
-            continue;
-        }
-        let Ok(message) = Outbound::media(stream_sid, media.payload) else {
-            tracing::warn!(reason = "payload_not_echoable", "echo: media skipped");
+        let (connection_id, management_endpoint) =
+            (r.connection_id.clone(), r.management_endpoint.clone());
+        let Some((position, message)) = answer(r) else {
             continue;
         };
         let replies = by_connection
-            .entry(r.connection_id.clone())
+            .entry(connection_id.clone())
             .or_insert_with(|| {
-                order.push(r.connection_id.clone());
+                order.push(connection_id.clone());
                 Vec::new()
             });
         replies.push(Reply {
-            connection_id: r.connection_id,
-            management_endpoint: r.management_endpoint,
-            sequence_number,
+            connection_id,
+            management_endpoint,
+            position,
             message,
         });
     }
@@ -65,8 +116,8 @@ pub fn echo_replies(records: impl IntoIterator<Item = InboundRecord>) -> Vec<Rep
         .into_iter()
         .flat_map(|c| {
             let mut replies = by_connection.remove(&c).unwrap_or_default();
-            // Stable: a sequence number seen twice (a redelivered record) keeps arrival order.
-            replies.sort_by_key(|r| r.sequence_number);
+            // Stable: a position seen twice (a redelivered record) keeps arrival order.
+            replies.sort_by_key(|r| r.position);
             replies
         })
         .collect()
@@ -79,18 +130,25 @@ pub trait Answer {
         &self,
         endpoint: &str,
         connection_id: &str,
-        message: &Outbound,
+        message: &ReplyMessage,
     ) -> impl Future<Output = Result<PostOutcome, PostError>> + Send;
 }
 
 impl Answer for ConnectionPoster {
-    fn post(
+    async fn post(
         &self,
         endpoint: &str,
         connection_id: &str,
-        message: &Outbound,
-    ) -> impl Future<Output = Result<PostOutcome, PostError>> + Send {
-        ConnectionPoster::post(self, endpoint, connection_id, message)
+        message: &ReplyMessage,
+    ) -> Result<PostOutcome, PostError> {
+        match message {
+            ReplyMessage::Media(m) => {
+                ConnectionPoster::post(self, endpoint, connection_id, m).await
+            }
+            ReplyMessage::Relay(m) => {
+                ConnectionPoster::post(self, endpoint, connection_id, m).await
+            }
+        }
     }
 }
 
@@ -172,13 +230,65 @@ mod tests {
                 track: track.into(),
                 payload: payload.into(),
             }),
+            received_at: 0,
+            relay: None,
         }
+    }
+
+    fn relay(conn: &str, received_at: u64, kind: &str, said: InboundRelay) -> InboundRecord {
+        InboundRecord {
+            kind: kind.into(),
+            connection_id: conn.into(),
+            management_endpoint: "http://127.0.0.1:1/local".into(),
+            stream_sid: None,
+            sequence_number: None,
+            media: None,
+            received_at,
+            relay: Some(said),
+        }
+    }
+
+    fn prompt(text: &str, last: bool) -> InboundRelay {
+        InboundRelay::Prompt {
+            text: text.into(),
+            last,
+        }
+    }
+
+    #[test]
+    fn answers_complete_prompts_and_key_presses_in_the_order_received() {
+        let replies = echo_replies([
+            relay("r", 30, "dtmf", InboundRelay::Dtmf { digit: "5".into() }),
+            relay("r", 10, "prompt", prompt("What are", false)),
+            relay("r", 20, "prompt", prompt("What are your hours?", true)),
+        ]);
+        let sent: Vec<(u64, String)> = replies
+            .iter()
+            .map(|r| (r.position, r.message.to_json()))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (
+                    20,
+                    r#"{"type":"text","token":"You said: What are your hours?","last":true}"#
+                        .to_owned()
+                ),
+                (
+                    30,
+                    r#"{"type":"text","token":"You pressed 5.","last":true}"#.to_owned()
+                ),
+            ]
+        );
+        assert!(replies
+            .iter()
+            .all(|r| matches!(r.message, ReplyMessage::Relay(_))));
     }
 
     fn summary(replies: &[Reply]) -> Vec<(String, u64)> {
         replies
             .iter()
-            .map(|r| (r.connection_id.clone(), r.sequence_number))
+            .map(|r| (r.connection_id.clone(), r.position))
             .collect()
     }
 
@@ -237,7 +347,7 @@ mod tests {
             &self,
             _endpoint: &str,
             connection_id: &str,
-            message: &Outbound,
+            message: &ReplyMessage,
         ) -> impl Future<Output = Result<PostOutcome, PostError>> + Send {
             let result = if self.gone.contains(&connection_id) {
                 Ok(PostOutcome::Gone)

@@ -340,3 +340,78 @@ async fn the_summary_level_says_what_happened() {
         );
     }
 }
+
+/// A Kinesis record of `data`, in the mapping's shape.
+fn kinesis_record(data: &str, sequence: u32) -> Value {
+    serde_json::json!({
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "Yl3UneLQJBNDKrx=",
+                    "sequenceNumber": format!("4965654217812345678901234567890123456789012345678{sequence:04}"),
+                    "data": b64().encode(data), "approximateArrivalTimestamp": 1795881600.5},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0",
+        "eventID": format!("shardId-000000000000:{sequence}"), "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/echo", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/calls"
+    })
+}
+
+/// A ConversationRelay call's records, as the gate builds them, out of order: the echo answers each
+/// complete prompt with "You said: …" and each key press with "You pressed …", in the order the gate
+/// received them, as `text` messages; the setup, a partial prompt, an interrupt and the disconnect
+/// get nothing.
+#[tokio::test]
+async fn answers_a_conversation_relay_caller_in_text() {
+    use stream_gate_domain::connection_context::ConnectionContext;
+    use stream_gate_domain::record::Connection;
+    use stream_gate_domain::{fixtures, AccountSid, CallSid, Protocol, SessionSid};
+
+    let ours = ManagementEndpoint::start(StatusCode::OK).await;
+    let f = echo_answering(&ours, &[]).await;
+    let account = AccountSid::parse("AC0123456789abcdef0123456789abcdef").expect("ac");
+    let call = CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("ca");
+    let session = SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx");
+    let context = ConnectionContext::ConversationRelay {
+        account,
+        call,
+        token_expires_at: 4_102_444_800,
+    };
+    let record = |frame: String, received_at_ms: u64| {
+        let connection = Connection {
+            protocol: Protocol::ConversationRelay,
+            connection_id: "Yl3UneLQJBNDKrx=",
+            management_endpoint: &ours.url,
+            received_at_ms,
+        };
+        fixtures::delivered(&frame, &context, None, &connection).into_json()
+    };
+    let records = [
+        record(fixtures::relay_setup(&session, &account, &call), 100),
+        record(fixtures::relay_dtmf('7'), 400),
+        record(fixtures::relay_prompt("What are", false), 200),
+        record(fixtures::relay_prompt("What are your hours?", true), 300),
+        record(fixtures::relay_interrupt("We are", 900), 500),
+    ];
+    let batch = serde_json::json!({"Records": records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| kinesis_record(r, i as u32))
+        .collect::<Vec<_>>()});
+
+    let answer = f.invoke(batch).await;
+    assert_eq!(answer, Invocation::Response(Value::Null));
+    assert_eq!(
+        ours.bodies(),
+        [
+            r#"{"type":"text","token":"You said: What are your hours?","last":true}"#,
+            r#"{"type":"text","token":"You pressed 7.","last":true}"#,
+        ]
+    );
+    assert_eq!(
+        ours.seen(),
+        [post("Yl3UneLQJBNDKrx="), post("Yl3UneLQJBNDKrx=")]
+    );
+    let lines = f.output().await;
+    assert!(
+        !lines.join("\n").contains("hours"),
+        "the caller's words are not logged"
+    );
+}
