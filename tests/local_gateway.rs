@@ -348,3 +348,97 @@ async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
     assert_eq!(records[1].close_reason, Some("call_token_reused"));
     f.gateway.shutdown().await;
 }
+
+/// A ConversationRelay session over real sockets: the handshake signed over the URL with its
+/// `callSid` and `callToken` query, then `setup`, `prompt`, `dtmf` accepted; the same signed URL
+/// replayed opens a socket whose `setup` closes (`call_token_reused`); a `setup` naming another
+/// call and a Media Streams frame on a relay socket close with their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_relay_session_is_gated_over_real_sockets() {
+    use futures_util::SinkExt as _;
+    use stream_gate_devtools::sim::identity::{fresh_call_sid, fresh_stream_sid};
+    use stream_gate_domain::{compute_signature, fixtures, CallSid, SessionSid};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let f = start().await;
+    let now = stream_gate_lambda::clock::unix_now();
+    let open = |call: CallSid| {
+        let token = f.me.call_token(&call, now, 300).expect("token");
+        let query = format!("?callSid={call}&callToken={}", token.expose());
+        let url = format!("{}{query}", f.gateway.ws_url());
+        let signed = format!("{}{query}", f.gateway.public_url());
+        let sig = compute_signature(f.me.auth_token.expose(), &signed, &[]);
+        async move {
+            let mut req =
+                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                    url.as_str(),
+                )
+                .expect("request");
+            req.headers_mut()
+                .insert("x-twilio-signature", sig.parse().expect("header"));
+            tokio_tungstenite::connect_async(req)
+                .await
+                .expect("admitted")
+                .0
+        }
+    };
+    let session = SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx");
+    let setup = |call: &CallSid| {
+        Message::Text(fixtures::relay_setup(&session, &f.me.account, call).into())
+    };
+
+    let call = fresh_call_sid();
+    let mut first = open(call).await;
+    for m in [
+        setup(&call),
+        Message::Text(fixtures::relay_prompt("What are your hours?", true).into()),
+        Message::Text(fixtures::relay_dtmf('5').into()),
+    ] {
+        first.send(m).await.expect("send");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The handshake replayed, word for word: admitted (its token is valid), closed at `setup`.
+    let mut replay = open(call).await;
+    replay.send(setup(&call)).await.expect("send");
+    assert_eq!(
+        close_of(&mut replay).await,
+        Some((1008, "call_token_reused".to_owned()))
+    );
+
+    let other = fresh_call_sid();
+    let mut foreign = open(other).await;
+    foreign.send(setup(&call)).await.expect("send");
+    assert_eq!(
+        close_of(&mut foreign).await,
+        Some((1008, "setup_call_sid_mismatch".to_owned()))
+    );
+
+    let mut mixed = open(fresh_call_sid()).await;
+    let stream = fresh_stream_sid();
+    mixed
+        .send(Message::Text(
+            fixtures::media(&stream, 2, 1, &[0xFF; 160]).into(),
+        ))
+        .await
+        .expect("send");
+    assert_eq!(
+        close_of(&mut mixed).await,
+        Some((1008, "protocol_mismatch".to_owned()))
+    );
+
+    first
+        .send(Message::Text(
+            fixtures::relay_prompt("Thank you", true).into(),
+        ))
+        .await
+        .expect("the first session is still open");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.close(None).await.expect("client close");
+    assert!(f.gateway.settle(Duration::from_secs(5)).await);
+    let records = f.gateway.records();
+    let verified: Vec<_> = records.iter().filter(|r| r.close_reason.is_none()).collect();
+    assert_eq!(verified.len(), 1, "{records:?}");
+    assert_eq!((verified[0].frames, verified[0].accepted), (4, 4));
+    f.gateway.shutdown().await;
+}

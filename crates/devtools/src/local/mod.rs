@@ -269,8 +269,9 @@ impl Functions {
                 credentials: credentials.clone(),
                 auth_mode: opts.auth_mode,
                 public_url: Some(urls.public_url.clone()),
-                // The router judges Media Streams only so far (docs/conversation-relay.md).
-                protocols: Protocols::default(),
+                // Both: the router judges each connection by its protocol's grammar
+                // (docs/conversation-relay.md), and a local stack has nothing to keep closed.
+                protocols: Protocols::BOTH,
             },
             credentials: cache.clone(),
         };
