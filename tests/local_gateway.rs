@@ -383,9 +383,8 @@ async fn a_conversation_relay_session_is_gated_over_real_sockets() {
         }
     };
     let session = SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx");
-    let setup = |call: &CallSid| {
-        Message::Text(fixtures::relay_setup(&session, &f.me.account, call).into())
-    };
+    let setup =
+        |call: &CallSid| Message::Text(fixtures::relay_setup(&session, &f.me.account, call).into());
 
     let call = fresh_call_sid();
     let mut first = open(call).await;
@@ -437,7 +436,10 @@ async fn a_conversation_relay_session_is_gated_over_real_sockets() {
     first.close(None).await.expect("client close");
     assert!(f.gateway.settle(Duration::from_secs(5)).await);
     let records = f.gateway.records();
-    let verified: Vec<_> = records.iter().filter(|r| r.close_reason.is_none()).collect();
+    let verified: Vec<_> = records
+        .iter()
+        .filter(|r| r.close_reason.is_none())
+        .collect();
     assert_eq!(verified.len(), 1, "{records:?}");
     assert_eq!((verified[0].frames, verified[0].accepted), (4, 4));
     f.gateway.shutdown().await;

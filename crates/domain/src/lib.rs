@@ -17,6 +17,7 @@ pub mod record;
 pub mod relay_connect;
 pub mod relay_frame;
 pub mod relay_outbound;
+pub mod relay_twiml;
 pub mod secret;
 pub mod sid;
 pub mod signature;

@@ -204,6 +204,9 @@ reason_enum!(
     WebhookRefusal {
         /// Not a POST.
         MethodNotAllowed => "method_not_allowed",
+        /// A POST to `…/relay` or `…/relay/ended` on a stack whose `STREAM_GATE_PROTOCOLS` does not
+        /// list `conversation-relay`.
+        RelayNotEnabled => "webhook_relay_not_enabled",
         /// Body larger than [`crate::webhook_decision::MAX_BODY_BYTES`].
         BodyTooLarge => "webhook_body_too_large",
         /// No `X-Twilio-Signature` header.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::adapters::SinkTarget;
+use crate::domain::relay_twiml::RelayAttributes;
 use crate::domain::{AuthMode, CallTokenPolicy, Protocols};
 
 /// The defaults, each in one place.
@@ -40,6 +41,7 @@ pub const VARIABLES: &[&str] = &[
     "STREAM_GATE_MANAGEMENT_ENDPOINT",
     "STREAM_GATE_PROTOCOLS",
     "STREAM_GATE_PUBLIC_URL",
+    "STREAM_GATE_RELAY_ATTRIBUTES",
     "STREAM_GATE_SECRET_FILE",
     "STREAM_GATE_SECRET_ID",
     "STREAM_GATE_SECRET_MAX_STALE_SECS",
@@ -165,6 +167,12 @@ pub struct WebhookConfig {
     /// `STREAM_GATE_ISSUED_RETENTION_DAYS`: how long the record of a CallSid's token is kept;
     /// within it (and until the store deletes it) a replay gets the first token, never a new one.
     pub issued_retention: Duration,
+    /// `STREAM_GATE_PROTOCOLS`: a POST to `…/relay` is answered only when it lists
+    /// `conversation-relay` (as the authorizer admits its handshakes only then).
+    pub protocols: Protocols,
+    /// `STREAM_GATE_RELAY_ATTRIBUTES`: the `<ConversationRelay>` attributes of the `/relay` answer,
+    /// a JSON object of strings, only Twilio's documented names (default: none).
+    pub relay_attributes: RelayAttributes,
 }
 
 /// Reads variables through a lookup function (the process environment, or a map in tests), as
@@ -230,6 +238,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             Some(v) => v.trim().parse().map_err(|problem| ConfigError {
                 variable: var,
                 problem,
+            }),
+        }
+    }
+
+    fn relay_attributes(&self) -> Result<RelayAttributes, ConfigError> {
+        const VAR: &str = "STREAM_GATE_RELAY_ATTRIBUTES";
+        match self.value(VAR) {
+            None => Ok(RelayAttributes::default()),
+            // The error names the attribute, never its value.
+            Some(v) => RelayAttributes::parse(&v).map_err(|e| ConfigError {
+                variable: VAR,
+                problem: e.to_string(),
             }),
         }
     }
@@ -464,6 +484,8 @@ impl WebhookConfig {
                 MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS,
             )?,
             call_state: env.call_state()?,
+            protocols: env.parsed("STREAM_GATE_PROTOCOLS")?,
+            relay_attributes: env.relay_attributes()?,
         })
     }
 }
@@ -637,10 +659,34 @@ mod tests {
             ("STREAM_GATE_ISSUED_RETENTION_DAYS", "36501"),
             ("STREAM_GATE_ISSUED_RETENTION_DAYS", "1y"),
             ("STREAM_GATE_ISSUED_RETENTION_DAYS", "-400"),
+            ("STREAM_GATE_PROTOCOLS", "relay"),
+            ("STREAM_GATE_RELAY_ATTRIBUTES", r#"{"url":"wss://elsewhere.example.com"}"#),
+            ("STREAM_GATE_RELAY_ATTRIBUTES", r#"{"voice":"secret-looking-value\n"}"#),
+            ("STREAM_GATE_RELAY_ATTRIBUTES", "welcomeGreeting=Hi"),
         ] {
             let err = WebhookConfig::from_lookup(lookup(&[STREAM, STATE, (k, v)])).err();
+            assert!(
+                err.as_ref()
+                    .is_some_and(|e| !e.to_string().contains("secret-looking-value")),
+                "{k}: the value is never quoted"
+            );
             assert_eq!(err.map(|e| e.variable), Some(k), "{k}={v}");
         }
+        let w = WebhookConfig::from_lookup(lookup(&[
+            STREAM,
+            STATE,
+            ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
+            ("STREAM_GATE_RELAY_ATTRIBUTES", r#"{"language":"en-US"}"#),
+        ]))
+        .expect("valid");
+        assert_eq!(w.protocols, Protocols::BOTH);
+        assert_eq!(
+            w.relay_attributes.iter().collect::<Vec<_>>(),
+            [("language", "en-US")]
+        );
+        let w = WebhookConfig::from_lookup(lookup(&[STREAM, STATE])).expect("defaults");
+        assert_eq!(w.protocols, Protocols::default());
+        assert_eq!(w.relay_attributes, RelayAttributes::default());
     }
 
     #[test]

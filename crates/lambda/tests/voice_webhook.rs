@@ -26,6 +26,11 @@ fn form(params: &[(&str, &str)]) -> String {
 
 /// An API Gateway HTTP API (payload 2.0) event, as Function URLs also send.
 fn http_event(method: &str, sig: Option<&str>, body: &str, b64: bool) -> Value {
+    http_event_at("/voice", method, sig, body, b64)
+}
+
+/// [`http_event`] for the route at `path`.
+fn http_event_at(path: &str, method: &str, sig: Option<&str>, body: &str, b64: bool) -> Value {
     let mut headers =
         json!({"host": "hooks.example.com", "content-type": "application/x-www-form-urlencoded"});
     if let Some(s) = sig {
@@ -37,13 +42,13 @@ fn http_event(method: &str, sig: Option<&str>, body: &str, b64: bool) -> Value {
         body.to_owned()
     };
     json!({
-        "version": "2.0", "routeKey": "POST /voice", "rawPath": "/voice", "rawQueryString": "",
+        "version": "2.0", "routeKey": format!("POST {path}"), "rawPath": path, "rawQueryString": "",
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012", "apiId": "abc123", "domainName": "hooks.example.com",
-            "domainPrefix": "hooks", "requestId": "r1", "routeKey": "POST /voice", "stage": "$default",
+            "domainPrefix": "hooks", "requestId": "r1", "routeKey": format!("POST {path}"), "stage": "$default",
             "time": "28/Nov/2026:19:00:00 +0000", "timeEpoch": 1795892400000u64,
-            "http": {"method": method, "path": "/voice", "protocol": "HTTP/1.1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "203.0.113.9", "userAgent": "TwilioProxy/1.1"}
         },
         "body": body, "isBase64Encoded": b64
@@ -399,4 +404,141 @@ async fn under_a_faked_clock_a_replay_days_to_a_year_later_gets_the_first_token(
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `…/relay` (where the stack admits ConversationRelay): `<Connect action="…/relay/ended">
+/// <ConversationRelay url="<stream url>?callSid=…&callToken=…" …configured attributes…>`, the token
+/// valid for that call only and the very token `/voice` answers for the same CallSid; `…/relay/ended`
+/// signed gets `<Response/>`; both are refused unsigned, and with 404 where ConversationRelay is
+/// not enabled.
+#[tokio::test]
+async fn the_relay_route_answers_conversation_relay_twiml_with_the_call_s_one_token() {
+    const RELAY_URL: &str = "https://hooks.example.com/relay";
+    const ENDED_URL: &str = "https://hooks.example.com/relay/ended";
+    let f = start_with(&[
+        ("STREAM_GATE_CALL_STATE", "memory"),
+        ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
+        (
+            "STREAM_GATE_RELAY_ATTRIBUTES",
+            r#"{"welcomeGreeting":"Hi & welcome","dtmfDetection":"true"}"#,
+        ),
+    ])
+    .await;
+    let params = [
+        ("AccountSid", AC),
+        ("CallSid", CA),
+        ("From", "+15551230000"),
+    ];
+    let r = f
+        .respond(http_event_at(
+            "/relay",
+            "POST",
+            Some(&compute_signature(TOKEN, RELAY_URL, &params)),
+            &form(&params),
+            false,
+        ))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(r["headers"]["content-type"], "text/xml");
+    let body = r["body"].as_str().expect("body");
+    let prefix = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect action=\"{ENDED_URL}\">\
+         <ConversationRelay url=\"{STREAM}?callSid={CA}&amp;callToken="
+    );
+    assert!(body.starts_with(&prefix), "{body}");
+    assert!(
+        body.contains("\" dtmfDetection=\"true\" welcomeGreeting=\"Hi &amp; welcome\">"),
+        "{body}"
+    );
+    assert!(body.contains("<Parameter name=\"from\" value=\"+15551230000\"/>"));
+    assert!(
+        !body.contains("name=\"token\""),
+        "the token is in the URL, not a parameter"
+    );
+    let token = body[prefix.len()..]
+        .split('"')
+        .next()
+        .expect("token")
+        .to_owned();
+    assert!(matches!(judge(&token, CA), Verdict::Accept(_)));
+    assert!(matches!(
+        judge(&token, "CAffffffffffffffffffffffffffffffff"),
+        Verdict::Close(_)
+    ));
+    // One token per CallSid, whichever route asks.
+    let voice = f
+        .respond(http_event(
+            "POST",
+            Some(&compute_signature(TOKEN, URL, &params)),
+            &form(&params),
+            false,
+        ))
+        .await;
+    assert_eq!(token_from(voice["body"].as_str().expect("body")), token);
+    assert!(!f.output().await.iter().any(|l| l.contains(&token)));
+
+    // The session's end.
+    let ended = [
+        ("AccountSid", AC),
+        ("CallSid", CA),
+        ("SessionId", "VX00112233445566778899aabbccddeeff"),
+        ("SessionStatus", "completed"),
+        ("SessionDuration", "25"),
+    ];
+    let r = f
+        .respond(http_event_at(
+            "/relay/ended",
+            "POST",
+            Some(&compute_signature(TOKEN, ENDED_URL, &ended)),
+            &form(&ended),
+            false,
+        ))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(
+        r["body"],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
+    );
+    let logged = log_lines(&f.output().await);
+    assert!(
+        logged.iter().any(|l| l["event"] == "relay_session_ended"
+            && l["session_status"] == "completed"
+            && l["session_duration"] == "25"),
+        "{logged:?}"
+    );
+    for path in ["/relay", "/relay/ended"] {
+        let r = f
+            .respond(http_event_at(path, "POST", None, &form(&params), false))
+            .await;
+        assert_eq!(status(&r), 403, "{path}: unsigned");
+        // Signed for /voice, posted to a relay route: the URL is part of what is signed.
+        let r = f
+            .respond(http_event_at(
+                path,
+                "POST",
+                Some(&compute_signature(TOKEN, URL, &params)),
+                &form(&params),
+                false,
+            ))
+            .await;
+        assert_eq!(status(&r), 403, "{path}: signed for another URL");
+    }
+
+    let media_only = start().await;
+    for path in ["/relay", "/relay/ended"] {
+        let r = media_only
+            .respond(http_event_at(
+                path,
+                "POST",
+                Some(&compute_signature(TOKEN, RELAY_URL, &params)),
+                &form(&params),
+                false,
+            ))
+            .await;
+        assert_eq!(status(&r), 404, "{path}");
+        assert_eq!(
+            media_only.last_reason().await.as_deref(),
+            Some("webhook_relay_not_enabled")
+        );
+    }
 }

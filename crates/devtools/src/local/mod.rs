@@ -326,6 +326,8 @@ fn webhook_config(
         issued_retention: Duration::from_secs(
             stream_gate_lambda::config::defaults::ISSUED_RETENTION_DAYS * 86_400,
         ),
+        protocols: Protocols::BOTH,
+        relay_attributes: Default::default(),
     }
 }
 

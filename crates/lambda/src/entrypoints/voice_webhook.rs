@@ -1,23 +1,30 @@
 //! Lambda (HTTP API / Function URL): Twilio's voice webhook. Verifies `X-Twilio-Signature` with the
 //! posted account's auth tokens, mints a call token for that account + call and answers TwiML that
-//! connects the call to the gate's WebSocket with the token as a `<Parameter>`.
+//! connects the call to the gate's WebSocket: at `…/voice` a `<Stream>` with the token as a
+//! `<Parameter>`; at `…/relay` a `<ConversationRelay>` whose URL carries the call and its token in
+//! the query (docs/conversation-relay.md). `…/relay/ended` is the session's `<Connect action>`:
+//! checked like any webhook, logged, and answered with an empty `<Response/>`.
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt as _, Response};
 
 use crate::clock::unix_now;
 use crate::config::WebhookConfig;
+use crate::domain::relay_twiml::relay_twiml;
 use crate::domain::signature::webhook_urls;
 use crate::domain::webhook_decision::{
     precheck_webhook, twiml, verify_webhook, WebhookForm, WebhookRefusal,
 };
-use crate::domain::{mint_call_token, AccountSid, CallSid, Presented, SIGNATURE_SETTINGS_HEADER};
+use crate::domain::{
+    mint_call_token, AccountSid, CallSid, Presented, Protocol, SIGNATURE_SETTINGS_HEADER,
+};
 use crate::state::{CallState, WebhookState};
 
 /// The HTTP status of a refusal (the body is always empty).
 fn status(reason: WebhookRefusal) -> u16 {
     match reason {
         WebhookRefusal::MethodNotAllowed => 405,
+        WebhookRefusal::RelayNotEnabled => 404,
         WebhookRefusal::BodyTooLarge => 413,
         WebhookRefusal::CredentialsUnavailable | WebhookRefusal::CallStateUnavailable => 503,
         _ => 403,
@@ -46,13 +53,54 @@ fn single_header<'a>(req: &'a Request, name: &str) -> Presented<'a> {
     }
 }
 
+/// What a POST asks for, by the end of its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookRoute {
+    /// `…/voice` (and any other path, as before ConversationRelay): `<Connect><Stream>`.
+    Voice,
+    /// `…/relay`: `<Connect><ConversationRelay>`.
+    Relay,
+    /// `…/relay/ended`: the end of a ConversationRelay session.
+    RelayEnded,
+}
+
+impl WebhookRoute {
+    /// The route of a request path (`rawPath`).
+    pub fn of(path: &str) -> Self {
+        let path = path.trim_end_matches('/');
+        if path.ends_with("/relay/ended") {
+            Self::RelayEnded
+        } else if path.ends_with("/relay") {
+            Self::Relay
+        } else {
+            Self::Voice
+        }
+    }
+
+    /// The path suffix that replaces a configured URL's `/voice`.
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Voice => "/voice",
+            Self::Relay => "/relay",
+            Self::RelayEnded => "/relay/ended",
+        }
+    }
+}
+
 /// The URL Twilio signed: `STREAM_GATE_WEBHOOK_URL`, else API Gateway's
 /// `https://{requestContext.domainName}{rawPath}` (plus the raw query string). Never the `Host`
 /// header: a client chooses it, and a signed URL built from it would let a request signed for
-/// another host pass.
+/// another host pass. The configured URL is the `/voice` one; the ConversationRelay routes are
+/// that URL with its trailing `/voice` replaced by `/relay` or `/relay/ended` (a configured URL
+/// that does not end in `/voice` has none: their signatures cannot verify).
 pub fn signed_url(config: &WebhookConfig, req: &Request) -> Option<String> {
     if let Some(url) = &config.webhook_url {
-        return Some(url.clone());
+        let route = WebhookRoute::of(req.raw_http_path());
+        if route == WebhookRoute::Voice {
+            return Some(url.clone());
+        }
+        let base = url.trim_end_matches('/').strip_suffix("/voice")?;
+        return Some(format!("{base}{}", route.suffix()));
     }
     let domain = match req.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => ctx.domain_name.as_deref(),
@@ -131,6 +179,10 @@ pub async fn handle_at(state: &WebhookState, req: Request, now: u64) -> Response
     if req.method() != http::Method::POST {
         return refuse(WebhookRefusal::MethodNotAllowed, None, None);
     }
+    let route = WebhookRoute::of(req.raw_http_path());
+    if route != WebhookRoute::Voice && !config.protocols.admits(Protocol::ConversationRelay) {
+        return refuse(WebhookRefusal::RelayNotEnabled, None, None);
+    }
     // lambda_http has already decoded a base64 body (isBase64Encoded) into bytes.
     let form = match WebhookForm::parse(req.body().as_ref()) {
         Ok(form) => form,
@@ -159,6 +211,9 @@ pub async fn handle_at(state: &WebhookState, req: Request, now: u64) -> Response
         Ok(call) => call,
         Err(reason) => return refuse(reason, account_raw, call_raw),
     };
+    if route == WebhookRoute::RelayEnded {
+        return relay_ended(&form, &account, &call);
+    }
     let ttl = config.call_token_ttl.as_secs();
     let expires_at = match issued_expiry(state, &account, &call, now).await {
         Ok(exp) => exp,
@@ -178,23 +233,74 @@ pub async fn handle_at(state: &WebhookState, req: Request, now: u64) -> Response
         );
     };
 
-    let mut parameters: Vec<(&str, &str)> = vec![("token", token.expose())];
     // Useful to applications and not secret: who called.
-    for (name, key) in [("from", "From"), ("callerName", "CallerName")] {
-        if let Some(v) = form.field(key).filter(|v| !v.is_empty() && v.len() <= 128) {
-            parameters.push((name, v));
-        }
-    }
+    let caller: Vec<(&str, &str)> = [("from", "From"), ("callerName", "CallerName")]
+        .into_iter()
+        .filter_map(|(name, key)| {
+            let v = form
+                .field(key)
+                .filter(|v| !v.is_empty() && v.len() <= 128)?;
+            Some((name, v))
+        })
+        .collect();
     tracing::info!(
         event = "webhook_accepted",
         reason = "webhook_signed",
         account_sid = account.as_str(),
         call_sid = call.as_str()
     );
-    let mut resp = Response::new(Body::Text(twiml(&config.stream_url, &parameters)));
+    let body = match route {
+        WebhookRoute::Relay => {
+            // The session's end is posted next to this route: `…/relay/ended`, without a query.
+            let signed = signed_url(config, &req).unwrap_or_default();
+            let action = format!("{}/ended", signed.split('?').next().unwrap_or_default());
+            let attributes = &config.relay_attributes;
+            relay_twiml(
+                &config.stream_url,
+                &call,
+                token.expose(),
+                &action,
+                attributes,
+                &caller,
+            )
+        }
+        // `<Stream url>` loses its query: the token travels as a `<Parameter>`.
+        _ => {
+            let mut parameters = vec![("token", token.expose())];
+            parameters.extend(caller);
+            twiml(&config.stream_url, &parameters)
+        }
+    };
+    xml(body)
+}
+
+fn xml(body: String) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(body));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/xml"),
     );
     resp
+}
+
+/// `…/relay/ended`, signed: the session's end, logged with what Twilio reports of it (only
+/// well-formed values: a status among Twilio's, digits for the duration and the error code), and
+/// an empty `<Response/>` (the call then goes on to the TwiML after `<Connect>`, or ends).
+fn relay_ended(form: &WebhookForm, account: &AccountSid, call: &CallSid) -> Response<Body> {
+    let digits = |key: &str| {
+        form.field(key)
+            .filter(|v| !v.is_empty() && v.len() <= 12 && v.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let status = form
+        .field("SessionStatus")
+        .filter(|s| matches!(*s, "ended" | "completed" | "failed"));
+    tracing::info!(
+        event = "relay_session_ended",
+        account_sid = account.as_str(),
+        call_sid = call.as_str(),
+        session_status = status,
+        session_duration = digits("SessionDuration"),
+        error_code = digits("ErrorCode")
+    );
+    xml("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>".to_owned())
 }
