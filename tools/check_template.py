@@ -73,7 +73,12 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 # Parameter values of the scenarios beyond each AuthMode: everything deployed, then the two
 # optional operations parameters set.
 BASE = {"CallState": "dynamodb", "Delivery": "kinesis", "EchoExample": "enabled"}
-OPERATIONS_SET = {"SecretKmsKeyArn": KEY_ARN, "RouterReservedConcurrency": "150"}
+OPERATIONS_SET = {
+    "SecretKmsKeyArn": KEY_ARN,
+    "RouterReservedConcurrency": "150",
+    "Protocols": "media-streams,conversation-relay",
+    "RelayAttributes": '{"welcomeGreeting":"Hello"}',
+}
 
 SECRET_READERS = ("AuthorizerFunctionRole", "RouterFunctionRole", "VoiceWebhookFunctionRole")
 
@@ -130,6 +135,7 @@ def check(template, mode, operations):
     check_secret_key(res, label, operations.get("SecretKmsKeyArn"))
     check_router_concurrency(res, label, operations.get("RouterReservedConcurrency"))
     check_logging(res, label)
+    check_relay(res, params, label)
     # A failed close is loud: the CloseFailed alarm exists on the router's metric.
     by_type = lambda t: {k: v for k, v in res.items() if v["Type"] == t}
     alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
@@ -291,6 +297,41 @@ def check_key_arn_pattern(template):
     for v in refuse:
         if re.fullmatch(pattern, v):
             fail(f"SecretKmsKeyArn's AllowedPattern accepts {v!r}")
+
+
+def check_relay(res, params, label):
+    """ConversationRelay: the authorizer and the webhook read `Protocols` (STREAM_GATE_PROTOCOLS),
+    the webhook `RelayAttributes`; the HTTP API routes POST /voice, /relay and /relay/ended to the
+    webhook and nothing else."""
+    def variable(function, name):
+        value = res[function]["Properties"].get("Environment", {}).get("Variables", {}).get(name)
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            return params.get(value["Ref"])
+        return value
+
+    want = params["Protocols"]
+    for name in ("AuthorizerFunction", "VoiceWebhookFunction"):
+        got = variable(name, "STREAM_GATE_PROTOCOLS")
+        if got != want:
+            fail(f"{label}: {name} STREAM_GATE_PROTOCOLS is {got!r}, expected {want!r}")
+    got = variable("VoiceWebhookFunction", "STREAM_GATE_RELAY_ATTRIBUTES")
+    if got != params["RelayAttributes"]:
+        fail(f"{label}: VoiceWebhookFunction STREAM_GATE_RELAY_ATTRIBUTES is {got!r}")
+    routes = sorted(
+        r["Properties"]["RouteKey"]
+        for r in res.values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"].get("ApiId") != {"Ref": "WebSocketApi"}
+    )
+    http_paths = set()
+    for r in res.values():
+        if r["Type"] == "AWS::Serverless::HttpApi" or r["Type"] == "AWS::ApiGatewayV2::Api":
+            body = r["Properties"].get("Body", {})
+            for path, ops in body.get("paths", {}).items():
+                for verb in ops:
+                    http_paths.add(f"{verb.upper()} {path}")
+    got = sorted(http_paths) or routes
+    if got != ["POST /relay", "POST /relay/ended", "POST /voice"]:
+        fail(f"{label}: HTTP API routes {got}, expected POST /voice, /relay and /relay/ended")
 
 
 def check_echo(rendered, res, mode):

@@ -660,8 +660,14 @@ mod tests {
             ("STREAM_GATE_ISSUED_RETENTION_DAYS", "1y"),
             ("STREAM_GATE_ISSUED_RETENTION_DAYS", "-400"),
             ("STREAM_GATE_PROTOCOLS", "relay"),
-            ("STREAM_GATE_RELAY_ATTRIBUTES", r#"{"url":"wss://elsewhere.example.com"}"#),
-            ("STREAM_GATE_RELAY_ATTRIBUTES", r#"{"voice":"secret-looking-value\n"}"#),
+            (
+                "STREAM_GATE_RELAY_ATTRIBUTES",
+                r#"{"url":"wss://elsewhere.example.com"}"#,
+            ),
+            (
+                "STREAM_GATE_RELAY_ATTRIBUTES",
+                r#"{"voice":"secret-looking-value\n"}"#,
+            ),
             ("STREAM_GATE_RELAY_ATTRIBUTES", "welcomeGreeting=Hi"),
         ] {
             let err = WebhookConfig::from_lookup(lookup(&[STREAM, STATE, (k, v)])).err();
