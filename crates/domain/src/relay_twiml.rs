@@ -8,7 +8,7 @@
 //! what the authorizer checks) and `action` belongs to `<Connect>`, so neither may be configured.
 
 use crate::sid::CallSid;
-use crate::webhook_decision::xml_escape;
+use crate::webhook_decision::{push_parameters, xml_escape};
 
 /// The `<ConversationRelay>` attributes Twilio documents, besides `url`.
 pub static DOCUMENTED_ATTRIBUTES: [&str; 19] = [
@@ -118,13 +118,7 @@ pub fn relay_twiml(
         s.push_str(&format!(" {name}=\"{}\"", xml_escape(value)));
     }
     s.push('>');
-    for (name, value) in params {
-        s.push_str(&format!(
-            "<Parameter name=\"{}\" value=\"{}\"/>",
-            xml_escape(name),
-            xml_escape(value)
-        ));
-    }
+    push_parameters(&mut s, params);
     s.push_str("</ConversationRelay></Connect></Response>");
     s
 }

@@ -188,15 +188,21 @@ pub fn twiml(stream_url: &str, params: &[(&str, &str)]) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">",
         xml_escape(stream_url)
     );
+    push_parameters(&mut s, params);
+    s.push_str("</Stream></Connect></Response>");
+    s
+}
+
+/// Appends `params` as `<Parameter name="…" value="…"/>`s, XML-escaped (`<Stream>` and
+/// `<ConversationRelay>` take the same element).
+pub fn push_parameters(twiml: &mut String, params: &[(&str, &str)]) {
     for (name, value) in params {
-        s.push_str(&format!(
+        twiml.push_str(&format!(
             "<Parameter name=\"{}\" value=\"{}\"/>",
             xml_escape(name),
             xml_escape(value)
         ));
     }
-    s.push_str("</Stream></Connect></Response>");
-    s
 }
 
 #[cfg(test)]
