@@ -53,7 +53,7 @@ def function_for(name):
         return "AuthorizerFunction"
     if name.startswith(("connect", "default-")) or name == "disconnect.json":
         return "RouterFunction"
-    if name == "voice-webhook.json":
+    if name.startswith("voice-webhook"):
         return "VoiceWebhookFunction"
     if name == "echo-kinesis.json":
         return "EchoFunction"
@@ -78,6 +78,26 @@ def allow(method, credential):
         return f"Allow, {method}, {credential}"
 
     return check
+
+
+def allow_relay(o, event):
+    a = policy(o, event, "Allow")
+    want = {"accountSid": ACCOUNT, "authMethod": "twilio-signature",
+            "credential": "twilioAccounts[0].authTokens[0]", "protocol": "conversation-relay",
+            "callSid": "CAffeeddccbbaa99887766554433221100", "callTokenExpiresAt": "4102444800"}
+    assert a["context"] == want, f"context {a['context']}, expected {want}"
+    assert o.log(route="$connect", decision="allow"), "no allow log line"
+    return "Allow, conversation-relay, callSid and token expiry pinned"
+
+
+def relay_twiml(o, _):
+    status(o, 200)
+    body = o.answer.get("body", "")
+    want = (f'<Connect action="https://hooks.example.com/relay/ended"><ConversationRelay url="{STREAM_URL}'
+            '?callSid=CA0123456789abcdef0123456789abcdef&amp;callToken=v1.')
+    assert want in body, f"no {want} in {body}"
+    assert 'name="token"' not in body, f"the token is a <Parameter>: {body}"
+    return "200 text/xml, <Connect action><ConversationRelay url=…?callSid=…&callToken=…>"
 
 
 def deny(reason):
@@ -201,6 +221,9 @@ EXPECT = {
     "default-relay-setup-wrong-call.json": closed("setup_call_sid_mismatch"),
     "disconnect.json": disconnect,
     "voice-webhook.json": twiml,
+    # STREAM_GATE_PROTOCOLS admits both (events/sam-local-env.json).
+    "authorizer-relay-signed.json": allow_relay,
+    "voice-webhook-relay.json": relay_twiml,
     "echo-kinesis.json": echo_batch,
 }
 

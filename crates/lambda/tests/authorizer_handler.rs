@@ -89,6 +89,31 @@ fn relay_handshake(call: &str, token: &str) -> Value {
     e
 }
 
+/// `events/authorizer-relay-signed.json` (what `sam local invoke` runs) stays valid: signed over
+/// its URL with the query, its call token minted with the test key for 2100.
+#[tokio::test]
+async fn the_relay_events_document_is_admitted_with_its_call_pinned() {
+    let state = authorizer_state(&[("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay")]);
+    let (r, reason) = authorize(&state, event("authorizer-relay-signed.json")).await;
+    assert_eq!(
+        (effect(&r), reason),
+        ((IamPolicyEffect::Allow, ARN.into()), None)
+    );
+    assert_eq!(r.context["protocol"], "conversation-relay");
+    assert_eq!(r.context["callSid"], "CAffeeddccbbaa99887766554433221100");
+    assert_eq!(r.context["callTokenExpiresAt"], "4102444800");
+    let (r, _) = authorize(
+        &authorizer_state(&[]),
+        event("authorizer-relay-signed.json"),
+    )
+    .await;
+    assert_eq!(
+        effect(&r).0,
+        IamPolicyEffect::Deny,
+        "not where only Media Streams is admitted"
+    );
+}
+
 #[tokio::test]
 async fn a_relay_handshake_is_admitted_only_where_enabled_and_pins_the_call() {
     const CA: &str = "CA00000000000000000000000000000001";

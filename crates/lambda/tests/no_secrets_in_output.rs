@@ -227,7 +227,14 @@ async fn nothing_secret_at_trace_level() {
             }
         }
         for q in ["queryStringParameters", "multiValueQueryStringParameters"] {
-            for (_, v) in e[q].as_object().into_iter().flatten() {
+            // A ConversationRelay handshake's `callSid` is a public identifier the gate logs
+            // (its `callToken` is the credential, and is collected).
+            let credentials = e[q]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != "callSid");
+            for (_, v) in credentials {
                 let values = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
                 presented.extend(values.iter().filter_map(Value::as_str).map(str::to_owned));
             }

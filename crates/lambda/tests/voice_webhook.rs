@@ -307,6 +307,19 @@ async fn the_events_document_is_signed_for_the_test_credentials() {
     let f = start().await;
     let r = f.respond(support::event("voice-webhook.json")).await;
     assert_eq!(status(&r), 200, "{r}");
+    // Its `/relay` twin, for a stack that admits ConversationRelay.
+    let relay = start_with(&[
+        ("STREAM_GATE_CALL_STATE", "memory"),
+        ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
+    ])
+    .await;
+    let r = relay
+        .respond(support::event("voice-webhook-relay.json"))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(r["body"].as_str().is_some_and(
+        |b| b.contains("<ConversationRelay url=\"wss://gate.example.com/prod?callSid=")
+    ));
 }
 
 /// libfaketime, from Debian's `faketime` package (`scripts/setup` installs it when run as root).
