@@ -101,3 +101,95 @@ async fn the_voice_webhook_is_served_and_shares_the_call_state_with_the_router()
     assert_eq!(f.gateway.shared().stats.snapshot().webhooks, 4);
     f.gateway.shutdown().await;
 }
+
+/// `POST /relay` as Twilio calls it for a ConversationRelay number: TwiML whose
+/// `<ConversationRelay url>` is the gateway's public URL with the call's `callSid` and `callToken`
+/// (the one token of the CallSid, the same as `/voice` answers and a replay gets); that URL,
+/// signed as Twilio signs it, opens one session, and a second socket on it closes at `setup`;
+/// `/relay/ended` is signature-checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
+    use futures_util::SinkExt as _;
+    use stream_gate_devtools::sim::identity::fresh_call_sid;
+    use stream_gate_devtools::sim::webhook_post::call_webhook;
+    use stream_gate_domain::{compute_signature, fixtures, SessionSid};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let f = start().await;
+    let hook = f.gateway.local_relay_webhook_url();
+    assert_eq!(hook, format!("http://{}/relay", f.gateway.addr()));
+    let call = fresh_call_sid();
+    let first = call_webhook(&hook, &f.me, &call).await.expect("answer");
+    assert_eq!((first.status, first.stream_url.as_deref()), (200, None));
+    let relay_url = first.relay_url.expect("a <ConversationRelay url>");
+    let prefix = format!("{}?callSid={call}&callToken=", f.gateway.public_url());
+    let token = relay_url
+        .expose()
+        .strip_prefix(&prefix)
+        .expect("the public URL with the call's query")
+        .to_owned();
+    // Replayed, and the same call on `/voice`: the one token of the CallSid.
+    let again = call_webhook(&hook, &f.me, &call).await.expect("answer");
+    assert!(again.relay_url.as_ref().map(Secret::expose) == Some(relay_url.expose()));
+    let voice = call_webhook(&f.gateway.local_webhook_url(), &f.me, &call)
+        .await
+        .expect("answer");
+    assert!(voice.token.as_ref().map(Secret::expose) == Some(token.as_str()));
+
+    // The URL as Twilio connects to it: signed over itself, query included.
+    let open = || async {
+        let signature = compute_signature(f.me.auth_token.expose(), relay_url.expose(), &[]);
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                relay_url.expose(),
+            )
+            .expect("request");
+        req.headers_mut()
+            .insert("x-twilio-signature", signature.parse().expect("header"));
+        tokio_tungstenite::connect_async(req)
+            .await
+            .expect("admitted")
+            .0
+    };
+    let session = SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx");
+    let setup = Message::Text(fixtures::relay_setup(&session, &f.me.account, &call).into());
+    let mut live = open().await;
+    live.send(setup.clone()).await.expect("send");
+    live.send(Message::Text(fixtures::relay_prompt("Hello", true).into()))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut second = open().await;
+    second.send(setup).await.expect("send");
+    assert_eq!(
+        close_of(&mut second).await,
+        Some((1008, "call_token_reused".to_owned()))
+    );
+    live.close(None).await.expect("client close");
+    assert!(f.gateway.settle(Duration::from_secs(5)).await);
+    let records = f.gateway.records();
+    let verified: Vec<_> = records
+        .iter()
+        .filter(|r| r.close_reason.is_none())
+        .collect();
+    assert_eq!(verified.len(), 1, "{records:?}");
+    assert_eq!((verified[0].frames, verified[0].accepted), (2, 2));
+
+    // The session's end, signed as Twilio signs the `<Connect action>` POST: 200; unsigned: 403.
+    let ended = format!("http://{}/relay/ended", f.gateway.addr());
+    let answer = call_webhook(&ended, &f.me, &call).await.expect("answer");
+    assert_eq!(
+        (answer.status, answer.stream_url, answer.relay_url),
+        (200, None, None)
+    );
+    let unsigned = reqwest::Client::new()
+        .post(&ended)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("AccountSid={}&CallSid={call}", f.me.account))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(unsigned.status().as_u16(), 403);
+    assert_eq!(f.gateway.shared().stats.snapshot().webhooks, 5);
+    f.gateway.shutdown().await;
+}

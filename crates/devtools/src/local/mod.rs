@@ -2,7 +2,8 @@
 //! and runs the same entrypoint code as the Lambda binaries.
 //!
 //! One loopback port serves the WebSocket endpoint `GET /{stage}`, the Management API
-//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice` ([`webhook_route`]). The router's
+//! `/{stage}/@connections/{id}` and the voice webhook `POST /voice`, `POST /relay` and
+//! `POST /relay/ended` ([`webhook_route`]). The router's
 //! closes travel through the real `aws-sdk-apigatewaymanagement` client to that same port; the
 //! webhook and the router share one credentials cache and one call-state store, as the functions
 //! of one stack share one secret and one table.
@@ -28,7 +29,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
@@ -339,6 +340,7 @@ fn routes(shared: Arc<Shared>) -> Router {
             "/{stage}",
             get(connection::upgrade).post(webhook_route::post),
         )
+        .route(webhook_route::RELAY_ENDED_PATH, post(webhook_route::post))
         .route("/_local/stats", get(stats))
         .route(
             "/{stage}/@connections/{id}",
@@ -432,6 +434,11 @@ impl Gateway {
     /// Where to POST the webhook on this machine: `http://{addr}/voice`.
     pub fn local_webhook_url(&self) -> String {
         format!("http://{}{}", self.addr, webhook_route::WEBHOOK_PATH)
+    }
+
+    /// Where to POST the ConversationRelay webhook on this machine: `http://{addr}/relay`.
+    pub fn local_relay_webhook_url(&self) -> String {
+        format!("http://{}{}", self.addr, webhook_route::RELAY_PATH)
     }
 
     /// How long after `connectedAt` the router drops (rather than closes) a frame with no start.

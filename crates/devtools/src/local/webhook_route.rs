@@ -1,5 +1,7 @@
-//! `POST /voice`: the voice webhook on the gateway's own port, as the HTTP API in front of the
-//! `voice-webhook` function serves it (route `POST /voice`, stage `$default`).
+//! `POST /voice`, `POST /relay` and `POST /relay/ended`: the voice webhook on the gateway's own
+//! port, as the HTTP API in front of the `voice-webhook` function serves it (the template's three
+//! routes, stage `$default`). The function tells the routes apart by the path, as in AWS
+//! (docs/conversation-relay.md, "The voice webhook").
 //!
 //! The request becomes the API Gateway HTTP API (v2) event AWS sends — `requestContext.domainName`
 //! the gateway's host, `rawPath`, `rawQueryString`, the body (base64 when it is not UTF-8) — parsed
@@ -16,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -29,8 +31,21 @@ use stream_gate_lambda::entrypoints::voice_webhook;
 /// The webhook's path (the SAM template's `POST /voice`).
 pub const WEBHOOK_PATH: &str = "/voice";
 
-/// The route key of the webhook.
-const ROUTE_KEY: &str = "POST /voice";
+/// The ConversationRelay webhook's path (`POST /relay`).
+pub const RELAY_PATH: &str = "/relay";
+
+/// Where Twilio posts the end of a ConversationRelay session (`POST /relay/ended`).
+pub const RELAY_ENDED_PATH: &str = "/relay/ended";
+
+/// The HTTP API's route key of a path this gateway serves (`None`: no such route, 404).
+fn route_key(path: &str) -> Option<&'static str> {
+    match path {
+        WEBHOOK_PATH => Some("POST /voice"),
+        RELAY_PATH => Some("POST /relay"),
+        RELAY_ENDED_PATH => Some("POST /relay/ended"),
+        _ => None,
+    }
+}
 
 /// The webhook URL that belongs to a gateway whose WebSocket URL (as Twilio signs it) is
 /// `public_url`: the same host, `http` for `ws` and `https` for `wss`, path `/voice`. Behind a
@@ -78,6 +93,8 @@ pub struct HttpRequestInfo<'a> {
     pub headers: &'a [(String, String)],
     /// The body.
     pub body: &'a [u8],
+    /// The route that matched (`POST /voice`).
+    pub route_key: &'a str,
 }
 
 /// The API Gateway HTTP API (payload format 2.0) event document of a request.
@@ -117,7 +134,7 @@ pub fn http_document(r: &HttpRequestInfo<'_>) -> Value {
     let now = stream_gate_lambda::clock::unix_now_ms();
     json!({
         "version": "2.0",
-        "routeKey": ROUTE_KEY,
+        "routeKey": r.route_key,
         "rawPath": r.raw_path,
         "rawQueryString": r.raw_query,
         "headers": headers,
@@ -127,7 +144,7 @@ pub fn http_document(r: &HttpRequestInfo<'_>) -> Value {
             "domainName": r.domain_name,
             "domainPrefix": r.domain_name.split(['.', ':']).next().unwrap_or(""),
             "requestId": format!("{}=", crate::random::alphanumeric(15)),
-            "routeKey": ROUTE_KEY,
+            "routeKey": r.route_key,
             "stage": "$default",
             "timeEpoch": now,
             "http": {
@@ -162,20 +179,19 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// `POST /{segment}`: the voice webhook when `segment` is `voice`, else 404 (as an HTTP API with the
-/// one route `POST /voice`).
+/// `POST /voice`, `/relay` and `/relay/ended` (the function's answer), any other path 404 (as an HTTP
+/// API with the template's routes).
 pub async fn post(
     State(shared): State<Arc<Shared>>,
-    Path(segment): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if format!("/{segment}") != WEBHOOK_PATH {
+    let Some(route_key) = route_key(uri.path()) else {
         return not_found();
-    }
+    };
     let header_list: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -201,6 +217,7 @@ pub async fn post(
         raw_query: uri.query().unwrap_or(""),
         headers: &header_list,
         body: &body,
+        route_key,
     });
     let Some(request) = lambda_request(&document) else {
         tracing::error!(
@@ -272,6 +289,7 @@ mod tests {
             raw_query: "a=1",
             headers: &headers,
             body,
+            route_key: "POST /voice",
         });
         lambda_request(&doc).expect("parses")
     }

@@ -145,6 +145,7 @@ mod tests {
             status,
             stream_url: (status == 200).then(|| "wss://h/dev".to_owned()),
             token: token.map(|t| Secret::new(t.to_owned())),
+            relay_url: None,
         })
     }
 

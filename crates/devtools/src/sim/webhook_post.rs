@@ -1,6 +1,7 @@
 //! The voice webhook as Twilio calls it: a signed form POST for one call, and the TwiML read back
-//! (the `<Stream url>` and the `token` `<Parameter>`). Used by `verify` (the webhook row) and by the
-//! `replay-webhook` attack.
+//! (the `<Stream url>` and the `token` `<Parameter>` of `…/voice`, the `<ConversationRelay url>` of
+//! `…/relay`). Used by `verify` (the webhook row), by the `replay-webhook` attack and by the local
+//! gateway's tests.
 
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ pub struct WebhookAnswer {
     pub stream_url: Option<String>,
     /// `<Parameter name="token" value="...">` of the TwiML, if it has one.
     pub token: Option<Secret>,
+    /// `<ConversationRelay url="...">` of the TwiML, if it has one: the socket's URL with the call's
+    /// `callSid` and `callToken` in its query (so a secret, like `token`).
+    pub relay_url: Option<Secret>,
 }
 
 /// The attribute list of every `<name ...>` element of `xml` (the text up to its `>`, quotes
@@ -119,6 +123,14 @@ fn unescape(s: &str) -> String {
     out
 }
 
+/// The `<ConversationRelay url>` of a TwiML answer (`…/relay`'s).
+pub fn parse_relay_twiml(body: &str) -> Option<Secret> {
+    elements(body, "ConversationRelay")
+        .first()
+        .and_then(|a| attribute(a, "url"))
+        .map(Secret::new)
+}
+
 /// The `<Stream url>` and the `token` `<Parameter>` of a TwiML answer.
 pub fn parse_twiml(body: &str) -> (Option<String>, Option<Secret>) {
     let stream_url = elements(body, "Stream")
@@ -177,15 +189,16 @@ pub async fn call_webhook_signed(
             .map_err(|e| format!("cannot reach the voice webhook: {e}"))?;
     let (status, bytes) = (response.status, response.body);
     let text = String::from_utf8_lossy(&bytes);
-    let (stream_url, token) = if status == 200 {
-        parse_twiml(&text)
+    let ((stream_url, token), relay_url) = if status == 200 {
+        (parse_twiml(&text), parse_relay_twiml(&text))
     } else {
-        (None, None)
+        ((None, None), None)
     };
     Ok(WebhookAnswer {
         status,
         stream_url,
         token,
+        relay_url,
     })
 }
 
@@ -216,5 +229,28 @@ mod tests {
             parse_twiml("<Response><Say>hi</Say></Response>"),
             (None, None)
         );
+        assert!(parse_relay_twiml(&twiml).is_none());
+    }
+
+    #[test]
+    fn the_relay_url_is_read_with_its_query_unescaped() {
+        let call =
+            stream_gate_domain::CallSid::parse("CA00112233445566778899aabbccddeeff").expect("call");
+        let twiml = stream_gate_domain::relay_twiml::relay_twiml(
+            "wss://gate.example.com/prod",
+            &call,
+            "v1.1795000000.abc",
+            "https://gate.example.com/relay/ended",
+            &Default::default(),
+            &[("agent", "sales")],
+        );
+        assert_eq!(
+            parse_relay_twiml(&twiml).as_ref().map(Secret::expose),
+            Some(
+                "wss://gate.example.com/prod?callSid=CA00112233445566778899aabbccddeeff\
+                 &callToken=v1.1795000000.abc"
+            )
+        );
+        assert_eq!(parse_twiml(&twiml), (None, None));
     }
 }

@@ -160,6 +160,7 @@ fn a_replayed_webhook_is_judged_by_its_tokens_which_are_never_shown() {
             status: 200,
             stream_url: Some("wss://h/dev".into()),
             token: token.map(|t| Secret::new(t.to_owned())),
+            relay_url: None,
         })
     };
     let replay = |a: Option<&str>, b: Option<&str>| ReplayReport {
