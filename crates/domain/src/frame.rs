@@ -278,7 +278,12 @@ pub fn parse_frame(frame: &[u8]) -> Result<Frame<'_>, CloseReason> {
 pub fn parse_sequenced(frame: &[u8]) -> Result<SequencedFrame<'_>, CloseReason> {
     bounded_object(frame)?;
     let env: Envelope<'_> = serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
-    let frame = typed(&env)?;
+    let typed_frame = typed(&env)?;
+    if matches!(typed_frame, Frame::Start(_)) {
+        // Its record is the frame rewritten without the call token.
+        rewritable(frame)?;
+    }
+    let frame = typed_frame;
     // Every event that carries a sequence number had it checked by `typed` (digits, bounded).
     let sequence_number = match frame {
         Frame::Connected | Frame::Unknown => None,
@@ -310,6 +315,24 @@ pub(crate) fn bounded_object(frame: &[u8]) -> Result<(), CloseReason> {
             },
         );
     }
+    if memchr::memchr2(b'\n', b'\r', frame).is_some() {
+        // Its record is the frame written compactly (a line break would split a JSON-lines file).
+        rewritable(frame)?;
+    }
+    Ok(())
+}
+
+/// Whether the record builder can rewrite `frame`, which it reads into a `serde_json::Value` for a
+/// Media Streams `start` (to take the call token out) and for a frame with a raw line break (to
+/// write it on one line). Some valid JSON is what a `Value` cannot hold: a number beyond `f64`'s
+/// range (`1e400`), which the typed parse skips unread. Such a frame is closed as `frame_not_json`
+/// here, before any verdict, rather than verified and then left without a record. Other frames are
+/// copied into their record as received, so an unknown member holding `1e400` does not matter.
+fn rewritable(frame: &[u8]) -> Result<(), CloseReason> {
+    let value: serde_json::Value =
+        serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
+    // A `start`'s copy holds its call token.
+    crate::strict_json::wipe(value);
     Ok(())
 }
 
@@ -425,6 +448,37 @@ mod tests {
         assert!(matches!(string(escaped).as_deref(), Some("media")));
         let number = serde_json::from_str::<&RawValue>("5").ok();
         assert!(string(number).is_none());
+    }
+
+    #[test]
+    fn a_frame_its_record_must_rewrite_holds_only_numbers_a_value_can_hold() {
+        let stream = StreamSid::parse("MZ00112233445566778899aabbccddeeff").expect("stream");
+        let account = AccountSid::parse("ACdeadbeefdeadbeefdeadbeefdeadbeef").expect("account");
+        let call = CallSid::parse("CAffeeddccbbaa99887766554433221100").expect("call");
+        let start = crate::fixtures::start(&account, &call, &stream, Some("v1.1.abc"));
+        let huge = |frame: &str| frame.replacen('{', r#"{"x":1e400,"#, 1);
+        // The fuzzer's find: a start whose unknown member holds 1e400 was verified, then its record
+        // (the start without its call token) could not be written.
+        assert!(parse_frame(start.as_bytes()).is_ok());
+        assert_eq!(
+            parse_frame(huge(&start).as_bytes()).err(),
+            Some(CloseReason::FrameNotJson)
+        );
+        assert!(parse_frame(huge(&start).replace("1e400", "1e300").as_bytes()).is_ok());
+        // A frame with a line break is written compactly: the same rule. Without one it is copied
+        // as received, and the number does not matter.
+        let media = crate::fixtures::media(&stream, 2, 1, b"abc");
+        assert!(parse_frame(huge(&media).as_bytes()).is_ok());
+        let broken = huge(&media).replacen(',', ",\n", 1);
+        assert_eq!(
+            parse_frame(broken.as_bytes()).err(),
+            Some(CloseReason::FrameNotJson)
+        );
+        assert!(parse_frame(media.replacen(',', ",\r\n", 1).as_bytes()).is_ok());
+        assert_eq!(
+            bounded_object(b"{\"type\":\"prompt\",\n\"x\":-1e999}").err(),
+            Some(CloseReason::FrameNotJson)
+        );
     }
 
     #[test]

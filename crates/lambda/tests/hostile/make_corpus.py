@@ -112,6 +112,10 @@ def frames():
     case("dtmf", dumps({"event": "dtmf", "sequenceNumber": "5", "dtmf": {"track": "inbound_track", "digit": "7"}, "streamSid": MZ}), "accept")
     case("unknown event name (Twilio may add events)", dumps({"event": "future", "streamSid": MZ}), "accept")
     case("huge number in an unknown member", '{"event":"future","x":1e400}', "accept")
+    # A start's record is the start rewritten without its token, a frame with a line break is
+    # rewritten on one line: a number no JSON reader holds (fuzz find) is closed before the verdict.
+    case("start with a huge number in an unknown member", start().replace('{"accountSid"', '{"x":1e400,"accountSid"', 1), "frame_not_json")
+    case("media with a line break and a huge number", media().replace(',', ',\n"x":1e400,', 1), "frame_not_json")
 
     # Not JSON, not an object, no event.
     case("empty body", "", "frame_not_json")
@@ -271,6 +275,7 @@ def frames():
     relay("error without description", {"type": "error"}, "relay_error_malformed")
     relay("relay message twice the same key", '{"type":"prompt","voicePrompt":"a","voicePrompt":"b"}', "frame_not_json")
     relay("relay binary frame", base64.b64encode(b"\x00\x01").decode(), "frame_not_text", base64=True)
+    relay("relay prompt with a line break and a huge number", '{"type":"prompt",\n"voicePrompt":"hi","last":true,"x":1e400}', "frame_not_json")
     relay("relay frame too large", dumps({"type": "prompt", "voicePrompt": "a" * 70000}), "frame_too_large")
     return F
 
