@@ -143,7 +143,9 @@ pub struct RecordCounts {
     pub stop: u64,
     /// `disconnect`.
     pub disconnect: u64,
-    /// `mark`, `dtmf` or a later type.
+    /// ConversationRelay's `setup` (a session's start).
+    pub setup: u64,
+    /// `mark`, `dtmf`, ConversationRelay's `prompt` and the other types.
     pub other: u64,
 }
 
@@ -207,6 +209,7 @@ impl Inner {
             "media" => n.media += 1,
             "stop" => n.stop += 1,
             "disconnect" => n.disconnect += 1,
+            "setup" => n.setup += 1,
             _ => n.other += 1,
         }
     }

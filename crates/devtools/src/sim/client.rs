@@ -105,8 +105,10 @@ impl Default for EchoWait {
     }
 }
 
-/// What the server wrote back, judged as Twilio judges a bidirectional stream's answers: only
-/// `media`, `mark` and `clear` for the stream's own `streamSid`, in exactly Twilio's shape.
+/// What the server wrote back, judged as Twilio judges it: on a Media Stream only `media`, `mark`
+/// and `clear` for the stream's own `streamSid`, in exactly Twilio's shape; on a ConversationRelay
+/// session (once the client sent `setup`) only the five messages an application may send, each by
+/// its rule (`text`, `play`, `sendDigits`, `language`, `end`; the domain's `RelayOutbound::parse`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Answers {
     /// Valid `media` messages.
@@ -115,12 +117,28 @@ pub struct Answers {
     pub marks: usize,
     /// Valid `clear` messages.
     pub clears: usize,
+    /// Valid ConversationRelay messages.
+    pub relay: usize,
     /// Frames Twilio would refuse (warning 31951; binary frames 31950).
     pub invalid: usize,
     /// The first refused frame's reason code.
     pub first_invalid: Option<&'static str>,
     /// With [`Script::echo`]: the audio that came back.
     pub echo: Option<Box<EchoReport>>,
+    /// With [`Script::echo`] on a ConversationRelay session: the turns answered.
+    pub relay_turns: Option<RelayTurns>,
+}
+
+/// A ConversationRelay session's turns that ask for an answer (each complete `prompt`, each `dtmf`)
+/// against the application's answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayTurns {
+    /// Complete prompts and digits sent.
+    pub asked: usize,
+    /// Valid messages that came back.
+    pub answered: usize,
+    /// How long the client waited for them after its last message.
+    pub waited: Duration,
 }
 
 impl Answers {
@@ -129,10 +147,11 @@ impl Answers {
         self.echo.as_ref().map_or(0, |e| e.echoed)
     }
 
-    /// Answers Twilio accepts (`media`, `mark`, `clear` for the stream): an application's, through
-    /// PostToConnection; the gate itself never writes to the socket.
+    /// Answers Twilio accepts (`media`, `mark`, `clear` for the stream, or a ConversationRelay
+    /// session's messages): an application's, through PostToConnection; the gate itself never
+    /// writes to the socket.
     pub fn legal(&self) -> usize {
-        self.media + self.marks + self.clears
+        self.media + self.marks + self.clears + self.relay
     }
 }
 
@@ -231,6 +250,10 @@ pub fn judge_answer(text: &str, stream: Option<&str>) -> Result<Answer, &'static
 #[derive(Default)]
 struct Tracker {
     stream: Option<String>,
+    /// A `setup` was sent: the socket is a ConversationRelay session.
+    relay: bool,
+    /// ConversationRelay turns sent that ask for an answer.
+    relay_asked: usize,
     keep_audio: bool,
     /// Payloads sent, with their send time, and whether an answer matched them.
     sent: Vec<(String, Instant, bool)>,
@@ -243,6 +266,16 @@ struct Tracker {
 
 impl Tracker {
     fn answered(&mut self, text: &str, now: Instant) {
+        if self.relay {
+            match crate::domain::RelayOutbound::parse(text) {
+                Ok(_) => {
+                    self.answers.relay += 1;
+                    self.last_answer = Some(now);
+                }
+                Err(e) => self.invalid(e.code()),
+            }
+            return;
+        }
         match judge_answer(text, self.stream.as_deref()) {
             Ok(Answer::Media(payload, bytes)) => {
                 self.answers.media += 1;
@@ -300,6 +333,14 @@ impl Tracker {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
                     return false;
                 };
+                match v.get("type").and_then(serde_json::Value::as_str) {
+                    Some("setup") => self.relay = true,
+                    Some("dtmf") => self.relay_asked += 1,
+                    Some("prompt") if v.get("last") == Some(&serde_json::Value::Bool(true)) => {
+                        self.relay_asked += 1;
+                    }
+                    _ => {}
+                }
                 match v.get("event").and_then(serde_json::Value::as_str) {
                     Some("start") => {
                         if let Some(s) = v.pointer("/start/streamSid").and_then(|s| s.as_str()) {
@@ -316,12 +357,21 @@ impl Tracker {
     }
 
     fn all_back(&self) -> bool {
+        if self.relay {
+            return self.answers.relay >= self.relay_asked;
+        }
         self.answers.media >= self.sent.len()
     }
 
     fn finish(&mut self, waited: Duration) -> Answers {
         let mut answers = std::mem::take(&mut self.answers);
-        if self.keep_audio {
+        if self.keep_audio && self.relay {
+            answers.relay_turns = Some(RelayTurns {
+                asked: self.relay_asked,
+                answered: answers.relay,
+                waited,
+            });
+        } else if self.keep_audio {
             self.rtts.sort_unstable();
             let echoed = self.sent.iter().filter(|(_, _, used)| *used).count();
             answers.echo = Some(Box::new(EchoReport {
@@ -617,6 +667,14 @@ async fn send_script(
         }
         sent += 1;
     }
+    // A ConversationRelay session has no `stop`: the caller hangs up after the last turn, once
+    // its answers have come (as a caller who waits to hear the agent out).
+    let relay = track(tracker).relay;
+    if let (true, Some(wait)) = (relay, script.echo) {
+        if !*closed_rx.borrow() {
+            waited = await_echoes(tracker, wait, closed_rx).await;
+        }
+    }
     (sent, waited)
 }
 
@@ -661,6 +719,54 @@ mod tests {
         }
         // Before a start there is no stream to answer.
         assert_eq!(judge_answer(&ok, None), Err("answer_stream_mismatch"));
+    }
+
+    #[test]
+    fn a_relay_session_takes_the_application_messages_and_counts_its_turns() {
+        use crate::domain::fixtures;
+        use crate::sim::identity::{fresh_call_sid, fresh_session_sid};
+        let me = crate::domain::AccountSid::parse("AC00112233445566778899aabbccddeeff")
+            .expect("account");
+        let mut t = Tracker {
+            keep_audio: true,
+            in_order: true,
+            ..Tracker::default()
+        };
+        for text in [
+            fixtures::relay_setup(&fresh_session_sid(), &me, &fresh_call_sid()),
+            fixtures::relay_prompt("Hi", false),
+            fixtures::relay_prompt("Hi there", true),
+            fixtures::relay_dtmf('5'),
+            fixtures::relay_interrupt("Hi", 300),
+        ] {
+            assert!(!t.sending(&Outgoing::Text(text)));
+        }
+        assert!(t.relay);
+        let now = Instant::now();
+        t.answered(
+            r#"{"type":"text","token":"You said: Hi there","last":true}"#,
+            now,
+        );
+        assert!(!t.all_back(), "one turn of two answered");
+        // A Media Streams answer is not a ConversationRelay message.
+        let media =
+            format!(r#"{{"event":"media","streamSid":"{MZ}","media":{{"payload":"//79"}}}}"#);
+        t.answered(&media, now);
+        t.answered(r#"{"type":"sendDigits","digits":"5x"}"#, now);
+        t.answered(r#"{"type":"sendDigits","digits":"5"}"#, now);
+        assert!(t.all_back());
+        let a = t.finish(Duration::from_millis(3));
+        assert_eq!((a.relay, a.invalid, a.legal()), (2, 2, 2));
+        assert_eq!(a.first_invalid, Some("message_malformed"));
+        assert_eq!(
+            a.relay_turns,
+            Some(RelayTurns {
+                asked: 2,
+                answered: 2,
+                waited: Duration::from_millis(3)
+            })
+        );
+        assert!(a.echo.is_none());
     }
 
     #[test]

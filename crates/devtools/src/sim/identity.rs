@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::domain::{mint_call_token, AccountSid, CallSid, Credentials, Secret, StreamSid};
+use crate::domain::{
+    mint_call_token, AccountSid, CallSid, Credentials, Secret, SessionSid, StreamSid,
+};
 
 /// Why a document cannot drive the simulator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,4 +77,14 @@ pub fn fresh_call_sid() -> CallSid {
 /// A fresh random StreamSid.
 pub fn fresh_stream_sid() -> StreamSid {
     StreamSid::parse(&format!("MZ{}", crate::random::hex32())).unwrap_or_else(|_| unreachable!())
+}
+
+/// A fresh random ConversationRelay session SID.
+pub fn fresh_session_sid() -> SessionSid {
+    SessionSid::parse(&format!("VX{}", crate::random::hex32())).unwrap_or_else(|_| unreachable!())
+}
+
+/// A fresh random AccountSid: an account no credentials document configures.
+pub fn fresh_account_sid() -> AccountSid {
+    AccountSid::parse(&format!("AC{}", crate::random::hex32())).unwrap_or_else(|_| unreachable!())
 }
