@@ -157,8 +157,25 @@ fn demo_binary_prints_a_row_per_scenario_and_exits_zero() {
             .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
         assert!(row.trim_end().ends_with("| yes"), "{row}");
     }
+    // The ConversationRelay table, below its heading: the session, every attack, the answers.
+    let (_, relay) = stdout
+        .split_once("ConversationRelay (<Connect><ConversationRelay>)")
+        .unwrap_or_else(|| panic!("no ConversationRelay table:\n{stdout}"));
+    let relay_names = demo::relay_scenario_names();
+    for name in relay_names
+        .iter()
+        .chain(&["legit-call-answers", "attack-records"])
+    {
+        let row = relay
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no ConversationRelay row for {name}:\n{stdout}"));
+        assert!(row.trim_end().ends_with("| yes"), "{row}");
+    }
+    let total = demo::scenario_names().len() + relay_names.len() + 4;
+    assert_eq!(total, 33);
     assert!(
-        stdout.contains("all 17 scenarios behaved as expected"),
+        stdout.contains(&format!("all {total} scenarios behaved as expected")),
         "{stdout}"
     );
     assert!(stdout.contains("call state memory"), "{stdout}");
@@ -443,4 +460,93 @@ async fn a_conversation_relay_session_is_gated_over_real_sockets() {
     assert_eq!(verified.len(), 1, "{records:?}");
     assert_eq!((verified[0].frames, verified[0].accepted), (4, 4));
     f.gateway.shutdown().await;
+}
+
+/// What the ConversationRelay table shows for each scenario against a gateway with call state.
+const EXPECTED_RELAY_ROWS: &[(&str, &str, &str)] = &[
+    // setup, prompt, dtmf, interrupt, prompt: every one accepted by the router.
+    ("legit-call", "admitted, 5/5 accepted, client stop", "-"),
+    ("no-signature", "refused 403", "signature_missing"),
+    ("bad-signature", "refused 403", "signature_mismatch"),
+    // The query keeps the call token: a wrong or stale one never opens a session.
+    ("other-call-token", "refused 403", "call_token_invalid"),
+    ("expired-token", "refused 403", "call_token_expired"),
+    ("foreign-setup", "closed 1008", "setup_account_mismatch"),
+    ("other-call-setup", "closed 1008", "setup_call_sid_mismatch"),
+    // Call state: prompts without a setup are dropped for the grace, then closed; a second setup
+    // closes; a second session on one handshake URL closes at its setup and the first talks on.
+    ("setup-missing", "closed 1008", "setup_missing"),
+    ("second-setup", "closed 1008", "setup_repeated"),
+    (
+        "reuse-call-token",
+        "closed 1008; first untouched",
+        "call_token_reused",
+    ),
+    ("media-streams-frame", "closed 1008", "protocol_mismatch"),
+    ("malformed-json", "closed 1008", "frame_not_json"),
+    ("binary-frame", "closed 1003", "frame_not_text"),
+    ("oversized-frame", "closed 1009", "frame_too_large"),
+];
+
+/// `sim --protocol conversation-relay`'s session and every ConversationRelay attack, as `demo`
+/// plays them, against a gateway with call state and the echo behind it: each ends exactly as
+/// expected, the echo answers each turn of the session with a message Twilio accepts, and no
+/// attack delivers a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_session_and_every_relay_attack_get_exactly_the_expected_outcome() {
+    let echo = EchoServer::start(EchoOptions {
+        listen: ([127, 0, 0, 1], 0).into(),
+        on_call_end: None,
+    })
+    .await
+    .expect("echo");
+    let sink = echo.sink_url().parse().expect("sink");
+    let f = start_with_sink(stream_gate_lambda::config::CallStateMode::Memory, sink).await;
+    let opts = DemoOptions::default();
+    let rows = demo::run_relay_scenarios(&f.gateway, Some(&echo), &f.me, &f.other, &opts)
+        .await
+        .expect("scenarios");
+    assert!(rows.iter().all(|r| r.ok), "{}", demo::render(&rows));
+    let got: HashMap<&str, (&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.scenario.as_str(),
+                (r.observed.as_str(), r.reason.as_str()),
+            )
+        })
+        .collect();
+    for (scenario, observed, reason) in EXPECTED_RELAY_ROWS {
+        assert_eq!(got[scenario], (*observed, *reason), "{scenario}");
+    }
+    assert_eq!(rows.len(), EXPECTED_RELAY_ROWS.len() + 2);
+    assert_eq!(got["legit-call-answers"], ("3 of 3 turns answered", "-"));
+    let attacks = rows
+        .iter()
+        .find(|r| r.scenario == "attack-records")
+        .expect("row");
+    assert!(
+        attacks
+            .observed
+            .starts_with("0 records from 8 hostile sockets; "),
+        "{attacks:?}"
+    );
+    // Every record the echo got belongs to a session whose setup was verified.
+    let all = echo.all_records();
+    assert!(
+        all.iter().all(|(_, n)| n.setup == 1 && n.start == 0),
+        "{all:?}"
+    );
+    assert_eq!(echo.refused(), 0);
+    // The prompts of `setup-missing` inside the grace were dropped, never accepted.
+    let early = f
+        .gateway
+        .records()
+        .into_iter()
+        .find(|r| r.close_reason == Some("setup_missing"))
+        .expect("record");
+    assert_eq!(early.accepted, 0, "{early:?}");
+    assert!(early.dropped >= 10, "{early:?}");
+    f.gateway.shutdown().await;
+    echo.shutdown().await;
 }

@@ -38,24 +38,25 @@ pub fn main(args: DemoArgs) -> ExitCode {
     } else {
         "memory"
     };
-    println!("stream-gate demo: local gateway on loopback, fresh development credentials, call state {state}, one call and every attack\n");
+    println!("stream-gate demo: local gateway on loopback, fresh development credentials, call state {state}, one call and every attack of each protocol\n");
     let opts = DemoOptions {
         call_state,
         ..DemoOptions::default()
     };
     match rt.block_on(demo::run(&opts)) {
-        Ok((rows, deletes)) => {
-            print!("{}", demo::render(&rows));
+        Ok((tables, deletes)) => {
+            println!("Media Streams (<Connect><Stream>)\n");
+            print!("{}", demo::render(&tables.media));
+            println!("\nConversationRelay (<Connect><ConversationRelay>)\n");
+            print!("{}", demo::render(&tables.relay));
             println!("\nrouter closes sent through the Management API client (DELETE @connections): {deletes}");
-            let failed = rows.iter().filter(|r| !r.ok).count();
+            let total = tables.rows().count();
+            let failed = tables.rows().filter(|r| !r.ok).count();
             if failed == 0 {
-                println!("all {} scenarios behaved as expected", rows.len());
+                println!("all {total} scenarios behaved as expected");
                 ExitCode::SUCCESS
             } else {
-                println!(
-                    "{failed} of {} scenarios did NOT behave as expected",
-                    rows.len()
-                );
+                println!("{failed} of {total} scenarios did NOT behave as expected");
                 ExitCode::from(1)
             }
         }

@@ -38,9 +38,14 @@ pub struct SimArgs {
     /// Send media frames back to back instead of every 20 ms.
     #[arg(long)]
     pub fast: bool,
-    /// Play a hostile client instead (`all` for every one).
+    /// Play a hostile client instead (`all` for every one of the protocol).
     #[arg(long)]
     pub attack: Option<String>,
+    /// The Twilio WebSocket protocol to speak: `media-streams` (`<Connect><Stream>`: audio frames)
+    /// or `conversation-relay` (`<Connect><ConversationRelay>`: the call's token in the URL's
+    /// query, then `setup`, prompts, a digit and an interrupt).
+    #[arg(long, default_value = "media-streams")]
+    pub protocol: String,
     /// Whether the gate keeps call state (`on`: `stream-gate local`'s default, the stack's
     /// `dynamodb`; `off`: stateless). Decides what `media-before-start`, `reuse-call-token` and
     /// `replay-webhook` are expected to do.
@@ -68,6 +73,7 @@ impl From<SimArgs> for Flags {
             frames: a.frames,
             fast: a.fast,
             attack: a.attack,
+            protocol: a.protocol,
             call_state: a.call_state,
             webhook_url: a.webhook_url,
             start_grace_ms: a.start_grace_ms,

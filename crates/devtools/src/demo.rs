@@ -1,7 +1,7 @@
 //! `stream-gate demo`: the whole system on one machine. Starts the local gateway on a free loopback
 //! port with a fresh development credentials document (in a temporary directory, not the user's),
 //! places one legitimate simulated call and then every attack, and tabulates expected against
-//! observed outcomes. The gateway keeps call state in memory unless told otherwise
+//! observed outcomes: one table for Media Streams, one for ConversationRelay. The gateway keeps call state in memory unless told otherwise
 //! ([`DemoOptions::call_state`]); without it, the attacks only call state stops are expected to
 //! succeed, and their rows say so.
 
@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::domain::{AuthMode, CallTokenPolicy};
+use crate::domain::{AuthMode, CallTokenPolicy, Protocol};
 use crate::local::{devcreds, ConnectionRecord, Gateway, GatewayOptions};
 use crate::record_server::{EchoOptions, EchoServer};
 use crate::sim::attacks::{Attack, CallSetup, Expected, GateState, Scenario, WebhookTarget};
@@ -95,7 +95,10 @@ pub fn describe_scenario(scenario: Scenario, state: GateState) -> String {
 /// marked as not stopped without it.
 pub fn scenario_note(scenario: Scenario, state: GateState) -> String {
     let mut note = String::new();
-    if scenario == Scenario::Attack(Attack::ReuseCallToken) {
+    if matches!(
+        scenario,
+        Scenario::Attack(Attack::ReuseCallToken | Attack::RelayReuseCallToken)
+    ) {
         note.push_str("; first untouched");
     }
     if matches!(scenario, Scenario::Attack(a) if a.needs_call_state())
@@ -280,9 +283,16 @@ pub fn render(rows: &[Row]) -> String {
     out
 }
 
-/// Every scenario's name in demo order (the legitimate call first).
+/// Every Media Streams scenario's name in demo order (the legitimate call first).
 pub fn scenario_names() -> Vec<&'static str> {
     Scenario::all().map(Scenario::name).collect()
+}
+
+/// Every ConversationRelay scenario's name in demo order (the legitimate session first).
+pub fn relay_scenario_names() -> Vec<&'static str> {
+    Scenario::of(Protocol::ConversationRelay)
+        .map(Scenario::name)
+        .collect()
 }
 
 /// Runs the legitimate call and every attack against `gateway`, one after the other, expecting
@@ -385,13 +395,18 @@ fn delivery(attack: Attack, index: usize, state: GateState) -> Delivery {
         return Delivery::Stateless;
     }
     match attack {
-        // A verified start, then the offending frame (which itself is never delivered).
+        // A verified start (or setup), then the offending frame (which itself is never delivered).
         Attack::MalformedJson
         | Attack::BinaryFrame
         | Attack::OversizedFrame
-        | Attack::EventFlood => Delivery::OwnCall,
+        | Attack::EventFlood
+        | Attack::RelayMalformedJson
+        | Attack::RelayBinaryFrame
+        | Attack::RelayOversizedFrame
+        | Attack::MediaStreamsFrame
+        | Attack::SecondSetup => Delivery::OwnCall,
         // The token's rightful connection is a call; the second one is the attack.
-        Attack::ReuseCallToken if index == 0 => Delivery::OwnCall,
+        Attack::ReuseCallToken | Attack::RelayReuseCallToken if index == 0 => Delivery::OwnCall,
         _ => Delivery::Never,
     }
 }
@@ -443,11 +458,70 @@ fn echo_row(report: Option<&SimReport>, sent_audio: &[u8]) -> Row {
     }
 }
 
+/// The row of the legitimate ConversationRelay session's answers: the application answered every
+/// complete prompt and digit, with messages Twilio accepts.
+fn relay_answers_row(report: Option<&SimReport>) -> Row {
+    let turns = report.and_then(|r| r.answers.relay_turns.map(|t| (r, t)));
+    let (ok, expected, observed, time_ms) = match turns {
+        Some((r, t)) => {
+            let mut observed = format!("{} of {} turns answered", t.answered, t.asked);
+            if r.answers.invalid > 0 {
+                observed.push_str(&format!(
+                    ", {} answers Twilio would refuse",
+                    r.answers.invalid
+                ));
+            }
+            let ok = t.asked > 0 && t.answered == t.asked && r.answers.invalid == 0;
+            let expected = format!("{0} of {0} turns answered (text)", t.asked);
+            (ok, expected, observed, r.elapsed.as_millis())
+        }
+        None => (
+            false,
+            "every turn answered".to_owned(),
+            "the session did not run".to_owned(),
+            0,
+        ),
+    };
+    Row {
+        scenario: "legit-call-answers".into(),
+        expected,
+        observed,
+        reason: "-".into(),
+        time_ms,
+        ok,
+    }
+}
+
+/// The ConversationRelay table: the legitimate session and every ConversationRelay attack against
+/// `gateway`; with `echo`, the session waits for the application's answers (`legit-call-answers`)
+/// and no attack delivers a record (`attack-records`).
+pub async fn run_relay_scenarios(
+    gateway: &Gateway,
+    echo: Option<&EchoServer>,
+    me: &Identity,
+    other: &Identity,
+    opts: &DemoOptions,
+) -> Result<Vec<Row>, DemoError> {
+    run_table(Protocol::ConversationRelay, gateway, echo, me, other, opts).await
+}
+
 /// As [`run_scenarios`]; with `echo` (the gateway's HTTP sink), the legitimate call waits for and
 /// records what comes back, the echo answers it (and only it), and two rows follow: the call heard
 /// itself (`legit-call-echo`), and no attack delivered a record to the application
 /// (`attack-records`).
 pub async fn run_scenarios_with_echo(
+    gateway: &Gateway,
+    echo: Option<&EchoServer>,
+    me: &Identity,
+    other: &Identity,
+    opts: &DemoOptions,
+) -> Result<Vec<Row>, DemoError> {
+    run_table(Protocol::MediaStreams, gateway, echo, me, other, opts).await
+}
+
+/// One protocol's table.
+async fn run_table(
+    protocol: Protocol,
     gateway: &Gateway,
     echo: Option<&EchoServer>,
     me: &Identity,
@@ -469,7 +543,7 @@ pub async fn run_scenarios_with_echo(
         rows: Vec::new(),
         attack_records: AttackRecords::default(),
     };
-    run_course(&mut course, Scenario::all(), me).await?;
+    run_course(&mut course, Scenario::of(protocol), me).await?;
     if let Some(e) = echo {
         e.set_answering(true);
         course.rows.push(course.attack_records.row(course.state));
@@ -500,7 +574,7 @@ impl Course for DemoCourse<'_> {
     type Error = DemoError;
 
     fn turn(&self, scenario: Scenario) -> Turn<'_, DemoError> {
-        let legit = scenario == Scenario::Legit;
+        let legit = scenario.is_legit();
         let setup = CallSetup {
             url: &self.url,
             signed_url: self.gateway.public_url(),
@@ -560,6 +634,13 @@ impl Course for DemoCourse<'_> {
                 };
                 self.rows.push(echo_row(report, &self.legit_audio.concat()));
             }
+            Scenario::RelayLegit => {
+                let report = match &observed {
+                    Observed::Socket(r) => Some(r),
+                    _ => None,
+                };
+                self.rows.push(relay_answers_row(report));
+            }
             Scenario::Attack(a) => {
                 for (i, r) in records.iter().enumerate() {
                     let delivered = e.records_for(&r.connection_id).total;
@@ -572,10 +653,26 @@ impl Course for DemoCourse<'_> {
     }
 }
 
-/// Runs the whole demo: gateway, fresh credentials in a temporary directory, every scenario.
-/// Returns the rows and the number of `DeleteConnection` requests the gateway served (the router's
-/// closes, sent by the real Management API client).
-pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
+/// The demo's two tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// Media Streams: the call, every attack, the echo and the attacks' records.
+    pub media: Vec<Row>,
+    /// ConversationRelay: the session, every attack, the answers and the attacks' records.
+    pub relay: Vec<Row>,
+}
+
+impl Tables {
+    /// Every row of both tables.
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.media.iter().chain(&self.relay)
+    }
+}
+
+/// Runs the whole demo: gateway, fresh credentials in a temporary directory, every scenario of
+/// both protocols. Returns the tables and the number of `DeleteConnection` requests the gateway
+/// served (the router's closes, sent by the real Management API client).
+pub async fn run(opts: &DemoOptions) -> Result<(Tables, u64), DemoError> {
     let dir: PathBuf = std::env::temp_dir().join(format!(
         "stream-gate-demo-{}",
         crate::random::alphanumeric(12)
@@ -610,7 +707,12 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             webhook_url: None,
         })
         .await?;
-        let rows = run_scenarios_with_echo(&gateway, Some(&echo), &me, &other, opts).await;
+        let tables = async {
+            let media = run_scenarios_with_echo(&gateway, Some(&echo), &me, &other, opts).await?;
+            let relay = run_relay_scenarios(&gateway, Some(&echo), &me, &other, opts).await?;
+            Ok::<_, DemoError>(Tables { media, relay })
+        }
+        .await;
         let deletes = gateway
             .shared()
             .management
@@ -618,7 +720,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(Vec<Row>, u64), DemoError> {
             .load(std::sync::atomic::Ordering::Relaxed);
         gateway.shutdown().await;
         echo.shutdown().await;
-        Ok((rows?, deletes))
+        Ok((tables?, deletes))
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -52,7 +52,9 @@ impl Course for ConsoleCourse<'_> {
             start_grace: self.start_grace,
             webhook: self.webhook,
         };
-        match plan_of(scenario, &setup, self.record.is_some()) {
+        // A ConversationRelay session always waits for its answers: a few short text messages.
+        let wait = self.record.is_some() || scenario == Scenario::RelayLegit;
+        match plan_of(scenario, &setup, wait) {
             Ok(plan) => Turn::Play(plan),
             Err(e) => Turn::Stop(e.to_string()),
         }
@@ -122,9 +124,24 @@ fn print_socket(label: &str, report: &SimReport) {
             Some(code) => format!("{} Twilio would refuse (first: {code})", a.invalid),
             None => "0 Twilio would refuse".to_owned(),
         };
+        if a.relay > 0 || a.relay_turns.is_some() {
+            println!(
+                "{label}answers:            {} ConversationRelay messages; {invalid}",
+                a.relay
+            );
+        } else {
+            println!(
+                "{label}answers:            {} media, {} mark, {} clear; {invalid}",
+                a.media, a.marks, a.clears
+            );
+        }
+    }
+    if let Some(t) = &a.relay_turns {
         println!(
-            "{label}answers:            {} media, {} mark, {} clear; {invalid}",
-            a.media, a.marks, a.clears
+            "{label}turns answered:     {} of {} (waited {} ms after the last turn)",
+            t.answered,
+            t.asked,
+            t.waited.as_millis()
         );
     }
     if let Some(e) = &a.echo {

@@ -5,11 +5,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::attacks::{Attack, GateState, Scenario, WebhookTarget, ATTACKS};
+use super::attacks::{attacks_of, Attack, GateState, Scenario, WebhookTarget};
 use super::console::ConsoleCourse;
 use super::runner::run_course;
 use super::{audio, Identity};
-use crate::domain::Secret;
+use crate::domain::{Protocol, Secret};
 use crate::local::devcreds;
 use crate::local::webhook_route::webhook_url_for;
 
@@ -34,6 +34,8 @@ pub struct Flags {
     pub fast: bool,
     /// `--attack`.
     pub attack: Option<String>,
+    /// `--protocol` (`media-streams` or `conversation-relay`).
+    pub protocol: String,
     /// `--call-state` (`on` or `off`).
     pub call_state: String,
     /// `--webhook-url`.
@@ -59,13 +61,17 @@ pub fn credentials_path(flag: Option<PathBuf>, env: Option<OsString>) -> PathBuf
         .unwrap_or_else(|| devcreds::default_path(Path::new(".")))
 }
 
-/// The scenarios `--attack` names: none is the legitimate call, `all` every attack.
-pub fn scenarios(attack: Option<&str>) -> Result<Vec<Scenario>, String> {
+/// The scenarios `--attack` names for `protocol`: none is the legitimate call (or session), `all`
+/// every attack of the protocol.
+pub fn scenarios(attack: Option<&str>, protocol: Protocol) -> Result<Vec<Scenario>, String> {
     match attack {
-        None => Ok(vec![Scenario::Legit]),
-        Some("all") => Ok(ATTACKS.iter().copied().map(Scenario::Attack).collect()),
-        Some(n) => n
-            .parse::<Attack>()
+        None => Ok(Scenario::of(protocol).take(1).collect()),
+        Some("all") => Ok(attacks_of(protocol)
+            .iter()
+            .copied()
+            .map(Scenario::Attack)
+            .collect()),
+        Some(n) => Attack::parse_for(protocol, n)
             .map(|a| vec![Scenario::Attack(a)])
             .map_err(|e| e.to_string()),
     }
@@ -97,7 +103,16 @@ pub fn prepare(flags: Flags, secret_file: Option<OsString>) -> Result<Prepared, 
     if flags.record.is_some() && flags.attack.is_some() {
         return Err("--record records the legitimate call: leave out --attack".into());
     }
-    let scenarios = scenarios(flags.attack.as_deref())?;
+    let protocol: Protocol = flags
+        .protocol
+        .parse()
+        .map_err(|e| format!("--protocol: {e}"))?;
+    if flags.record.is_some() && protocol != Protocol::MediaStreams {
+        return Err(
+            "--record records a Media Streams call's audio: ConversationRelay sends text".into(),
+        );
+    }
+    let scenarios = scenarios(flags.attack.as_deref(), protocol)?;
     let state: GateState = flags
         .call_state
         .parse()
@@ -185,6 +200,7 @@ mod tests {
             frames: 5,
             fast: true,
             attack: None,
+            protocol: "media-streams".into(),
             call_state: "on".into(),
             webhook_url: None,
             start_grace_ms: 100,
@@ -192,15 +208,41 @@ mod tests {
     }
 
     #[test]
-    fn attack_names_the_scenarios() {
-        assert_eq!(scenarios(None), Ok(vec![Scenario::Legit]));
-        assert_eq!(scenarios(Some("all")).map(|s| s.len()), Ok(ATTACKS.len()));
+    fn attack_names_the_scenarios_of_the_protocol() {
+        use super::super::attacks::{ATTACKS, RELAY_ATTACKS};
+        let (media, relay) = (Protocol::MediaStreams, Protocol::ConversationRelay);
+        assert_eq!(scenarios(None, media), Ok(vec![Scenario::Legit]));
+        assert_eq!(scenarios(None, relay), Ok(vec![Scenario::RelayLegit]));
         assert_eq!(
-            scenarios(Some("binary-frame")),
+            scenarios(Some("all"), media).map(|s| s.len()),
+            Ok(ATTACKS.len())
+        );
+        assert_eq!(
+            scenarios(Some("all"), relay).map(|s| s.len()),
+            Ok(RELAY_ATTACKS.len())
+        );
+        assert_eq!(
+            scenarios(Some("binary-frame"), media),
             Ok(vec![Scenario::Attack(Attack::BinaryFrame)])
         );
-        let e = scenarios(Some("legit-call")).err().unwrap_or_default();
-        assert!(e.starts_with("unknown attack \"legit-call\""), "{e}");
+        assert_eq!(
+            scenarios(Some("binary-frame"), relay),
+            Ok(vec![Scenario::Attack(Attack::RelayBinaryFrame)])
+        );
+        let e = scenarios(Some("legit-call"), media)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("unknown media-streams attack \"legit-call\""),
+            "{e}"
+        );
+        let e = scenarios(Some("event-flood"), relay)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("unknown conversation-relay attack \"event-flood\"; known: no-signature"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -225,6 +267,11 @@ mod tests {
             f.attack = Some("all".into());
         });
         let bad_state = with(|f| f.call_state = "maybe".into());
+        let bad_protocol = with(|f| f.protocol = "sip".into());
+        let record_relay = with(|f| {
+            f.record = Some("out.wav".into());
+            f.protocol = "conversation-relay".into();
+        });
         let fine = with(|_| {});
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
@@ -232,6 +279,8 @@ mod tests {
             Some("--record records the legitimate call: leave out --attack")
         );
         assert!(bad_state.is_some_and(|e| e.starts_with("--call-state: ")));
+        assert!(bad_protocol.is_some_and(|e| e.starts_with("--protocol: ")));
+        assert!(record_relay.is_some_and(|e| e.starts_with("--record records a Media Streams")));
         assert_eq!(fine, None);
     }
 }

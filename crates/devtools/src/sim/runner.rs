@@ -63,8 +63,8 @@ pub async fn run_course<C: Course>(
     Ok(())
 }
 
-/// The plan of `scenario` on `setup`: the legitimate call (waiting for the application's echo of
-/// every frame when `wait_for_echo`) or the attack.
+/// The plan of `scenario` on `setup`: the legitimate call or session (waiting for the
+/// application's answer to every frame or turn when `wait_for_echo`) or the attack.
 pub fn plan_of<'a>(
     scenario: Scenario,
     setup: &CallSetup<'a>,
@@ -73,6 +73,13 @@ pub fn plan_of<'a>(
     match scenario {
         Scenario::Legit => {
             let (handshake, mut script) = attacks::legit(setup);
+            if wait_for_echo {
+                script.echo = Some(EchoWait::default());
+            }
+            Ok(Plan::Socket(handshake, script))
+        }
+        Scenario::RelayLegit => {
+            let (handshake, mut script) = attacks::relay_legit(setup)?;
             if wait_for_echo {
                 script.echo = Some(EchoWait::default());
             }

@@ -60,7 +60,7 @@ pub(super) fn explain(finding: &Finding, scenario: Scenario) -> String {
             Expected::Closed(_, want) => format!("closed for {r}, expected {want}"),
             _ => format!("closed for {r}"),
         },
-        Finding::Closed(r) if scenario == Scenario::Legit => format!(
+        Finding::Closed(r) if scenario.is_legit() => format!(
             "the gate closed the legitimate call (reason {}) — check that the deployed secret \
              holds this document's callTokenKeys and account, the CallTokenPolicy, and the \
              router's log",

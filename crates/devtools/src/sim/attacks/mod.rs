@@ -1,8 +1,10 @@
 //! The legitimate call and the hostile clients, as (handshake, script) pairs.
 //!
-//! Every hostile client is a variant of [`Attack`]: its `--attack` name, description and expected
-//! outcome are `match`es on the variant, and so is the [`Plan`] [`attack`] builds, so the compiler
-//! checks that each one has all four. [`ATTACKS`] lists them in demo order.
+//! Every hostile client is a variant of [`Attack`]: its protocol, `--attack` name, description and
+//! expected outcome are `match`es on the variant, and so is the [`Plan`] [`attack`] builds, so the
+//! compiler checks that each one has all five. [`ATTACKS`] lists the Media Streams ones in demo
+//! order, [`RELAY_ATTACKS`] the ConversationRelay ones (docs/conversation-relay.md): an attack that
+//! applies to both protocols is two variants with one name, told apart by [`Attack::parse_for`].
 //!
 //! Most attacks are one socket (a handshake and a script). `reuse-call-token` is two sockets that
 //! present one call token, and `replay-webhook` is no socket at all but the voice webhook posted
@@ -23,7 +25,7 @@ use tokio::sync::oneshot;
 use super::audio::FRAME_BYTES;
 use super::client::{Handshake, Script};
 use super::identity::Identity;
-use crate::domain::{CallSid, CloseReason, DenyReason};
+use crate::domain::{CallSid, CloseReason, DenyReason, Protocol};
 use crate::local::connection::{CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED};
 
 /// Twilio's WebSocket client User-Agent.
@@ -120,6 +122,33 @@ pub enum Attack {
     ReuseCallToken,
     /// The voice webhook posted twice for one CallSid (a captured request, replayed).
     ReplayWebhook,
+    /// ConversationRelay: the handshake without `X-Twilio-Signature`.
+    RelayNoSignature,
+    /// ConversationRelay: the handshake signed under a wrong auth token.
+    RelayBadSignature,
+    /// ConversationRelay: the query's call token minted for another call.
+    RelayOtherCallToken,
+    /// ConversationRelay: the query's call token expired an hour ago.
+    RelayExpiredToken,
+    /// ConversationRelay: a `setup` naming another account.
+    ForeignSetup,
+    /// ConversationRelay: a `setup` naming another call than the handshake's.
+    OtherCallSetup,
+    /// ConversationRelay: prompts on an admitted session that never sends `setup`.
+    SetupMissing,
+    /// ConversationRelay: a second `setup` on one session.
+    SecondSetup,
+    /// ConversationRelay: a second session on the handshake URL (and call token) of a first, open
+    /// one.
+    RelayReuseCallToken,
+    /// ConversationRelay: a Media Streams `media` frame on a session.
+    MediaStreamsFrame,
+    /// ConversationRelay: a message that is not JSON.
+    RelayMalformedJson,
+    /// ConversationRelay: a binary frame.
+    RelayBinaryFrame,
+    /// ConversationRelay: a 40 KiB text frame.
+    RelayOversizedFrame,
 }
 
 /// Every attack, in demo order.
@@ -140,6 +169,31 @@ pub const ATTACKS: &[Attack] = &[
     Attack::ReplayWebhook,
 ];
 
+/// Every ConversationRelay attack, in demo order.
+pub const RELAY_ATTACKS: &[Attack] = &[
+    Attack::RelayNoSignature,
+    Attack::RelayBadSignature,
+    Attack::RelayOtherCallToken,
+    Attack::RelayExpiredToken,
+    Attack::ForeignSetup,
+    Attack::OtherCallSetup,
+    Attack::SetupMissing,
+    Attack::SecondSetup,
+    Attack::RelayReuseCallToken,
+    Attack::MediaStreamsFrame,
+    Attack::RelayMalformedJson,
+    Attack::RelayBinaryFrame,
+    Attack::RelayOversizedFrame,
+];
+
+/// The attacks of `protocol`, in demo order.
+pub const fn attacks_of(protocol: Protocol) -> &'static [Attack] {
+    match protocol {
+        Protocol::MediaStreams => ATTACKS,
+        Protocol::ConversationRelay => RELAY_ATTACKS,
+    }
+}
+
 /// How long after the first connection of `reuse-call-token` has sent its `start` the second one
 /// connects: time for the gate to record the first start (a warm router takes milliseconds; this
 /// leaves room for a cold one).
@@ -155,23 +209,73 @@ pub const REPLAY_AFTER: Duration = Duration::from_millis(1100);
 pub const BEYOND_GRACE: Duration = Duration::from_secs(2);
 
 impl Attack {
-    /// The `--attack` name.
+    /// The protocol whose socket it attacks.
+    pub const fn protocol(self) -> Protocol {
+        match self {
+            Attack::NoSignature
+            | Attack::BadSignature
+            | Attack::ForeignStreamToken
+            | Attack::ForeignStart
+            | Attack::OtherCallToken
+            | Attack::ExpiredToken
+            | Attack::MissingToken
+            | Attack::MalformedJson
+            | Attack::BinaryFrame
+            | Attack::OversizedFrame
+            | Attack::EventFlood
+            | Attack::MediaBeforeStart
+            | Attack::ReuseCallToken
+            | Attack::ReplayWebhook => Protocol::MediaStreams,
+            Attack::RelayNoSignature
+            | Attack::RelayBadSignature
+            | Attack::RelayOtherCallToken
+            | Attack::RelayExpiredToken
+            | Attack::ForeignSetup
+            | Attack::OtherCallSetup
+            | Attack::SetupMissing
+            | Attack::SecondSetup
+            | Attack::RelayReuseCallToken
+            | Attack::MediaStreamsFrame
+            | Attack::RelayMalformedJson
+            | Attack::RelayBinaryFrame
+            | Attack::RelayOversizedFrame => Protocol::ConversationRelay,
+        }
+    }
+
+    /// The attack of `protocol` whose `--attack` name is `name`.
+    pub fn parse_for(protocol: Protocol, name: &str) -> Result<Self, UnknownAttack> {
+        attacks_of(protocol)
+            .iter()
+            .copied()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| UnknownAttack {
+                name: name.to_owned(),
+                protocol,
+            })
+    }
+
+    /// The `--attack` name (unique among the attacks of its protocol).
     pub const fn name(self) -> &'static str {
         match self {
-            Attack::NoSignature => "no-signature",
-            Attack::BadSignature => "bad-signature",
+            Attack::NoSignature | Attack::RelayNoSignature => "no-signature",
+            Attack::BadSignature | Attack::RelayBadSignature => "bad-signature",
             Attack::ForeignStreamToken => "foreign-stream-token",
             Attack::ForeignStart => "foreign-start",
-            Attack::OtherCallToken => "other-call-token",
-            Attack::ExpiredToken => "expired-token",
+            Attack::OtherCallToken | Attack::RelayOtherCallToken => "other-call-token",
+            Attack::ExpiredToken | Attack::RelayExpiredToken => "expired-token",
             Attack::MissingToken => "missing-token",
-            Attack::MalformedJson => "malformed-json",
-            Attack::BinaryFrame => "binary-frame",
-            Attack::OversizedFrame => "oversized-frame",
+            Attack::MalformedJson | Attack::RelayMalformedJson => "malformed-json",
+            Attack::BinaryFrame | Attack::RelayBinaryFrame => "binary-frame",
+            Attack::OversizedFrame | Attack::RelayOversizedFrame => "oversized-frame",
             Attack::EventFlood => "event-flood",
             Attack::MediaBeforeStart => "media-before-start",
-            Attack::ReuseCallToken => "reuse-call-token",
+            Attack::ReuseCallToken | Attack::RelayReuseCallToken => "reuse-call-token",
             Attack::ReplayWebhook => "replay-webhook",
+            Attack::ForeignSetup => "foreign-setup",
+            Attack::OtherCallSetup => "other-call-setup",
+            Attack::SetupMissing => "setup-missing",
+            Attack::SecondSetup => "second-setup",
+            Attack::MediaStreamsFrame => "media-streams-frame",
         }
     }
 
@@ -194,6 +298,21 @@ impl Attack {
                 "a second connection with the call token of a first, open one"
             }
             Attack::ReplayWebhook => "the voice webhook posted twice for one CallSid",
+            Attack::RelayNoSignature => "relay handshake without X-Twilio-Signature",
+            Attack::RelayBadSignature => "relay handshake signed under a wrong auth token",
+            Attack::RelayOtherCallToken => "call token of another call in the query",
+            Attack::RelayExpiredToken => "call token in the query expired an hour ago",
+            Attack::ForeignSetup => "setup naming another account",
+            Attack::OtherCallSetup => "setup naming another call than the handshake",
+            Attack::SetupMissing => "prompts on a signed session, never a setup",
+            Attack::SecondSetup => "a second setup on one session",
+            Attack::RelayReuseCallToken => {
+                "a second session on the handshake URL of a first, open one"
+            }
+            Attack::MediaStreamsFrame => "a Media Streams media frame on a relay session",
+            Attack::RelayMalformedJson => "a message that is not JSON",
+            Attack::RelayBinaryFrame => "a binary frame",
+            Attack::RelayOversizedFrame => "a 40 KiB text frame",
         }
     }
 
@@ -201,7 +320,12 @@ impl Attack {
     pub const fn needs_call_state(self) -> bool {
         matches!(
             self,
-            Attack::MediaBeforeStart | Attack::ReuseCallToken | Attack::ReplayWebhook
+            Attack::MediaBeforeStart
+                | Attack::ReuseCallToken
+                | Attack::ReplayWebhook
+                | Attack::SetupMissing
+                | Attack::SecondSetup
+                | Attack::RelayReuseCallToken
         )
     }
 
@@ -209,9 +333,14 @@ impl Attack {
     /// the attacks of [`Attack::needs_call_state`] succeed, and that is what is expected.
     pub const fn expected_under(self, state: GateState) -> Expected {
         match (state, self) {
-            (GateState::Stateless, Attack::MediaBeforeStart | Attack::ReuseCallToken) => {
-                Expected::Admitted
-            }
+            (
+                GateState::Stateless,
+                Attack::MediaBeforeStart
+                | Attack::ReuseCallToken
+                | Attack::SetupMissing
+                | Attack::SecondSetup
+                | Attack::RelayReuseCallToken,
+            ) => Expected::Admitted,
             (GateState::Stateless, Attack::ReplayWebhook) => Expected::NewCallToken,
             _ => self.expected(),
         }
@@ -237,8 +366,33 @@ impl Attack {
             Attack::MediaBeforeStart => {
                 Expected::Closed(CLOSE_POLICY, CloseReason::MediaBeforeStart)
             }
-            Attack::ReuseCallToken => Expected::Closed(CLOSE_POLICY, CloseReason::CallTokenReused),
+            Attack::ReuseCallToken | Attack::RelayReuseCallToken => {
+                Expected::Closed(CLOSE_POLICY, CloseReason::CallTokenReused)
+            }
             Attack::ReplayWebhook => Expected::SameCallToken,
+            Attack::RelayNoSignature => Expected::Refused(DenyReason::SignatureMissing),
+            Attack::RelayBadSignature => Expected::Refused(DenyReason::SignatureMismatch),
+            // The call token is checked at the door: the query keeps it (docs/conversation-relay.md).
+            Attack::RelayOtherCallToken => Expected::Refused(DenyReason::CallTokenInvalid),
+            Attack::RelayExpiredToken => Expected::Refused(DenyReason::CallTokenExpired),
+            Attack::ForeignSetup => {
+                Expected::Closed(CLOSE_POLICY, CloseReason::SetupAccountMismatch)
+            }
+            Attack::OtherCallSetup => {
+                Expected::Closed(CLOSE_POLICY, CloseReason::SetupCallSidMismatch)
+            }
+            Attack::SetupMissing => Expected::Closed(CLOSE_POLICY, CloseReason::SetupMissing),
+            Attack::SecondSetup => Expected::Closed(CLOSE_POLICY, CloseReason::SetupRepeated),
+            Attack::MediaStreamsFrame => {
+                Expected::Closed(CLOSE_POLICY, CloseReason::ProtocolMismatch)
+            }
+            Attack::RelayMalformedJson => Expected::Closed(CLOSE_POLICY, CloseReason::FrameNotJson),
+            Attack::RelayBinaryFrame => {
+                Expected::Closed(CLOSE_UNSUPPORTED, CloseReason::FrameNotText)
+            }
+            Attack::RelayOversizedFrame => {
+                Expected::Closed(CLOSE_TOO_BIG, CloseReason::FrameTooLarge)
+            }
         }
     }
 }
@@ -249,13 +403,18 @@ impl fmt::Display for Attack {
     }
 }
 
-/// An `--attack` name that names no attack.
+/// An `--attack` name that names no attack of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown attack {0:?}; known: {known}", known = known_names())]
-pub struct UnknownAttack(pub String);
+#[error("unknown {protocol} attack {name:?}; known: {known}", known = known_names(*protocol))]
+pub struct UnknownAttack {
+    /// The name given.
+    pub name: String,
+    /// The protocol it was looked up in.
+    pub protocol: Protocol,
+}
 
-fn known_names() -> String {
-    ATTACKS
+fn known_names(protocol: Protocol) -> String {
+    attacks_of(protocol)
         .iter()
         .map(|a| a.name())
         .collect::<Vec<_>>()
@@ -265,34 +424,57 @@ fn known_names() -> String {
 impl FromStr for Attack {
     type Err = UnknownAttack;
 
+    /// A Media Streams attack by name ([`Attack::parse_for`] for either protocol).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ATTACKS
-            .iter()
-            .copied()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| UnknownAttack(s.to_owned()))
+        Self::parse_for(Protocol::MediaStreams, s)
     }
 }
 
 /// A scenario of `demo`, `sim` and `verify`: the legitimate call or one attack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scenario {
-    /// One call exactly as Twilio places it.
+    /// One Media Streams call exactly as Twilio places it.
     Legit,
+    /// One ConversationRelay session exactly as Twilio opens it: `setup`, prompts, a digit, an
+    /// interrupt.
+    RelayLegit,
     /// A hostile client.
     Attack(Attack),
 }
 
 impl Scenario {
-    /// The legitimate call first, then every attack in demo order.
+    /// The Media Streams call first, then every Media Streams attack in demo order.
     pub fn all() -> impl Iterator<Item = Scenario> {
-        std::iter::once(Scenario::Legit).chain(ATTACKS.iter().copied().map(Scenario::Attack))
+        Self::of(Protocol::MediaStreams)
     }
 
-    /// `legit-call` or the attack's name.
+    /// The legitimate call of `protocol` first, then every attack of it in demo order.
+    pub fn of(protocol: Protocol) -> impl Iterator<Item = Scenario> {
+        let legit = match protocol {
+            Protocol::MediaStreams => Scenario::Legit,
+            Protocol::ConversationRelay => Scenario::RelayLegit,
+        };
+        std::iter::once(legit).chain(attacks_of(protocol).iter().copied().map(Scenario::Attack))
+    }
+
+    /// The protocol it speaks.
+    pub const fn protocol(self) -> Protocol {
+        match self {
+            Scenario::Legit => Protocol::MediaStreams,
+            Scenario::RelayLegit => Protocol::ConversationRelay,
+            Scenario::Attack(a) => a.protocol(),
+        }
+    }
+
+    /// Whether it is the legitimate call (of either protocol).
+    pub const fn is_legit(self) -> bool {
+        matches!(self, Scenario::Legit | Scenario::RelayLegit)
+    }
+
+    /// `legit-call` or the attack's name (unique within its protocol).
     pub const fn name(self) -> &'static str {
         match self {
-            Scenario::Legit => "legit-call",
+            Scenario::Legit | Scenario::RelayLegit => "legit-call",
             Scenario::Attack(a) => a.name(),
         }
     }
@@ -300,7 +482,7 @@ impl Scenario {
     /// What the gate should do (with call state).
     pub const fn expected(self) -> Expected {
         match self {
-            Scenario::Legit => Expected::Admitted,
+            Scenario::Legit | Scenario::RelayLegit => Expected::Admitted,
             Scenario::Attack(a) => a.expected(),
         }
     }
@@ -308,7 +490,7 @@ impl Scenario {
     /// What a gate with or without call state should do.
     pub const fn expected_under(self, state: GateState) -> Expected {
         match self {
-            Scenario::Legit => Expected::Admitted,
+            Scenario::Legit | Scenario::RelayLegit => Expected::Admitted,
             Scenario::Attack(a) => a.expected_under(state),
         }
     }
@@ -361,6 +543,12 @@ pub enum ScenarioError {
     /// The attack talks to the voice webhook, and none was given.
     #[error("attack {0} needs the voice webhook's URL (--webhook-url)")]
     NoWebhook(Attack),
+    /// A ConversationRelay handshake carries a call token, and the document has no key to mint one.
+    #[error("a ConversationRelay session needs a call-token key in the credentials document")]
+    NoCallTokenKey,
+    /// The attack is another protocol's (a builder was handed the wrong one: a bug).
+    #[error("attack {0} is not built by this protocol's plans")]
+    OtherProtocol(Attack),
 }
 
 /// What running a scenario takes.
@@ -404,9 +592,11 @@ pub struct WebhookReplay {
 
 mod frames;
 mod plans;
+mod relay_plans;
 
 pub use frames::{legit, legit_with, signed_handshake, CallFrames};
 pub use plans::attack;
+pub use relay_plans::{relay_handshake, relay_legit};
 
 #[cfg(test)]
 mod tests;

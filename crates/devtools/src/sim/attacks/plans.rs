@@ -10,7 +10,7 @@ use super::{
     Attack, CallSetup, Plan, ScenarioError, TokenReuse, WebhookReplay, BEYOND_GRACE, REPLAY_AFTER,
     REUSE_AFTER,
 };
-use crate::domain::{compute_signature, fixtures, CallSid, Secret};
+use crate::domain::{compute_signature, fixtures, CallSid, Protocol, Secret};
 use crate::sim::audio::FRAME_BYTES;
 use crate::sim::client::{Handshake, Outgoing};
 use crate::sim::identity::{fresh_call_sid, fresh_stream_sid};
@@ -51,9 +51,17 @@ impl<'a> Call<'_, 'a> {
     }
 }
 
-/// The hostile client `which`.
-// A flat table: one arm per attack.
+/// The hostile client `which`, of either protocol.
 pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, ScenarioError> {
+    match which.protocol() {
+        Protocol::MediaStreams => media_attack(which, setup),
+        Protocol::ConversationRelay => super::relay_plans::relay_attack(which, setup),
+    }
+}
+
+/// The Media Streams hostile client `which`.
+// A flat table: one arm per attack.
+fn media_attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, ScenarioError> {
     let now = unix_now();
     let sid = fresh_call_sid();
     let call = Call {
@@ -118,6 +126,7 @@ pub fn attack<'a>(which: Attack, setup: &CallSetup<'a>) -> Result<Plan<'a>, Scen
                 after: REPLAY_AFTER,
             })
         }
+        relay => return Err(ScenarioError::OtherProtocol(relay)),
     })
 }
 

@@ -1,16 +1,17 @@
 //! The attack catalogue and the plans built from it.
 
 use super::*;
-use crate::domain::AccountSid;
+use crate::domain::{AccountSid, Secret};
 use crate::sim::client::Outgoing;
 use crate::sim::identity::fresh_call_sid;
 
 #[test]
 fn every_attack_is_listed_once_and_its_name_parses_back() {
     let mut seen = std::collections::HashSet::new();
-    for a in ATTACKS {
+    for a in ATTACKS.iter().chain(RELAY_ATTACKS) {
         assert!(seen.insert(*a), "{a} listed twice");
-        assert_eq!(a.name().parse::<Attack>(), Ok(*a));
+        assert_eq!(Attack::parse_for(a.protocol(), a.name()), Ok(*a));
+        assert!(attacks_of(a.protocol()).contains(a));
         assert!(!a.description().is_empty());
         // A new variant must be added to this match, and so to the list above it.
         match a {
@@ -27,20 +28,34 @@ fn every_attack_is_listed_once_and_its_name_parses_back() {
             | Attack::EventFlood
             | Attack::MediaBeforeStart
             | Attack::ReuseCallToken
-            | Attack::ReplayWebhook => {}
+            | Attack::ReplayWebhook
+            | Attack::RelayNoSignature
+            | Attack::RelayBadSignature
+            | Attack::RelayOtherCallToken
+            | Attack::RelayExpiredToken
+            | Attack::ForeignSetup
+            | Attack::OtherCallSetup
+            | Attack::SetupMissing
+            | Attack::SecondSetup
+            | Attack::RelayReuseCallToken
+            | Attack::MediaStreamsFrame
+            | Attack::RelayMalformedJson
+            | Attack::RelayBinaryFrame
+            | Attack::RelayOversizedFrame => {}
         }
     }
-    assert_eq!(ATTACKS.len(), 14);
+    assert_eq!((ATTACKS.len(), RELAY_ATTACKS.len()), (14, 13));
+    assert!(ATTACKS.iter().all(|a| a.name().parse::<Attack>() == Ok(*a)));
     let err = "legit-call".parse::<Attack>().err().map(|e| e.to_string());
     assert_eq!(
         err.as_deref(),
-        Some("unknown attack \"legit-call\"; known: no-signature, bad-signature, foreign-stream-token, foreign-start, other-call-token, expired-token, missing-token, malformed-json, binary-frame, oversized-frame, event-flood, media-before-start, reuse-call-token, replay-webhook")
+        Some("unknown media-streams attack \"legit-call\"; known: no-signature, bad-signature, foreign-stream-token, foreign-start, other-call-token, expired-token, missing-token, malformed-json, binary-frame, oversized-frame, event-flood, media-before-start, reuse-call-token, replay-webhook")
     );
 }
 
 #[test]
 fn without_call_state_only_the_call_state_attacks_expect_otherwise() {
-    for a in ATTACKS {
+    for a in ATTACKS.iter().chain(RELAY_ATTACKS) {
         let (on, off) = (
             a.expected_under(GateState::Stateful),
             a.expected_under(GateState::Stateless),
@@ -172,6 +187,12 @@ fn scenarios_start_with_the_legitimate_call() {
     let names: Vec<&str> = Scenario::all().map(Scenario::name).collect();
     assert_eq!(names.first(), Some(&"legit-call"));
     assert_eq!(names.len(), 1 + ATTACKS.len());
+    let relay: Vec<Scenario> = Scenario::of(Protocol::ConversationRelay).collect();
+    assert_eq!(relay.first(), Some(&Scenario::RelayLegit));
+    assert_eq!(relay.len(), 1 + RELAY_ATTACKS.len());
+    assert!(relay
+        .iter()
+        .all(|s| s.protocol() == Protocol::ConversationRelay));
     assert_eq!(Scenario::Legit.expected(), Expected::Admitted);
 }
 
@@ -213,4 +234,63 @@ fn call_frames_are_numbered_as_twilio_numbers_them() {
         (v[5]["event"].as_str(), v[5]["sequenceNumber"].as_str()),
         (Some("stop"), Some("5"))
     );
+}
+
+#[test]
+fn a_relay_session_carries_its_call_in_the_signed_query_and_opens_with_setup() {
+    let doc = crate::local::devcreds::generate();
+    let me = Identity::from_document(doc.expose(), 0).expect("identity");
+    let audio = [[0xFFu8; FRAME_BYTES]; 1];
+    let mut setup = setup_with(&me, &audio, None);
+    setup.signed_url = "wss://gate.example.com/prod";
+    let (hs, script) = relay_legit(&setup).expect("a call-token key");
+    let query = hs
+        .url
+        .strip_prefix("ws://127.0.0.1:9/dev?callSid=")
+        .expect("query");
+    let (call, token) = query.split_once("&callToken=").expect("token");
+    // Signed as Twilio signs it: over the URL in the TwiML, query included.
+    let signed = format!("wss://gate.example.com/prod?callSid={call}&callToken={token}");
+    let want = crate::domain::compute_signature(me.auth_token.expose(), &signed, &[]);
+    assert_eq!(
+        hs.signature.as_ref().map(Secret::expose),
+        Some(want.as_str())
+    );
+    let turns = texts(script.frames);
+    let kinds: Vec<&str> = turns.iter().filter_map(|t| t["type"].as_str()).collect();
+    assert_eq!(kinds, ["setup", "prompt", "dtmf", "interrupt", "prompt"]);
+    assert_eq!(turns[0]["callSid"], call);
+    assert_eq!(turns[0]["accountSid"], me.account.as_str());
+
+    // Every ConversationRelay attack is built by the relay plans, none by the Media Streams ones.
+    for a in RELAY_ATTACKS {
+        assert!(attack(*a, &setup).is_ok(), "{a}");
+    }
+    assert!(matches!(
+        relay_plans::relay_attack(Attack::NoSignature, &setup),
+        Err(ScenarioError::OtherProtocol(Attack::NoSignature))
+    ));
+    let Ok(Plan::Socket(unsigned, _)) = attack(Attack::RelayNoSignature, &setup) else {
+        panic!("one socket");
+    };
+    assert!(unsigned.signature.is_none() && unsigned.url.contains("&callToken=v1."));
+    let Ok(Plan::Socket(_, foreign)) = attack(Attack::ForeignSetup, &setup) else {
+        panic!("one socket");
+    };
+    let foreign = texts(foreign.frames);
+    assert_eq!(foreign[0]["type"], "setup");
+    assert_ne!(foreign[0]["accountSid"], me.account.as_str());
+    let Ok(Plan::TokenReuse(reuse)) = attack(Attack::RelayReuseCallToken, &setup) else {
+        panic!("two sockets");
+    };
+    assert_eq!(reuse.first.0.url, reuse.second.0.url, "one handshake URL");
+
+    // Without a call-token key there is no ConversationRelay session to place.
+    let mut bare: serde_json::Value = serde_json::from_str(doc.expose()).expect("json");
+    bare.as_object_mut().map(|o| o.remove("callTokenKeys"));
+    let bare = Identity::from_document(&bare.to_string(), 0).expect("identity");
+    assert!(matches!(
+        relay_legit(&setup_with(&bare, &audio, None)),
+        Err(ScenarioError::NoCallTokenKey)
+    ));
 }
