@@ -573,3 +573,58 @@ fn a_webhook_without_twiml_is_reported_with_its_status() {
         "{out}"
     );
 }
+
+/// `verify --protocol conversation-relay` against a gateway that admits it: the `…/relay`
+/// webhook's TwiML gives the session's call token and the URL to sign, the session and every
+/// ConversationRelay attack pass; a `…/voice` URL given instead is diagnosed.
+#[test]
+fn a_conversation_relay_gateway_passes_every_relay_row() {
+    let s = Scratch::new("relay");
+    let gate = local(&s, &[], &[]);
+    let relay = ["--protocol", "conversation-relay"];
+    let (code, out) = verify(&s, &gate.url, &relay);
+    assert_eq!(code, 0, "{out}");
+    for scenario in stream_gate_devtools::demo::relay_scenario_names() {
+        assert!(ok(&out, scenario), "{}\n{out}", row(&out, scenario));
+    }
+    assert!(
+        row(&out, "legit-call").contains("| admitted, 5 frames, not closed "),
+        "{out}"
+    );
+    assert!(
+        row(&out, "setup-missing").contains("| setup_missing "),
+        "{out}"
+    );
+    assert!(
+        out.contains("all 14 scenarios behaved as expected"),
+        "{out}"
+    );
+
+    let hook = gate
+        .url
+        .replace("ws://", "http://")
+        .replace("/dev", "/relay");
+    let mut with_hook = relay.to_vec();
+    with_hook.extend(["--webhook-url", &hook]);
+    let (code, out) = verify(&s, &gate.url, &with_hook);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        row(&out, "relay-webhook").contains("HTTP 200, TwiML with the call's token"),
+        "{out}"
+    );
+    assert!(
+        out.contains("all 15 scenarios behaved as expected"),
+        "{out}"
+    );
+
+    let voice = hook.replace("/relay", "/voice");
+    let mut wrong = relay.to_vec();
+    wrong.extend(["--webhook-url", &voice]);
+    let (code, out) = verify(&s, &gate.url, &wrong);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        row(&out, "relay-webhook").contains("no <ConversationRelay> TwiML"),
+        "{out}"
+    );
+    assert!(out.contains("(a …/voice URL?)"), "{out}");
+}

@@ -9,7 +9,7 @@ use clap::Args;
 
 use stream_gate_devtools::sim::GateState;
 use stream_gate_devtools::verify::{self, VerifyOptions};
-use stream_gate_domain::AuthMode;
+use stream_gate_domain::{AuthMode, Protocol};
 
 /// Options of `stream-gate verify`.
 #[derive(Args, Debug)]
@@ -20,10 +20,15 @@ pub struct VerifyArgs {
     /// The credentials document held by the deployment's secret (or `-` for standard input).
     #[arg(long)]
     pub credentials: PathBuf,
-    /// The voice webhook (the stack's `VoiceWebhookUrl`): the call token, and the URL Twilio
-    /// signs, come from its TwiML instead of the credentials document.
+    /// The voice webhook (the stack's `VoiceWebhookUrl`; its `RelayWebhookUrl` with `--protocol
+    /// conversation-relay`): the call token, and the URL Twilio signs, come from its TwiML instead
+    /// of the credentials document.
     #[arg(long)]
     pub webhook_url: Option<String>,
+    /// The protocol of the calls: `media-streams`, or `conversation-relay` (a ConversationRelay
+    /// session and its attacks; the stack's `Protocols` must list it).
+    #[arg(long, default_value = "media-streams")]
+    pub protocol: String,
     /// The URL Twilio signs, when it differs from URL (the `<Stream url>` of your TwiML: a
     /// custom domain, a tunnel).
     #[arg(long)]
@@ -72,6 +77,10 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("--call-state: {e}")),
     };
+    let protocol: Protocol = match args.protocol.parse() {
+        Ok(p) => p,
+        Err(e) => return fail(&format!("--protocol: {e}")),
+    };
     let document = match stream_gate_devtools::signing_tools::read_secret(&args.credentials) {
         Ok(d) => d,
         Err(e) => return fail(&e),
@@ -80,6 +89,7 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         url: args.url,
         signed_url: args.signed_url,
         webhook_url: args.webhook_url,
+        protocol,
         document,
         account: args.account,
         seconds: args.seconds,
@@ -93,8 +103,9 @@ pub fn main(args: VerifyArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     println!(
-        "stream-gate verify: {} — one call as Twilio places it, then every attack (auth mode {}, call state {})\n",
+        "stream-gate verify: {} — one {} call as Twilio places it, then every attack (auth mode {}, call state {})\n",
         opts.url,
+        opts.protocol,
         mode_name,
         call_state.name()
     );

@@ -7,7 +7,7 @@ use super::diagnosis::{explain, webhook_diagnosis, Diagnoses};
 use super::judge::{describe_row, judge, judge_token_reuse, judge_webhook_replay, Finding};
 use super::{VerifyOptions, QUIET};
 use crate::demo::Row;
-use crate::domain::{AuthMode, CallSid, Secret};
+use crate::domain::{AuthMode, CallSid, Protocol, Secret};
 use crate::sim::attacks::{
     self, Attack, CallSetup, Expected, Plan, Scenario, ScenarioError, WebhookTarget,
 };
@@ -27,6 +27,17 @@ pub(super) async fn webhook_row(
     let scenario = "voice-webhook";
     let started = Instant::now();
     let (ok, observed, answer) = match call_webhook(webhook, me, call).await {
+        Ok(a) if a.relay_url.is_some() => {
+            // A `…/relay` URL given to a Media Streams run: not the TwiML it needs.
+            diagnoses.add(
+                "the webhook answered <ConversationRelay>: pass its …/voice URL, or \
+                 --protocol conversation-relay"
+                    .into(),
+                scenario,
+            );
+            let observed = format!("HTTP {}, TwiML <ConversationRelay>", a.status);
+            (false, observed, Some(a))
+        }
         Ok(a) => {
             let observed = match (&a.stream_url, &a.token) {
                 (Some(_), Some(_)) => format!("HTTP {}, TwiML with a token", a.status),
@@ -70,10 +81,21 @@ pub(super) async fn legit_call_inputs(
 ) -> (Option<Secret>, String) {
     let (mut token, mut twiml_url) = (None, None);
     if let Some(webhook) = &opts.webhook_url {
-        let (row, answer) = webhook_row(webhook, me, call, diagnoses).await;
+        let (row, answer) = match opts.protocol {
+            Protocol::MediaStreams => webhook_row(webhook, me, call, diagnoses).await,
+            Protocol::ConversationRelay => relay_webhook_row(webhook, me, call, diagnoses).await,
+        };
         rows.push(row);
-        if let Some(a) = answer {
-            (token, twiml_url) = (a.token, a.stream_url);
+        match answer {
+            Some(a) if opts.protocol == Protocol::ConversationRelay => {
+                (twiml_url, token) = a
+                    .relay_url
+                    .as_ref()
+                    .and_then(|u| relay_url_parts(u, call))
+                    .unzip();
+            }
+            Some(a) => (token, twiml_url) = (a.token, a.stream_url),
+            None => {}
         }
         if token.is_none() {
             notes.push(
@@ -103,6 +125,75 @@ pub(super) async fn legit_call_inputs(
     (token, signed_url)
 }
 
+/// Posts the ConversationRelay webhook (`…/relay`) for `call` and tabulates its answer: TwiML whose
+/// `<ConversationRelay url>` carries this call and a call token in its query.
+pub(super) async fn relay_webhook_row(
+    webhook: &str,
+    me: &Identity,
+    call: &CallSid,
+    diagnoses: &mut Diagnoses,
+) -> (Row, Option<WebhookAnswer>) {
+    let scenario = "relay-webhook";
+    let started = Instant::now();
+    let (ok, observed, answer) = match call_webhook(webhook, me, call).await {
+        Ok(a) => {
+            let parts = a.relay_url.as_ref().and_then(|u| relay_url_parts(u, call));
+            let observed = match (&a.relay_url, &parts) {
+                (Some(_), Some(_)) => format!("HTTP {}, TwiML with the call's token", a.status),
+                (Some(_), None) => format!("HTTP {}, TwiML without the call's token", a.status),
+                _ => format!("HTTP {}, no <ConversationRelay> TwiML", a.status),
+            };
+            if parts.is_none() {
+                diagnoses.add(relay_webhook_diagnosis(&a, &me.account), scenario);
+            }
+            (parts.is_some(), observed, Some(a))
+        }
+        Err(e) => {
+            diagnoses.add(e, scenario);
+            (false, "no answer".into(), None)
+        }
+    };
+    let row = Row {
+        scenario: scenario.into(),
+        expected: "HTTP 200, TwiML <ConversationRelay> with the call's token".into(),
+        observed,
+        reason: "-".into(),
+        time_ms: started.elapsed().as_millis(),
+        ok,
+    };
+    (row, answer)
+}
+
+/// The URL without its query, and the call token, of a `<ConversationRelay url>` whose query is
+/// exactly `callSid={call}&callToken=…` (as the gate's webhook writes it).
+fn relay_url_parts(url: &Secret, call: &CallSid) -> Option<(String, Secret)> {
+    let (base, query) = url.expose().split_once('?')?;
+    let token = query
+        .strip_prefix(&format!("callSid={call}&callToken="))
+        .filter(|t| !t.is_empty() && !t.contains('&'))?;
+    Some((base.to_owned(), Secret::new(token.to_owned())))
+}
+
+/// What a `/relay` answer without the call's token most likely means.
+fn relay_webhook_diagnosis(a: &WebhookAnswer, account: &crate::domain::AccountSid) -> String {
+    let hint = match (a.status, &a.relay_url) {
+        (200, Some(_)) => "its <ConversationRelay url> does not carry this call's callSid and \
+                           callToken"
+            .to_owned(),
+        (200, None) => "its body has no <ConversationRelay url=...> (a …/voice URL?)".to_owned(),
+        (404, _) => "the stack does not answer ConversationRelay: list conversation-relay in its \
+                     Protocols parameter"
+            .to_owned(),
+        (403, _) => format!(
+            "it refused the request: check STREAM_GATE_WEBHOOK_URL and that {account} is in the \
+             deployed secret"
+        ),
+        (s, _) if s >= 500 => "check the voice-webhook function's log".into(),
+        _ => "check the URL".into(),
+    };
+    format!("the relay webhook answered HTTP {} — {hint}", a.status)
+}
+
 /// Verify's course: every scenario against the deployment, each judged from the socket alone,
 /// with what it finds diagnosed.
 pub(super) struct VerifyCourse<'v> {
@@ -126,7 +217,11 @@ pub(super) struct VerifyCourse<'v> {
 impl VerifyCourse<'_> {
     fn described(&self, scenario: Scenario) -> String {
         let o = self.opts;
-        describe_row(scenario, o.call_state, o.close_deadline, self.frames + 3)
+        let frames = match o.protocol {
+            Protocol::MediaStreams => self.frames + 3,
+            Protocol::ConversationRelay => attacks::RELAY_TURNS,
+        };
+        describe_row(scenario, o.call_state, o.close_deadline, frames)
     }
 
     fn setup(&self, scenario: Scenario) -> CallSetup<'_> {
@@ -174,8 +269,17 @@ impl Course for VerifyCourse<'_> {
                 let (h, s) = attacks::legit_with(&setup, self.call, self.token.as_ref());
                 Ok(Plan::Socket(h, s))
             }
-            // The session's call token is minted from the document, as the stack's webhook mints it.
-            Scenario::RelayLegit => attacks::relay_legit(&setup).map(|(h, s)| Plan::Socket(h, s)),
+            // The webhook's token for the call, else one minted from the document as the stack's
+            // webhook mints it.
+            Scenario::RelayLegit => self
+                .token
+                .clone()
+                .or_else(|| self.me.call_token(&self.call, unix_now(), 300))
+                .map(|token| {
+                    let (h, s) = attacks::relay_legit_with(&setup, self.call, token);
+                    Plan::Socket(h, s)
+                })
+                .ok_or(ScenarioError::NoCallTokenKey),
             // In signature mode a stream token is never looked at: nothing to prove.
             Scenario::Attack(Attack::ForeignStreamToken)
                 if self.opts.auth_mode == AuthMode::Signature =>

@@ -14,11 +14,16 @@
 //! `replay-webhook`) are expected to be stopped unless `--call-state off` says the deployment runs
 //! stateless; then they are expected to succeed, and a note says which gaps that leaves open.
 //! `replay-webhook` needs the webhook (`--webhook-url`) and is skipped without it.
+//!
+//! With `--protocol conversation-relay` it places one ConversationRelay session instead (the call's
+//! token in the signed URL's query, then `setup`, prompts, a digit, an interrupt; the token from the
+//! `…/relay` webhook's `<ConversationRelay url>` when `--webhook-url` names it, else minted from the
+//! document) and every ConversationRelay attack of `sim`.
 
 use std::time::Duration;
 
 use crate::demo::Row;
-use crate::domain::{AccountSid, AuthMode, Secret};
+use crate::domain::{AccountSid, AuthMode, Protocol, Secret};
 use crate::sim::attacks::{GateState, Scenario};
 use crate::sim::audio;
 use crate::sim::identity::{fresh_call_sid, Identity, IdentityError};
@@ -52,8 +57,12 @@ pub struct VerifyOptions {
     /// The URL Twilio signs when it differs from `url` (the URL in the TwiML: a custom domain, a
     /// tunnel). Default: the webhook's `<Stream url>` when `webhook_url` is given, else `url`.
     pub signed_url: Option<String>,
-    /// The voice webhook to obtain the call token from (`https://.../voice`).
+    /// The voice webhook to obtain the call token from (`https://.../voice`; `https://.../relay`
+    /// for ConversationRelay).
     pub webhook_url: Option<String>,
+    /// The protocol of the calls placed: Media Streams, or ConversationRelay (the stack's
+    /// `Protocols` must list it).
+    pub protocol: Protocol,
     /// The credentials document (the same one as in the deployment's secret).
     pub document: Secret,
     /// Which account of the document places the calls (0 = first).
@@ -194,7 +203,12 @@ const STATELESS_NOTE: &str = "--call-state off: a stateless gate admits media be
     reused call token, and its webhook mints a new token for a replayed request — the rows say \
     so; SECURITY.md lists these gaps, the stack's CallState=dynamodb closes them";
 
-/// Runs every scenario against the deployment.
+/// The note a stateless gate gets, for ConversationRelay.
+const STATELESS_RELAY_NOTE: &str = "--call-state off: a stateless gate admits prompts without a \
+    setup, a second setup and a second session on one call token — the rows say so; SECURITY.md \
+    lists these gaps, the stack's CallState=dynamodb closes them";
+
+/// Runs every scenario of the options' protocol against the deployment.
 pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     check_options(opts)?;
     let (me, other) = accounts(opts)?;
@@ -205,7 +219,10 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let (token, signed_url) =
         legit_call_inputs(opts, &me, &call, &mut rows, &mut notes, &mut diagnoses).await;
     if opts.call_state == GateState::Stateless {
-        notes.push(STATELESS_NOTE.into());
+        notes.push(match opts.protocol {
+            Protocol::MediaStreams => STATELESS_NOTE.into(),
+            Protocol::ConversationRelay => STATELESS_RELAY_NOTE.into(),
+        });
     }
     let frames = usize::try_from(opts.seconds.saturating_mul(50)).unwrap_or(usize::MAX);
     let mut course = VerifyCourse {
@@ -223,7 +240,7 @@ pub async fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
         diagnoses,
         legit_refused: None,
     };
-    let Ok(()) = run_course(&mut course, Scenario::all(), &me).await;
+    let Ok(()) = run_course(&mut course, Scenario::of(opts.protocol), &me).await;
     let VerifyCourse {
         rows,
         skipped,

@@ -596,7 +596,7 @@ mod relay_plans;
 
 pub use frames::{legit, legit_with, signed_handshake, CallFrames};
 pub use plans::attack;
-pub use relay_plans::{relay_handshake, relay_legit};
+pub use relay_plans::{relay_handshake, relay_legit, relay_legit_with, RELAY_TURNS};
 
 #[cfg(test)]
 mod tests;

@@ -51,6 +51,29 @@ pub fn relay_legit<'a>(setup: &CallSetup<'a>) -> Result<(Handshake, Script<'a>),
     ))
 }
 
+/// How many messages the legitimate session sends: `setup`, a question, a digit, an interruption,
+/// another question.
+pub const RELAY_TURNS: usize = 5;
+
+/// The legitimate session of `call` with the call token `token` (e.g. the one in the query of the
+/// voice webhook's `<ConversationRelay url>`).
+pub fn relay_legit_with<'a>(
+    setup: &CallSetup<'a>,
+    call: CallSid,
+    token: Secret,
+) -> (Handshake, Script<'a>) {
+    let session = Session {
+        setup,
+        call,
+        token,
+        id: fresh_session_sid(),
+    };
+    (
+        session.handshake(),
+        script(session.turns().into_iter(), setup),
+    )
+}
+
 /// One session's call: a fresh CallSid of the calling account, its call token, a session SID.
 struct Session<'s, 'a> {
     setup: &'s CallSetup<'a>,

@@ -259,6 +259,7 @@ fn a_relay_session_carries_its_call_in_the_signed_query_and_opens_with_setup() {
     let turns = texts(script.frames);
     let kinds: Vec<&str> = turns.iter().filter_map(|t| t["type"].as_str()).collect();
     assert_eq!(kinds, ["setup", "prompt", "dtmf", "interrupt", "prompt"]);
+    assert_eq!(kinds.len(), RELAY_TURNS);
     assert_eq!(turns[0]["callSid"], call);
     assert_eq!(turns[0]["accountSid"], me.account.as_str());
 
