@@ -374,7 +374,7 @@ async fn a_reused_token_closes_the_second_connection_and_never_the_first() {
 async fn a_conversation_relay_session_is_gated_over_real_sockets() {
     use futures_util::SinkExt as _;
     use stream_gate_devtools::sim::identity::{fresh_call_sid, fresh_stream_sid};
-    use stream_gate_domain::{compute_signature, fixtures, CallSid, SessionSid};
+    use stream_gate_domain::{fixtures, CallSid, SessionSid};
     use tokio_tungstenite::tungstenite::Message;
 
     let f = start().await;
@@ -384,20 +384,8 @@ async fn a_conversation_relay_session_is_gated_over_real_sockets() {
         let query = format!("?callSid={call}&callToken={}", token.expose());
         let url = format!("{}{query}", f.gateway.ws_url());
         let signed = format!("{}{query}", f.gateway.public_url());
-        let sig = compute_signature(f.me.auth_token.expose(), &signed, &[]);
-        async move {
-            let mut req =
-                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-                    url.as_str(),
-                )
-                .expect("request");
-            req.headers_mut()
-                .insert("x-twilio-signature", sig.parse().expect("header"));
-            tokio_tungstenite::connect_async(req)
-                .await
-                .expect("admitted")
-                .0
-        }
+        let auth_token = &f.me.auth_token;
+        async move { open_signed(&url, &signed, auth_token).await }
     };
     let session = SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx");
     let setup =

@@ -112,7 +112,7 @@ async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
     use futures_util::SinkExt as _;
     use stream_gate_devtools::sim::identity::fresh_call_sid;
     use stream_gate_devtools::sim::webhook_post::call_webhook;
-    use stream_gate_domain::{compute_signature, fixtures, SessionSid};
+    use stream_gate_domain::{fixtures, SessionSid};
     use tokio_tungstenite::tungstenite::Message;
 
     let f = start().await;
@@ -137,20 +137,7 @@ async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
     assert!(voice.token.as_ref().map(Secret::expose) == Some(token.as_str()));
 
     // The URL as Twilio connects to it: signed over itself, query included.
-    let open = || async {
-        let signature = compute_signature(f.me.auth_token.expose(), relay_url.expose(), &[]);
-        let mut req =
-            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-                relay_url.expose(),
-            )
-            .expect("request");
-        req.headers_mut()
-            .insert("x-twilio-signature", signature.parse().expect("header"));
-        tokio_tungstenite::connect_async(req)
-            .await
-            .expect("admitted")
-            .0
-    };
+    let open = || open_signed(relay_url.expose(), relay_url.expose(), &f.me.auth_token);
     let session = SessionSid::parse("VX00112233445566778899aabbccddeeff").expect("vx");
     let setup = Message::Text(fixtures::relay_setup(&session, &f.me.account, &call).into());
     let mut live = open().await;

@@ -51,6 +51,24 @@ pub async fn start_with_sink(
     Fixture { gateway, me, other }
 }
 
+/// A socket opened as Twilio opens it: to `url`, `X-Twilio-Signature` over `signed` under
+/// `auth_token`; panics unless admitted.
+pub async fn open_signed(
+    url: &str,
+    signed: &str,
+    auth_token: &Secret,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let signature = stream_gate_domain::compute_signature(auth_token.expose(), signed, &[]);
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut()
+        .insert("x-twilio-signature", signature.parse().expect("header"));
+    tokio_tungstenite::connect_async(req)
+        .await
+        .expect("admitted")
+        .0
+}
+
 /// Counts how a stream of server messages ends: the close frame's code and reason, if any.
 pub async fn close_of(
     ws: &mut tokio_tungstenite::WebSocketStream<
