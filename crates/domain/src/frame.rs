@@ -328,12 +328,66 @@ pub(crate) fn bounded_object(frame: &[u8]) -> Result<(), CloseReason> {
 /// range (`1e400`), which the typed parse skips unread. Such a frame is closed as `frame_not_json`
 /// here, before any verdict, rather than verified and then left without a record. Other frames are
 /// copied into their record as received, so an unknown member holding `1e400` does not matter.
+///
+/// The check reads every value as `Value` would (numbers parsed, escapes decoded) and keeps
+/// nothing: no allocation, and no copy of the call token to wipe.
 fn rewritable(frame: &[u8]) -> Result<(), CloseReason> {
-    let value: serde_json::Value =
-        serde_json::from_slice(frame).map_err(|_| CloseReason::FrameNotJson)?;
-    // A `start`'s copy holds its call token.
-    crate::strict_json::wipe(value);
-    Ok(())
+    serde_json::from_slice::<Readable>(frame)
+        .map(|_| ())
+        .map_err(|_| CloseReason::FrameNotJson)
+}
+
+/// A JSON value read whole, as `serde_json::Value` reads it, and dropped.
+struct Readable;
+
+impl<'de> Deserialize<'de> for Readable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ReadableVisitor)
+    }
+}
+
+struct ReadableVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ReadableVisitor {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_unit<E>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Readable, A::Error> {
+        while seq.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Readable, A::Error> {
+        while map.next_entry::<Readable, Readable>()?.is_some() {}
+        Ok(Readable)
+    }
 }
 
 /// The typed event of a frame's envelope, each event's body checked by its own rules.
