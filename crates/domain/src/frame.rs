@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use serde::de::Visitor;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -348,7 +349,7 @@ impl<'de> Deserialize<'de> for Readable {
 
 struct ReadableVisitor;
 
-impl<'de> serde::de::Visitor<'de> for ReadableVisitor {
+impl<'de> Visitor<'de> for ReadableVisitor {
     type Value = Readable;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
