@@ -73,7 +73,9 @@ def glob_match(pattern, value, case_insensitive=False):
 
 
 class Scenario:
-    def __init__(self, mode, create_secret, partition, region, call_state, delivery, echo, secret_key):
+    def __init__(self, mode, create_secret, partition, region, call_state, delivery, echo, secret_key,
+                 protocols="media-streams"):
+        self.protocols = protocols
         self.mode, self.create_secret, self.call_state = mode, create_secret, call_state
         self.delivery, self.echo, self.secret_key = delivery, echo, secret_key
         self.partition, self.region = partition, region
@@ -84,7 +86,8 @@ class Scenario:
 
     def __str__(self):
         return (
-            f"AuthMode={self.mode} CallState={self.call_state} Delivery={self.delivery} EchoExample={self.echo} "
+            f"AuthMode={self.mode} Protocols={self.protocols} CallState={self.call_state} "
+            f"Delivery={self.delivery} EchoExample={self.echo} "
             f"secret={'created' if self.create_secret else 'existing'}"
             f"{' SecretKmsKeyArn=set' if self.secret_key else ''} {self.partition}/{self.region}"
         )
@@ -104,6 +107,7 @@ class Scenario:
     def parameters(self):
         return {
             "AuthMode": self.mode,
+            "Protocols": self.protocols,
             "CallState": self.call_state,
             "Delivery": self.delivery,
             "EchoExample": self.echo,
@@ -367,8 +371,10 @@ def applies(call, params):
     when = call.get("when")
     if not when:
         return True
-    if "equals" in when:
-        return all(params.get(k) == v for k, v in when["equals"].items())
+    if "equals" in when or "not_equals" in when:
+        return all(params.get(k) == v for k, v in when.get("equals", {}).items()) and all(
+            params.get(k) != v for k, v in when.get("not_equals", {}).items()
+        )
     if "set" in when:
         return params.get(when["set"], "") != ""
     raise ValueError(f"unknown when {when}")
@@ -459,11 +465,20 @@ def main():
                     # The KMS grant depends on no other parameter than the partition (the
                     # URL suffix): with and without it under one AuthMode is enough.
                     for secret_key in (False, True) if mode == "signature" else (False,):
-                        scenario = Scenario(
-                            mode, create_secret, partition, region, call_state, delivery, echo, secret_key
+                        # The webhook's PutRecord (a ConversationRelay session's end) depends on
+                        # Protocols and Delivery alone: every protocol set under one AuthMode.
+                        protocol_sets = (
+                            ("media-streams", "media-streams,conversation-relay", "conversation-relay")
+                            if mode == "signature" and not secret_key
+                            else ("media-streams",)
                         )
-                        problems += check(template, calls, scenario)
-                        scenarios += 1
+                        for protocols in protocol_sets:
+                            scenario = Scenario(
+                                mode, create_secret, partition, region, call_state, delivery, echo,
+                                secret_key, protocols,
+                            )
+                            problems += check(template, calls, scenario)
+                            scenarios += 1
     if problems:
         for p in dict.fromkeys(problems):
             print(f"check_iam: FAIL: {p}")

@@ -100,6 +100,15 @@ def relay_twiml(o, _):
     return "200 text/xml, <Connect action><ConversationRelay url=…?callSid=…&callToken=…>"
 
 
+def relay_ended(o, _):
+    status(o, 200)
+    body = o.answer.get("body", "")
+    assert body == '<?xml version="1.0" encoding="UTF-8"?><Response/>', f"body {body}"
+    # Call state off here: every signed end is delivered (to STREAM_GATE_SINK=none).
+    assert o.log(event="relay_session_ended", record="delivered", session_status="completed"), "no relay_session_ended line"
+    return "200 <Response/>, relay_session_ended, its session_end record delivered"
+
+
 def deny(reason):
     def check(o, event):
         a = policy(o, event, "Deny")
@@ -224,6 +233,7 @@ EXPECT = {
     # STREAM_GATE_PROTOCOLS admits both (events/sam-local-env.json).
     "authorizer-relay-signed.json": allow_relay,
     "voice-webhook-relay.json": relay_twiml,
+    "voice-webhook-relay-ended.json": relay_ended,
     "echo-kinesis.json": echo_batch,
 }
 

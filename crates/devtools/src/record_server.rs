@@ -164,6 +164,8 @@ struct Inner {
     finished: Mutex<Vec<CallSummary>>,
     on_call_end: Option<CallEndHook>,
     refused: AtomicU64,
+    /// `session_end` records received (they have no connection to count them under).
+    session_ends: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -419,6 +421,11 @@ async fn post_record(
     };
     let record = match InboundRecord::parse(&body) {
         Ok(r) => r,
+        // The end of a ConversationRelay session: no connection to answer, counted.
+        Err(stream_gate_echo::ReadError::SessionEnd) => {
+            inner.session_ends.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::ACCEPTED, "counted");
+        }
         Err(stream_gate_echo::ReadError::TooLarge) => {
             return refuse(StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
         }
@@ -466,6 +473,7 @@ impl EchoServer {
             finished: Mutex::new(Vec::new()),
             on_call_end: opts.on_call_end,
             refused: AtomicU64::new(0),
+            session_ends: AtomicU64::new(0),
         });
         let app = Router::new()
             .route(RECORDS_PATH, post(post_record))
@@ -523,6 +531,11 @@ impl EchoServer {
     /// Requests refused (4xx or 503).
     pub fn refused(&self) -> u64 {
         self.inner.refused.load(Ordering::Relaxed)
+    }
+
+    /// `session_end` records received: ConversationRelay sessions whose end Twilio posted.
+    pub fn session_ends(&self) -> u64 {
+        self.inner.session_ends.load(Ordering::Relaxed)
     }
 
     /// Summaries of the calls that ended, oldest first.

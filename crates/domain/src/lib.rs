@@ -19,6 +19,7 @@ pub mod relay_frame;
 pub mod relay_outbound;
 pub mod relay_twiml;
 pub mod secret;
+pub mod session_end;
 pub mod sid;
 pub mod signature;
 pub mod socket_message;

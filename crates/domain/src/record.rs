@@ -1,9 +1,10 @@
-//! Record v1: what the gate delivers for each accepted frame of a verified call, and for the end of
-//! the connection (`docs/records.md` is the consumers' contract, `docs/record-v1.schema.json` its
-//! JSON Schema).
+//! Record v1: what the gate delivers for each accepted frame of a verified call, for the end of
+//! the connection, and for the end of a ConversationRelay session (`docs/records.md` is the
+//! consumers' contract, `docs/record-v1.schema.json` its JSON Schema).
 //!
 //! A [`DeliveryRecord`] is made only from a [`VerifiedFrame`] (which only the verdict and the
-//! call-state step make: see `pipeline`) or for the end of a connection; a `start`'s record has no
+//! call-state step make: see `pipeline`), for the end of a connection, or from a [`SessionEnd`]
+//! (which the voice webhook makes only after the callback's signature verified); a `start`'s record has no
 //! `start.customParameters.token` (the call token never leaves the gate). A sink that accepts only
 //! this type cannot be handed a frame that skipped the checks.
 //!
@@ -19,6 +20,7 @@ use zeroize::Zeroize;
 
 use super::pipeline::{CallSids, VerifiedFrame};
 use super::protocol::Protocol;
+use super::session_end::SessionEnd;
 use super::sid::{AccountSid, CallSid, SessionSid, StreamSid};
 
 /// The record format version, the `v` field.
@@ -48,6 +50,9 @@ pub enum RecordType {
     Error,
     /// The WebSocket connection closed (API Gateway's `$disconnect`); carries no Twilio frame.
     Disconnect,
+    /// ConversationRelay: Twilio's `<Connect action>` callback after the session ended (posted to
+    /// the voice webhook, not sent on the socket: no connection).
+    SessionEnd,
 }
 
 impl RecordType {
@@ -63,6 +68,7 @@ impl RecordType {
         Self::Interrupt,
         Self::Error,
         Self::Disconnect,
+        Self::SessionEnd,
     ];
 
     /// The `type` field's value (Twilio's event or message type, or `disconnect`).
@@ -78,6 +84,7 @@ impl RecordType {
             Self::Interrupt => "interrupt",
             Self::Error => "error",
             Self::Disconnect => "disconnect",
+            Self::SessionEnd => "session_end",
         }
     }
 }
@@ -120,12 +127,12 @@ impl RecordError {
     }
 }
 
-/// One record, serialised: what a sink delivers. Made only from a [`VerifiedFrame`] (or for the
-/// end of a connection), never from a string.
+/// One record, serialised: what a sink delivers. Made only from a [`VerifiedFrame`], for the end
+/// of a connection, or from a verified [`SessionEnd`] callback; never from a string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryRecord {
     kind: RecordType,
-    connection_id: Box<str>,
+    partition_key: Box<str>,
     json: String,
 }
 
@@ -134,7 +141,7 @@ impl fmt::Debug for DeliveryRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeliveryRecord")
             .field("kind", &self.kind)
-            .field("connection_id", &self.connection_id)
+            .field("partition_key", &self.partition_key)
             .field("bytes", &self.json.len())
             .finish()
     }
@@ -163,10 +170,45 @@ impl DeliveryRecord {
         Ok(Self::new(RecordType::Disconnect, connection, finish(out)?))
     }
 
+    /// The record of a ConversationRelay session's end (`…/relay/ended`, signed): the call's SIDs,
+    /// no connection (the socket is gone), and the session's fields under `twilio`. Its partition
+    /// key is the CallSid: the socket's records have the connection id, so on a stream of several
+    /// shards it may be read before the session's last messages.
+    pub fn of_session_end(end: &SessionEnd, received_at_ms: u64) -> Result<Self, RecordError> {
+        let head = Head {
+            v: RECORD_VERSION,
+            kind: RecordType::SessionEnd.as_str(),
+            protocol: Protocol::ConversationRelay.as_str(),
+            connection_id: None,
+            management_endpoint: None,
+            account_sid: end.account(),
+            call_sid: Some(end.call()),
+            stream_sid: None,
+            session_sid: end.session(),
+            sequence_number: None,
+            received_at: received_at_ms,
+        };
+        let fields: serde_json::Map<String, Value> = end
+            .fields()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(v.as_str())))
+            .collect();
+        let mut out = Vec::with_capacity(HEAD_BYTES);
+        write_head(&mut out, &head)?;
+        out.extend_from_slice(b",\"twilio\":");
+        serde_json::to_writer(&mut out, &fields).map_err(|_| RecordError::FrameNotJson)?;
+        out.push(b'}');
+        Ok(Self {
+            kind: RecordType::SessionEnd,
+            partition_key: end.call().as_str().into(),
+            json: finish(out)?,
+        })
+    }
+
     fn new(kind: RecordType, connection: &Connection<'_>, json: String) -> Self {
         Self {
             kind,
-            connection_id: connection.connection_id.into(),
+            partition_key: connection.connection_id.into(),
             json,
         }
     }
@@ -176,9 +218,9 @@ impl DeliveryRecord {
         self.kind
     }
 
-    /// The connection id: the Kinesis partition key.
+    /// The Kinesis partition key: the connection id (the CallSid for `session_end`).
     pub fn partition_key(&self) -> &str {
-        &self.connection_id
+        &self.partition_key
     }
 
     /// The record as one line of JSON (no line break in it).
@@ -199,10 +241,10 @@ struct Head<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     protocol: &'static str,
-    #[serde(rename = "connectionId")]
-    connection_id: &'a str,
-    #[serde(rename = "managementEndpoint")]
-    management_endpoint: &'a str,
+    #[serde(rename = "connectionId", skip_serializing_if = "Option::is_none")]
+    connection_id: Option<&'a str>,
+    #[serde(rename = "managementEndpoint", skip_serializing_if = "Option::is_none")]
+    management_endpoint: Option<&'a str>,
     #[serde(rename = "accountSid")]
     account_sid: &'a AccountSid,
     #[serde(rename = "callSid", skip_serializing_if = "Option::is_none")]
@@ -228,8 +270,8 @@ impl<'a> Head<'a> {
             v: RECORD_VERSION,
             kind: kind.as_str(),
             protocol: connection.protocol.as_str(),
-            connection_id: connection.connection_id,
-            management_endpoint: connection.management_endpoint,
+            connection_id: Some(connection.connection_id),
+            management_endpoint: Some(connection.management_endpoint),
             account_sid: &sids.account,
             call_sid: sids.call.as_ref(),
             stream_sid: sids.stream.as_ref(),

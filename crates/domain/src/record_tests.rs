@@ -181,6 +181,49 @@ fn disconnect_record_has_no_frame_and_no_sequence_number() {
 }
 
 #[test]
+fn a_session_end_record_has_the_call_and_the_session_fields_and_no_connection() {
+    let (ac, ca, _) = sids();
+    let form = crate::webhook_decision::WebhookForm::parse(
+        b"AccountSid=x&CallSid=y&From=%2B1555&SessionId=VX00112233445566778899aabbccddeeff\
+          &SessionStatus=completed&SessionDuration=25&HandoffData=%7B%22to%22%3A%22agent%22%7D%0A",
+    )
+    .expect("form");
+    let end = crate::session_end::SessionEnd::of_verified(&form, ac, ca);
+    let record = DeliveryRecord::of_session_end(&end, 1_795_881_601_000).expect("record");
+    assert_eq!(record.kind(), RecordType::SessionEnd);
+    assert_eq!(
+        record.partition_key(),
+        CA,
+        "no connection: the call is the key"
+    );
+    assert!(!record.json().contains('\n'), "one line");
+    let v: Value = serde_json::from_str(record.json()).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "v": 1, "type": "session_end", "protocol": "conversation-relay",
+            "accountSid": AC, "callSid": CA, "sessionId": "VX00112233445566778899aabbccddeeff",
+            "receivedAt": 1_795_881_601_000_u64,
+            "twilio": {
+                "SessionId": "VX00112233445566778899aabbccddeeff", "SessionStatus": "completed",
+                "SessionDuration": "25", "HandoffData": "{\"to\":\"agent\"}\n"
+            }
+        })
+    );
+    // Without a well-formed SessionId the record names no session (the field stays as posted).
+    let form = crate::webhook_decision::WebhookForm::parse(b"SessionId=VX1").expect("form");
+    let end = crate::session_end::SessionEnd::of_verified(&form, ac, ca);
+    let v: Value = serde_json::from_str(
+        DeliveryRecord::of_session_end(&end, 0)
+            .expect("record")
+            .json(),
+    )
+    .expect("json");
+    assert!(v.get("sessionId").is_none());
+    assert_eq!(v["twilio"], serde_json::json!({ "SessionId": "VX1" }));
+}
+
+#[test]
 fn without_a_recorded_start_the_frame_names_its_own_sids() {
     let (ac, ca, mz) = sids();
     let frame = fixtures::media(&mz, 9, 8, &[0; 160]);
@@ -296,7 +339,8 @@ fn each_type_displays_as_its_type_field() {
             "prompt",
             "interrupt",
             "error",
-            "disconnect"
+            "disconnect",
+            "session_end"
         ]
     );
     for kind in RecordType::ALL {

@@ -23,6 +23,10 @@ pub enum ReadError {
     /// `v` is not 1.
     #[error("record_version_unknown")]
     VersionUnknown,
+    /// A `session_end` record: the end of a ConversationRelay session, posted by Twilio after the
+    /// socket closed. It has no connection, so nothing to answer: not an error, and not logged.
+    #[error("record_without_connection")]
+    SessionEnd,
 }
 
 impl ReadError {
@@ -32,6 +36,7 @@ impl ReadError {
             Self::TooLarge => "record_too_large",
             Self::Malformed => "record_malformed",
             Self::VersionUnknown => "record_version_unknown",
+            Self::SessionEnd => "record_without_connection",
         }
     }
 }
@@ -114,8 +119,10 @@ struct Wire<'a> {
     v: u64,
     #[serde(rename = "type")]
     kind: String,
-    connection_id: String,
-    management_endpoint: String,
+    #[serde(default)]
+    connection_id: Option<String>,
+    #[serde(default)]
+    management_endpoint: Option<String>,
     #[serde(default)]
     stream_sid: Option<String>,
     #[serde(default)]
@@ -162,6 +169,14 @@ impl InboundRecord {
         if wire.v != 1 {
             return Err(ReadError::VersionUnknown);
         }
+        if wire.kind == "session_end" {
+            return Err(ReadError::SessionEnd);
+        }
+        let (Some(connection_id), Some(management_endpoint)) =
+            (wire.connection_id, wire.management_endpoint)
+        else {
+            return Err(ReadError::Malformed);
+        };
         let media = match (wire.kind.as_str(), wire.twilio) {
             ("media", Some(raw)) => {
                 let t: TwilioMedia =
@@ -195,8 +210,8 @@ impl InboundRecord {
         };
         Ok(Self {
             kind: wire.kind,
-            connection_id: wire.connection_id,
-            management_endpoint: wire.management_endpoint,
+            connection_id,
+            management_endpoint,
             stream_sid: wire
                 .stream_sid
                 .as_deref()
@@ -291,6 +306,14 @@ mod tests {
                 ReadError::Malformed,
             ),
             ("not json".to_owned(), ReadError::Malformed),
+            (
+                ok.replace(r#","managementEndpoint":"e""#, ""),
+                ReadError::Malformed,
+            ),
+            (
+                r#"{"v":1,"type":"session_end","protocol":"conversation-relay","accountSid":"AC0123456789abcdef0123456789abcdef","callSid":"CAffeeddccbbaa99887766554433221100","receivedAt":1,"twilio":{"SessionStatus":"ended"}}"#.to_owned(),
+                ReadError::SessionEnd,
+            ),
             (" ".repeat(MAX_RECORD_BYTES + 1), ReadError::TooLarge),
         ] {
             assert_eq!(InboundRecord::parse(bad.as_bytes()), Err(why), "{why}");

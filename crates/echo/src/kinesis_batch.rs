@@ -111,6 +111,8 @@ pub fn read_batch(event: &Value, allowed: &AllowedEndpoint) -> Batch {
         let seq = Some(k.kinesis.sequence_number);
         let r = match InboundRecord::parse(&k.kinesis.data) {
             Ok(r) => r,
+            // The end of a ConversationRelay session: read, and nothing to answer.
+            Err(ReadError::SessionEnd) => continue,
             Err(e) => {
                 batch.skipped.push(skipped(Skip::Record(e), seq, None));
                 continue;

@@ -109,6 +109,15 @@ impl CallStateStore for Scripted {
         self.inner
             .issue_call_token(account, call, expires_at, keep_until, now)
     }
+
+    fn end_session<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        now: u64,
+    ) -> BoxFuture<'a, Result<crate::adapters::SessionEndMark, StoreError>> {
+        self.inner.end_session(account, call, now)
+    }
 }
 
 /// A router instance with call state in `store` and the default start grace (`GRACE_MS`). Each

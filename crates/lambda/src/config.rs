@@ -173,6 +173,9 @@ pub struct WebhookConfig {
     /// `STREAM_GATE_RELAY_ATTRIBUTES`: the `<ConversationRelay>` attributes of the `/relay` answer,
     /// a JSON object of strings, only Twilio's documented names (default: none).
     pub relay_attributes: RelayAttributes,
+    /// `STREAM_GATE_SINK`: where the `session_end` record of a ConversationRelay session goes
+    /// (the router's sink: one stream holds a session's records).
+    pub sink: SinkTarget,
 }
 
 /// Reads variables through a lookup function (the process environment, or a map in tests), as
@@ -486,6 +489,7 @@ impl WebhookConfig {
             call_state: env.call_state()?,
             protocols: env.parsed("STREAM_GATE_PROTOCOLS")?,
             relay_attributes: env.relay_attributes()?,
+            sink: env.sink()?,
         })
     }
 }

@@ -24,6 +24,8 @@ pub enum When {
     Equals(&'static str, &'static str),
     /// Only when the parameter is not empty.
     Set(&'static str),
+    /// Only when the first parameter has its value and the second does not have its own.
+    EqualsAndNot((&'static str, &'static str), (&'static str, &'static str)),
 }
 
 /// One AWS API call and what IAM checks for it.
@@ -126,14 +128,26 @@ pub const DELETE_ITEM: AwsCall = item_call("DeleteItem", "dynamodb:DeleteItem", 
 /// The webhook's one token per CallSid (`issue_call_token`): a conditional `PutItem`...
 pub const ISSUE_CALL_TOKEN: AwsCall = item_call("PutItem", "dynamodb:PutItem", ISSUED_ITEM);
 
-/// ... and the `GetItem` of the token already issued when the call was seen.
+/// ... and the `GetItem` of the token already issued when the call was seen (or, after a refused
+/// `end_session`, to tell a repeated end from a call never answered).
 pub const GET_ISSUED: AwsCall = item_call("GetItem", "dynamodb:GetItem", ISSUED_ITEM);
+
+/// A ConversationRelay session's end (`end_session`): a conditional `UpdateItem` marking the call's
+/// issued record, so that one `session_end` is delivered per call.
+pub const END_SESSION: AwsCall = item_call("UpdateItem", "dynamodb:UpdateItem", ISSUED_ITEM);
 
 /// `PutRecord` of a delivery record (the router's `KinesisSink`, `STREAM_GATE_SINK=kinesis:...`).
 /// Authorised on the stream's ARN whether the sink names the stream or its ARN; a stream encrypted
 /// with a customer-managed KMS key also needs `kms:GenerateDataKey` on that key.
 pub const PUT_RECORD: AwsCall = AwsCall {
     when: When::Equals("Delivery", "kinesis"),
+    ..call("PutRecord", "kinesis:PutRecord", DELIVERY_STREAM)
+};
+
+/// The voice webhook's `PutRecord` of a ConversationRelay session's `session_end` record: only where
+/// the stack delivers and admits ConversationRelay (`Protocols` other than `media-streams` alone).
+pub const PUT_SESSION_END: AwsCall = AwsCall {
+    when: When::EqualsAndNot(("Delivery", "kinesis"), ("Protocols", "media-streams")),
     ..call("PutRecord", "kinesis:PutRecord", DELIVERY_STREAM)
 };
 
@@ -209,6 +223,8 @@ pub const CALLS: &[(&str, &[AwsCall])] = &[
             SECRET_KEY_DECRYPT,
             ISSUE_CALL_TOKEN,
             GET_ISSUED,
+            END_SESSION,
+            PUT_SESSION_END,
         ],
     ),
     // The example application (crates/echo): answers the caller, and its mapping reads the stream.
@@ -233,6 +249,7 @@ fn when_json(when: When) -> Value {
         When::Always => Value::Null,
         When::Equals(parameter, value) => json!({ "equals": { parameter: value } }),
         When::Set(parameter) => json!({ "set": parameter }),
+        When::EqualsAndNot((p, v), (q, w)) => json!({ "equals": { p: v }, "not_equals": { q: w } }),
     }
 }
 

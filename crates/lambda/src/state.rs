@@ -123,8 +123,11 @@ pub struct WebhookState {
     pub config: WebhookConfig,
     /// The credentials cache.
     pub credentials: Arc<CredentialCache>,
-    /// Per-call state (the webhook answers one token per CallSid).
+    /// Per-call state (the webhook answers one token per CallSid, and delivers one `session_end`
+    /// per call).
     pub call_state: CallState,
+    /// Where the `session_end` record of a ConversationRelay session goes (`STREAM_GATE_SINK`).
+    pub sink: Arc<dyn DeliverySink>,
 }
 
 /// The credentials cache for `config`: a file, Secrets Manager, or (neither configured) a cache
@@ -202,10 +205,12 @@ impl WebhookState {
         let sdk = LazySdk::from_env();
         let credentials = Arc::new(credential_cache(&config.credentials, &sdk));
         let call_state = CallState::from_mode(&config.call_state, &sdk);
+        let sink = config.sink.build(sdk);
         Ok(Self {
             config,
             credentials,
             call_state,
+            sink,
         })
     }
 }

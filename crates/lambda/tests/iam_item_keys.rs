@@ -187,12 +187,19 @@ async fn every_dynamodb_request_of_the_handlers_is_a_call_iam_rs_lists() {
     assert_eq!(o, RouterOutcome::Disconnected);
     assert_listed("RouterFunction", &requests.take());
 
-    // The webhook: a call seen first (the put), then again (the put refused, the read).
-    for _ in 0..2 {
-        let request = lambda_http::request::from_str(&event("voice-webhook.json").to_string())
-            .expect("http event");
-        let response = voice_webhook::handle(&webhook_on(store.clone()), request).await;
-        assert_eq!(response.status(), 200);
+    // The webhook: a call seen first (the put), then again (the put refused, the read); a
+    // ConversationRelay session's end, posted twice (the mark, then the mark refused and the read).
+    let mut webhook = webhook_on(store.clone());
+    webhook.config.protocols = stream_gate_domain::Protocols::BOTH;
+    for file in [
+        "voice-webhook.json",
+        "voice-webhook.json",
+        "voice-webhook-relay-ended.json",
+        "voice-webhook-relay-ended.json",
+    ] {
+        let request = lambda_http::request::from_str(&event(file).to_string()).expect("http event");
+        let response = voice_webhook::handle(&webhook, request).await;
+        assert_eq!(response.status(), 200, "{file}");
     }
     assert_listed("VoiceWebhookFunction", &requests.take());
 }

@@ -164,7 +164,8 @@ fn edited(from: &str, to: &str) -> String {
     t.replacen(from, to, 1)
 }
 
-const WEBHOOK_ITEMS: &str = "                Action: [dynamodb:PutItem, dynamodb:GetItem]
+const WEBHOOK_ITEMS: &str =
+    "                Action: [dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem]
                 Resource: !GetAtt CallStateTable.Arn
                 Condition:
                   ForAllValues:StringLike:
@@ -188,7 +189,7 @@ fn a_router_grant_on_every_item_kind_is_caught() {
 #[test]
 fn a_webhook_grant_without_its_condition_is_caught() {
     // The issue's threat: the internet-facing webhook writing a connection's verified start.
-    let bare = "                Action: [dynamodb:PutItem, dynamodb:GetItem]
+    let bare = "                Action: [dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem]
                 Resource: !GetAtt CallStateTable.Arn
 ";
     let (ok, out) = check(&edited(WEBHOOK_ITEMS, bare));
@@ -213,6 +214,25 @@ fn a_grant_without_the_null_guard_is_caught() {
     assert!(
         out.contains("VoiceWebhookFunction: grants dynamodb:GetItem")
             && out.contains("with no condition keys, which no call needs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_webhook_that_may_write_the_stream_without_conversation_relay_is_caught() {
+    // The session_end grant belongs only to stacks that admit ConversationRelay.
+    let t = template();
+    let grant = "            - !If
+              - HasRelayDelivery
+              - Effect: Allow
+                Action: kinesis:PutRecord";
+    assert_eq!(t.matches(grant).count(), 1);
+    let (ok, out) = check(&t.replacen(grant, &grant.replace("HasRelayDelivery", "HasKinesis"), 1));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("VoiceWebhookFunction: grants kinesis:PutRecord")
+            && out.contains("Protocols=media-streams")
+            && out.contains("which no call needs"),
         "{out}"
     );
 }

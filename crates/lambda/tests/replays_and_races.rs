@@ -23,7 +23,7 @@ use stream_gate_domain::verdict::{judge_frame, CallTokenPolicy, Verdict};
 use stream_gate_domain::{
     compute_signature, fixtures, AccountSid, CallSid, Credentials, StreamSid,
 };
-use stream_gate_lambda::adapters::{CallStateStore, DynamoDbStore, MemoryStore};
+use stream_gate_lambda::adapters::{CallStateStore, DynamoDbStore, MemoryStore, NoSink};
 use stream_gate_lambda::config::WebhookConfig;
 use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::state::{CallState, WebhookState};
@@ -66,6 +66,7 @@ fn webhook(store: &Arc<dyn CallStateStore>) -> WebhookState {
         config,
         credentials: credentials(),
         call_state: CallState::Store(store.clone()),
+        sink: Arc::new(NoSink),
     }
 }
 

@@ -12,7 +12,8 @@ use stream_gate_domain::CloseReason;
 use stream_gate_domain::{AccountSid, CallSid};
 use stream_gate_lambda::adapters::delivery::{DeliveryError, DeliverySink};
 use stream_gate_lambda::adapters::{
-    CallStateStore, CloseError, CloseOutcome, RecordingCloser, StartClaim, StoreError,
+    CallStateStore, CloseError, CloseOutcome, RecordingCloser, SessionEndMark, StartClaim,
+    StoreError,
 };
 use stream_gate_lambda::call_state_rules::DropReason;
 use stream_gate_lambda::config::RouterConfig;
@@ -346,6 +347,15 @@ impl CallStateStore for DownStore {
         _keep_until: u64,
         _now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Self::error()
+    }
+
+    fn end_session<'a>(
+        &'a self,
+        _account: &'a AccountSid,
+        _call: &'a CallSid,
+        _now: u64,
+    ) -> BoxFuture<'a, Result<SessionEndMark, StoreError>> {
         Self::error()
     }
 }

@@ -422,13 +422,19 @@ async fn under_a_faked_clock_a_replay_days_to_a_year_later_gets_the_first_token(
 /// `…/relay` (where the stack admits ConversationRelay): `<Connect action="…/relay/ended">
 /// <ConversationRelay url="<stream url>?callSid=…&callToken=…" …configured attributes…>`, the token
 /// valid for that call only and the very token `/voice` answers for the same CallSid; `…/relay/ended`
-/// signed gets `<Response/>`; both are refused unsigned, and with 404 where ConversationRelay is
-/// not enabled.
+/// signed gets `<Response/>` and delivers one `session_end` record (a replay of it, or the end of a
+/// call this webhook never answered, none); both are refused unsigned, and with 404 where
+/// ConversationRelay is not enabled.
 #[tokio::test]
 async fn the_relay_route_answers_conversation_relay_twiml_with_the_call_s_one_token() {
     const RELAY_URL: &str = "https://hooks.example.com/relay";
     const ENDED_URL: &str = "https://hooks.example.com/relay/ended";
+    let dir = std::env::temp_dir().join(format!("sg-relay-ended-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let records = dir.join("records.jsonl");
+    let sink = format!("file:{}", records.display());
     let f = start_with(&[
+        ("STREAM_GATE_SINK", sink.as_str()),
         ("STREAM_GATE_CALL_STATE", "memory"),
         ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
         (
@@ -515,10 +521,65 @@ async fn the_relay_route_answers_conversation_relay_twiml_with_the_call_s_one_to
     let logged = log_lines(&f.output().await);
     assert!(
         logged.iter().any(|l| l["event"] == "relay_session_ended"
+            && l["record"] == "delivered"
             && l["session_status"] == "completed"
             && l["session_duration"] == "25"),
         "{logged:?}"
     );
+    let delivered = || -> Vec<Value> {
+        std::fs::read_to_string(&records)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a record per line"))
+            .collect()
+    };
+    let [end] = delivered().try_into().expect("one record");
+    assert_eq!(end["type"], "session_end");
+    assert_eq!(end["protocol"], "conversation-relay");
+    assert_eq!(
+        (&end["accountSid"], &end["callSid"]),
+        (&json!(AC), &json!(CA))
+    );
+    assert_eq!(end["sessionId"], "VX00112233445566778899aabbccddeeff");
+    assert_eq!(end["twilio"]["SessionStatus"], "completed");
+    assert!(end.get("connectionId").is_none());
+    // Replayed (Twilio's signature has no timestamp): answered, and no second record.
+    let replay = f
+        .respond(http_event_at(
+            "/relay/ended",
+            "POST",
+            Some(&compute_signature(TOKEN, ENDED_URL, &ended)),
+            &form(&ended),
+            false,
+        ))
+        .await;
+    assert_eq!(status(&replay), 200, "{replay}");
+    // The end of a call this webhook never answered: signed, answered, no record.
+    let stranger = [
+        ("AccountSid", AC),
+        ("CallSid", "CA99999999999999999999999999999999"),
+    ];
+    let r = f
+        .respond(http_event_at(
+            "/relay/ended",
+            "POST",
+            Some(&compute_signature(TOKEN, ENDED_URL, &stranger)),
+            &form(&stranger),
+            false,
+        ))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(delivered().len(), 1, "still only the first end");
+    let logged = log_lines(&f.output().await);
+    for outcome in ["repeated", "not_issued"] {
+        assert!(
+            logged.iter().any(|l| l["event"] == "relay_session_ended"
+                && l["record"] == outcome
+                && l["level"] == "WARN"),
+            "{outcome}: {logged:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     for path in ["/relay", "/relay/ended"] {
         let r = f
             .respond(http_event_at(path, "POST", None, &form(&params), false))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use stream_gate_lambda::adapters::CredentialCache;
+use stream_gate_lambda::adapters::{CredentialCache, NoSink};
 use stream_gate_lambda::config::WebhookConfig;
 use stream_gate_lambda::entrypoints::voice_webhook;
 use stream_gate_lambda::state::{CallState, WebhookState};
@@ -22,6 +22,7 @@ fn webhook_state(env: &[(&'static str, &'static str)]) -> WebhookState {
         config: WebhookConfig::from_lookup(lookup(&all)).expect("config"),
         credentials: credentials(),
         call_state: CallState::Off,
+        sink: Arc::new(NoSink),
     }
 }
 
@@ -87,6 +88,7 @@ async fn webhook_refusals_have_their_status() {
         config: webhook_state(&[]).config,
         credentials: Arc::new(CredentialCache::empty()),
         call_state: CallState::Off,
+        sink: Arc::new(NoSink),
     };
     assert_eq!(
         webhook(&no_credentials, event("voice-webhook.json")).await,

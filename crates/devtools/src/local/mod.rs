@@ -278,12 +278,20 @@ impl Functions {
         };
         let sdk = LazySdk::from(local_sdk_config().await);
         let call_state = CallState::from_mode(&opts.call_state, &sdk);
+        // One sink for both: a session's `session_end` follows its messages to one place.
+        let sink = opts.sink.build(sdk.clone());
         let webhook = WebhookState {
-            config: webhook_config(credentials.clone(), urls, opts.call_state.clone()),
+            config: webhook_config(
+                credentials.clone(),
+                urls,
+                opts.call_state.clone(),
+                opts.sink.clone(),
+            ),
             credentials: cache.clone(),
             // The very store the router uses: a token the webhook answered is the token whose
             // claim the router records.
             call_state: call_state.clone(),
+            sink: sink.clone(),
         };
         let router = RouterState::new(
             RouterConfig {
@@ -301,7 +309,7 @@ impl Functions {
             Arc::new(ManagementApiCloser::new(sdk.clone())),
             call_state,
         )
-        .with_sink(opts.sink.build(sdk));
+        .with_sink(sink);
         Self {
             authorizer,
             router,
@@ -315,6 +323,7 @@ fn webhook_config(
     credentials: CredentialsConfig,
     urls: &Urls,
     call_state: CallStateMode,
+    sink: SinkTarget,
 ) -> WebhookConfig {
     WebhookConfig {
         credentials,
@@ -329,6 +338,7 @@ fn webhook_config(
         ),
         protocols: Protocols::BOTH,
         relay_attributes: Default::default(),
+        sink,
     }
 }
 

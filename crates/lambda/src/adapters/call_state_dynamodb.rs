@@ -11,7 +11,9 @@
 //!
 //! Calls and what IAM checks (crate::iam): a start is one `TransactWriteItems` of two conditional
 //! puts (`dynamodb:PutItem`), a read is `GetItem` with `ConsistentRead`, `$disconnect` is one
-//! `DeleteItem`, the webhook one conditional `PutItem` (plus a `GetItem` when the call was seen).
+//! `DeleteItem`, the webhook one conditional `PutItem` (plus a `GetItem` when the call was seen),
+//! and for a ConversationRelay session's end one conditional `UpdateItem` of the call's `issued#`
+//! item (its `ended` attribute; plus a `GetItem` when the condition fails).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,7 +23,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactW
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
-use super::call_state_store::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
+use super::call_state_store::{
+    CallStateStore, SessionEndMark, StartClaim, StoreError, CLAIM_MARGIN_SECS,
+};
 use super::sdk::{LazyClient, LazySdk};
 use super::sdk_error::sdk_error_code;
 use crate::domain::call_state::{CallLeg, CallTokenId, StartedCall};
@@ -314,6 +318,41 @@ impl CallStateStore for DynamoDbStore {
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse::<u64>().ok())
                         .ok_or_else(|| StoreError::new("issued_record_unreadable"))
+                }
+                Err(e) => Err(StoreError::new(sdk_error_code(&e))),
+            }
+        })
+    }
+
+    fn end_session<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        now: u64,
+    ) -> BoxFuture<'a, Result<SessionEndMark, StoreError>> {
+        Box::pin(async move {
+            // One conditional UpdateItem of the issued# item: it must exist (a call this webhook
+            // answered; UpdateItem would otherwise create it) and not be marked yet.
+            let update = self
+                .client
+                .get()
+                .await
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", issued_key(account, call))
+                .update_expression("SET ended = :now")
+                .expression_attribute_values(":now", n(now))
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(ended)")
+                .send()
+                .await;
+            match update {
+                Ok(_) => Ok(SessionEndMark::First),
+                // Which condition failed: the item says (a strongly consistent read).
+                Err(e) if is_condition_failure(&e) => {
+                    match self.get(issued_key(account, call)).await? {
+                        Some(_) => Ok(SessionEndMark::Repeated),
+                        None => Ok(SessionEndMark::NotIssued),
+                    }
                 }
                 Err(e) => Err(StoreError::new(sdk_error_code(&e))),
             }

@@ -1,12 +1,14 @@
 //! `STREAM_GATE_CALL_STATE=memory` (`dev-adapters`): the call-state store in-process, for the
 //! local gateway and the tests. Never in the Lambda binaries, which refuse `memory` at init.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use super::call_state_store::{CallStateStore, StartClaim, StoreError, CLAIM_MARGIN_SECS};
+use super::call_state_store::{
+    CallStateStore, SessionEndMark, StartClaim, StoreError, CLAIM_MARGIN_SECS,
+};
 use crate::domain::call_state::{CallTokenId, StartedCall};
 use crate::domain::{AccountSid, CallSid};
 
@@ -28,6 +30,9 @@ struct Memory {
     connections: HashMap<String, StartedCall>,
     claims: HashMap<CallTokenId, String>,
     issued: HashMap<(AccountSid, CallSid), (u64, u64)>,
+    /// Calls whose ConversationRelay session's end was posted (a mark on an `issued` record: it
+    /// goes with it).
+    ended: HashSet<(AccountSid, CallSid)>,
 }
 
 impl MemoryStore {
@@ -52,6 +57,8 @@ impl Memory {
         self.claims
             .retain(|t, _| now <= t.expires_at.saturating_add(CLAIM_MARGIN_SECS));
         self.issued.retain(|_, (_, keep_until)| now <= *keep_until);
+        let issued = &self.issued;
+        self.ended.retain(|call| issued.contains_key(call));
     }
 }
 
@@ -133,6 +140,25 @@ impl CallStateStore for MemoryStore {
             Ok(expires_at)
         });
         Box::pin(async move { result })
+    }
+
+    fn end_session<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        _now: u64,
+    ) -> BoxFuture<'a, Result<SessionEndMark, StoreError>> {
+        let key = (*account, *call);
+        let mark = self.with(|m| {
+            if !m.issued.contains_key(&key) {
+                SessionEndMark::NotIssued
+            } else if m.ended.insert(key) {
+                SessionEndMark::First
+            } else {
+                SessionEndMark::Repeated
+            }
+        });
+        Box::pin(async move { Ok(mark) })
     }
 }
 

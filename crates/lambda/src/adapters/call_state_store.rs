@@ -38,6 +38,18 @@ pub enum StartClaim {
     CallTokenReused,
 }
 
+/// What marking a ConversationRelay session's end did (the voice webhook's `…/relay/ended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEndMark {
+    /// The first end posted for a call this webhook answered: deliver its record.
+    First,
+    /// The call's end was already posted (Twilio's retry, or a replay): no second record.
+    Repeated,
+    /// No token was ever issued for the call here (or its record is gone past the retention):
+    /// no record.
+    NotIssued,
+}
+
 /// The store. Every "at most once" rule is one atomic conditional write; a read that decides
 /// something another invocation wrote is strongly consistent.
 pub trait CallStateStore: Send + Sync {
@@ -74,6 +86,18 @@ pub trait CallStateStore: Send + Sync {
         keep_until: u64,
         now: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// Marks the end of the call's ConversationRelay session on its issued-token record, once:
+    /// [`SessionEndMark::First`] the first time, [`SessionEndMark::Repeated`] afterwards, and
+    /// [`SessionEndMark::NotIssued`] when the webhook never issued a token for the call (nothing
+    /// is written then). Twilio's signature has no timestamp: this is what keeps a replayed
+    /// callback from delivering a second `session_end`.
+    fn end_session<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        now: u64,
+    ) -> BoxFuture<'a, Result<SessionEndMark, StoreError>>;
 }
 
 /// How long a token claim is kept after the token's expiry (cleanup only: an expired token is

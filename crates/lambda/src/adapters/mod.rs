@@ -20,7 +20,7 @@ pub mod recording;
 pub use call_state_dynamodb::DynamoDbStore;
 #[cfg(feature = "dev-adapters")]
 pub use call_state_memory::MemoryStore;
-pub use call_state_store::{CallStateStore, StartClaim, StoreError, VerifiedCache};
+pub use call_state_store::{CallStateStore, SessionEndMark, StartClaim, StoreError, VerifiedCache};
 pub use connection_closer::{CloseError, CloseOutcome, ConnectionCloser, ManagementApiCloser};
 pub use credential_cache::CredentialCache;
 #[cfg(feature = "dev-adapters")]

@@ -3,14 +3,19 @@
 //! connects the call to the gate's WebSocket: at `…/voice` a `<Stream>` with the token as a
 //! `<Parameter>`; at `…/relay` a `<ConversationRelay>` whose URL carries the call and its token in
 //! the query (docs/conversation-relay.md). `…/relay/ended` is the session's `<Connect action>`:
-//! checked like any webhook, logged, and answered with an empty `<Response/>`.
+//! checked like any webhook, delivered once per call as a `session_end` record, and answered with
+//! an empty `<Response/>`.
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt as _, Response};
 
-use crate::clock::unix_now;
+use crate::adapters::delivery::{deliver_with_retry, DeliveryRecord};
+use crate::adapters::SessionEndMark;
+use crate::budget::{Budget, DEADLINE};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::config::WebhookConfig;
 use crate::domain::relay_twiml::relay_twiml;
+use crate::domain::session_end::SessionEnd;
 use crate::domain::signature::webhook_urls;
 use crate::domain::webhook_decision::{
     precheck_webhook, twiml, verify_webhook, WebhookForm, WebhookRefusal,
@@ -212,7 +217,9 @@ pub async fn handle_at(state: &WebhookState, req: Request, now: u64) -> Response
         Err(reason) => return refuse(reason, account_raw, call_raw),
     };
     if route == WebhookRoute::RelayEnded {
-        return relay_ended(&form, &account, &call);
+        let budget = budget_of(&req);
+        let end = SessionEnd::of_verified(&form, account, call);
+        return relay_ended(state, end, now, budget).await;
     }
     let ttl = config.call_token_ttl.as_secs();
     let expires_at = match issued_expiry(state, &account, &call, now).await {
@@ -283,24 +290,124 @@ fn xml(body: String) -> Response<Body> {
     resp
 }
 
-/// `…/relay/ended`, signed: the session's end, logged with what Twilio reports of it (only
-/// well-formed values: a status among Twilio's, digits for the duration and the error code), and
-/// an empty `<Response/>` (the call then goes on to the TwiML after `<Connect>`, or ends).
-fn relay_ended(form: &WebhookForm, account: &AccountSid, call: &CallSid) -> Response<Body> {
-    let digits = |key: &str| {
-        form.field(key)
-            .filter(|v| !v.is_empty() && v.len() <= 12 && v.bytes().all(|b| b.is_ascii_digit()))
+/// What became of a session's end: the `record` field of its `relay_session_ended` log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndRecord {
+    /// Delivered to the sink.
+    Delivered,
+    /// The sink failed (`delivery_failed` says why): the record is lost, as a frame's would be.
+    Undelivered,
+    /// The call's end was posted before: Twilio's retry or a replay (no second record).
+    Repeated,
+    /// No token was issued for the call here: not a session this stack answered (no record).
+    NotIssued,
+}
+
+impl EndRecord {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Undelivered => "undelivered",
+            Self::Repeated => "repeated",
+            Self::NotIssued => "not_issued",
+        }
+    }
+}
+
+/// When nothing says when the invocation ends (a test, the local gateway): a delivery's two
+/// attempts.
+const UNKNOWN_DEADLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(3_200);
+
+/// The end of what this invocation may spend: Lambda's deadline less the answer's margin.
+fn budget_of(req: &Request) -> Budget {
+    let now = tokio::time::Instant::now();
+    let left = req
+        .lambda_context_ref()
+        .map(|c| c.deadline)
+        .filter(|d| *d > 0)
+        .map(|deadline_ms| {
+            std::time::Duration::from_millis(deadline_ms.saturating_sub(unix_now_ms()))
+        })
+        .unwrap_or(UNKNOWN_DEADLINE_BUDGET);
+    Budget::for_deadline(now + left)
+}
+
+/// `…/relay/ended`, signed: the session's end. With call state, the first end posted for a call
+/// this webhook answered is delivered as a `session_end` record (a retry or a replay of the
+/// signed POST delivers nothing: the mark on the call's issued record says it was posted); `off`
+/// delivers every one. Logged with what Twilio reports of it (only well-formed values) and
+/// answered with an empty `<Response/>` (the call then goes on to the TwiML after `<Connect>`, or
+/// ends) unless the store cannot say (503, no record).
+async fn relay_ended(
+    state: &WebhookState,
+    end: SessionEnd,
+    now: u64,
+    budget: Budget,
+) -> Response<Body> {
+    let mark = match &state.call_state {
+        CallState::Off => SessionEndMark::First,
+        CallState::Store(store) => {
+            match budget
+                .run(store.end_session(end.account(), end.call(), now))
+                .await
+            {
+                Ok(Ok(mark)) => mark,
+                Ok(Err(e)) => {
+                    tracing::error!(event = "call_state_unavailable", store_error = %e.code);
+                    return refuse(
+                        WebhookRefusal::CallStateUnavailable,
+                        Some(end.account().as_str()),
+                        Some(end.call().as_str()),
+                    );
+                }
+                Err(_) => {
+                    tracing::error!(event = "call_state_unavailable", store_error = DEADLINE);
+                    return refuse(
+                        WebhookRefusal::CallStateUnavailable,
+                        Some(end.account().as_str()),
+                        Some(end.call().as_str()),
+                    );
+                }
+            }
+        }
     };
-    let status = form
-        .field("SessionStatus")
-        .filter(|s| matches!(*s, "ended" | "completed" | "failed"));
-    tracing::info!(
-        event = "relay_session_ended",
-        account_sid = account.as_str(),
-        call_sid = call.as_str(),
-        session_status = status,
-        session_duration = digits("SessionDuration"),
-        error_code = digits("ErrorCode")
+    let record = match mark {
+        SessionEndMark::Repeated => EndRecord::Repeated,
+        SessionEndMark::NotIssued => EndRecord::NotIssued,
+        SessionEndMark::First => match DeliveryRecord::of_session_end(&end, unix_now_ms()) {
+            Ok(record) if deliver_with_retry(&*state.sink, &record, budget.until()).await => {
+                EndRecord::Delivered
+            }
+            _ => EndRecord::Undelivered,
+        },
+    };
+    let fields = (
+        end.account().as_str(),
+        end.call().as_str(),
+        end.status(),
+        end.digits("SessionDuration"),
+        end.digits("ErrorCode"),
     );
+    if matches!(record, EndRecord::Delivered) {
+        tracing::info!(
+            event = "relay_session_ended",
+            record = record.as_str(),
+            account_sid = fields.0,
+            call_sid = fields.1,
+            session_status = fields.2,
+            session_duration = fields.3,
+            error_code = fields.4
+        );
+    } else {
+        tracing::warn!(
+            event = "relay_session_ended",
+            record = record.as_str(),
+            account_sid = fields.0,
+            call_sid = fields.1,
+            session_status = fields.2,
+            session_duration = fields.3,
+            error_code = fields.4
+        );
+    }
     xml("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>".to_owned())
 }

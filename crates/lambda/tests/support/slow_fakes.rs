@@ -9,8 +9,8 @@ use futures_util::future::BoxFuture;
 use stream_gate_domain::call_state::{CallTokenId, StartedCall};
 use stream_gate_domain::{AccountSid, CallSid, Secret};
 use stream_gate_lambda::adapters::{
-    CallStateStore, CloseError, CloseOutcome, ConnectionCloser, DocumentSource, SourceError,
-    StartClaim, StoreError,
+    CallStateStore, CloseError, CloseOutcome, ConnectionCloser, DocumentSource, SessionEndMark,
+    SourceError, StartClaim, StoreError,
 };
 
 /// A Management API that never answers; counts the attempts.
@@ -109,6 +109,18 @@ impl CallStateStore for SlowStore {
             self.inner
                 .issue_call_token(account, call, expires_at, keep_until, now)
                 .await
+        })
+    }
+
+    fn end_session<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        call: &'a CallSid,
+        now: u64,
+    ) -> BoxFuture<'a, Result<SessionEndMark, StoreError>> {
+        Box::pin(async move {
+            self.wait().await;
+            self.inner.end_session(account, call, now).await
         })
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stream_gate_lambda::adapters::{CallStateStore, CredentialCache, FileSource, RecordingCloser};
+use stream_gate_lambda::adapters::{
+    CallStateStore, CredentialCache, FileSource, NoSink, RecordingCloser,
+};
 use stream_gate_lambda::config::{RouterConfig, WebhookConfig};
 use stream_gate_lambda::state::{CallState, RouterState, WebhookState};
 use stream_gate_testkit::repo_file;
@@ -56,6 +58,7 @@ pub fn webhook_on(store: Arc<dyn CallStateStore>) -> WebhookState {
         config: WebhookConfig::from_lookup(env).expect("config"),
         credentials: credentials(),
         call_state: CallState::Store(store),
+        sink: Arc::new(NoSink),
     }
 }
 
