@@ -106,7 +106,8 @@ async fn the_voice_webhook_is_served_and_shares_the_call_state_with_the_router()
 /// `<ConversationRelay url>` is the gateway's public URL with the call's `callSid` and `callToken`
 /// (the one token of the CallSid, the same as `/voice` answers and a replay gets); that URL,
 /// signed as Twilio signs it, opens one session, and a second socket on it closes at `setup`;
-/// `/relay/ended` is signature-checked.
+/// `/relay/ended` is signature-checked and puts one `session_end` record in the gateway's sink,
+/// however often it is replayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
     use futures_util::SinkExt as _;
@@ -115,7 +116,14 @@ async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
     use stream_gate_domain::{fixtures, SessionSid};
     use tokio_tungstenite::tungstenite::Message;
 
-    let f = start().await;
+    let dir = std::env::temp_dir().join(format!("sg-local-relay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("records.jsonl");
+    let f = start_with_sink(
+        stream_gate_lambda::config::CallStateMode::Memory,
+        stream_gate_lambda::adapters::SinkTarget::File(file.clone()),
+    )
+    .await;
     let hook = f.gateway.local_relay_webhook_url();
     assert_eq!(hook, format!("http://{}/relay", f.gateway.addr()));
     let call = fresh_call_sid();
@@ -162,13 +170,25 @@ async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
     assert_eq!(verified.len(), 1, "{records:?}");
     assert_eq!((verified[0].frames, verified[0].accepted), (2, 2));
 
-    // The session's end, signed as Twilio signs the `<Connect action>` POST: 200; unsigned: 403.
+    // The session's end, signed as Twilio signs the `<Connect action>` POST: 200, one record
+    // however often it is posted; unsigned: 403.
     let ended = format!("http://{}/relay/ended", f.gateway.addr());
-    let answer = call_webhook(&ended, &f.me, &call).await.expect("answer");
-    assert_eq!(
-        (answer.status, answer.stream_url, answer.relay_url),
-        (200, None, None)
-    );
+    for _ in 0..2 {
+        let answer = call_webhook(&ended, &f.me, &call).await.expect("answer");
+        assert_eq!(
+            (answer.status, answer.stream_url, answer.relay_url),
+            (200, None, None)
+        );
+    }
+    let lines = std::fs::read_to_string(&file).expect("records");
+    let ends: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("record"))
+        .filter(|r| r["type"] == "session_end")
+        .collect();
+    assert_eq!(ends.len(), 1, "{lines}");
+    assert_eq!(ends[0]["callSid"], call.as_str());
+    assert_eq!(ends[0]["accountSid"], f.me.account.as_str());
     let unsigned = reqwest::Client::new()
         .post(&ended)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -177,6 +197,7 @@ async fn the_relay_webhook_is_served_and_its_url_opens_one_session() {
         .await
         .expect("http");
     assert_eq!(unsigned.status().as_u16(), 403);
-    assert_eq!(f.gateway.shared().stats.snapshot().webhooks, 5);
+    assert_eq!(f.gateway.shared().stats.snapshot().webhooks, 6);
     f.gateway.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,6 +9,8 @@ use stream_gate_domain::connection_context::ConnectionContext;
 use stream_gate_domain::fixtures;
 use stream_gate_domain::pipeline::{parse, CallSids, Decision, StateStep};
 use stream_gate_domain::record::{Connection, DeliveryRecord};
+use stream_gate_domain::session_end::SessionEnd;
+use stream_gate_domain::webhook_decision::WebhookForm;
 use stream_gate_domain::CallTokenPolicy;
 use stream_gate_domain::{AccountSid, CallSid, Protocol, SessionSid, StreamSid};
 use stream_gate_testkit::{event, repo_file, schema};
@@ -122,6 +124,21 @@ fn relay_records() -> Vec<Value> {
         let r = DeliveryRecord::of_disconnect(&sids, &connection).expect("record");
         records.push(serde_json::from_str(r.json()).expect("record JSON"));
     }
+    // The session's end, as Twilio posts it (all six fields; none but the SIDs; a malformed
+    // SessionId, which names no session).
+    for body in [
+        format!(
+            "AccountSid={AC}&CallSid={CA}&SessionId={VX}&SessionStatus=failed&SessionDuration=25\
+             &HandoffData=%7B%22reason%22%3A%22agent%22%7D&ErrorCode=39001&ErrorMessage=Network+failed"
+        ),
+        format!("AccountSid={AC}&CallSid={CA}"),
+        "SessionId=VXnope&SessionStatus=ended".to_owned(),
+    ] {
+        let form = WebhookForm::parse(body.as_bytes()).expect("form");
+        let end = SessionEnd::of_verified(&form, ac, ca);
+        let r = DeliveryRecord::of_session_end(&end, 1_795_881_700_000).expect("record");
+        records.push(serde_json::from_str(r.json()).expect("record JSON"));
+    }
     records
 }
 
@@ -140,6 +157,7 @@ fn every_record_type_is_valid_against_the_schema() {
             "mark",
             "media",
             "prompt",
+            "session_end",
             "setup",
             "start",
             "stop"
@@ -234,7 +252,27 @@ fn the_schema_refuses_what_the_contract_forbids() {
     info["type"] = json!("info");
     let mut media_with_session = media.clone();
     media_with_session["sessionId"] = json!("VX00112233445566778899aabbccddeeff");
+    let end = relay_of("session_end");
+    let mut end_with_connection = end.clone();
+    end_with_connection["connectionId"] = json!("Xk2TmdKPIAMCJqw=");
+    let mut end_of_media = end.clone();
+    end_of_media["protocol"] = json!("media-streams");
+    let mut end_without_call = end.clone();
+    end_without_call
+        .as_object_mut()
+        .map(|o| o.remove("callSid"));
+    let mut end_with_number = end.clone();
+    end_with_number["twilio"]["SessionDuration"] = json!(25);
+    let mut prompt_without_connection = relay_of("prompt");
+    prompt_without_connection
+        .as_object_mut()
+        .map(|o| o.remove("connectionId"));
     let bad = vec![
+        end_with_connection,
+        end_of_media,
+        end_without_call,
+        end_with_number,
+        prompt_without_connection,
         no_protocol,
         media_as_relay,
         prompt_as_media,
@@ -276,7 +314,7 @@ fn the_examples_in_the_records_doc_are_valid() {
         .collect();
     let types: std::collections::BTreeSet<&str> =
         examples.iter().filter_map(|r| r["type"].as_str()).collect();
-    assert_eq!(types.len(), 10, "an example per type: {types:?}");
+    assert_eq!(types.len(), 11, "an example per type: {types:?}");
     let results = schema::validate(&repo_file("docs/record-v1.schema.json"), &examples);
     for (record, result) in examples.iter().zip(&results) {
         assert_eq!(result, &None, "{record}");

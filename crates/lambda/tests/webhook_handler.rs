@@ -331,3 +331,62 @@ async fn shared_key_signatures_from_twilios_library_at_the_webhook() {
         );
     }
 }
+
+/// `…/relay/ended` in-process on a recording sink: with call state, the first end of a call the
+/// webhook answered is one record and a replay adds none; with `off` (explicit, warned about) there
+/// is no mark, so every replay of the signed POST is delivered again (SECURITY.md's gap).
+#[tokio::test]
+async fn a_session_end_is_delivered_once_with_call_state_and_every_time_without() {
+    use stream_gate_lambda::adapters::{MemoryStore, RecordingSink};
+    let relay = [("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay")];
+    for (stateful, expected) in [(true, 1), (false, 3)] {
+        let sink = Arc::new(RecordingSink::new());
+        let mut state = webhook_state(&relay);
+        state.sink = sink.clone();
+        if stateful {
+            state.call_state = CallState::Store(Arc::new(MemoryStore::new(16)));
+        }
+        let (status, body) = webhook(&state, event("voice-webhook-relay.json")).await;
+        assert_eq!(status, 200, "{body}");
+        for _ in 0..3 {
+            let (status, body) = webhook(&state, event("voice-webhook-relay-ended.json")).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                body,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
+            );
+        }
+        let records = sink.records();
+        assert_eq!(records.len(), expected, "call state: {stateful}");
+        assert!(records.iter().all(
+            |r| r.partition_key() == "CA0123456789abcdef0123456789abcdef"
+                && r.json().contains("\"type\":\"session_end\"")
+        ));
+    }
+}
+
+/// A store that does not answer within the invocation's budget: 503 (`call_state_unavailable`),
+/// and nothing delivered (no record without the mark).
+#[tokio::test(start_paused = true)]
+async fn a_session_end_the_store_cannot_mark_in_time_is_refused_and_not_delivered() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use stream_gate_lambda::adapters::{MemoryStore, RecordingSink};
+    let sink = Arc::new(RecordingSink::new());
+    let mut state = webhook_state(&[("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay")]);
+    state.sink = sink.clone();
+    let store = Arc::new(support::slow_fakes::SlowStore {
+        inner: Arc::new(MemoryStore::new(16)),
+        delay: std::time::Duration::from_secs(30),
+        calls: AtomicUsize::new(0),
+    });
+    state.call_state = CallState::Store(store.clone());
+    let started = tokio::time::Instant::now();
+    let (status, _) = webhook(&state, event("voice-webhook-relay-ended.json")).await;
+    assert_eq!(status, 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "cut at the budget"
+    );
+    assert_eq!(store.calls.load(Ordering::SeqCst), 1);
+    assert!(sink.records().is_empty());
+}
