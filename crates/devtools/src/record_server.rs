@@ -711,6 +711,14 @@ mod tests {
             );
         }
         assert_eq!(echo.refused(), 4);
+        // A ConversationRelay session's end has no connection: counted, nothing to answer.
+        let end = r#"{"v":1,"type":"session_end","protocol":"conversation-relay","callSid":"CAffeeddccbbaa99887766554433221100"}"#;
+        let r = post(end.to_owned()).await;
+        assert_eq!(
+            (r.status, String::from_utf8_lossy(&r.body).as_ref()),
+            (202, "counted")
+        );
+        assert_eq!((echo.session_ends(), echo.refused()), (1, 4));
         // A good record: 202 at once, counted; its call ends with the disconnect record.
         let r = post(record("http://127.0.0.1:1/dev")).await;
         assert_eq!(r.status, 202);

@@ -290,3 +290,22 @@ fn the_budget_keeps_a_margin() {
         Duration::ZERO
     );
 }
+
+/// A `session_end` (the end of a ConversationRelay session, keyed by its CallSid, no connection)
+/// is read as nothing to answer: no reply, and no skip line (it is not an error).
+#[test]
+fn a_session_end_is_neither_answered_nor_skipped() {
+    const CA: &str = "CAffeeddccbbaa99887766554433221100";
+    let end = format!(
+        r#"{{"v":1,"type":"session_end","protocol":"conversation-relay","accountSid":"AC0123456789abcdef0123456789abcdef","callSid":"{CA}","receivedAt":1,"twilio":{{"SessionStatus":"ended"}}}}"#
+    );
+    let event = json!({ "Records": [
+        kinesis(CA, end.as_bytes(), "1"),
+        kinesis("c1", media("c1", 2, "inbound").as_bytes(), "2"),
+    ]});
+    let batch = read_batch(&event, &ours());
+    assert_eq!(batch.kinesis_records, 2);
+    assert!(skips(&batch).is_empty(), "{:?}", skips(&batch));
+    assert_eq!(batch.records.len(), 1);
+    assert_eq!(batch.records[0].kind, "media");
+}
