@@ -4,51 +4,15 @@
 //! a call the webhook answered and only once (Twilio's signature has no timestamp: a replay must
 //! deliver nothing).
 
-use aws_config::BehaviorVersion;
-use aws_sdk_kinesis::config::{Credentials, Region};
-use aws_sdk_kinesis::types::ShardIteratorType;
 use serde_json::Value;
 use stream_gate_testkit::moto::moto;
 use stream_gate_testkit::{event, repo_file, Function};
 
 mod support;
 use support::dynamodb::create_table;
+use support::kinesis::{kinesis_with_stream, read_stream, sdk};
 
 const CA: &str = "CA0123456789abcdef0123456789abcdef";
-
-/// Every record on `stream`'s one shard: (partition key, data).
-async fn records(client: &aws_sdk_kinesis::Client, stream: &str) -> Vec<(String, Value)> {
-    let shards = client
-        .list_shards()
-        .stream_name(stream)
-        .send()
-        .await
-        .expect("shards");
-    let mut out = Vec::new();
-    for shard in shards.shards() {
-        let iterator = client
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("iterator")
-            .shard_iterator
-            .expect("an iterator");
-        let got = client
-            .get_records()
-            .shard_iterator(iterator)
-            .send()
-            .await
-            .expect("records");
-        for r in got.records() {
-            let data = serde_json::from_slice(r.data().as_ref()).expect("record JSON");
-            out.push((r.partition_key().unwrap_or_default().to_owned(), data));
-        }
-    }
-    out
-}
 
 fn ended_lines(output: &[String]) -> Vec<Value> {
     output
@@ -61,21 +25,10 @@ fn ended_lines(output: &[String]) -> Vec<Value> {
 #[tokio::test]
 async fn a_session_end_is_delivered_once_for_a_call_the_webhook_answered() {
     let m = moto().await;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&m.endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    kinesis
-        .create_stream()
-        .stream_name("calls")
-        .shard_count(1)
-        .send()
-        .await
-        .expect("stream");
+    let sdk = sdk(&m.endpoint).await;
+    let kinesis = kinesis_with_stream(&sdk, "calls", 1).await;
     create_table(&aws_sdk_dynamodb::Client::new(&sdk), "calls").await;
+    let records = || read_stream(&kinesis, "calls");
 
     let creds = repo_file("events/credentials.test.json")
         .display()
@@ -101,7 +54,7 @@ async fn a_session_end_is_delivered_once_for_a_call_the_webhook_answered() {
     // The end of a call this webhook never answered: signed, answered, nothing delivered.
     let r = post("voice-webhook-relay-ended.json").await;
     assert_eq!(r["statusCode"], 200, "{r}");
-    assert!(records(&kinesis, "calls").await.is_empty());
+    assert!(records().await.is_empty());
     // The call is answered (its one token issued), then its session ends: one record.
     let r = post("voice-webhook-relay.json").await;
     assert_eq!(r["statusCode"], 200, "{r}");
@@ -115,10 +68,11 @@ async fn a_session_end_is_delivered_once_for_a_call_the_webhook_answered() {
     let r = post("voice-webhook-relay-ended.json").await;
     assert_eq!(r["statusCode"], 200, "{r}");
 
-    let got = records(&kinesis, "calls").await;
-    let [(key, end)] = got.as_slice() else {
+    let got = records().await;
+    let [(_, key, end)] = got.as_slice() else {
         panic!("one record: {got:?}");
     };
+    let end: Value = serde_json::from_str(end).expect("record JSON");
     assert_eq!(key, CA, "partition key = CallSid");
     assert_eq!(end["type"], "session_end");
     assert_eq!(end["protocol"], "conversation-relay");

@@ -421,20 +421,14 @@ async fn under_a_faked_clock_a_replay_days_to_a_year_later_gets_the_first_token(
 
 /// `…/relay` (where the stack admits ConversationRelay): `<Connect action="…/relay/ended">
 /// <ConversationRelay url="<stream url>?callSid=…&callToken=…" …configured attributes…>`, the token
-/// valid for that call only and the very token `/voice` answers for the same CallSid; `…/relay/ended`
-/// signed gets `<Response/>` and delivers one `session_end` record (a replay of it, or the end of a
-/// call this webhook never answered, none); both are refused unsigned, and with 404 where
-/// ConversationRelay is not enabled.
+/// valid for that call only and the very token `/voice` answers for the same CallSid; both `/relay`
+/// and `…/relay/ended` are refused unsigned, and with 404 where ConversationRelay is not enabled
+/// (the end itself: the next test).
 #[tokio::test]
 async fn the_relay_route_answers_conversation_relay_twiml_with_the_call_s_one_token() {
     const RELAY_URL: &str = "https://hooks.example.com/relay";
     const ENDED_URL: &str = "https://hooks.example.com/relay/ended";
-    let dir = std::env::temp_dir().join(format!("sg-relay-ended-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let records = dir.join("records.jsonl");
-    let sink = format!("file:{}", records.display());
     let f = start_with(&[
-        ("STREAM_GATE_SINK", sink.as_str()),
         ("STREAM_GATE_CALL_STATE", "memory"),
         ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
         (
@@ -496,90 +490,6 @@ async fn the_relay_route_answers_conversation_relay_twiml_with_the_call_s_one_to
     assert_eq!(token_from(voice["body"].as_str().expect("body")), token);
     assert!(!f.output().await.iter().any(|l| l.contains(&token)));
 
-    // The session's end.
-    let ended = [
-        ("AccountSid", AC),
-        ("CallSid", CA),
-        ("SessionId", "VX00112233445566778899aabbccddeeff"),
-        ("SessionStatus", "completed"),
-        ("SessionDuration", "25"),
-    ];
-    let r = f
-        .respond(http_event_at(
-            "/relay/ended",
-            "POST",
-            Some(&compute_signature(TOKEN, ENDED_URL, &ended)),
-            &form(&ended),
-            false,
-        ))
-        .await;
-    assert_eq!(status(&r), 200, "{r}");
-    assert_eq!(
-        r["body"],
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
-    );
-    let logged = log_lines(&f.output().await);
-    assert!(
-        logged.iter().any(|l| l["event"] == "relay_session_ended"
-            && l["record"] == "delivered"
-            && l["session_status"] == "completed"
-            && l["session_duration"] == "25"),
-        "{logged:?}"
-    );
-    let delivered = || -> Vec<Value> {
-        std::fs::read_to_string(&records)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a record per line"))
-            .collect()
-    };
-    let [end] = delivered().try_into().expect("one record");
-    assert_eq!(end["type"], "session_end");
-    assert_eq!(end["protocol"], "conversation-relay");
-    assert_eq!(
-        (&end["accountSid"], &end["callSid"]),
-        (&json!(AC), &json!(CA))
-    );
-    assert_eq!(end["sessionId"], "VX00112233445566778899aabbccddeeff");
-    assert_eq!(end["twilio"]["SessionStatus"], "completed");
-    assert!(end.get("connectionId").is_none());
-    // Replayed (Twilio's signature has no timestamp): answered, and no second record.
-    let replay = f
-        .respond(http_event_at(
-            "/relay/ended",
-            "POST",
-            Some(&compute_signature(TOKEN, ENDED_URL, &ended)),
-            &form(&ended),
-            false,
-        ))
-        .await;
-    assert_eq!(status(&replay), 200, "{replay}");
-    // The end of a call this webhook never answered: signed, answered, no record.
-    let stranger = [
-        ("AccountSid", AC),
-        ("CallSid", "CA99999999999999999999999999999999"),
-    ];
-    let r = f
-        .respond(http_event_at(
-            "/relay/ended",
-            "POST",
-            Some(&compute_signature(TOKEN, ENDED_URL, &stranger)),
-            &form(&stranger),
-            false,
-        ))
-        .await;
-    assert_eq!(status(&r), 200, "{r}");
-    assert_eq!(delivered().len(), 1, "still only the first end");
-    let logged = log_lines(&f.output().await);
-    for outcome in ["repeated", "not_issued"] {
-        assert!(
-            logged.iter().any(|l| l["event"] == "relay_session_ended"
-                && l["record"] == outcome
-                && l["level"] == "WARN"),
-            "{outcome}: {logged:?}"
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
     for path in ["/relay", "/relay/ended"] {
         let r = f
             .respond(http_event_at(path, "POST", None, &form(&params), false))
@@ -615,4 +525,97 @@ async fn the_relay_route_answers_conversation_relay_twiml_with_the_call_s_one_to
             Some("webhook_relay_not_enabled")
         );
     }
+}
+
+/// A signed POST of `params` to `path`, signed over `https://hooks.example.com{path}`.
+async fn post_signed(f: &Function, path: &str, params: &[(&str, &str)]) -> Value {
+    let url = format!("https://hooks.example.com{path}");
+    let signature = compute_signature(TOKEN, &url, params);
+    f.respond(http_event_at(
+        path,
+        "POST",
+        Some(&signature),
+        &form(params),
+        false,
+    ))
+    .await
+}
+
+/// `…/relay/ended`, signed, after the call was answered at `/relay`: `<Response/>`, one
+/// `session_end` record in the sink (a file here), logged `record=delivered`; a replay of the same
+/// POST and the end of a call this webhook never answered are answered too but deliver nothing,
+/// each logged at WARN (`repeated`, `not_issued`).
+#[tokio::test]
+async fn the_session_s_end_is_one_record_per_answered_call() {
+    let dir = std::env::temp_dir().join(format!("sg-relay-ended-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let records = dir.join("records.jsonl");
+    let sink = format!("file:{}", records.display());
+    let f = start_with(&[
+        ("STREAM_GATE_SINK", sink.as_str()),
+        ("STREAM_GATE_CALL_STATE", "memory"),
+        ("STREAM_GATE_PROTOCOLS", "media-streams,conversation-relay"),
+    ])
+    .await;
+    let r = post_signed(&f, "/relay", &[("AccountSid", AC), ("CallSid", CA)]).await;
+    assert_eq!(status(&r), 200, "{r}");
+    let ended = [
+        ("AccountSid", AC),
+        ("CallSid", CA),
+        ("SessionId", "VX00112233445566778899aabbccddeeff"),
+        ("SessionStatus", "completed"),
+        ("SessionDuration", "25"),
+    ];
+    let stranger = [
+        ("AccountSid", AC),
+        ("CallSid", "CA99999999999999999999999999999999"),
+    ];
+    // The end; replayed (Twilio's signature has no timestamp); a call never answered here.
+    for params in [&ended[..], &ended[..], &stranger[..]] {
+        let r = post_signed(&f, "/relay/ended", params).await;
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!(
+            r["body"],
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
+        );
+    }
+    let delivered: Vec<Value> = std::fs::read_to_string(&records)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record per line"))
+        .collect();
+    let [end] = delivered.try_into().expect("one record");
+    assert_eq!(
+        (&end["type"], &end["protocol"]),
+        (&json!("session_end"), &json!("conversation-relay"))
+    );
+    assert_eq!(
+        (&end["accountSid"], &end["callSid"]),
+        (&json!(AC), &json!(CA))
+    );
+    assert_eq!(end["sessionId"], "VX00112233445566778899aabbccddeeff");
+    assert_eq!(end["twilio"]["SessionStatus"], "completed");
+    assert!(end.get("connectionId").is_none());
+    let lines: Vec<Value> = log_lines(&f.output().await)
+        .into_iter()
+        .filter(|l| l["event"] == "relay_session_ended")
+        .collect();
+    // What Twilio reported, where it is well formed.
+    assert_eq!(
+        (&lines[0]["session_status"], &lines[0]["session_duration"]),
+        (&json!("completed"), &json!("25"))
+    );
+    let outcomes: Vec<(Value, Value)> = lines
+        .iter()
+        .map(|l| (l["record"].clone(), l["level"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (json!("delivered"), json!("INFO")),
+            (json!("repeated"), json!("WARN")),
+            (json!("not_issued"), json!("WARN")),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -347,21 +347,18 @@ async fn relay_ended(
     let mark = match &state.call_state {
         CallState::Off => SessionEndMark::First,
         CallState::Store(store) => {
-            match budget
+            let marked = budget
                 .run(store.end_session(end.account(), end.call(), now))
-                .await
-            {
-                Ok(Ok(mark)) => mark,
-                Ok(Err(e)) => {
-                    tracing::error!(event = "call_state_unavailable", store_error = %e.code);
-                    return refuse(
-                        WebhookRefusal::CallStateUnavailable,
-                        Some(end.account().as_str()),
-                        Some(end.call().as_str()),
-                    );
-                }
-                Err(_) => {
-                    tracing::error!(event = "call_state_unavailable", store_error = DEADLINE);
+                .await;
+            let code = match marked {
+                Ok(Ok(mark)) => Ok(mark),
+                Ok(Err(e)) => Err(e.code),
+                Err(_) => Err(DEADLINE.to_owned()),
+            };
+            match code {
+                Ok(mark) => mark,
+                Err(code) => {
+                    tracing::error!(event = "call_state_unavailable", store_error = %code);
                     return refuse(
                         WebhookRefusal::CallStateUnavailable,
                         Some(end.account().as_str()),
@@ -381,33 +378,24 @@ async fn relay_ended(
             _ => EndRecord::Undelivered,
         },
     };
-    let fields = (
-        end.account().as_str(),
-        end.call().as_str(),
-        end.status(),
-        end.digits("SessionDuration"),
-        end.digits("ErrorCode"),
-    );
-    if matches!(record, EndRecord::Delivered) {
-        tracing::info!(
-            event = "relay_session_ended",
-            record = record.as_str(),
-            account_sid = fields.0,
-            call_sid = fields.1,
-            session_status = fields.2,
-            session_duration = fields.3,
-            error_code = fields.4
-        );
+    // One line either way: INFO when delivered, WARN when not (a replay, a stranger, a failure).
+    macro_rules! log_end {
+        ($level:ident) => {
+            tracing::$level!(
+                event = "relay_session_ended",
+                record = record.as_str(),
+                account_sid = end.account().as_str(),
+                call_sid = end.call().as_str(),
+                session_status = end.status(),
+                session_duration = end.digits("SessionDuration"),
+                error_code = end.digits("ErrorCode")
+            )
+        };
+    }
+    if record == EndRecord::Delivered {
+        log_end!(info);
     } else {
-        tracing::warn!(
-            event = "relay_session_ended",
-            record = record.as_str(),
-            account_sid = fields.0,
-            call_sid = fields.1,
-            session_status = fields.2,
-            session_duration = fields.3,
-            error_code = fields.4
-        );
+        log_end!(warn);
     }
     xml("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>".to_owned())
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dynamodb;
+pub mod kinesis;
 pub mod log_capture;
 pub mod slow_fakes;
 pub mod states;
