@@ -133,8 +133,12 @@ pub const ISSUE_CALL_TOKEN: AwsCall = item_call("PutItem", "dynamodb:PutItem", I
 pub const GET_ISSUED: AwsCall = item_call("GetItem", "dynamodb:GetItem", ISSUED_ITEM);
 
 /// A ConversationRelay session's end (`end_session`): a conditional `UpdateItem` marking the call's
-/// issued record, so that one `session_end` is delivered per call.
-pub const END_SESSION: AwsCall = item_call("UpdateItem", "dynamodb:UpdateItem", ISSUED_ITEM);
+/// issued record, so that one `session_end` is delivered per call; only where the stack admits
+/// ConversationRelay (elsewhere `…/relay/ended` answers 404 before any store call).
+pub const END_SESSION: AwsCall = AwsCall {
+    when: When::EqualsAndNot(("CallState", "dynamodb"), ("Protocols", "media-streams")),
+    ..item_call("UpdateItem", "dynamodb:UpdateItem", ISSUED_ITEM)
+};
 
 /// `PutRecord` of a delivery record (the router's `KinesisSink`, `STREAM_GATE_SINK=kinesis:...`).
 /// Authorised on the stream's ARN whether the sink names the stream or its ARN; a stream encrypted

@@ -164,8 +164,7 @@ fn edited(from: &str, to: &str) -> String {
     t.replacen(from, to, 1)
 }
 
-const WEBHOOK_ITEMS: &str =
-    "                Action: [dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem]
+const WEBHOOK_ITEMS: &str = "                Action: [dynamodb:PutItem, dynamodb:GetItem]
                 Resource: !GetAtt CallStateTable.Arn
                 Condition:
                   ForAllValues:StringLike:
@@ -189,7 +188,7 @@ fn a_router_grant_on_every_item_kind_is_caught() {
 #[test]
 fn a_webhook_grant_without_its_condition_is_caught() {
     // The issue's threat: the internet-facing webhook writing a connection's verified start.
-    let bare = "                Action: [dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem]
+    let bare = "                Action: [dynamodb:PutItem, dynamodb:GetItem]
                 Resource: !GetAtt CallStateTable.Arn
 ";
     let (ok, out) = check(&edited(WEBHOOK_ITEMS, bare));
@@ -238,8 +237,27 @@ fn a_webhook_that_may_write_the_stream_without_conversation_relay_is_caught() {
 }
 
 #[test]
+fn a_webhook_that_may_mark_the_table_without_conversation_relay_is_caught() {
+    // The session's end is marked only where ConversationRelay is admitted.
+    let (ok, out) = check(&edited(
+        "              - HasRelayCallState\n              - Effect: Allow\n                Action: dynamodb:UpdateItem",
+        "              - HasCallState\n              - Effect: Allow\n                Action: dynamodb:UpdateItem",
+    ));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("VoiceWebhookFunction: grants dynamodb:UpdateItem")
+            && out.contains("Protocols=media-streams")
+            && out.contains("which no call needs"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_webhook_scoped_to_the_wrong_item_kind_is_caught() {
-    let (ok, out) = check(&edited("[\"issued#*\"]", "[\"conn#*\"]"));
+    let (ok, out) = check(&edited(
+        WEBHOOK_ITEMS,
+        &WEBHOOK_ITEMS.replace("[\"issued#*\"]", "[\"conn#*\"]"),
+    ));
     assert!(!ok, "{out}");
     assert!(
         out.contains("VoiceWebhookFunction: PutItem") && out.contains("is not granted"),
@@ -251,8 +269,8 @@ fn a_webhook_scoped_to_the_wrong_item_kind_is_caught() {
 fn a_single_valued_operator_on_the_item_key_is_caught() {
     // LeadingKeys is multivalued: StringLike without ForAllValues is not what IAM evaluates.
     let (ok, out) = check(&edited(
-        "ForAllValues:StringLike:\n                    dynamodb:LeadingKeys: [\"issued#*\"]",
-        "StringLike:\n                    dynamodb:LeadingKeys: [\"issued#*\"]",
+        WEBHOOK_ITEMS,
+        &WEBHOOK_ITEMS.replace("ForAllValues:StringLike:", "StringLike:"),
     ));
     assert!(!ok, "{out}");
     assert!(out.contains("unsupported condition"), "{out}");
